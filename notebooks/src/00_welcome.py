@@ -1,0 +1,137 @@
+# %% [markdown]
+# # Welcome: how large language models are trained and aligned
+#
+# This course runs the whole pipeline that turns a text predictor into an assistant, **for real**,
+# on one tiny transformer you can inspect line by line: pretraining, supervised fine-tuning (SFT),
+# a reward model learned from preferences, ratings from pairwise comparisons, and reinforcement
+# learning from human feedback with PPO. Every example comes from pharmacy and medicine, because
+# that is a field where "sounds fluent" and "is correct and safe" are very different things.
+#
+# > **Educational material, not medical advice.** The pharmaceutical cases are simplified teaching
+# > examples. Never use this course or its models to make decisions about real patients; ask a
+# > pharmacist or prescriber.
+#
+# Every number you will see is computed by code in this repository, from data in this repository,
+# when the notebook runs. Nothing is simulated with random curves or typed in by hand.
+
+# %% tags=["parameters"]
+SEED = 0
+
+# %% [markdown]
+# ## The course map
+#
+# | Part | Chapter | Notebook | What you build | Core module |
+# |---|---|---|---|---|
+# | 1 | 1. Pretraining | `01_pretraining` | next-token prediction, cross-entropy, perplexity, sampling | `tokenizer`, `model`, `losses`, `optim`, `training` |
+# | 1 | 2. SFT | `02_sft` | behaviour cloning on expert pharmacist answers, prompt masking | `training` |
+# | 1 | 3. Reward model | `03_reward_model` | the Bradley-Terry preference loss, with the numbers broken down | `reward` |
+# | 1 | 4. Elo | `04_elo` | ratings from pairwise matches, Bradley-Terry MLE, confidence intervals | `elo` |
+# | 2 | 5. PPO | `05_ppo` | RLHF with the clipped objective, a KL penalty, a value head, GAE, adaptive β | `ppo` |
+# | 2 | 6. Challenges | `06_challenges` | reward hacking, annotation quality, distribution shift, scalability | `experiments` |
+# | 2 | 7. Scorecard | `07_scorecard` | medical accuracy, safety, specificity, dose accuracy, humility for every stage | `judge`, `scorecard` |
+#
+# The chapters build on each other, but each notebook runs on its own in a fresh kernel: later
+# chapters load the earlier chapters' models from small checkpoints in `data/checkpoints/`,
+# which one command (`make checkpoints`) rebuilds exactly.
+
+# %% [markdown]
+# ## Where the data comes from
+#
+# Everything starts from one hand-written file, `data/scenarios.jsonl`: pharmaceutical cases in
+# seven categories, each with a question, an expert answer, the key facts a good answer must
+# state, the unsafe claims it must never make, the correct doses, when to escalate, and a source.
+# The training sets of every chapter are built from it by a deterministic command. Let us count
+# what is there.
+
+# %%
+from collections import Counter
+
+from course_utils import data
+
+scenarios = data.load_scenarios()
+counts = Counter(s["category"] for s in scenarios)
+print(f"{len(scenarios)} scenarios")
+for cat in data.CATEGORIES:
+    print(f"  {data.CATEGORY_LABELS[cat]:<22} {counts[cat]:>3}")
+
+# %% [markdown]
+# One case, as the knowledge base stores it:
+
+# %%
+case = next(s for s in scenarios if s["id"] == "INT-01")
+print(case["title"])
+print("Q:", case["question"])
+print("A:", case["answer"])
+print("Escalate:", case["escalation"])
+print("Key facts:", "; ".join(f["fact"] for f in case["key_facts"]))
+print("Never say:", case["unsafe_claims"][0]["claim"])
+print("Source:", case["source"])
+
+# %% [markdown]
+# ## How to use the notebooks
+#
+# - **Run a chapter**: *Run → Run All Cells*. Each chapter finishes in well under a minute on a laptop.
+# - **Read without running**: the notebooks are saved with their outputs, so they read as a book.
+# - **Change the knobs**: the cell tagged `parameters` near the top of each chapter holds the seed and
+#   every hyperparameter. Edit it and re-run, or run the chapter from the command line with
+#   papermill: `papermill notebooks/05_ppo.ipynb /tmp/ppo_beta.ipynb -p KL_COEF 0.5`.
+# - **Widgets**: sliders let you move a learning rate, β, ε or K and see the effect live. If you see
+#   text like `IntSlider(value=...)` instead of a slider, the kernel is not running or the widget
+#   extension is missing: run the cell again in JupyterLab (the course installs `ipywidgets`).
+#
+# Try it: the slider below is built from the same parts as every widget in the course. Its callback
+# is a plain function, so it also runs (and is tested) without a browser.
+
+# %%
+import ipywidgets as widgets
+import numpy as np
+
+
+def softmax_with_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """p_i = exp(z_i / τ) / Σ_j exp(z_j / τ); τ → 0 is greedy (all mass on the largest z_i)."""
+    if temperature <= 1e-6:
+        p = (logits == logits.max()).astype(float)
+        return p / p.sum()
+    z = logits / temperature
+    z = z - z.max()
+    p = np.exp(z)
+    return p / p.sum()
+
+
+words = ["bleeding", "ulcers", "headache", "sleepiness"]
+logits = np.array([2.0, 1.0, 0.2, -1.0])
+for tau in (0.5, 1.0, 2.0):
+    p = softmax_with_temperature(logits, tau)
+    print(f"τ = {tau:.1f}: " + ", ".join(f"{w} {pi:.2f}" for w, pi in zip(words, p)))
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (a widget: its output is live, not part of the book)
+out = widgets.Output()
+
+
+def show(temperature: float) -> None:
+    p = softmax_with_temperature(logits, temperature)
+    with out:
+        out.clear_output(wait=True)
+        print("warfarin with ibuprofen increases the risk of ...")
+        for w, pi in zip(words, p):
+            print(f"  {w:<11} {'█' * int(round(40 * pi)):<40} {pi:.2f}")
+
+
+slider = widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.1, description="temperature")
+slider.observe(lambda change: show(change["new"]), names="value")
+show(slider.value)
+widgets.VBox([slider, out])
+
+# %% [markdown]
+# ## Conventions you will meet in every chapter
+#
+# 1. Learning objectives and where the chapter sits in the pipeline.
+# 2. The theory: the equation, every symbol explained, the primary paper.
+# 3. A worked example on one pharmaceutical case, small enough to check with a calculator.
+# 4. The real thing: training with a progress bar, on the course's own model and data.
+# 5. Results: plots and tables, answers before and after.
+# 6. *Try it*: widgets for the chapter's knobs.
+# 7. Pitfalls seen in practice, exercises with automatic checks, a summary and references.
+#
+# Ready? Open `01_pretraining.ipynb`.
