@@ -83,45 +83,20 @@ print("Source:", case["source"])
 # is a plain function, so it also runs (and is tested) without a browser.
 
 # %%
-import ipywidgets as widgets
 import numpy as np
 
-
-def softmax_with_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """p_i = exp(z_i / τ) / Σ_j exp(z_j / τ); τ → 0 is greedy (all mass on the largest z_i)."""
-    if temperature <= 1e-6:
-        p = (logits == logits.max()).astype(float)
-        return p / p.sum()
-    z = logits / temperature
-    z = z - z.max()
-    p = np.exp(z)
-    return p / p.sum()
-
+from course_utils.widgets import softmax_with_temperature, temperature_view, temperature_widget
 
 words = ["bleeding", "ulcers", "headache", "sleepiness"]
-logits = np.array([2.0, 1.0, 0.2, -1.0])
+scores = np.array([2.0, 1.0, 0.2, -1.0])  # made-up scores for the demo; chapter 1 uses the real model
+prompt = "warfarin with ibuprofen increases the risk of ..."
 for tau in (0.5, 1.0, 2.0):
-    p = softmax_with_temperature(logits, tau)
+    p = softmax_with_temperature(scores, tau)
     print(f"τ = {tau:.1f}: " + ", ".join(f"{w} {pi:.2f}" for w, pi in zip(words, p)))
 
 # %%
 # NBVAL_IGNORE_OUTPUT  (a widget: its output is live, not part of the book)
-out = widgets.Output()
-
-
-def show(temperature: float) -> None:
-    p = softmax_with_temperature(logits, temperature)
-    with out:
-        out.clear_output(wait=True)
-        print("warfarin with ibuprofen increases the risk of ...")
-        for w, pi in zip(words, p):
-            print(f"  {w:<11} {'█' * int(round(40 * pi)):<40} {pi:.2f}")
-
-
-slider = widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.1, description="temperature")
-slider.observe(lambda change: show(change["new"]), names="value")
-show(slider.value)
-widgets.VBox([slider, out])
+temperature_widget(words, scores, prompt)
 
 # %% [markdown]
 # ## Conventions you will meet in every chapter
