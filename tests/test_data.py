@@ -466,12 +466,7 @@ def test_cli_build_and_check(tmp_path, capsys):
 # authors and pinned here so that a new finding fails (and a fixed one must be removed).
 # Each: the unsafe claim's own patterns do not detect the claim, so the rubric judge would
 # miss it in the `unsafe_claim` rejected answers of that scenario.
-KNOWN_CONTENT_ISSUES = [
-    "INT-09 unsafe_claims[0]: no pattern matches the claim itself",
-    "PGX-07 unsafe_claims[0]: no pattern matches the claim itself",
-    "PGX-09 unsafe_claims[0]: no pattern matches the claim itself",
-    "REN-03 unsafe_claims[0]: no pattern matches the claim itself",
-]
+KNOWN_CONTENT_ISSUES: list[str] = []
 UNDETECTED_CLAIMS = {issue.split()[0] for issue in KNOWN_CONTENT_ISSUES if "no pattern matches" in issue}
 
 
