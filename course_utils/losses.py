@@ -1,0 +1,382 @@
+"""Losses of the course, each returned together with its gradient.
+
+Every loss returns its value *and* the gradient with respect to its inputs, so a training
+step reads::
+
+    logits = model.forward(tokens)
+    loss, dlogits = cross_entropy(logits, targets, mask)
+    grads = model.backward(dlogits)
+
+Symbols (the course's notation)
+-------------------------------
+=============  ==============================================================
+B, T, V        batch size, sequence length, vocabulary size
+z              logits, shape (B, T, V); z_t is the row of token position t
+y_t            target token at position t
+LSE(z_t)       log Σ_v exp(z_tv), computed as max + log Σ exp(z - max)
+p_t            softmax(z_t) = exp(z_t - LSE(z_t))
+m_t            mask: 1 = the token counts, 0 = it is ignored (prompt, padding)
+N              Σ_t m_t, the number of tokens that count
+⟨x⟩            masked mean Σ_t m_t x_t / N  (0 when N = 0)
+H_t            entropy of p_t: -Σ_v p_tv log p_tv
+r_c, r_r       scalar rewards of the chosen and the rejected answer
+Δ              r_c - r_r - margin
+σ, softplus    σ(x) = 1 / (1 + e^-x);  softplus(x) = log(1 + e^x) = -log σ(-x)
+log π, log π₀  per-token log-probability under the current / sampling policy
+ρ_t            probability ratio exp(log π(y_t) - log π₀(y_t))
+A_t            advantage estimate;  ε the clip range
+V_t, R_t       value prediction and return (target);  V₀ value at sampling time
+=============  ==============================================================
+
+Every gradient here is checked against finite differences in ``tests/test_losses.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+__all__ = [
+    "masked_mean",
+    "cross_entropy",
+    "token_logprobs",
+    "token_logprobs_backward",
+    "entropy",
+    "entropy_backward",
+    "bradley_terry_loss",
+    "ppo_clip_loss",
+    "kl_penalty",
+    "kl_penalty_backward",
+    "value_loss",
+]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _float_array(x: np.ndarray | float) -> np.ndarray:
+    """``x`` as a floating array (float64 unless it already is a float32/float64 array)."""
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+
+
+def _token_weights(mask: np.ndarray | None, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Weights w_t = m_t / N, so that Σ_t w_t x_t is the masked mean ⟨x⟩.
+
+    ``mask`` holds 0/1 floats or booleans of the given ``shape``; None means every token
+    counts. When N = 0 all weights are 0, so losses and gradients are 0, not NaN.
+    """
+    if mask is None:
+        n = int(np.prod(shape))
+        return np.full(shape, 1.0 / max(n, 1), dtype=dtype)
+    m = np.asarray(mask)
+    if m.shape != tuple(shape):
+        raise ValueError(f"mask has shape {m.shape}, expected {tuple(shape)}")
+    m = m.astype(dtype)
+    n = float(m.sum())
+    return m / n if n > 0 else m  # all zeros when nothing counts
+
+
+def masked_mean(x: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """⟨x⟩ = Σ m_t x_t / Σ m_t (plain mean when ``mask`` is None; 0 when Σ m_t = 0)."""
+    x = _float_array(x)
+    w = _token_weights(mask, x.shape, np.float64)
+    return float(np.sum(w * x))
+
+
+EXP_SAFE = 60.0  # |z| ≤ 60: exp(z) and Σ_v exp(z_v) neither overflow nor underflow in float32
+
+
+def _softmax_parts(z2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For logits rows z2 (n, V): a shift c (n,), e = exp(z - c) (a new array) and Σ_v e.
+
+    LSE(z) = c + log Σ exp(z - c) and softmax(z) = e / Σ e hold for any shift c. The
+    textbook c = max_v z_v keeps exp from overflowing; since shifting costs a pass over
+    the whole (n, V) array, we shift only when some row's max lies outside ±EXP_SAFE
+    (then exp could overflow, or a whole row could underflow to 0). Row sums are a
+    matrix-vector product with a ones vector, faster than ``e.sum(-1)``.
+    """
+    zmax = z2.max(axis=1)
+    if zmax.size and -EXP_SAFE <= zmax.min() and zmax.max() <= EXP_SAFE:
+        shift = np.zeros_like(zmax)
+        e = np.exp(z2)
+    else:
+        shift = zmax
+        e = np.subtract(z2, zmax[:, None])
+        np.exp(e, out=e)
+    sumexp = e @ np.ones(e.shape[1], dtype=e.dtype)
+    return shift, e, sumexp
+
+
+def _rows(logits: np.ndarray, targets: np.ndarray | None = None):
+    """Flatten logits (..., V) into rows (n, V) and check targets (...) against them."""
+    z = _float_array(logits)
+    if z.ndim < 1:
+        raise ValueError("logits need a last axis of size V")
+    V = z.shape[-1]
+    z2 = z.reshape(-1, V)
+    if targets is None:
+        return z, z2, None
+    y = np.asarray(targets)
+    if y.shape != z.shape[:-1]:
+        raise ValueError(f"targets have shape {y.shape}, expected {z.shape[:-1]} (logits {z.shape})")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"targets must be integer token ids, got dtype {y.dtype}")
+    y1 = y.reshape(-1)
+    if y1.size and (y1.min() < 0 or y1.max() >= V):
+        raise ValueError(f"targets must lie in [0, {V}), got range [{y1.min()}, {y1.max()}]")
+    return z, z2, y1
+
+
+# ----------------------------------------------------------------------------- language modelling
+
+def cross_entropy(
+    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """Next-token cross-entropy L = ⟨-log p_t[y_t]⟩ and its gradient dL/dz.
+
+    -log p_t[y_t] = LSE(z_t) - z_t[y_t] (log-sum-exp form: no overflow for large logits).
+    dL/dz_t = (m_t / N) · (p_t - onehot(y_t)).
+
+    Args:
+        logits: z, shape (B, T, V) (any leading shape works).
+        targets: y, integer ids of shape (B, T).
+        mask: m, 0/1 floats or booleans of shape (B, T); None = every token counts.
+            Masked positions still need valid ids (use the pad id).
+
+    Returns:
+        (loss, dlogits): the mean over unmasked tokens (a float; 0.0 if nothing counts)
+        and dL/dz with the dtype and shape of ``logits``.
+    """
+    z, z2, y = _rows(logits, targets)
+    w = _token_weights(mask, z.shape[:-1], z.dtype).reshape(-1)
+    rows = np.arange(z2.shape[0])
+    shift, e, sumexp = _softmax_parts(z2)
+    nll = np.log(sumexp) + shift - z2[rows, y]             # -log p_t[y_t] = LSE - z_y
+    loss = float(np.dot(w.astype(np.float64), nll.astype(np.float64)))
+    # dz = w (p - onehot): scale e by w / Σe in place, then subtract w at the targets
+    e *= (w / sumexp)[:, None]
+    e[rows, y] -= w
+    return loss, e.reshape(z.shape)
+
+
+def token_logprobs(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """log p_t[y_t] = z_t[y_t] - LSE(z_t) for every position: shape (B, T).
+
+    These are the per-token log π(y_t) that PPO compares between policies.
+    """
+    z, z2, y = _rows(logits, targets)
+    shift, _, sumexp = _softmax_parts(z2)
+    logp = z2[np.arange(z2.shape[0]), y] - shift - np.log(sumexp)
+    return logp.reshape(z.shape[:-1])
+
+
+def token_logprobs_backward(logits: np.ndarray, targets: np.ndarray, dlogp: np.ndarray) -> np.ndarray:
+    """Gradient of Σ_t g_t log p_t[y_t] with respect to z, given g = ``dlogp`` of shape (B, T).
+
+    d log p_t[y_t] / dz_t = onehot(y_t) - p_t, so dz_t = g_t (onehot(y_t) - p_t).
+    """
+    z, z2, y = _rows(logits, targets)
+    g = np.asarray(dlogp, dtype=z.dtype).reshape(-1)
+    if g.size != z2.shape[0]:
+        raise ValueError(f"dlogp has {g.size} entries, expected {z2.shape[0]}")
+    _, e, sumexp = _softmax_parts(z2)
+    e *= (-g / sumexp)[:, None]                            # -g p
+    e[np.arange(z2.shape[0]), y] += g                      # + g onehot
+    return e.reshape(z.shape)
+
+
+def entropy(logits: np.ndarray) -> np.ndarray:
+    """H_t = -Σ_v p_tv log p_tv = LSE(z_t) - Σ_v p_tv z_tv, shape (B, T) (a PPO diagnostic)."""
+    z, z2, _ = _rows(logits)
+    shift, e, sumexp = _softmax_parts(z2)
+    mean_z = (e * z2) @ np.ones(z2.shape[1], dtype=z2.dtype) / sumexp   # Σ p z
+    return (shift + np.log(sumexp) - mean_z).reshape(z.shape[:-1])
+
+
+def entropy_backward(logits: np.ndarray, dH: np.ndarray) -> np.ndarray:
+    """Gradient of Σ_t g_t H_t with respect to z, given g = ``dH`` of shape (B, T).
+
+    dH_t / dz_tv = -p_tv (z_tv - Σ_u p_tu z_tu)  (for an entropy bonus in the PPO loss).
+    """
+    z, z2, _ = _rows(logits)
+    g = np.asarray(dH, dtype=z.dtype).reshape(-1)
+    _, e, sumexp = _softmax_parts(z2)
+    p = e / sumexp[:, None]
+    mean_z = (p * z2) @ np.ones(z2.shape[1], dtype=z2.dtype)
+    dz = -g[:, None] * p * (z2 - mean_z[:, None])
+    return dz.reshape(z.shape)
+
+
+# ----------------------------------------------------------------------------- reward model
+
+def bradley_terry_loss(
+    r_chosen: np.ndarray, r_rejected: np.ndarray, margin: float | np.ndarray = 0.0
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Bradley-Terry preference loss L = mean_i -log σ(Δ_i), Δ_i = r_c,i - r_r,i - margin_i.
+
+    P(chosen ≻ rejected) = σ(r_c - r_r) (Bradley & Terry 1952; used for reward models by
+    Ouyang et al. 2022; the margin as in Touvron et al. 2023, Llama 2). Written as
+    -log σ(Δ) = softplus(-Δ) = logaddexp(0, -Δ) and σ(-Δ) = exp(-softplus(Δ)), it is finite
+    and exact for any Δ (no overflow at |Δ| = 1e4).
+
+    dL/dr_c = -σ(-Δ) / n,   dL/dr_r = +σ(-Δ) / n.
+
+    Args:
+        r_chosen, r_rejected: rewards of shape (n,) (or scalars).
+        margin: m ≥ 0, a scalar or one value per pair.
+
+    Returns:
+        (loss, d_chosen, d_rejected), the gradients shaped like the rewards.
+    """
+    rc, rr = _float_array(r_chosen), _float_array(r_rejected)
+    if rc.shape != rr.shape:
+        raise ValueError(f"r_chosen {rc.shape} and r_rejected {rr.shape} must have the same shape")
+    dtype = np.result_type(rc, rr)
+    delta = rc.astype(np.float64) - rr.astype(np.float64) - np.asarray(margin, dtype=np.float64)
+    n = max(delta.size, 1)
+    loss = float(np.sum(np.logaddexp(0.0, -delta)) / n)
+    sig_neg = np.exp(-np.logaddexp(0.0, delta))            # σ(-Δ), stable both ways
+    d_chosen = (-sig_neg / n).astype(dtype)
+    return loss, d_chosen, (-d_chosen).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- PPO
+
+def ppo_clip_loss(
+    logp_new: np.ndarray,
+    logp_old: np.ndarray,
+    advantages: np.ndarray,
+    clip_eps: float = 0.2,
+    mask: np.ndarray | None = None,
+) -> tuple[float, np.ndarray, dict[str, float]]:
+    """Clipped PPO surrogate (Schulman et al. 2017) and its gradient with respect to log π.
+
+    L = ⟨ max(-A_t ρ_t, -A_t clip(ρ_t, 1-ε, 1+ε)) ⟩,   ρ_t = exp(log π(y_t) - log π₀(y_t)).
+
+    The max of the two negated objectives is the pessimistic (clipped) bound. Where the
+    unclipped term is the max, dL/dlog π_t = -(m_t / N) A_t ρ_t (since dρ/dlog π = ρ); where
+    the clipped term is strictly larger the ratio is held at the boundary and the gradient
+    is 0. ε = 0 is allowed (then only moves that lower ρ·A pass a gradient).
+
+    Args:
+        logp_new: log π(y_t), shape (B, T); logp_old: log π₀(y_t); advantages: A_t.
+        clip_eps: ε ≥ 0.  mask: m, which tokens count (response tokens).
+
+    Returns:
+        (loss, dlogp_new, stats) with stats:
+        ``clipfrac``: share of counted tokens where the clipped term is strictly larger, i.e.
+        the gradient is cut off (cleanrl counts |ρ - 1| > ε instead, which also includes
+        tokens whose clipped side is not the active one);
+        ``approx_kl``: ⟨½ (log π - log π₀)²⟩ (the k2 estimator, see ``kl_penalty``);
+        ``ratio_mean``, ``ratio_max``: ⟨ρ⟩ and the largest counted ρ.
+    """
+    if clip_eps < 0:
+        raise ValueError(f"clip_eps must be >= 0, got {clip_eps}")
+    lp = _float_array(logp_new)
+    lo, adv = _float_array(logp_old), _float_array(advantages)
+    if lo.shape != lp.shape or adv.shape != lp.shape:
+        raise ValueError(f"logp_new {lp.shape}, logp_old {lo.shape} and advantages {adv.shape} must match")
+    w = _token_weights(mask, lp.shape, np.float64)
+    log_ratio = lp.astype(np.float64) - lo
+    ratio = np.exp(log_ratio)
+    unclipped = -adv * ratio
+    clipped = -adv * np.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    unclipped_active = unclipped >= clipped            # ties (ρ inside the range) pass the gradient
+    loss = float(np.sum(w * np.where(unclipped_active, unclipped, clipped)))
+    dlogp = np.where(unclipped_active, w * unclipped, 0.0).astype(lp.dtype)
+    counted = w > 0
+    stats = {
+        "clipfrac": float(np.mean(~unclipped_active[counted])) if counted.any() else 0.0,
+        "approx_kl": float(np.sum(w * 0.5 * log_ratio**2)),
+        "ratio_mean": float(np.sum(w * ratio)),
+        "ratio_max": float(ratio[counted].max()) if counted.any() else 1.0,
+    }
+    return loss, dlogp, stats
+
+
+KLKind = Literal["k1", "k2", "k3"]
+
+
+def kl_penalty(logp: np.ndarray, ref_logp: np.ndarray, kind: KLKind = "k1") -> np.ndarray:
+    """Per-token estimate of KL(π ‖ π_ref) from tokens sampled from π.
+
+    With d = log π(y) - log π_ref(y) and r = π_ref(y) / π(y) = exp(-d):
+
+    * k1 = d                     unbiased, can be negative, high variance
+    * k2 = ½ d²                  biased, non-negative, low variance
+    * k3 = (r - 1) - log r       unbiased and non-negative (r - 1 ≥ log r)
+
+    J. Schulman, "Approximating KL Divergence", 2020, http://joschu.net/blog/kl-approx.html.
+    k3 is computed as expm1(-d) + d, which keeps it ≥ 0 and accurate for tiny d (the naive
+    (r - 1) - log r rounds to 0 or a negative number there).
+
+    Returns:
+        An array shaped like ``logp`` (no reduction; the PPO reward subtracts β times it).
+    """
+    lp, lr = _float_array(logp), _float_array(ref_logp)
+    if lp.shape != lr.shape:
+        raise ValueError(f"logp {lp.shape} and ref_logp {lr.shape} must have the same shape")
+    d = lp - lr
+    if kind == "k1":
+        return d
+    if kind == "k2":
+        return 0.5 * d * d
+    if kind == "k3":
+        return np.maximum(np.expm1(-d) + d, 0.0)
+    raise ValueError(f"kind must be 'k1', 'k2' or 'k3', got {kind!r}")
+
+
+def kl_penalty_backward(logp: np.ndarray, ref_logp: np.ndarray, dkl: np.ndarray, kind: KLKind = "k1") -> np.ndarray:
+    """Gradient of Σ_t g_t k(d_t) with respect to log π, given g = ``dkl``.
+
+    dk1/dd = 1,  dk2/dd = d,  dk3/dd = 1 - e^{-d} = -expm1(-d)  (for a KL term in the loss,
+    as in GRPO, rather than in the reward).
+    """
+    lp, lr = _float_array(logp), _float_array(ref_logp)
+    g = np.asarray(dkl, dtype=lp.dtype)
+    d = lp - lr
+    if kind == "k1":
+        return g * np.ones_like(d)
+    if kind == "k2":
+        return g * d
+    if kind == "k3":
+        return g * -np.expm1(-d)
+    raise ValueError(f"kind must be 'k1', 'k2' or 'k3', got {kind!r}")
+
+
+def value_loss(
+    values: np.ndarray,
+    returns: np.ndarray,
+    old_values: np.ndarray | None = None,
+    clip_eps: float | None = None,
+    mask: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """Value-function loss L_V = ½ ⟨(V_t - R_t)²⟩ and dL_V/dV.
+
+    With ``old_values`` and ``clip_eps`` given, the PPO clipped form (as in the OpenAI
+    baselines / cleanrl implementations):
+
+        L_V = ½ ⟨ max((V - R)², (V₀ + clip(V - V₀, -ε, ε) - R)²) ⟩
+
+    Where the clipped term is strictly larger, V has moved more than ε from V₀ and the
+    gradient is 0; elsewhere dL_V/dV_t = (m_t / N)(V_t - R_t).
+    """
+    v, ret = _float_array(values), _float_array(returns)
+    if ret.shape != v.shape:
+        raise ValueError(f"values {v.shape} and returns {ret.shape} must have the same shape")
+    w = _token_weights(mask, v.shape, np.float64)
+    err = v.astype(np.float64) - ret
+    sq = err * err
+    if old_values is None or clip_eps is None:
+        return float(0.5 * np.sum(w * sq)), (w * err).astype(v.dtype)
+    if clip_eps < 0:
+        raise ValueError(f"clip_eps must be >= 0, got {clip_eps}")
+    v_old = _float_array(old_values)
+    if v_old.shape != v.shape:
+        raise ValueError(f"old_values {v_old.shape} must match values {v.shape}")
+    v_clipped = v_old + np.clip(v - v_old, -clip_eps, clip_eps)
+    sq_clipped = (v_clipped - ret) ** 2
+    unclipped_active = sq >= sq_clipped
+    loss = float(0.5 * np.sum(w * np.where(unclipped_active, sq, sq_clipped)))
+    return loss, np.where(unclipped_active, w * err, 0.0).astype(v.dtype)

@@ -1,0 +1,728 @@
+"""TinyGPT: a decoder-only transformer in numpy, with a hand-written backward pass.
+
+The same model serves every stage of the course: the pretrained and SFT policy (chapters
+1-2), the trunk of the reward model (chapter 3, a scalar head on ``.hidden``) and the PPO
+policy with its value head (chapter 5).
+
+Architecture (GPT-2, Radford et al. 2019, pre-LayerNorm)::
+
+    x⁰   = W_te[tokens] + W_pe[0..T-1]
+    for each block ℓ:
+        x  = x + Attn(LN₁(x))          causal multi-head self-attention
+        x  = x + MLP(LN₂(x))           Linear → GELU → Linear
+    h    = LN_f(x)                      ``model.hidden``
+    z    = h W_teᵀ  (tied)  or  h W_lm  logits over the vocabulary
+
+Symbols
+-------
+=============  ==============================================================
+B, T           batch size, sequence length (T ≤ max_len)
+N              B·T, the rows every linear layer works on
+V, D, F        vocabulary size, model width d_model, MLP width d_ff (4·D)
+L, H, d_h      number of blocks, heads per block, head width D / H
+W_te, W_pe     token embedding (V, D) and position embedding (max_len, D)
+LN(x)          (x - μ) / √(σ² + 1e-5) · g + b over the D features of a row
+Q, K, V        queries, keys, values (B, H, T, d_h); one fused projection [Q|K|V] = x W_qkv
+S, P           scores Q Kᵀ / √d_h with -∞ above the diagonal, P = softmax(S) row-wise
+GELU(u)        ½ u (1 + tanh(√(2/π)(u + 0.044715 u³)))  (tanh approximation)
+h              final hidden states LN_f(x), shape (B, T, D)
+z              logits (B, T, V)
+dX             ∂loss/∂X, the gradient flowing back into X
+=============  ==============================================================
+
+Conventions: every linear layer inside a block has a bias (GPT-2); the LM head has none,
+so the tied and the untied head have the same form, z = h W. Parameter keys read like the
+architecture: ``wte``, ``wpe``, ``h0.ln1.g``, ``h0.attn.w_qkv``, ``h0.mlp.w_fc``, ...,
+``ln_f.g``, and ``lm_head`` (D, V) when the head is untied.
+
+Speed (measured on a 2-core laptop-class CPU, see ``benchmarks/bench_model.py``):
+every linear layer works on N = B·T rows at once so BLAS gets large matrices; Q, K, V come
+from one fused matrix product; attention scores use batched ``matmul`` (``Q @ Kᵀ``);
+means over the short feature axis (LayerNorm) and row sums are matrix-vector products
+with a ones vector, which are several times faster than ``x.mean(-1)``; float32 halves
+the time of float64. Large temporaries are freed and re-allocated every step; to keep
+glibc from returning that memory to the kernel and faulting it back in (page faults cost
+a large share of a step), importing this module raises glibc's mmap and trim thresholds
+once with ``mallopt`` (see ``_keep_freed_memory``; skipped if you set the
+``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` environment variables yourself,
+and on non-glibc systems).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["GPTConfig", "TinyGPT", "Generation", "filter_logits", "sample_next_token"]
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def _keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory in the process instead of unmapping it.
+
+    Two settings: M_MMAP_THRESHOLD = 32 MiB (arrays below that come from the heap, not a
+    fresh mmap each time) and M_TRIM_THRESHOLD = 1 GiB (the heap is not shrunk after each
+    step). Returns True if both were applied. The memory is reused by the next step, so the
+    process's footprint stays at its peak rather than growing.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and other libcs have no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    ok_mmap = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+    ok_trim = mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024)
+    return bool(ok_mmap and ok_trim)
+
+
+MALLOC_TUNED: bool = _keep_freed_memory()
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class GPTConfig:
+    """Shape and numerics of a TinyGPT.
+
+    ``d_ff`` defaults to 4·d_model. ``dtype`` is "float32" (fast, the default) or
+    "float64" (for finite-difference gradient checks). ``init_std`` is the standard
+    deviation of the normal initialisation (GPT-2: 0.02).
+    """
+
+    vocab_size: int
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    max_len: int = 128
+    d_ff: int | None = None
+    tie_weights: bool = True
+    dtype: str = "float32"
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.d_ff is None:
+            self.d_ff = 4 * self.d_model
+        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "max_len", "d_ff"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"GPTConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+
+    @property
+    def d_head(self) -> int:
+        """d_h = D / H."""
+        return self.d_model // self.n_heads
+
+
+class Generation(NamedTuple):
+    """What ``TinyGPT.generate`` returns when log-probabilities or logits are requested.
+
+    tokens:   (B, n) new tokens; after a row's ``stop_id`` the row holds ``pad_id``.
+    logprobs: (B, n) log q(token) under the distribution actually sampled from (after
+              temperature, top-k, top-p); 0 after the stop and for greedy decoding.
+    logits:   (B, n, V) raw model logits (before temperature) at each step, or None.
+    lengths:  (B,) number of generated tokens per row, the stop token included.
+    """
+
+    tokens: np.ndarray
+    logprobs: np.ndarray | None
+    logits: np.ndarray | None
+    lengths: np.ndarray
+
+
+# ----------------------------------------------------------------------------- layers
+# Each layer is a pair of functions: forward returns (output, cache), backward takes the
+# upstream gradient and the cache. Rows are N = B·T positions, features the last axis.
+
+LN_EPS = 1e-5
+GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray):
+    """y = (x - μ) / √(σ² + eps) · g + b, with μ, σ² over the D features of each row."""
+    avg = np.full(x.shape[1], 1.0 / x.shape[1], dtype=x.dtype)   # μ = x @ avg: fast row mean
+    xc = x - (x @ avg)[:, None]
+    rstd = 1.0 / np.sqrt((xc * xc) @ avg + LN_EPS)
+    xhat = xc
+    xhat *= rstd[:, None]
+    y = xhat * g
+    y += b
+    return y, (xhat, rstd, g, avg)
+
+
+def layer_norm_backward(dy: np.ndarray, cache):
+    """dx = rstd · (dx̂ - mean(dx̂) - x̂ · mean(dx̂ ⊙ x̂)),  dx̂ = dy ⊙ g;  dg = Σ dy ⊙ x̂,  db = Σ dy."""
+    xhat, rstd, g, avg = cache
+    ones = np.ones(dy.shape[0], dtype=dy.dtype)
+    dg = ones @ (dy * xhat)
+    db = ones @ dy
+    dxhat = dy * g
+    dx = xhat * ((dxhat * xhat) @ avg)[:, None]
+    np.subtract(dxhat, dx, out=dx)
+    dx -= (dxhat @ avg)[:, None]
+    dx *= rstd[:, None]
+    return dx, dg, db
+
+
+def gelu(u: np.ndarray):
+    """GELU(u) = ½ u (1 + tanh(c (u + 0.044715 u³))), c = √(2/π) (Hendrycks & Gimpel 2016)."""
+    t = u * u
+    t *= 0.044715 * GELU_C
+    t += GELU_C
+    t *= u
+    np.tanh(t, out=t)
+    y = t + 1.0
+    y *= u
+    y *= 0.5
+    return y, (u, t)
+
+
+def gelu_backward(dy: np.ndarray, cache) -> np.ndarray:
+    """dGELU/du = ½ (1 + t) + ½ u (1 - t²) c (1 + 3·0.044715 u²),  t = tanh(c (u + 0.044715 u³))."""
+    u, t = cache
+    inner = u * u
+    inner *= 3 * 0.044715 * GELU_C
+    inner += GELU_C                      # c (1 + 3·0.044715 u²)
+    inner *= u
+    one_minus_t2 = t * t
+    np.subtract(1.0, one_minus_t2, out=one_minus_t2)
+    inner *= one_minus_t2                # u (1 - t²) c (1 + ...)
+    inner += t
+    inner += 1.0
+    inner *= 0.5
+    inner *= dy
+    return inner
+
+
+def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """y = x W + b on rows x (N, D_in)."""
+    y = x @ w
+    if b is not None:
+        y += b
+    return y
+
+
+def linear_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, need_dx: bool = True):
+    """dx = dy Wᵀ,  dW = xᵀ dy,  db = Σ_rows dy (a ones-vector product)."""
+    dw = x.T @ dy
+    db = np.ones(dy.shape[0], dtype=dy.dtype) @ dy
+    dx = dy @ w.T if need_dx else None
+    return dx, dw, db
+
+
+EXP_SAFE = 60.0   # |s| ≤ 60: exp(s) and Σ exp(s) neither overflow nor underflow in float32
+
+
+def softmax_rows(s: np.ndarray, bounded: bool = False) -> np.ndarray:
+    """P = softmax over the last axis, in place: exp(S - c) / Σ exp(S - c).
+
+    Any shift c gives the same P; the usual c = max S guards exp against overflow but costs
+    two passes over S. A caller that knows |S| ≤ EXP_SAFE (masked entries may be -∞)
+    passes ``bounded=True`` and the shift is skipped.
+    """
+    if not bounded:
+        s -= s.max(axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    s /= (s @ np.ones(s.shape[-1], dtype=s.dtype))[..., None]
+    return s
+
+
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None):
+    """Y = softmax(Q Kᵀ / √d_h + bias) V for Q (B, H, Tq, d_h), K, V (B, H, Tk, d_h).
+
+    ``bias`` is 0 where a query may look and -∞ where it may not (the causal mask).
+    By Cauchy-Schwarz |S_ij| ≤ |q_i| |k_j| / √d_h: when the largest query and key norms
+    keep that under EXP_SAFE, the softmax can skip its max-shift.
+    Returns Y and the cache (Q / √d_h, K, V, P).
+    """
+    q = q * (1.0 / math.sqrt(q.shape[-1]))                 # scale the small Q rather than the big S
+    s = q @ k.transpose(0, 1, 3, 2)                        # (B, H, Tq, Tk)
+    if bias is not None:
+        s += bias
+    ones = np.ones(q.shape[-1], dtype=q.dtype)
+    bound_sq = float(((q * q) @ ones).max(initial=0.0)) * float(((k * k) @ ones).max(initial=0.0))
+    p = softmax_rows(s, bounded=bound_sq <= EXP_SAFE**2)
+    return p @ v, (q, k, v, p)
+
+
+def attention_backward(dy: np.ndarray, cache):
+    """Backward of ``attention``: dV = Pᵀ dY,  dS = P ⊙ (dP - Σ_j dP ⊙ P),  dQ = dS K / √d_h,  dK = dSᵀ Q / √d_h."""
+    q_scaled, k, v, p = cache
+    dv = p.transpose(0, 1, 3, 2) @ dy
+    dp = dy @ v.transpose(0, 1, 3, 2)
+    row = (dp * p) @ np.ones(p.shape[-1], dtype=p.dtype)
+    dp -= row[..., None]
+    dp *= p                                                # dS
+    dq = dp @ k
+    dq *= 1.0 / math.sqrt(q_scaled.shape[-1])
+    dk = dp.transpose(0, 1, 3, 2) @ q_scaled               # Q / √d_h already carries the scale
+    return dq, dk, dv
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class TinyGPT:
+    """A GPT-2-style decoder in numpy with ``forward``, ``backward`` and ``generate``.
+
+    ``params`` maps readable names to arrays (updated in place by the optimiser); the
+    initialisation is N(0, init_std²) for matrices and embeddings, N(0, (init_std/√(2L))²)
+    for the two residual projections of each block (GPT-2), zero biases, unit LN gains.
+    The same seed gives the same weights (drawn in float64, then cast to ``dtype``).
+    """
+
+    def __init__(self, config: GPTConfig, seed: int = 0) -> None:
+        self._setup(config)
+        self.params: dict[str, np.ndarray] = self._init_params(seed)
+
+    def _setup(self, config: GPTConfig) -> None:
+        self.config = config
+        self.dtype = np.dtype(config.dtype)
+        self.hidden: np.ndarray | None = None       # h = LN_f(x) of the last forward, (B, T, D)
+        self._cache: dict | None = None
+        T = config.max_len
+        self._causal_bias = np.triu(np.full((T, T), -np.inf, dtype=self.dtype), k=1)   # 0 on and below the diagonal
+
+    # --------------------------------------------------------------- parameters
+
+    def _init_params(self, seed: int) -> dict[str, np.ndarray]:
+        c = self.config
+        rng = np.random.default_rng(seed)
+        D, F, std = c.d_model, c.d_ff, c.init_std
+        resid_std = std / math.sqrt(2 * c.n_layers)
+
+        def normal(shape, s=std):
+            return (rng.standard_normal(shape) * s).astype(self.dtype)
+
+        def zeros(n):
+            return np.zeros(n, dtype=self.dtype)
+
+        def ones(n):
+            return np.ones(n, dtype=self.dtype)
+
+        p = {"wte": normal((c.vocab_size, D)), "wpe": normal((c.max_len, D))}
+        for i in range(c.n_layers):
+            p[f"h{i}.ln1.g"], p[f"h{i}.ln1.b"] = ones(D), zeros(D)
+            p[f"h{i}.attn.w_qkv"], p[f"h{i}.attn.b_qkv"] = normal((D, 3 * D)), zeros(3 * D)
+            p[f"h{i}.attn.w_proj"], p[f"h{i}.attn.b_proj"] = normal((D, D), resid_std), zeros(D)
+            p[f"h{i}.ln2.g"], p[f"h{i}.ln2.b"] = ones(D), zeros(D)
+            p[f"h{i}.mlp.w_fc"], p[f"h{i}.mlp.b_fc"] = normal((D, F)), zeros(F)
+            p[f"h{i}.mlp.w_proj"], p[f"h{i}.mlp.b_proj"] = normal((F, D), resid_std), zeros(D)
+        p["ln_f.g"], p["ln_f.b"] = ones(D), zeros(D)
+        if not c.tie_weights:
+            p["lm_head"] = normal((D, c.vocab_size))
+        return p
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable numbers (a tied head is counted once, as ``wte``)."""
+        return int(sum(a.size for a in self.params.values()))
+
+    def _head_weight(self) -> np.ndarray:
+        """W of z = h W: W_teᵀ (tied) or ``lm_head`` (D, V)."""
+        return self.params["wte"].T if self.config.tie_weights else self.params["lm_head"]
+
+    def _check_tokens(self, tokens) -> np.ndarray:
+        tokens = np.asarray(tokens)
+        if tokens.ndim == 1:
+            tokens = tokens[None, :]
+        if tokens.ndim != 2 or not np.issubdtype(tokens.dtype, np.integer):
+            raise ValueError(f"tokens must be integer ids of shape (B, T), got {tokens.dtype} {tokens.shape}")
+        if tokens.shape[1] > self.config.max_len:
+            raise ValueError(f"sequence length {tokens.shape[1]} exceeds max_len={self.config.max_len}")
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
+            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size})")
+        return tokens
+
+    # --------------------------------------------------------------- forward
+
+    def forward(self, tokens: np.ndarray) -> np.ndarray:
+        """Logits z (B, T, V) for integer ``tokens`` (B, T) (a 1-D sequence is read as B = 1).
+
+        Keeps what ``backward`` needs, and sets ``self.hidden`` = LN_f(x), shape (B, T, D).
+        """
+        tokens = self._check_tokens(tokens)
+        c, p = self.config, self.params
+        B, T = tokens.shape
+        x = p["wte"][tokens.reshape(-1)]                                   # (N, D)
+        x.reshape(B, T, c.d_model)[...] += p["wpe"][:T]
+        blocks = []
+        for i in range(c.n_layers):
+            x, cache = self._block_forward(i, x, B, T)
+            blocks.append(cache)
+        h, ln_f = layer_norm(x, p["ln_f.g"], p["ln_f.b"])
+        logits = h @ self._head_weight()
+        self.hidden = h.reshape(B, T, c.d_model)
+        self._cache = {"tokens": tokens, "blocks": blocks, "ln_f": ln_f, "h": h}
+        return logits.reshape(B, T, c.vocab_size)
+
+    def _block_forward(self, i: int, x: np.ndarray, B: int, T: int):
+        """x ← x + Attn(LN₁(x));  x ← x + MLP(LN₂(x)) on rows x (N, D)."""
+        p, H, dh = self.params, self.config.n_heads, self.config.d_head
+        pre = f"h{i}."
+        # causal self-attention: one fused projection to [Q | K | V]
+        a_in, ln1 = layer_norm(x, p[pre + "ln1.g"], p[pre + "ln1.b"])
+        qkv = linear(a_in, p[pre + "attn.w_qkv"], p[pre + "attn.b_qkv"])          # (N, 3D)
+        q, k, v = qkv.reshape(B, T, 3, H, dh).transpose(2, 0, 3, 1, 4)            # (B, H, T, d_h)
+        y, att = attention(q, k, v, self._causal_bias[:T, :T])
+        y = y.transpose(0, 2, 1, 3).reshape(B * T, H * dh)                        # heads side by side
+        x = x + linear(y, p[pre + "attn.w_proj"], p[pre + "attn.b_proj"])
+        # MLP
+        m_in, ln2 = layer_norm(x, p[pre + "ln2.g"], p[pre + "ln2.b"])
+        u = linear(m_in, p[pre + "mlp.w_fc"], p[pre + "mlp.b_fc"])                # (N, F)
+        g, gl = gelu(u)
+        x = x + linear(g, p[pre + "mlp.w_proj"], p[pre + "mlp.b_proj"])
+        return x, (ln1, a_in, att, y, ln2, m_in, gl, g)
+
+    # --------------------------------------------------------------- backward
+
+    def backward(self, dlogits: np.ndarray | None, dhidden: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Gradients of the loss with respect to every parameter, keyed like ``params``.
+
+        Args:
+            dlogits: ∂loss/∂z (B, T, V) from the last ``forward``, or None when only a head on
+                ``hidden`` is trained (reward model): then the LM head gets no gradient.
+            dhidden: an extra ∂loss/∂h (B, T, D) on the final hidden states, from a scalar
+                reward head or a value head sitting on ``self.hidden``.
+
+        Returns:
+            New arrays (safe to keep or accumulate); every key of ``params`` is present.
+        """
+        if self._cache is None:
+            raise RuntimeError("call forward() before backward()")
+        if dlogits is None and dhidden is None:
+            raise ValueError("backward needs dlogits, dhidden or both")
+        c, p, cache = self.config, self.params, self._cache
+        tokens, h = cache["tokens"], cache["h"]
+        B, T = tokens.shape
+        N, D = B * T, c.d_model
+        grads: dict[str, np.ndarray] = {}
+
+        # LM head: z = h W
+        dh = np.zeros((N, D), dtype=self.dtype)
+        if dlogits is not None:
+            dz = np.asarray(dlogits, dtype=self.dtype).reshape(N, c.vocab_size)
+            if dz.shape[0] != N:
+                raise ValueError(f"dlogits has shape {np.shape(dlogits)}, expected {(B, T, c.vocab_size)}")
+            dh = dz @ (p["wte"] if c.tie_weights else p["lm_head"].T)
+            dW = h.T @ dz                                                     # (D, V)
+            if c.tie_weights:
+                grads["wte"] = np.ascontiguousarray(dW.T)
+            else:
+                grads["lm_head"] = dW
+        elif not c.tie_weights:
+            grads["lm_head"] = np.zeros_like(p["lm_head"])
+        if dhidden is not None:
+            dh += np.asarray(dhidden, dtype=self.dtype).reshape(N, D)
+
+        dx, grads["ln_f.g"], grads["ln_f.b"] = layer_norm_backward(dh, cache["ln_f"])
+        for i in reversed(range(c.n_layers)):
+            dx = self._block_backward(i, dx, cache["blocks"][i], B, T, grads)
+
+        # embeddings: x⁰ = W_te[tokens] + W_pe[:T]
+        dwte = grads.get("wte")
+        if dwte is None:
+            dwte = np.zeros_like(p["wte"])
+        _scatter_add_rows(dwte, tokens.reshape(-1), dx)
+        grads["wte"] = dwte
+        dwpe = np.zeros_like(p["wpe"])
+        dwpe[:T] = (np.ones(B, dtype=self.dtype) @ dx.reshape(B, T * D)).reshape(T, D)   # Σ over the batch
+        grads["wpe"] = dwpe
+        return {k: grads[k] for k in p}
+
+    def _block_backward(self, i: int, dx: np.ndarray, cache, B: int, T: int, grads: dict) -> np.ndarray:
+        """Backward through one block; writes the block's parameter gradients into ``grads``."""
+        p, H, dh_ = self.params, self.config.n_heads, self.config.d_head
+        pre = f"h{i}."
+        ln1, a_in, att, y, ln2, m_in, gl, g = cache
+        # MLP branch: x = x + W_proj GELU(W_fc LN₂(x))
+        dg, grads[pre + "mlp.w_proj"], grads[pre + "mlp.b_proj"] = linear_backward(dx, g, p[pre + "mlp.w_proj"])
+        du = gelu_backward(dg, gl)
+        dm, grads[pre + "mlp.w_fc"], grads[pre + "mlp.b_fc"] = linear_backward(du, m_in, p[pre + "mlp.w_fc"])
+        dm, grads[pre + "ln2.g"], grads[pre + "ln2.b"] = layer_norm_backward(dm, ln2)
+        dx = dx + dm
+        # attention branch: x = x + W_proj Attn(LN₁(x))
+        dy, grads[pre + "attn.w_proj"], grads[pre + "attn.b_proj"] = linear_backward(dx, y, p[pre + "attn.w_proj"])
+        dy = dy.reshape(B, T, H, dh_).transpose(0, 2, 1, 3)
+        dq, dk, dv = attention_backward(dy, att)
+        dqkv = np.empty((B, T, 3, H, dh_), dtype=self.dtype)
+        for j, d in enumerate((dq, dk, dv)):
+            dqkv[:, :, j] = d.transpose(0, 2, 1, 3)
+        dqkv = dqkv.reshape(B * T, 3 * H * dh_)
+        da, grads[pre + "attn.w_qkv"], grads[pre + "attn.b_qkv"] = linear_backward(dqkv, a_in, p[pre + "attn.w_qkv"])
+        da, grads[pre + "ln1.g"], grads[pre + "ln1.b"] = layer_norm_backward(da, ln1)
+        return dx + da
+
+
+    # --------------------------------------------------------------- saving and loading
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter array, keyed like ``params``."""
+        return {name: a.copy() for name, a in self.params.items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy ``state`` into ``params`` in place (an optimiser holding the arrays keeps working).
+
+        The keys and shapes must match exactly; values are cast to the model's dtype.
+        """
+        missing, unexpected = self.params.keys() - state.keys(), state.keys() - self.params.keys()
+        if missing or unexpected:
+            raise KeyError(f"state_dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        for name, a in self.params.items():
+            value = np.asarray(state[name])
+            if value.shape != a.shape:
+                raise ValueError(f"{name}: shape {value.shape} in state_dict, {a.shape} in the model")
+            a[...] = value
+
+    def copy(self) -> "TinyGPT":
+        """An independent model with the same config and a copy of the weights (e.g. the frozen
+        SFT reference of PPO)."""
+        other = object.__new__(TinyGPT)
+        other._setup(GPTConfig(**asdict(self.config)))
+        other.params = self.state_dict()
+        return other
+
+    def save(self, path: str | Path) -> None:
+        """Write the config (as JSON) and every parameter to one ``.npz`` file at exactly ``path``."""
+        arrays = {f"param:{name}": a for name, a in self.params.items()}
+        with open(path, "wb") as f:            # a file object: numpy does not append ".npz"
+            np.savez(f, __format__=np.array(SAVE_FORMAT), __config__=np.array(json.dumps(asdict(self.config))), **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TinyGPT":
+        """Rebuild a model written by ``save``."""
+        with np.load(path, allow_pickle=False) as data:
+            if "__config__" not in data.files:
+                raise ValueError(f"{path} is not a TinyGPT checkpoint (no config inside)")
+            model = object.__new__(cls)
+            model._setup(GPTConfig(**json.loads(str(data["__config__"]))))
+            model.params = {name[len("param:"):]: data[name].astype(model.dtype)
+                            for name in data.files if name.startswith("param:")}
+        expected = cls(model.config).params.keys()  # same keys as a fresh model
+        if model.params.keys() != expected:
+            raise ValueError(f"{path}: parameters do not match the config")
+        return model
+
+    # --------------------------------------------------------------- generation
+
+    def _new_kv_cache(self, B: int, T: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per block, room for the keys and values of T positions: two (B, H, T, d_h) arrays."""
+        c = self.config
+        shape = (B, c.n_heads, T, c.d_head)
+        return [(np.zeros(shape, self.dtype), np.zeros(shape, self.dtype)) for _ in range(c.n_layers)]
+
+    def _last_logits(self, tokens: np.ndarray, start: int = 0, kv_cache=None) -> np.ndarray:
+        """Logits (B, V) of the last position, for ``tokens`` (B, Tq) at positions start..start+Tq-1.
+
+        Without ``kv_cache`` this is a full forward pass over tokens (start must be 0). With
+        it, the new keys and values are written into the cache at their positions and each
+        query attends to every cached position up to its own: one new token costs one row
+        of work per layer instead of the whole sequence.
+        """
+        c, p = self.config, self.params
+        B, Tq = tokens.shape
+        H, dh = c.n_heads, c.d_head
+        x = p["wte"][tokens.reshape(-1)]
+        x.reshape(B, Tq, c.d_model)[...] += p["wpe"][start:start + Tq]
+        end = start + Tq
+        bias = self._causal_bias[start:end, :end] if Tq > 1 else None   # one new query sees everything
+        for i in range(c.n_layers):
+            pre = f"h{i}."
+            a_in, _ = layer_norm(x, p[pre + "ln1.g"], p[pre + "ln1.b"])
+            qkv = linear(a_in, p[pre + "attn.w_qkv"], p[pre + "attn.b_qkv"])
+            q, k, v = qkv.reshape(B, Tq, 3, H, dh).transpose(2, 0, 3, 1, 4)
+            if kv_cache is not None:
+                K, V = kv_cache[i]
+                K[:, :, start:end], V[:, :, start:end] = k, v
+                k, v = K[:, :, :end], V[:, :, :end]
+            y, _ = attention(q, k, v, bias)
+            y = y.transpose(0, 2, 1, 3).reshape(B * Tq, c.d_model)
+            x = x + linear(y, p[pre + "attn.w_proj"], p[pre + "attn.b_proj"])
+            m_in, _ = layer_norm(x, p[pre + "ln2.g"], p[pre + "ln2.b"])
+            g, _ = gelu(linear(m_in, p[pre + "mlp.w_fc"], p[pre + "mlp.b_fc"]))
+            x = x + linear(g, p[pre + "mlp.w_proj"], p[pre + "mlp.b_proj"])
+        h_last = x.reshape(B, Tq, c.d_model)[:, -1]
+        h_last, _ = layer_norm(np.ascontiguousarray(h_last), p["ln_f.g"], p["ln_f.b"])
+        return h_last @ self._head_weight()
+
+    def generate(
+        self,
+        prompt_ids,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        rng: np.random.Generator | int | None = None,
+        stop_id: int | None = None,
+        use_cache: bool = True,
+        pad_id: int = 0,
+        return_logprobs: bool = False,
+        return_logits: bool = False,
+    ) -> np.ndarray | Generation:
+        """Sample up to ``max_new_tokens`` tokens after each prompt, one token at a time.
+
+        Args:
+            prompt_ids: (B, P) token ids, one prompt per row, all of the same length P ≥ 1
+                (a 1-D sequence is one prompt). Group prompts by length, or generate
+                them one by one, when their lengths differ. P + max_new_tokens ≤ max_len.
+            temperature: τ; the next token is drawn from softmax(z / τ) after top-k / top-p
+                filtering. τ = 0 means greedy decoding (argmax of z).
+            top_k: keep the k largest logits (ties with the k-th are kept); None or k ≥ V = off.
+            top_p: nucleus sampling, keep the smallest set of most likely tokens whose
+                probability reaches p (ties at the boundary kept); None or 1.0 = off.
+            rng: a ``np.random.Generator`` or a seed; one uniform number per row per step is
+                drawn from it, so the same seed gives the same tokens (with or without cache).
+            stop_id: a row is finished after it emits this token (e.g. ``<eos>``); later
+                positions hold ``pad_id``. Generation ends early when every row is finished.
+            use_cache: keep keys and values of past positions (KV cache) and process one new
+                token per step; False recomputes the full forward pass every step.
+            return_logprobs, return_logits: also return log q(token) under the distribution
+                actually sampled from, and the raw logits of every step (PPO needs both).
+
+        Returns:
+            The new tokens (B, n), n ≤ max_new_tokens; or, if ``return_logprobs`` or
+            ``return_logits``, a ``Generation(tokens, logprobs, logits, lengths)``.
+        """
+        prompts = np.asarray(prompt_ids)
+        if prompts.ndim == 1:
+            prompts = prompts[None, :]
+        prompts = self._check_tokens(prompts)
+        B, P = prompts.shape
+        if P < 1:
+            raise ValueError("each prompt needs at least one token (e.g. <bos>)")
+        if max_new_tokens < 0 or P + max_new_tokens > self.config.max_len:
+            raise ValueError(f"prompt length {P} + max_new_tokens {max_new_tokens} exceeds max_len={self.config.max_len}")
+        rng = np.random.default_rng(rng)
+        V = self.config.vocab_size
+        seq = np.empty((B, P + max_new_tokens), dtype=np.int64)
+        seq[:, :P] = prompts
+        new_tokens = np.full((B, max_new_tokens), pad_id, dtype=np.int64)
+        logprobs = np.zeros((B, max_new_tokens))
+        all_logits = np.zeros((B, max_new_tokens, V), dtype=self.dtype) if return_logits else None
+        finished = np.zeros(B, dtype=bool)
+        lengths = np.zeros(B, dtype=np.int64)
+        kv_cache = self._new_kv_cache(B, P + max_new_tokens) if use_cache else None
+        n = 0
+        for t in range(max_new_tokens):
+            if use_cache:   # the prompt in one pass, then one token per step
+                logits = self._last_logits(seq[:, :P] if t == 0 else seq[:, P + t - 1:P + t],
+                                           start=0 if t == 0 else P + t - 1, kv_cache=kv_cache)
+            else:
+                logits = self._last_logits(seq[:, :P + t])
+            token, logq = sample_next_token(logits, temperature, top_k, top_p, rng)
+            token = np.where(finished, pad_id, token)
+            new_tokens[:, t], seq[:, P + t] = token, token
+            logprobs[:, t] = np.where(finished, 0.0, logq)
+            if all_logits is not None:
+                all_logits[:, t] = logits
+            lengths += ~finished
+            n = t + 1
+            if stop_id is not None:
+                finished |= token == stop_id
+                if finished.all():
+                    break
+        new_tokens = new_tokens[:, :n]
+        if not (return_logprobs or return_logits):
+            return new_tokens
+        return Generation(new_tokens, logprobs[:, :n] if return_logprobs else None,
+                          all_logits[:, :n] if all_logits is not None else None, lengths)
+
+
+SAVE_FORMAT = "tinygpt-npz-1"
+
+
+def _scatter_add_rows(dst: np.ndarray, idx: np.ndarray, rows: np.ndarray) -> None:
+    """dst[idx[n]] += rows[n] for every n (repeated indices add up).
+
+    Sorting the indices and summing each run with ``np.add.reduceat`` is about twice as fast
+    as ``np.add.at`` here.
+    """
+    order = np.argsort(idx, kind="stable")
+    sorted_idx = idx[order]
+    starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
+    dst[sorted_idx[starts]] += np.add.reduceat(rows[order], starts, axis=0)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def filter_logits(logits: np.ndarray, top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
+    """Set the logits of tokens outside the top-k / nucleus (top-p) set to -∞ (float64 copy).
+
+    * top-k: keep every token whose logit is ≥ the k-th largest (so ties with the k-th are
+      all kept; the result does not depend on how ties are ordered). k ≥ V keeps all.
+    * top-p (Holtzman et al. 2020): sort by probability, keep the shortest prefix whose
+      probability mass reaches p (the most likely token is always kept), plus every token
+      tied with the least likely kept one. p = 1 keeps all.
+    Applied in this order, to the rows of ``logits`` (..., V).
+    """
+    z = np.array(logits, dtype=np.float64)
+    V = z.shape[-1]
+    if top_k is not None:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1 (or None), got {top_k}")
+        if top_k < V:
+            kth_largest = np.partition(z, V - top_k, axis=-1)[..., V - top_k, None]
+            z[z < kth_largest] = -np.inf
+    if top_p is not None:
+        if not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
+        if top_p < 1.0:
+            prob = np.exp(z - z.max(axis=-1, keepdims=True))
+            prob /= prob.sum(axis=-1, keepdims=True)
+            p_sorted = -np.sort(-prob, axis=-1)                         # descending
+            mass_before = np.cumsum(p_sorted, axis=-1) - p_sorted
+            n_keep = (mass_before < top_p).sum(axis=-1, keepdims=True)  # ≥ 1
+            p_min_kept = np.take_along_axis(p_sorted, n_keep - 1, axis=-1)
+            z[prob < p_min_kept] = -np.inf
+    return z
+
+
+def sample_next_token(
+    logits: np.ndarray,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one token per row of ``logits`` (B, V); return (tokens (B,), log q(token) (B,)).
+
+    q = softmax(filter_logits(z / τ, top_k, top_p)), sampled by inverting its cumulative
+    distribution with one uniform number per row. τ = 0 is greedy: token = argmax z and
+    log q = 0 (q puts all its mass there).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if temperature == 0:
+        return z.argmax(axis=-1), np.zeros(z.shape[0])
+    rng = np.random.default_rng(rng)
+    z = filter_logits(z / temperature, top_k, top_p)
+    log_q = z - z.max(axis=-1, keepdims=True)
+    log_q -= np.log(np.exp(log_q).sum(axis=-1, keepdims=True))        # log softmax
+    cdf = np.cumsum(np.exp(log_q), axis=-1)
+    u = rng.random(z.shape[0]) * cdf[:, -1]
+    token = (cdf <= u[:, None]).sum(axis=-1)                          # first index with cdf > u
+    last_allowed = z.shape[1] - 1 - np.argmax(np.isfinite(z[:, ::-1]), axis=-1)
+    token = np.minimum(token, last_allowed)                           # guard against rounding at u ≈ 1
+    return token, log_q[np.arange(z.shape[0]), token]
