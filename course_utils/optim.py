@@ -52,9 +52,10 @@ def default_no_decay(name: str, param: np.ndarray) -> bool:
 def global_norm(grads: Mapping[str, np.ndarray]) -> float:
     """‖g‖ = √(Σ over all arrays of Σ g²); inf or nan if any gradient is not finite."""
     total = 0.0
-    for g in grads.values():
-        flat = g.reshape(-1)
-        total += float(np.dot(flat, flat))
+    with np.errstate(over="ignore"):
+        for g in grads.values():
+            flat = g.reshape(-1)
+            total += float(np.dot(flat, flat))
     if not math.isfinite(total) and all(np.isfinite(g).all() for g in grads.values()):
         # a finite float32 gradient can still overflow its square: sum in float64
         total = sum(float(np.dot(g.reshape(-1).astype(np.float64), g.reshape(-1).astype(np.float64)))

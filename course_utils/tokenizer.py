@@ -21,7 +21,8 @@ Pre-tokenisation (``tokenize``) splits on whitespace and punctuation but keeps i
 decimals and ranges (``2.5``, ``0.4-1.0``, ``30-45``, ``1,000``), units
 (``mg/kg``, ``mmol/L``, ``mL/min/1.73``), hyphenated words and names (``Stevens-Johnson``),
 genes, alleles and variants (``CYP2D6``, ``HLA-B*57:01``, ``*4``, ``CYP2C19*2/*3``,
-``m.1555A>G``), contractions (``patient's``), drug-class suffixes (``-pril``). Comparison signs (``<``, ``>``, ``≤``,
+``m.1555A>G``), ions (``K+``, ``Ca2+``), contractions (``patient's``), drug-class
+suffixes (``-pril``). Comparison signs (``<``, ``>``, ``≤``,
 ``≥``, ``<=``, ``>=``) and every other punctuation mark are tokens of their own. Case is
 kept. Special tokens written in the text (``"<q> ... <a> ..."``) are recognised.
 
@@ -49,7 +50,8 @@ _VARIANT = r"[cgmnr]\.\d+[ACGTU]>[ACGTU]"                  # nucleotide change, 
 _JOINER = r"(?:[-–/*:.'’&]|(?<=\d),(?=\d))"                 # inside a word: 0.4-1.0, mg/kg, *57:01, 1,000
 _PART = r"[*°]?\w+"                                          # a run of letters/digits, maybe a star allele
 _SUFFIX = r"(?<![^\s(\[\"'])-(?=[^\W\d_])"                 # a word-start hyphen: the suffix -pril
-_WORD = rf"(?:{_SUFFIX})?{_PART}(?:{_JOINER}{_PART})*"
+_CHARGE = r"(?:\d?[+-](?![\w-]))?"                         # an ion's charge: K+, Ca2+ (not 2+2)
+_WORD = rf"(?:{_SUFFIX})?{_PART}(?:{_JOINER}{_PART})*{_CHARGE}"
 _COMPARISON = r"<=|>=|[<>≤≥]"
 _PATTERN = re.compile(rf"{_SPECIAL}|{_VARIANT}|{_WORD}|{_COMPARISON}|\S")
 
