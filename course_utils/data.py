@@ -681,15 +681,18 @@ FEATURED_SFT_SCENARIOS: tuple[str, ...] = (
 
 
 def build_sft(scenarios: Sequence[Mapping], featured: Sequence[str] = FEATURED_SFT_SCENARIOS) -> list[dict]:
-    """Two demonstrations per scenario, prompts ``question`` and ``variants[0]``; response =
-    answer + escalation. The ``question`` demonstration of each id in ``featured`` is featured."""
+    """One demonstration per training phrasing of each scenario: prompts ``question`` and every
+    variant but the last (held out for evaluation); response = answer + escalation. The
+    ``question`` demonstration of each id in ``featured`` is featured. More phrasings of the
+    same question teach a small model to recognise the case rather than one wording."""
     ids = {s["id"] for s in scenarios}
     missing = [i for i in featured if i not in ids]
     if missing:
         raise ValueError(f"featured scenario(s) not in the knowledge base: {', '.join(missing)}")
     out = []
     for s in sorted(scenarios, key=lambda s: s["id"]):
-        for suffix, prompt in (("q", s["question"]), ("v", s["variants"][0])):
+        phrasings = [("q", s["question"])] + [(f"v{i}", v) for i, v in enumerate(s["variants"][:-1])]
+        for suffix, prompt in phrasings:
             out.append({
                 "id": f"SFT-{s['id']}-{suffix}",
                 "scenario_id": s["id"],

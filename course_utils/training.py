@@ -56,11 +56,11 @@ class PretrainConfig:
 class SFTConfig:
     """Every knob of an SFT run (the chapter-2 parameters cell mirrors these)."""
 
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 16
-    lr: float = 1e-3
+    lr: float = 3e-3
     warmup: int = 10
-    min_lr: float = 1e-4
+    min_lr: float = 3e-4
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     mask_prompt: bool = True

@@ -443,13 +443,13 @@ def test_cli_build_and_check(tmp_path, capsys):
     assert D.main([*args, "check", "--data", str(out)]) == 0
     # a hand edit is caught and summarised
     lines = (out / "sft.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
-    lines[3] = lines[3].replace('"featured": false', '"featured": true')
+    lines[2] = lines[2].replace('"featured": false', '"featured": true')
     (out / "sft.jsonl").write_text("".join(lines), encoding="utf-8")
     (out / "corpus.txt").unlink()
     capsys.readouterr()
     assert D.main([*args, "check", "--data", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "sft.jsonl: differs from a fresh build: 1 line(s) changed, first at line 4" in err
+    assert "sft.jsonl: differs from a fresh build: 1 line(s) changed, first at line 3" in err
     assert "corpus.txt: missing" in err
     # an invalid knowledge base stops the build with the DataError message
     bad = write(tmp_path, jsonl(FIXTURE[:1]) + "{\n", "bad.jsonl")
@@ -526,10 +526,10 @@ def test_sft_demonstrations(kb, built):
     by_id = _by_id(kb)
     for r in built["sft"]:
         s = by_id[r["scenario_id"]]
-        assert r["prompt"] in (s["question"], s["variants"][0])
+        assert r["prompt"] in (s["question"], *s["variants"][:-1])
         assert r["response"] == s["answer"] + " " + s["escalation"]
         assert r["category"] == s["category"]
-    assert len({(r["scenario_id"], r["prompt"]) for r in built["sft"]}) == 2 * len(kb)
+    assert len({(r["scenario_id"], r["prompt"]) for r in built["sft"]}) == sum(len(s["variants"]) for s in kb)
 
 
 def test_featured_sft_cover_the_course_cases(kb, built):
