@@ -81,6 +81,7 @@ __all__ = [
     "elo_history",
     "win_matrix",
     "bradley_terry_ratings",
+    "bt_log_likelihood",
     "bootstrap_ratings",
     "confidence_intervals",
     "predict_win_rate",
@@ -542,6 +543,37 @@ def bradley_terry_ratings(
     parsed = _parse_battles(battles)
     theta = _fit_bradley_terry(_win_counts(parsed), parsed.models, settings["pseudo_ties"])
     return _ratings_series(init + theta * (scale / math.log(base)), parsed.models)
+
+
+def bt_log_likelihood(
+    battles: pd.DataFrame,
+    ratings: pd.Series | Mapping[str, float],
+    scale: float = 400,
+    base: float = 10,
+) -> float:
+    """Bradley-Terry log-likelihood of the battles under given ratings (natural log).
+
+        l(r) = sum_t [ S_t log E_t + (1 - S_t) log(1 - E_t) ] = sum_ij W_ij log p_ij
+
+    where battle t is A vs B with observed score S_t (1, 1/2 or 0) and
+    E_t = 1 / (1 + b^((r_B - r_A)/s)). A tie adds (1/2) log E_t + (1/2) log(1 - E_t): half a
+    win each way. l depends on the battles only through the counts W (:func:`win_matrix`),
+    so not on their order, and on the ratings only through their differences;
+    :func:`bradley_terry_ratings` maximises it. ``ratings`` must rate every model in the
+    table (extra models are ignored). Computed as -sum W_ij log(1 + e^(-(theta_i - theta_j))),
+    which stays finite for any finite ratings.
+    """
+    _check_scale_base(scale, base)
+    parsed = _parse_battles(battles)
+    r = pd.Series(ratings, dtype=float)
+    missing = [str(name) for name in parsed.models if name not in r.index]
+    if missing:
+        raise ValueError(f"ratings has no value for model(s) {', '.join(missing)}")
+    values = r.reindex(parsed.models).to_numpy()
+    if not np.all(np.isfinite(values)):
+        raise ValueError("ratings must be finite numbers")
+    theta = values * (math.log(base) / scale)
+    return _log_likelihood(theta, _win_counts(parsed))
 
 
 # --------------------------------------------------------------------------- bootstrap

@@ -15,6 +15,7 @@ import pytest
 from course_utils.elo import (
     bootstrap_ratings,
     bradley_terry_ratings,
+    bt_log_likelihood,
     confidence_intervals,
     elo_history,
     elo_update,
@@ -465,3 +466,61 @@ def test_simulate_battles():
     assert (decisive.winner == "model_a").mean() == pytest.approx(expected, abs=0.05)
     with pytest.raises(ValueError, match="two models"):
         simulate_battles({"A": 1000.0}, 10)
+
+
+# --------------------------------------------------------------------------- log-likelihood
+
+
+def test_bt_log_likelihood_hand_values():
+    # equal ratings: every battle has E = 1/2, so l = n log(1/2) whatever the results
+    equal = {m: 1600.0 for m in ("PharmGPT-v1", "ClinicalAI-v3", "MedLLM-v2")}
+    assert bt_log_likelihood(BRIEF_MATCHES, equal) == pytest.approx(5 * math.log(0.5), abs=1e-12)
+    # one battle, A 400 points ahead: A wins -> log(10/11); A loses -> log(1/11); tie -> the mean
+    ratings = {"A": 2000.0, "B": 1600.0}
+    assert bt_log_likelihood(table(("A", "B", "model_a")), ratings) == pytest.approx(math.log(10 / 11))
+    assert bt_log_likelihood(table(("A", "B", "model_b")), ratings) == pytest.approx(math.log(1 / 11))
+    assert bt_log_likelihood(table(("A", "B", "tie")), ratings) == pytest.approx(
+        0.5 * math.log(10 / 11) + 0.5 * math.log(1 / 11)
+    )
+    # the same gap on another scale: 100 points at scale 100 is also 10:1
+    assert bt_log_likelihood(table(("A", "B", "model_a")), {"A": 100.0, "B": 0.0}, scale=100) == (
+        pytest.approx(math.log(10 / 11))
+    )
+
+
+def test_bt_log_likelihood_matches_per_battle_sum_and_ignores_order_and_shift():
+    battles = simulate_battles(STRENGTHS, 2000, seed=5, tie_rate=0.1)
+    truth = pd.Series(STRENGTHS)
+    score = battles.winner.map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5}).to_numpy()
+    e = expected_score(truth[battles.model_a].to_numpy(), truth[battles.model_b].to_numpy())
+    per_battle = float(np.sum(score * np.log(e) + (1 - score) * np.log1p(-e)))
+    value = bt_log_likelihood(battles, truth)
+    assert value == pytest.approx(per_battle, rel=1e-12)
+    shuffled = battles.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    assert bt_log_likelihood(shuffled, truth) == pytest.approx(value, rel=1e-12)
+    assert bt_log_likelihood(battles, truth + 250.0) == pytest.approx(value, rel=1e-12)
+    # extra models in ratings are ignored
+    assert bt_log_likelihood(battles, {**STRENGTHS, "Unused": 3000.0}) == pytest.approx(value)
+
+
+def test_bt_log_likelihood_is_maximised_by_the_bradley_terry_fit():
+    battles = simulate_battles(STRENGTHS, 3000, seed=6)
+    mle = bradley_terry_ratings(battles)
+    best = bt_log_likelihood(battles, mle)
+    assert best > bt_log_likelihood(battles, pd.Series(STRENGTHS))
+    assert best > bt_log_likelihood(battles, online_elo(battles, k=32))
+    for model in mle.index:
+        for step in (-5.0, 5.0):
+            moved = mle.copy()
+            moved[model] += step
+            assert bt_log_likelihood(battles, moved) < best
+
+
+def test_bt_log_likelihood_rejects_missing_or_non_finite_ratings():
+    with pytest.raises(ValueError, match="MedLLM-v2"):
+        bt_log_likelihood(BRIEF_MATCHES, {"PharmGPT-v1": 1600.0, "ClinicalAI-v3": 1600.0})
+    ratings = {"PharmGPT-v1": 1600.0, "ClinicalAI-v3": 1600.0, "MedLLM-v2": float("nan")}
+    with pytest.raises(ValueError, match="finite"):
+        bt_log_likelihood(BRIEF_MATCHES, ratings)
+    with pytest.raises(ValueError, match="scale"):
+        bt_log_likelihood(BRIEF_MATCHES, {m: 0.0 for m in ratings}, scale=0)
