@@ -69,3 +69,259 @@ def temperature_widget(words: list[str], logits: np.ndarray, prompt: str = ""):
     slider = w.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.1, description="temperature")
     return _interactive(lambda temperature: temperature_view(words, logits, temperature, prompt),
                         {"temperature": slider})
+
+
+# ============================================================================ chapter 4: Elo
+#: True strengths of the simulated pharmaceutical models in the chapter-4 widgets, in Elo points
+#: on the standard scale (s = 400, b = 10). Invented for the simulation: real models have no
+#: known "true" rating, which is the whole problem the chapter is about.
+ELO_DEMO_STRENGTHS: dict[str, float] = {
+    "PharmGPT-v1": 1120.0,
+    "ClinicalAI-v3": 1080.0,
+    "MedLLM-v2": 1000.0,
+    "RxAssist-1": 985.0,
+    "DoseCheck-2": 815.0,
+}
+ELO_DEMO_INIT = 1000.0  # starting rating r_0 of online Elo, mean rating of the Bradley-Terry fit
+
+
+def elo_k_view(
+    k: float = 32,
+    n_matches: int = 300,
+    scale: float = 400,
+    strengths: dict[str, float] | None = None,
+    seed: int = 0,
+):
+    """Online Elo trajectories at K and scale s, next to the Bradley-Terry MLE of the same battles.
+
+    ``n_matches`` battles among the models are drawn from the Bradley-Terry model with the true
+    ``strengths`` (Elo points on the standard scale 400, base 10; they decide who tends to win
+    and do not move with the ``scale`` knob). The battles are then rated at scale s twice:
+
+    * online Elo, match by match: r_A <- r_A + K (S_A - E_A), E_A = 1 / (1 + 10^((r_B - r_A)/s)),
+      every model starting at r_0 = 1000 (solid lines);
+    * the Bradley-Terry MLE on all battles at once, mean rating r_0 (dashed lines): order-free.
+
+    In units of s the online update depends only on K/s, so K = 32 at s = 400 behaves like
+    K = 8 at s = 100. Returns ``(fig, warnings)``; the warnings explain extreme knob values
+    (K = 0, K large compared with s, a tiny s, very few matches). Lines carry gids
+    ``"elo:<model>"`` and ``"bt:<model>"``.
+    """
+    import matplotlib.pyplot as plt
+
+    from course_utils import elo
+    from course_utils.plotting import COLORS
+
+    strengths = dict(ELO_DEMO_STRENGTHS if strengths is None else strengths)
+    n_matches = int(n_matches)
+    if n_matches < 1:
+        raise ValueError(f"n_matches must be at least 1, got {n_matches}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    if not (np.isfinite(k) and k >= 0):
+        raise ValueError(f"k must be a number >= 0, got {k!r}")
+    warnings: list[str] = []
+    battles = elo.simulate_battles(strengths, n_matches, seed=seed)
+    history = elo.elo_history(battles, k=k, scale=scale, init=ELO_DEMO_INIT)
+    try:
+        bt = elo.bradley_terry_ratings(battles, scale=scale, init=ELO_DEMO_INIT)
+    except ValueError as err:
+        bt = None
+        warnings.append(f"no Bradley-Terry line: {err}")
+
+    if k == 0:
+        warnings.append("K = 0: no match can move a rating, so every model stays at "
+                        f"{ELO_DEMO_INIT:.0f} whatever the results.")
+    elif k / scale > 0.2:
+        same_as = "" if scale == 400 else f" (like K = {400 * k / scale:.0f} on the usual 400 scale)"
+        warnings.append(
+            f"K = {k:g} is {k / scale:.2f} times the scale s = {scale:g}{same_as}: one match can move "
+            "a rating by up to K points, so the online ratings mostly reflect the last few matches."
+        )
+    if scale < 50:
+        warnings.append(
+            f"scale s = {scale:g} is tiny: a lead of just s points already means 10:1 odds, so the "
+            "Bradley-Terry ratings of very different models end up only a few points apart. "
+            "Judge K against s, not against 400."
+        )
+    absent = [name for name in strengths if name not in history.columns]
+    if n_matches < 10 * len(strengths):
+        warnings.append(
+            f"only {n_matches} match(es) for {len(strengths)} models (fewer than 10 per model): "
+            "these ratings are mostly noise."
+            + (f" Not played yet: {', '.join(absent)}." if absent else "")
+        )
+
+    palette = [COLORS[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky", "black")]
+    fig, ax = plt.subplots(figsize=(9.0, 4.8))
+    x = history.index.to_numpy()
+    for i, name in enumerate(strengths):
+        if name not in history.columns:
+            continue
+        colour = palette[i % len(palette)]
+        ax.plot(x, history[name].to_numpy(), color=colour, label=name, gid=f"elo:{name}",
+                drawstyle="steps-post" if n_matches <= 30 else "default")
+        if bt is not None:
+            ax.axhline(float(bt[name]), color=colour, linestyle="--", linewidth=1.6, gid=f"bt:{name}")
+    ax.set_xlabel("match")
+    ax.set_ylabel(f"rating (Elo points, s = {scale:g})")
+    ax.set_title(f"K = {k:g}, s = {scale:g}, {n_matches} matches: online Elo (solid), BT MLE (dashed)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig, warnings
+
+
+def elo_k_widget(strengths: dict[str, float] | None = None, seed: int = 0):
+    """Sliders for K, the number of matches and the scale s over :func:`elo_k_view`."""
+    import ipywidgets as w
+
+    style = {"description_width": "70px"}
+    controls = {
+        "k": w.IntSlider(value=32, min=0, max=200, step=2, description="K",
+                         continuous_update=False, style=style),
+        "n_matches": w.IntSlider(value=300, min=1, max=2000, step=1, description="matches",
+                                 continuous_update=False, style=style),
+        "scale": w.IntSlider(value=400, min=25, max=1600, step=25, description="scale s",
+                             continuous_update=False, style=style),
+    }
+    return _interactive(
+        lambda k, n_matches, scale: elo_k_view(k, n_matches, scale, strengths=strengths, seed=seed),
+        controls,
+    )
+
+
+def _odds_text(log10_odds: float) -> str:
+    """'3.16:1' or '1:3.16' for odds 10^log10_odds, in words beyond a million to one."""
+    if abs(log10_odds) > 6:
+        return "odds beyond a million to one" + (" against" if log10_odds < 0 else "")
+    odds = 10.0**log10_odds
+    return f"odds {odds:.2f}:1" if odds >= 1 else f"odds 1:{1 / odds:.2f}"
+
+
+def expected_score_view(scale: float = 400, gap: float = 200, base: float = 10):
+    """The expected-score curve E_A = 1 / (1 + b^(-gap/s)) against the rating gap r_A - r_B.
+
+    Draws the curve at scale s (and the standard s = 400 in grey for comparison) over gaps of
+    -800 to 800 points, marks the chosen ``gap`` and, in the title, E_A there and the odds
+    E_A : E_B = b^(gap/s). Returns ``(fig, warnings)``; the warnings explain a tiny or huge s
+    and a gap outside the plotted range. The curve at s carries gid ``"curve"``, the marked point
+    gid ``"point"``.
+    """
+    import matplotlib.pyplot as plt
+
+    from course_utils import elo
+    from course_utils.plotting import COLORS
+
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    warnings: list[str] = []
+    gaps = np.linspace(-800.0, 800.0, 401)
+    curve = elo.expected_score(gaps, 0.0, scale=scale, base=base)
+    e_gap = elo.expected_score(gap, 0.0, scale=scale, base=base)
+    log10_odds = gap / scale * np.log10(base)
+    if scale < 50:
+        warnings.append(
+            f"scale s = {scale:g} is tiny: the curve is almost a step, so a lead of a few points "
+            "already predicts a near-certain win."
+        )
+    if scale > 2000:
+        warnings.append(
+            f"scale s = {scale:g} is huge: between -800 and +800 points E_A only goes from "
+            f"{curve[0]:.2f} to {curve[-1]:.2f}, so ratings must be very far apart to say anything."
+        )
+    if abs(gap) > 800:
+        warnings.append(f"a gap of {gap:g} points is outside the plotted range (-800 to 800).")
+
+    fig, ax = plt.subplots(figsize=(8.0, 4.5))
+    ax.plot(gaps, elo.expected_score(gaps, 0.0), color=COLORS["grey"], linestyle="--",
+            label="s = 400 (standard)", gid="standard")
+    ax.plot(gaps, curve, color=COLORS["blue"], label=f"s = {scale:g}", gid="curve")
+    ax.plot([gap], [e_gap], "o", color=COLORS["vermillion"], markersize=9, gid="point")
+    ax.axhline(0.5, color=COLORS["black"], linewidth=0.8, alpha=0.5)
+    ax.set_xlim(-800, 800)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(r"rating gap $r_A - r_B$ (points)")
+    ax.set_ylabel(r"expected score $E_A$")
+    lead = f"A {gap:g}-point lead" if gap >= 0 else f"A {-gap:g}-point deficit"
+    ax.set_title(f"{lead} at s = {scale:g}: $E_A$ = {e_gap:.3f}, {_odds_text(log10_odds)}")
+    ax.legend(loc="upper left")
+    return fig, warnings
+
+
+def expected_score_widget():
+    """Sliders for the scale s and a rating gap over :func:`expected_score_view`."""
+    import ipywidgets as w
+
+    style = {"description_width": "70px"}
+    controls = {
+        "scale": w.IntSlider(value=400, min=10, max=3000, step=10, description="scale s",
+                             continuous_update=False, style=style),
+        "gap": w.IntSlider(value=200, min=-800, max=800, step=10, description="gap",
+                           continuous_update=False, style=style),
+    }
+    return _interactive(lambda scale, gap: expected_score_view(scale, gap), controls)
+
+
+# ============================================================================ chapter 1
+def pretraining_view(tok, train_ids: np.ndarray, val_ids: np.ndarray, lr: float, steps: int,
+                     temperature: float, prompt: str = "Lithium toxicity", seed: int = 0):
+    """Train a fresh TinyGPT for ``steps`` steps at peak learning rate ``lr``; plot the losses, sample once.
+
+    Returns (figure, sample text, warnings). A diverging run stops early with a warning
+    and the plot shows the steps that ran, never NaNs.
+    """
+    import warnings as _warnings
+
+    import matplotlib.pyplot as plt
+
+    from .plotting import COLORS
+    from .training import PretrainConfig, answer, new_model, pretrain
+
+    notes: list[str] = []
+    steps = max(int(steps), 1)
+    model = new_model(tok, seed=seed)
+    cfg = PretrainConfig(steps=steps, lr=float(lr), warmup=max(1, steps // 10), min_lr=float(lr) / 10,
+                         eval_every=max(1, steps // 5), eval_batches=2, seed=seed)
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        hist = pretrain(model, train_ids, val_ids, cfg, progress=False)
+    notes += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if lr <= 0:
+        notes.append("A learning rate of 0 never changes the weights: the loss stays at the uniform baseline.")
+    log = hist.log
+    finite = log[np.isfinite(log.train_loss)]
+    val = finite.dropna(subset=["val_loss"])
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(finite.step, finite.train_loss, color=COLORS["blue"], label="train")
+    if len(val):
+        ax.plot(val.step, val.val_loss, "o-", color=COLORS["vermillion"], label="validation")
+    ax.axhline(np.log(tok.vocab_size), color=COLORS["grey"], ls="--", label="ln V")
+    top = np.log(tok.vocab_size) * 1.5
+    if len(finite) and finite.train_loss.max() > top:
+        ax.set_ylim(0, top)
+        notes.append("The loss went far above the uniform baseline; the plot is clipped at 1.5 ln V.")
+    ax.set(xlabel="step", ylabel="cross-entropy", title=f"lr = {lr:g}, {len(log)} of {steps} steps")
+    ax.legend()
+    if hist.diverged:
+        text = "(no sample: the weights are no longer finite)"
+    else:
+        ids = [tok.bos_id] + tok.encode(prompt)
+        new = model.generate(np.asarray([ids]), 30, temperature=float(temperature),
+                             rng=np.random.default_rng(seed), stop_id=tok.eos_id)
+        out = [int(i) for i in np.asarray(new)[0] if i not in (tok.pad_id, tok.eos_id)]
+        text = f"sample at temperature {temperature:.1f}: {prompt} {tok.decode(out)}"
+    return fig, text, notes
+
+
+def pretraining_widget(tok, train_ids: np.ndarray, val_ids: np.ndarray, prompt: str = "Lithium toxicity"):
+    """Sliders for learning rate, steps and temperature; re-runs a short pretraining on release."""
+    import ipywidgets as w
+
+    controls = {
+        "lr": w.FloatLogSlider(value=3e-3, base=10, min=-5, max=0, step=0.25, description="learning rate",
+                               continuous_update=False, style={"description_width": "initial"}),
+        "steps": w.IntSlider(value=100, min=10, max=300, step=10, description="steps", continuous_update=False),
+        "temperature": w.FloatSlider(value=0.8, min=0.0, max=2.0, step=0.1, description="temperature",
+                                     continuous_update=False),
+    }
+    return _interactive(lambda lr, steps, temperature: pretraining_view(tok, train_ids, val_ids, lr, steps,
+                                                                        temperature, prompt), controls)
