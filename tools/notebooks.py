@@ -85,8 +85,27 @@ def sources(selection: list[str] | None = None) -> list[Path]:
     return paths
 
 
-def build(src: Path, execute: bool = True) -> Path:
+class _DiscardWidgetState(dict):
+    """Widget state that is never stored: nbclient's Output-widget hook writes to
+    ``widget_state[comm_id]`` even with ``store_widget_state=False`` (a KeyError otherwise)."""
+
+    def __missing__(self, key):
+        return {}
+
+
+def _client_class():
     from nbclient import NotebookClient
+
+    class Client(NotebookClient):
+        def reset_execution_trackers(self):
+            super().reset_execution_trackers()
+            self.widget_state = _DiscardWidgetState()
+
+    return Client
+
+
+def build(src: Path, execute: bool = True) -> Path:
+    NotebookClient = _client_class()
 
     nb = to_notebook(parse_source(src.read_text(encoding="utf-8")))
     out = NB_DIR / (src.stem + ".ipynb")

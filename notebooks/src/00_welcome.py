@@ -95,7 +95,8 @@ for tau in (0.5, 1.0, 2.0):
     print(f"τ = {tau:.1f}: " + ", ".join(f"{w} {pi:.2f}" for w, pi in zip(words, p)))
 
 # %%
-# NBVAL_IGNORE_OUTPUT  (a widget: its output is live, not part of the book)
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
 temperature_widget(words, scores, prompt)
 
 # %% [markdown]
