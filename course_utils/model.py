@@ -37,10 +37,12 @@ architecture: ``wte``, ``wpe``, ``h0.ln1.g``, ``h0.attn.w_qkv``, ``h0.mlp.w_fc``
 
 Speed (measured on a 2-core laptop-class CPU, see ``benchmarks/bench_model.py``):
 every linear layer works on N = B·T rows at once so BLAS gets large matrices; Q, K, V come
-from one fused matrix product; attention scores use batched ``matmul`` (``Q @ Kᵀ``);
-means over the short feature axis (LayerNorm) and row sums are matrix-vector products
-with a ones vector, which are several times faster than ``x.mean(-1)``; float32 halves
-the time of float64. Large temporaries are freed and re-allocated every step; to keep
+from one fused matrix product; attention scores use batched ``matmul`` (``Q @ Kᵀ``; an
+``einsum`` without ``optimize=True`` is an order of magnitude slower); means over the short
+feature axis (LayerNorm) and row sums are matrix-vector products with a ones vector, which
+are several times faster than ``x.mean(-1)``; float32 halves the time of float64. BLAS
+uses every core, but numpy's elementwise operations use one: attention and the loss work
+on chunks of independent sequences in parallel threads (``parallel_rows``). Large temporaries are freed and re-allocated every step; to keep
 glibc from returning that memory to the kernel and faulting it back in (page faults cost
 a large share of a step), importing this module raises glibc's mmap and trim thresholds
 once with ``mallopt`` (see ``_keep_freed_memory``; skipped if you set the
@@ -56,13 +58,15 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["GPTConfig", "TinyGPT", "Generation", "filter_logits", "sample_next_token"]
+__all__ = ["GPTConfig", "TinyGPT", "Generation", "filter_logits", "sample_next_token", "parallel_rows"]
 
 
 # ----------------------------------------------------------------------------- memory
@@ -93,6 +97,43 @@ def _keep_freed_memory() -> bool:
 
 
 MALLOC_TUNED: bool = _keep_freed_memory()
+
+
+# ----------------------------------------------------------------------------- threads
+
+N_THREADS: int = max(1, min(os.cpu_count() or 1, 8))
+_pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)   # a forked child has none of the parent's threads
+
+
+def parallel_rows(fn: Callable[[slice], None], n: int, work: int) -> None:
+    """Call ``fn(rows)`` on contiguous chunks of range(n), one chunk per core, and wait.
+
+    numpy runs elementwise operations (exp, +, *) and small matrix products on one core
+    but releases the interpreter lock while it does, so chunks of independent rows (the
+    sequences of a batch, the rows of the logits) are processed in parallel by threads.
+    ``fn`` must write only its own rows. Small jobs (``work`` = number of elements touched
+    < 2¹⁸) run in the calling thread, where starting threads would cost more than it saves.
+    """
+    global _pool
+    chunks = min(N_THREADS, n) if work >= 1 << 18 else 1
+    if chunks <= 1:
+        fn(slice(0, n))
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=N_THREADS - 1, thread_name_prefix="tinygpt")
+    bounds = [n * i // chunks for i in range(chunks + 1)]
+    futures = [_pool.submit(fn, slice(bounds[i], bounds[i + 1])) for i in range(1, chunks)]
+    fn(slice(bounds[0], bounds[1]))
+    for f in futures:
+        f.result()
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -252,30 +293,46 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | No
 
     ``bias`` is 0 where a query may look and -∞ where it may not (the causal mask).
     By Cauchy-Schwarz |S_ij| ≤ |q_i| |k_j| / √d_h: when the largest query and key norms
-    keep that under EXP_SAFE, the softmax can skip its max-shift.
+    keep that under EXP_SAFE, the softmax can skip its max-shift. Sequences are
+    independent, so chunks of the batch run in parallel (``parallel_rows``).
     Returns Y and the cache (Q / √d_h, K, V, P).
     """
-    q = q * (1.0 / math.sqrt(q.shape[-1]))                 # scale the small Q rather than the big S
-    s = q @ k.transpose(0, 1, 3, 2)                        # (B, H, Tq, Tk)
-    if bias is not None:
-        s += bias
-    ones = np.ones(q.shape[-1], dtype=q.dtype)
-    bound_sq = float(((q * q) @ ones).max(initial=0.0)) * float(((k * k) @ ones).max(initial=0.0))
-    p = softmax_rows(s, bounded=bound_sq <= EXP_SAFE**2)
-    return p @ v, (q, k, v, p)
+    B, H, Tq, dh = q.shape
+    Tk = k.shape[2]
+    q = q * (1.0 / math.sqrt(dh))                          # scale the small Q rather than the big S
+    p = np.empty((B, H, Tq, Tk), dtype=q.dtype)
+    y = np.empty((B, H, Tq, v.shape[-1]), dtype=q.dtype)
+    ones = np.ones(dh, dtype=q.dtype)
+
+    def rows(b: slice) -> None:
+        s = np.matmul(q[b], k[b].transpose(0, 1, 3, 2), out=p[b])        # S = Q Kᵀ / √d_h
+        if bias is not None:
+            s += bias
+        bound_sq = float(((q[b] * q[b]) @ ones).max()) * float(((k[b] * k[b]) @ ones).max())
+        softmax_rows(s, bounded=bound_sq <= EXP_SAFE**2)                  # P
+        np.matmul(s, v[b], out=y[b])                                      # Y = P V
+
+    parallel_rows(rows, B, work=p.size)
+    return y, (q, k, v, p)
 
 
 def attention_backward(dy: np.ndarray, cache):
     """Backward of ``attention``: dV = Pᵀ dY,  dS = P ⊙ (dP - Σ_j dP ⊙ P),  dQ = dS K / √d_h,  dK = dSᵀ Q / √d_h."""
     q_scaled, k, v, p = cache
-    dv = p.transpose(0, 1, 3, 2) @ dy
-    dp = dy @ v.transpose(0, 1, 3, 2)
-    row = (dp * p) @ np.ones(p.shape[-1], dtype=p.dtype)
-    dp -= row[..., None]
-    dp *= p                                                # dS
-    dq = dp @ k
-    dq *= 1.0 / math.sqrt(q_scaled.shape[-1])
-    dk = dp.transpose(0, 1, 3, 2) @ q_scaled               # Q / √d_h already carries the scale
+    scale = 1.0 / math.sqrt(q_scaled.shape[-1])
+    dq, dk, dv = np.empty_like(q_scaled), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
+    ones = np.ones(p.shape[-1], dtype=p.dtype)
+
+    def rows(b: slice) -> None:
+        np.matmul(p[b].transpose(0, 1, 3, 2), dy[b], out=dv[b])
+        ds = dy[b] @ v[b].transpose(0, 1, 3, 2)                           # dP
+        ds -= ((ds * p[b]) @ ones)[..., None]
+        ds *= p[b]                                                        # dS
+        np.matmul(ds, k[b], out=dq[b])
+        dq[b] *= scale
+        np.matmul(ds.transpose(0, 1, 3, 2), q_scaled[b], out=dk[b])      # Q / √d_h carries the scale
+
+    parallel_rows(rows, p.shape[0], work=p.size)
     return dq, dk, dv
 
 
@@ -418,21 +475,23 @@ class TinyGPT:
         N, D = B * T, c.d_model
         grads: dict[str, np.ndarray] = {}
 
-        # LM head: z = h W
+        # LM head, z = h W:  dh = dz Wᵀ,  dW = hᵀ dz  (tied: W = W_teᵀ, so dW_te = dzᵀ h)
         dh = np.zeros((N, D), dtype=self.dtype)
         if dlogits is not None:
-            dz = np.asarray(dlogits, dtype=self.dtype).reshape(N, c.vocab_size)
-            if dz.shape[0] != N:
+            if np.shape(dlogits) != (B, T, c.vocab_size):
                 raise ValueError(f"dlogits has shape {np.shape(dlogits)}, expected {(B, T, c.vocab_size)}")
-            dh = dz @ (p["wte"] if c.tie_weights else p["lm_head"].T)
-            dW = h.T @ dz                                                     # (D, V)
+            dz = np.asarray(dlogits, dtype=self.dtype).reshape(N, c.vocab_size)
             if c.tie_weights:
-                grads["wte"] = np.ascontiguousarray(dW.T)
+                dh = dz @ p["wte"]
+                grads["wte"] = dz.T @ h
             else:
-                grads["lm_head"] = dW
+                dh = dz @ p["lm_head"].T
+                grads["lm_head"] = h.T @ dz
         elif not c.tie_weights:
             grads["lm_head"] = np.zeros_like(p["lm_head"])
         if dhidden is not None:
+            if np.shape(dhidden) != (B, T, D):
+                raise ValueError(f"dhidden has shape {np.shape(dhidden)}, expected {(B, T, D)}")
             dh += np.asarray(dhidden, dtype=self.dtype).reshape(N, D)
 
         dx, grads["ln_f.g"], grads["ln_f.b"] = layer_norm_backward(dh, cache["ln_f"])
