@@ -16,30 +16,49 @@ from __future__ import annotations
 import numpy as np
 
 
-def _interactive(view, controls: dict, layout: str = "vbox"):
-    """Wire ``controls`` (name -> widget) to ``view(**values)`` and return a box with both."""
-    import ipywidgets as w
+def _show_result(result) -> None:
+    """Display what a view returned: figures, text, and a list of warnings."""
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    def _show(**kwargs):
-        result = view(**kwargs)
-        items = result if isinstance(result, tuple) else (result,)
-        for item in items:
-            if item is None:
-                continue
-            if hasattr(item, "savefig"):
-                display(item)
-                plt.close(item)
-            elif isinstance(item, (list, tuple)):
-                for msg in item:
-                    print(f"⚠ {msg}")
-            else:
-                print(item)
+    items = result if isinstance(result, tuple) else (result,)
+    for item in items:
+        if item is None:
+            continue
+        if hasattr(item, "savefig"):
+            display(item)
+            plt.close(item)
+        elif isinstance(item, (list, tuple)):
+            for msg in item:
+                print(f"⚠ {msg}")
+        else:
+            print(item)
 
-    out = w.interactive_output(_show, controls)
+
+def _interactive(view, controls: dict, layout: str = "vbox", manual: bool = False):
+    """Wire ``controls`` (name -> widget) to ``view(**values)`` and return a box with both.
+
+    ``manual=True`` adds a Run button and computes nothing until it is pressed: for views
+    that train a model for a few seconds, so that building the widget is instant.
+    """
+    import ipywidgets as w
+
     box = w.HBox if layout == "hbox" else w.VBox
-    return box([w.HBox(list(controls.values())), out])
+    if not manual:
+        out = w.interactive_output(lambda **kw: _show_result(view(**kw)), controls)
+        return box([w.HBox(list(controls.values())), out])
+    out = w.Output()
+    button = w.Button(description="Run", button_style="primary", icon="play")
+
+    def _run(_=None):
+        with out:
+            out.clear_output(wait=True)
+            _show_result(view(**{k: c.value for k, c in controls.items()}))
+
+    button.on_click(_run)
+    with out:
+        print("Choose the settings, then press Run.")
+    return box([w.HBox(list(controls.values()) + [button]), out])
 
 
 # ============================================================================ welcome
@@ -263,7 +282,7 @@ def expected_score_widget():
 
 # ============================================================================ chapter 1
 def pretraining_view(tok, train_ids: np.ndarray, val_ids: np.ndarray, lr: float, steps: int,
-                     temperature: float, prompt: str = "Lithium toxicity", seed: int = 0):
+                     temperature: float, prompt: str = "Signs of lithium toxicity include", seed: int = 0):
     """Train a fresh TinyGPT for ``steps`` steps at peak learning rate ``lr``; plot the losses, sample once.
 
     Returns (figure, sample text, warnings). A diverging run stops early with a warning
@@ -312,8 +331,8 @@ def pretraining_view(tok, train_ids: np.ndarray, val_ids: np.ndarray, lr: float,
     return fig, text, notes
 
 
-def pretraining_widget(tok, train_ids: np.ndarray, val_ids: np.ndarray, prompt: str = "Lithium toxicity"):
-    """Sliders for learning rate, steps and temperature; re-runs a short pretraining on release."""
+def pretraining_widget(tok, train_ids: np.ndarray, val_ids: np.ndarray, prompt: str = "Signs of lithium toxicity include"):
+    """Sliders for learning rate, steps and temperature, and a Run button that re-runs a short pretraining."""
     import ipywidgets as w
 
     controls = {
@@ -324,4 +343,4 @@ def pretraining_widget(tok, train_ids: np.ndarray, val_ids: np.ndarray, prompt: 
                                      continuous_update=False),
     }
     return _interactive(lambda lr, steps, temperature: pretraining_view(tok, train_ids, val_ids, lr, steps,
-                                                                        temperature, prompt), controls)
+                                                                        temperature, prompt), controls, manual=True)

@@ -1,0 +1,370 @@
+# %% [markdown]
+# # Chapter 1 · Pretraining: learning to predict the next word
+#
+# **Part 1 of the course · Stage 1 of 4** (pretraining → SFT → reward model → PPO)
+#
+# A language model is, first of all, a machine that assigns a probability to the next word.
+# Everything else in this course (following instructions, preferring safe answers, avoiding
+# reward hacking) is built on top of that one skill. In this chapter you train a real
+# transformer, `TinyGPT`, on about sixty thousand words of pharmaceutical text, and watch it go
+# from guessing uniformly at random to predicting that *warfarin with ibuprofen increases the
+# risk of* … **bleeding**.
+#
+# **You will learn to**
+# 1. write the pretraining objective $L = -\frac{1}{N}\sum_t \log P(w_t \mid w_{<t})$ and compute it by hand for one sentence;
+# 2. read a loss as a perplexity and compare it with the *uniform baseline* $\ln V$ of a model that learned nothing;
+# 3. train TinyGPT, with a train/validation split, and read the loss curves;
+# 4. sample from the model and control the sampling with temperature, top-k and top-p.
+#
+# > **Educational material, not medical advice.** The pharmaceutical texts are simplified teaching
+# > examples, and a model this small produces fluent-looking text that can be wrong. Never use it for
+# > decisions about real patients.
+
+# %% tags=["parameters"]
+SEED = 0
+D_MODEL = 64          # width of every token's vector
+N_LAYERS = 2          # transformer blocks
+N_HEADS = 4           # attention heads per block
+STEPS = 400           # optimisation steps
+BATCH_SIZE = 16       # windows per step
+SEQ_LEN = 64          # tokens per window
+LEARNING_RATE = 3e-3  # peak learning rate (linear warm-up, then cosine decay)
+WARMUP = 40
+SAMPLE_TEMPERATURE = 0.8
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from course_utils import checkpoints, data
+from course_utils.losses import cross_entropy
+from course_utils.plotting import COLORS, smooth, use_course_style
+from course_utils.training import (PretrainConfig, corpus_stream, evaluate_lm, new_model, pretrain,
+                                   split_stream)
+from course_utils.widgets import softmax_with_temperature
+
+use_course_style()
+pd.set_option("display.precision", 3)
+
+# %% [markdown]
+# ## 1. The data and the tokenizer
+#
+# The pretraining corpus, `data/corpus.txt`, is built from the course's knowledge base
+# (`data/scenarios.jsonl`, 64 hand-written pharmaceutical cases): textbook notes, case summaries,
+# pharmacist's notes, patient-leaflet paragraphs. A real model reads trillions of words from the
+# web; ours reads a few tens of thousands, on one topic, which is why it can learn in seconds.
+#
+# The model does not see letters. A **tokenizer** cuts text into tokens and numbers them. Ours works
+# on whole words, keeps dose expressions such as `500 mg` and `eGFR < 30` readable, and has a few
+# special tokens (`<bos>`, `<eos>`, `<pad>`, `<unk>`, and `<q>`/`<a>`, which chapter 2 uses).
+
+# %%
+corpus = data.load_corpus()
+tok = checkpoints.load_tokenizer()
+stream = corpus_stream(tok, corpus)
+train_ids, val_ids = split_stream(stream, PretrainConfig().val_fraction)
+
+V = tok.vocab_size
+print(f"corpus: {len(corpus.split()):,} words in {len(corpus.split(chr(10) * 2)):,} paragraphs")
+print(f"vocabulary: V = {V:,} tokens")
+print(f"token stream: {len(stream):,} tokens ({len(train_ids):,} train, {len(val_ids):,} validation)")
+print(f"unknown tokens in the stream: {int((stream == tok.unk_id).sum())}")
+
+# %%
+sentence = "Warfarin with ibuprofen increases the risk of bleeding."
+ids = tok.encode(sentence)
+print(" | ".join(tok.decode([i]) for i in ids))
+print(ids)
+print(tok.decode(ids) == sentence)
+
+# %% [markdown]
+# ## 2. The objective
+#
+# A language model defines the probability of a text $w_1, \dots, w_T$ one token at a time,
+# with the chain rule:
+#
+# $$P(w_1, \dots, w_T) = \prod_{t=1}^{T} P(w_t \mid w_{<t}).$$
+#
+# Pretraining maximises this probability on the corpus, or equivalently minimises the average
+# **negative log-likelihood** (the cross-entropy between the data and the model):
+#
+# $$L = -\frac{1}{N} \sum_{t=1}^{N} \log P_\theta(w_t \mid w_{<t})$$
+#
+# | symbol | meaning |
+# |---|---|
+# | $w_t$ | the token at position $t$ |
+# | $w_{<t}$ | all tokens before it (the *context*) |
+# | $P_\theta(w_t \mid w_{<t})$ | the probability the model with parameters $\theta$ gives to the true next token: the softmax of its logits |
+# | $N$ | the number of predicted tokens |
+# | $\mathrm{PPL} = e^{L}$ | **perplexity**: the model is "as unsure as if choosing uniformly among PPL tokens" |
+#
+# A model that knows nothing spreads its probability evenly over the $V$ tokens of the vocabulary:
+# $P = 1/V$ for every token, so $L = \ln V$ and $\mathrm{PPL} = V$. That is the **uniform baseline**
+# every trained model must beat. (The simulated figures that inspired this course quoted a
+# "pretraining loss of 4.61"; $4.61 = \ln 100$, exactly the loss of a model that has learned nothing
+# about a 100-token vocabulary.) This is the objective of neural language models since
+# Bengio et al. (2003) and of every GPT (Radford et al. 2019).
+
+# %% [markdown]
+# ## 3. A worked example, token by token
+#
+# Take the sentence above and an **untrained** TinyGPT (random weights). For each position the
+# table shows the true next token, the probability the model gives it, its $-\log P$ and the running
+# sum. Check any row with a calculator, as the line under the table does for the first one.
+
+# %%
+def token_table(model, text: str) -> pd.DataFrame:
+    """Per-token probability of ``text`` (after <bos>) under ``model``: the loss, written out."""
+    ids = [tok.bos_id] + tok.encode(text)
+    logits = model.forward(np.asarray([ids[:-1]]))[0].astype(np.float64)
+    logits -= logits.max(axis=-1, keepdims=True)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    p_true = probs[np.arange(len(ids) - 1), ids[1:]]
+    nll = -np.log(p_true)
+    return pd.DataFrame({
+        "context ends with": [tok.decode([i], skip_special=False) for i in ids[:-1]],
+        "next token": [tok.decode([i]) for i in ids[1:]],
+        "P(next)": p_true,
+        "-log P": nll,
+        "running sum": np.cumsum(nll),
+    })
+
+
+untrained = new_model(tok, seed=SEED, d_model=D_MODEL, n_layers=N_LAYERS, n_heads=N_HEADS)
+table0 = token_table(untrained, sentence)
+print(table0.round({"P(next)": 6, "-log P": 3, "running sum": 3}).to_string(index=False))
+first = table0.iloc[0]
+print(f"first row: -ln({first['P(next)']:.6f}) = {-np.log(first['P(next)']):.3f}")
+print(f"mean -log P = {table0['-log P'].mean():.3f}   uniform baseline ln V = ln {V} = {np.log(V):.3f}")
+
+# %% [markdown]
+# The untrained model is almost exactly at the uniform baseline: with small random weights every
+# logit is close to zero, so every token gets probability close to $1/V$. Learning means moving
+# probability mass onto the tokens that actually come next.
+
+# %% [markdown]
+# ## 4. The model
+#
+# `TinyGPT` is a decoder-only transformer (Vaswani et al. 2017; Radford et al. 2019) written in
+# numpy, forward *and* backward pass by hand (the tests check every gradient against finite
+# differences). Token and position embeddings, then blocks of *causal* self-attention (each
+# position looks only at earlier positions) and a small MLP, each behind a LayerNorm and added
+# back to a residual stream, then a final LayerNorm and a linear map to $V$ logits, tied to the
+# token embedding.
+
+# %%
+model = new_model(tok, seed=SEED, d_model=D_MODEL, n_layers=N_LAYERS, n_heads=N_HEADS)
+cfg = model.config
+print(f"TinyGPT: d_model={cfg.d_model}, layers={cfg.n_layers}, heads={cfg.n_heads}, "
+      f"context={cfg.max_len}, vocabulary={cfg.vocab_size}")
+print(f"parameters: {model.n_params:,}")
+for name, p in list(model.params.items())[:8]:
+    print(f"  {name:<16} {str(p.shape):<12}")
+print("  ...")
+
+# %% [markdown]
+# ## 5. Pretraining, for real
+#
+# Each step draws `BATCH_SIZE` random windows of `SEQ_LEN` tokens from the training part of the
+# stream; the targets are the same windows shifted by one token. AdamW (Loshchilov & Hutter 2019)
+# updates the weights, with a linear warm-up and a cosine decay of the learning rate and gradient
+# clipping at norm 1. Every 50 steps we measure the loss on the **validation** part, text the model
+# never trains on. With the default parameters this run is exactly the one that builds the
+# course's `base` checkpoint, which later chapters load.
+
+# %%
+config = PretrainConfig(steps=STEPS, batch_size=BATCH_SIZE, seq_len=SEQ_LEN, lr=LEARNING_RATE,
+                        warmup=WARMUP, seed=SEED)
+history = pretrain(model, train_ids, val_ids, config)
+log = history.log
+val = log.dropna(subset=["val_loss"])
+print(f"steps run: {len(log)}")
+print(f"train loss: {log.train_loss.iloc[:10].mean():.3f} (first 10 steps) -> {log.train_loss.iloc[-20:].mean():.3f} (last 20)")
+print(f"validation loss: {val.val_loss.iloc[-1]:.3f}, perplexity {np.exp(val.val_loss.iloc[-1]):.1f}")
+print(f"uniform baseline: ln V = {np.log(V):.3f}, perplexity {V}")
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+ax1.plot(log.step, log.train_loss, color=COLORS["sky"], alpha=0.5, lw=1, label="train (per step)")
+ax1.plot(log.step, smooth(log.train_loss, 20), color=COLORS["blue"], label="train (smoothed)")
+ax1.plot(val.step, val.val_loss, "o-", color=COLORS["vermillion"], label="validation")
+ax1.axhline(np.log(V), color=COLORS["grey"], ls="--", label=f"uniform baseline ln V = {np.log(V):.2f}")
+ax1.set(xlabel="step", ylabel="cross-entropy (nats per token)", title="Pretraining loss")
+ax1.legend()
+ax2.plot(val.step, np.exp(val.val_loss), "o-", color=COLORS["vermillion"])
+ax2.set(xlabel="step", ylabel="perplexity", yscale="log", title="Validation perplexity (log scale)")
+plt.show()
+
+# %% [markdown]
+# Is this run the course's `base` checkpoint? With the default parameters it should be, bit for bit
+# on the same kind of machine, up to floating-point rounding elsewhere:
+
+# %%
+base = checkpoints.load("base")
+same = all(np.allclose(model.params[k], base.params[k], rtol=1e-4, atol=1e-5) for k in base.params)
+print(f"this run reproduces data/checkpoints/base.npz: {same}")
+
+# %% [markdown]
+# ## 6. What the model learned
+#
+# Back to the worked example: the same sentence, now under the trained model.
+
+# %%
+table1 = token_table(model, sentence)
+both = table0[["next token", "-log P"]].rename(columns={"-log P": "-log P untrained"})
+both["-log P trained"] = table1["-log P"]
+both["P trained"] = table1["P(next)"]
+print(both.round(3).to_string(index=False))
+print(f"sentence loss: {table0['-log P'].mean():.3f} untrained -> {table1['-log P'].mean():.3f} trained")
+
+# %% [markdown]
+# And the whole next-word distribution after a prompt: the ten most likely continuations of
+# *"Warfarin with ibuprofen increases the risk of"*.
+
+# %%
+def next_word_distribution(model, prompt: str, k: int = 10) -> pd.DataFrame:
+    ids = [tok.bos_id] + tok.encode(prompt)
+    logits = model.forward(np.asarray([ids]))[0, -1].astype(np.float64)
+    p = softmax_with_temperature(logits, 1.0)
+    top = np.argsort(-p)[:k]
+    return pd.DataFrame({"next token": [tok.decode([i]) for i in top], "P": p[top]})
+
+
+prompt = "Warfarin with ibuprofen increases the risk of"
+dist = next_word_distribution(model, prompt)
+fig, ax = plt.subplots(figsize=(8, 4))
+ax.barh(dist["next token"][::-1], dist["P"][::-1], color=COLORS["blue"])
+ax.set(xlabel="P(next token)", title=f"“{prompt} …”")
+plt.show()
+print(dist.round(3).to_string(index=False))
+
+# %% [markdown]
+# ## 7. Sampling: temperature, top-k, top-p
+#
+# To generate text, the model repeatedly turns its logits $z$ into probabilities and draws the next
+# token. The **temperature** $\tau$ reshapes the distribution before drawing:
+#
+# $$p_i = \frac{e^{z_i/\tau}}{\sum_j e^{z_j/\tau}}$$
+#
+# $\tau \to 0$ always picks the most likely token (greedy decoding), $\tau = 1$ samples the model's
+# own distribution, $\tau > 1$ flattens it towards uniform. **Top-k** keeps only the $k$ most likely
+# tokens; **top-p** (nucleus sampling, Holtzman et al. 2020) keeps the smallest set whose probability
+# reaches $p$. Samples from the untrained and the trained model, same prompt, same random seed:
+
+# %%
+def sample(model, prompt: str, n_tokens: int = 30, temperature: float = 1.0, top_k=None, top_p=None, seed: int = SEED) -> str:
+    ids = [tok.bos_id] + tok.encode(prompt)
+    new = model.generate(np.asarray([ids]), n_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                         rng=np.random.default_rng(seed), stop_id=tok.eos_id)
+    out = [int(i) for i in np.asarray(new)[0] if i != tok.pad_id]
+    return tok.decode([i for i in out if i != tok.eos_id])
+
+
+for name, m in [("untrained", untrained), ("trained", model)]:
+    print(f"[{name}] {prompt} {sample(m, prompt, temperature=SAMPLE_TEMPERATURE)}\n")
+
+# %%
+p_tau = {tau: softmax_with_temperature(model.forward(np.asarray([[tok.bos_id] + tok.encode(prompt)]))[0, -1].astype(float), tau)
+         for tau in (0.5, 1.0, 1.5)}
+for tau, p in p_tau.items():
+    entropy = -(p[p > 0] * np.log(p[p > 0])).sum()
+    print(f"τ = {tau:.1f}: P(top token) = {p.max():.3f}, entropy = {entropy:.2f} nats, "
+          f"tokens needed for 90% of the mass = {int(np.searchsorted(np.cumsum(np.sort(p)[::-1]), 0.9) + 1)}")
+print()
+for tau in (0.2, 1.0, 1.5):
+    print(f"τ = {tau:.1f}: {sample(model, 'Signs of lithium toxicity include', temperature=tau)}\n")
+print(f"top-k = 5, τ = 1.0: {sample(model, 'Signs of lithium toxicity include', top_k=5)}\n")
+print(f"top-p = 0.9, τ = 1.0: {sample(model, 'Signs of lithium toxicity include', top_p=0.9)}")
+
+# %% [markdown]
+# Low temperatures give fluent but repetitive text; high temperatures give variety and, soon,
+# nonsense. Note what the model does *not* do: it does not answer questions. It continues text in
+# the style of its corpus. Turning a text predictor into an assistant is the job of chapter 2.
+
+# %% [markdown]
+# ## 8. Try it
+#
+# Change the learning rate and the number of steps and re-run a short pretraining live (a few
+# seconds), then sample at the temperature you choose. Try a learning rate of 0.1 or 1: the run
+# stops with a warning instead of producing NaNs, and the plot shows where it went wrong.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
+from course_utils.widgets import pretraining_widget
+
+pretraining_widget(tok, train_ids, val_ids, prompt="Signs of lithium toxicity include")
+
+# %% [markdown]
+# ## 9. Pitfalls seen in practice
+#
+# - **Forgetting the baseline.** A loss means nothing without $\ln V$ next to it. A loss of 4.61 with
+#   100 tokens is a model that learned nothing.
+# - **Reading only the training loss.** Our corpus is small; train long enough and the training loss
+#   keeps falling while the validation loss turns up: the model memorises rather than generalises.
+#   Always hold out text the model never trains on.
+# - **Leaking the validation set.** Our validation text is the *end* of the stream, not random windows
+#   that overlap the training windows. In real corpora, near-duplicate documents cause the same leak.
+# - **A learning rate that is too large** makes the loss jump or diverge; too small and nothing happens
+#   in the time you have. Warm-up protects the first steps, when the Adam statistics are still noisy.
+# - **Fluency is not correctness.** Low perplexity means the model predicts *this corpus* well; it says
+#   nothing about whether a generated dose is right. Chapters 3-7 are about exactly that gap.
+
+# %% [markdown]
+# ## 10. Exercises
+#
+# Each exercise has a check that runs the course's reference implementation on the same inputs.
+# The committed notebook contains one possible solution; replace it with your own and re-run.
+#
+# **Exercise 1.** Write the cross-entropy of one position: given a vector of logits and the index of the
+# true token, return $-\log \mathrm{softmax}(z)_{w}$. Use the log-sum-exp trick so that logits of
+# 1000 do not overflow.
+
+# %%
+from course_utils.exercises import check_nll_one_position, check_perplexity
+
+
+def nll_one_position(logits: np.ndarray, target: int) -> float:
+    # replace with your own implementation
+    m = logits.max()
+    return float(m + np.log(np.exp(logits - m).sum()) - logits[target])
+
+
+passed = check_nll_one_position(nll_one_position)
+
+# %% [markdown]
+# **Exercise 2.** A model's validation loss is `val.val_loss.iloc[-1]` nats per token. What is its
+# perplexity, and how many times smaller is it than the uniform baseline's perplexity $V$?
+
+# %%
+def perplexity_and_ratio(loss: float, vocab_size: int) -> tuple[float, float]:
+    # replace with your own implementation
+    ppl = float(np.exp(loss))
+    return ppl, vocab_size / ppl
+
+
+passed = check_perplexity(perplexity_and_ratio)
+
+# %% [markdown]
+# **Exercise 3 (open).** Double `STEPS` in the parameters cell and re-run. Does the validation loss keep
+# falling? At what step does the gap between training and validation loss start to grow?
+
+# %% [markdown]
+# ## Summary
+#
+# - Pretraining minimises $L = -\frac1N\sum_t \log P(w_t \mid w_{<t})$; perplexity $e^L$ reads it as an
+#   effective number of choices; the uniform baseline is $\ln V$.
+# - Our TinyGPT starts at the baseline and, in a few hundred steps, falls far below it on text it
+#   never saw; it learned which words follow which in pharmaceutical text.
+# - Sampling turns the distribution into text; temperature, top-k and top-p trade diversity for
+#   reliability.
+# - A pretrained model continues text; it does not yet answer questions. Next: **chapter 2, SFT**.
+#
+# ## References
+#
+# - Bengio, Ducharme, Vincent, Jauvin (2003). A neural probabilistic language model. *JMLR* 3.
+# - Vaswani et al. (2017). Attention is all you need. *NeurIPS*.
+# - Radford et al. (2019). Language models are unsupervised multitask learners (GPT-2). OpenAI.
+# - Loshchilov & Hutter (2019). Decoupled weight decay regularization (AdamW). *ICLR*.
+# - Holtzman et al. (2020). The curious case of neural text degeneration (nucleus sampling). *ICLR*.

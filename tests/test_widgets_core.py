@@ -1,0 +1,63 @@
+"""Widget callbacks of the welcome notebook and chapter 1, called without a browser."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # these tests draw figures without a screen; notebooks keep their own backend
+
+import numpy as np
+import pytest
+
+from course_utils.tokenizer import VocabularyTokenizer
+from course_utils.training import corpus_stream, split_stream
+from course_utils.widgets import pretraining_view, softmax_with_temperature, temperature_view, temperature_widget
+
+TEXT = "\n\n".join([
+    "Warfarin with ibuprofen increases the risk of bleeding.",
+    "Metformin is contraindicated in liver cirrhosis because of lactic acidosis.",
+    "Lithium toxicity causes tremor, confusion and vomiting.",
+] * 30)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    tok = VocabularyTokenizer.fit(TEXT.split("\n\n"))
+    train, val = split_stream(corpus_stream(tok, TEXT), 0.2)
+    return tok, train, val
+
+
+def test_temperature_zero_is_greedy_and_large_is_flat():
+    z = np.array([2.0, 1.0, 0.5])
+    assert softmax_with_temperature(z, 0.0).tolist() == [1.0, 0.0, 0.0]
+    assert np.allclose(softmax_with_temperature(z, 1e6), 1 / 3, atol=1e-5)
+    assert np.isclose(softmax_with_temperature(z, 1.0).sum(), 1.0)
+    text = temperature_view(["a", "b", "c"], z, 0.0)
+    assert "1.00" in text.splitlines()[0] and "0.00" in text
+
+
+def test_temperature_widget_builds_headless():
+    box = temperature_widget(["a", "b"], np.array([1.0, 0.0]))
+    assert len(box.children) == 2
+
+
+def test_pretraining_view_normal_run_lowers_the_loss(tiny):
+    tok, train, val = tiny
+    fig, text, notes = pretraining_view(tok, train, val, lr=1e-2, steps=30, temperature=0.5, prompt="Warfarin")
+    line = fig.axes[0].lines[0]
+    losses = line.get_ydata()
+    assert len(losses) == 30 and np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert text.startswith("sample at temperature 0.5: Warfarin")
+    assert notes == []
+
+
+def test_pretraining_view_huge_learning_rate_warns_and_plots_finite_values(tiny):
+    tok, train, val = tiny
+    fig, text, notes = pretraining_view(tok, train, val, lr=1e4, steps=20, temperature=1.0, prompt="Warfarin")
+    ys = np.concatenate([ln.get_ydata() for ln in fig.axes[0].lines])
+    assert np.all(np.isfinite(ys))
+    assert notes, "a huge learning rate must produce a warning"
+
+
+def test_pretraining_view_zero_learning_rate_explains(tiny):
+    tok, train, val = tiny
+    _, _, notes = pretraining_view(tok, train, val, lr=0.0, steps=5, temperature=1.0, prompt="Warfarin")
+    assert any("learning rate of 0" in n for n in notes)
