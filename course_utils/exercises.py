@@ -57,3 +57,24 @@ def check_perplexity(fn: Callable[[float, int], tuple[float, float]]) -> bool:
     cases = [((float(np.log(100)), 100), (100.0, 1.0)), ((2.0, 1000), (np.exp(2.0), 1000 / np.exp(2.0))),
              ((0.0, 50), (1.0, 50.0))]
     return _run("Exercise 2 (perplexity)", cases, fn, _close())
+
+
+# ---------------------------------------------------------------------------- chapter 2
+def check_sft_mask(fn: Callable[[list, int], np.ndarray]) -> bool:
+    """Exercise 2.1: the loss mask over the targets of ``<bos> <q> prompt <a> response <eos>``."""
+    def ref(ids, start):
+        m = np.zeros(len(ids) - 1)
+        m[start - 1:] = 1.0
+        return m
+
+    cases = [(([1, 4, 10, 11, 5, 20, 21, 2], 5), ref([1, 4, 10, 11, 5, 20, 21, 2], 5)),
+             (([1, 4, 10, 5, 2], 4), ref([1, 4, 10, 5, 2], 4)),
+             (([1, 4, 10, 11, 12, 13, 5, 30, 2], 7), ref([1, 4, 10, 11, 12, 13, 5, 30, 2], 7))]
+    return _run("Exercise 1 (SFT loss mask)", cases, fn, lambda g, w: np.array_equal(np.asarray(g, dtype=float), w))
+
+
+def check_masked_mean(fn: Callable[[np.ndarray, np.ndarray], float]) -> bool:
+    """Exercise 2.2: Σ m_t ℓ_t / Σ m_t, and 0.0 for an empty mask."""
+    ell = np.array([2.0, 1.0, 4.0, 3.0])
+    cases = [((ell, np.array([0, 0, 1, 1.0])), 3.5), ((ell, np.ones(4)), 2.5), ((ell, np.zeros(4)), 0.0)]
+    return _run("Exercise 2 (masked mean)", cases, fn, _close())

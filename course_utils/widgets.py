@@ -344,3 +344,213 @@ def pretraining_widget(tok, train_ids: np.ndarray, val_ids: np.ndarray, prompt: 
     }
     return _interactive(lambda lr, steps, temperature: pretraining_view(tok, train_ids, val_ids, lr, steps,
                                                                         temperature, prompt), controls, manual=True)
+
+
+# ============================================================================ chapter 2
+def sft_view(tok, base, demos: list[dict], held_out: list[dict], cases: list[dict], lr: float, epochs: int,
+             mask_prompt: bool, seed: int = 0):
+    """Fine-tune a copy of ``base`` with the chosen knobs; plot the loss; judge answers to ``held_out``.
+
+    Returns (figure, text summary, warnings); a diverging run stops early with a warning.
+    """
+    import warnings as _warnings
+
+    import matplotlib.pyplot as plt
+
+    from . import judge
+    from .plotting import COLORS
+    from .training import SFTConfig, answer, response_loss, sft
+
+    notes: list[str] = []
+    policy = base.copy()
+    cfg = SFTConfig(epochs=max(int(epochs), 1), lr=float(lr), mask_prompt=bool(mask_prompt), seed=seed)
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        hist = sft(policy, tok, demos, cfg, progress=False)
+    notes += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if lr <= 0:
+        notes.append("A learning rate of 0 leaves the pretrained model unchanged.")
+    log = hist.log[np.isfinite(hist.log.loss)]
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.plot(log.step, log.loss, color=COLORS["blue"])
+    if len(log) and log.loss.max() > 3 * max(log.loss.iloc[0], 1e-9):
+        ax.set_ylim(0, 3 * log.loss.iloc[0])
+        notes.append("The loss rose far above its starting value; the plot is clipped.")
+    ax.set(xlabel="step", ylabel="SFT loss", title=f"lr = {lr:g}, {cfg.epochs} epochs, "
+           f"{'masked prompt' if mask_prompt else 'whole sequence'}")
+    if hist.diverged:
+        return fig, "(no evaluation: the weights are no longer finite)", notes
+    answers = answer(policy, tok, [h["prompt"] for h in held_out])
+    verdicts = judge.judge_many(answers, cases)
+    text = (f"held-out expert-answer loss {response_loss(policy, tok, held_out):.3f} "
+            f"(before SFT {response_loss(base, tok, held_out):.3f}); judge on {len(held_out)} held-out questions: "
+            f"overall {verdicts.overall.mean():.2f}, accuracy {verdicts.medical_accuracy.mean():.2f}, "
+            f"humility {verdicts.humility.mean():.2f}\nexample: {answers[0]}")
+    return fig, text, notes
+
+
+def sft_widget(tok, base, demos: list[dict], held_out: list[dict], cases: list[dict]):
+    """Learning rate, epochs and prompt masking for a fresh SFT run, started with a Run button."""
+    import ipywidgets as w
+
+    controls = {
+        "lr": w.FloatLogSlider(value=3e-3, base=10, min=-5, max=0, step=0.25, description="learning rate",
+                               style={"description_width": "initial"}),
+        "epochs": w.IntSlider(value=3, min=1, max=20, description="epochs"),
+        "mask_prompt": w.Checkbox(value=True, description="mask the prompt"),
+    }
+    return _interactive(lambda lr, epochs, mask_prompt: sft_view(tok, base, demos, held_out, cases, lr, epochs,
+                                                                 mask_prompt), controls, manual=True)
+
+
+# ============================================================================ chapter 3: reward model
+def bt_curves(delta: np.ndarray, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The Bradley-Terry loss of one pair and its gradient, as functions of Δ = r_c - r_r.
+
+    loss(Δ) = -log σ(Δ - m) = softplus(m - Δ);  ∂loss/∂r_c = -σ(m - Δ) = -(1 - σ(Δ - m))
+    (and ∂loss/∂r_r = +σ(m - Δ)). Finite for any Δ and m.
+    """
+    u = np.asarray(delta, dtype=np.float64) - float(margin)
+    loss = np.logaddexp(0.0, -u)
+    grad = -np.exp(-np.logaddexp(0.0, u))       # -σ(-u), without overflow
+    return loss, grad
+
+
+def bt_margin_view(margin: float = 0.0, delta_range: float = 8.0):
+    """Loss -log σ(Δ - m) and gradient ∂L/∂r_c = -σ(m - Δ) against Δ = r_c - r_r, for margin m.
+
+    The m = 0 curves are drawn in grey for comparison. Returns ``(fig, text, warnings)``: the
+    text gives the loss and gradient of a tied pair (Δ = 0) and the Δ a pair needs before its
+    gradient falls below 0.01 (Δ = m + ln 99 ≈ m + 4.6); the warnings explain a negative or a
+    large margin. Lines carry gids ``"loss"``, ``"grad"``, ``"loss0"``, ``"grad0"``.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import COLORS
+
+    m = float(margin)
+    if not np.isfinite(m):
+        raise ValueError(f"margin must be a finite number, got {margin!r}")
+    warnings: list[str] = []
+    if m < 0:
+        warnings.append(f"m = {m:g} < 0: the loss is already small when the rejected answer scores up to "
+                        f"{-m:g} higher, so a wrongly ranked pair barely pushes back. Margins are meant to be >= 0.")
+    if m > 4:
+        warnings.append(f"m = {m:g} is large compared with typical reward gaps of a few units: almost every "
+                        "pair stays short of the margin, so every pair keeps pulling at full strength "
+                        "and the rewards are pushed apart without end (their scale grows, nothing more is learned).")
+    half = max(float(delta_range), abs(m) + 4.0)
+    delta = np.linspace(-half, half, 401)
+    loss, grad = bt_curves(delta, m)
+    loss0, grad0 = bt_curves(delta, 0.0)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax1.plot(delta, loss0, color=COLORS["grey"], ls="--", label="m = 0", gid="loss0")
+    ax1.plot(delta, loss, color=COLORS["blue"], label=f"m = {m:g}", gid="loss")
+    ax1.axvline(m, color=COLORS["vermillion"], lw=1, alpha=0.7)
+    ax1.set(xlabel=r"$\Delta = r_c - r_r$", ylabel=r"loss $-\log\sigma(\Delta - m)$", title="Loss of one pair")
+    ax1.legend()
+    ax2.plot(delta, grad0, color=COLORS["grey"], ls="--", label="m = 0", gid="grad0")
+    ax2.plot(delta, grad, color=COLORS["orange"], label=f"m = {m:g}", gid="grad")
+    ax2.axvline(m, color=COLORS["vermillion"], lw=1, alpha=0.7)
+    ax2.set_ylim(-1.05, 0.05)
+    ax2.set(xlabel=r"$\Delta = r_c - r_r$", ylabel=r"$\partial L / \partial r_c$", title="Gradient on the chosen reward")
+    ax2.legend()
+    l0, g0 = bt_curves(np.array([0.0]), m)
+    text = (f"m = {m:g}: a tied pair (Δ = 0) has loss {l0[0]:.3f} and gradient {g0[0]:.3f}; "
+            f"the gradient falls below 0.01 in size once Δ > m + ln 99 = {m + np.log(99):.2f}.")
+    return fig, text, warnings
+
+
+def bt_margin_widget():
+    """A slider for the margin m over :func:`bt_margin_view`."""
+    import ipywidgets as w
+
+    slider = w.FloatSlider(value=0.0, min=-2.0, max=8.0, step=0.25, description="margin m",
+                           continuous_update=False, style={"description_width": "initial"})
+    return _interactive(lambda margin: bt_margin_view(margin), {"margin": slider})
+
+
+def reward_lr_view(tok, sft, train_pairs, test_pairs, lr: float, epochs: int = 1, batch_size: int = 16,
+                   margin: float = 0.0, seed: int = 0):
+    """Train a reward model from ``sft`` for ``epochs`` at peak learning rate ``lr``; plot and report.
+
+    Left: the training loss per step (and held-out loss every few steps); right: the batch
+    accuracy and the held-out accuracy. Returns ``(fig, text, warnings)``; the text gives the
+    held-out accuracy with its 95% Wilson interval. A diverging run stops with a warning and
+    the plot shows the steps that ran (never NaN); a huge loss is clipped in the plot, with a
+    warning. Lines carry gids ``"train_loss"``, ``"eval_loss"``, ``"train_acc"``, ``"eval_acc"``.
+    """
+    import warnings as _warnings
+
+    import matplotlib.pyplot as plt
+
+    from .plotting import COLORS
+    from .reward import RewardModel, evaluate, train_reward_model
+
+    lr = float(lr)
+    if not (np.isfinite(lr) and lr >= 0):
+        raise ValueError(f"lr must be a number >= 0, got {lr!r}")
+    notes: list[str] = []
+    rm = RewardModel(sft.copy(), seed=seed)
+    n_batches = int(np.ceil(len(train_pairs) / batch_size))
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        hist = train_reward_model(rm, tok, train_pairs, epochs=int(epochs), lr=lr, batch_size=batch_size,
+                                  margin=margin, seed=seed, progress=False, eval_pairs=test_pairs,
+                                  eval_every=max(1, n_batches // 4))
+    seen = set()
+    for w_ in caught:
+        msg = str(w_.message)
+        if issubclass(w_.category, RuntimeWarning) and msg not in seen:
+            seen.add(msg)
+            notes.append(msg)
+    if lr == 0:
+        notes.append("A learning rate of 0 never changes the weights: the reward model stays as it started.")
+    elif lr >= 3e-2:
+        notes.append(f"lr = {lr:g} is far above the default ({1e-3:g}): each Adam step moves every weight by up "
+                     "to lr, which wrecks what the SFT trunk knew; expect a jumpy loss and a held-out accuracy "
+                     "near chance.")
+    log = hist.log
+    ran = log[np.isfinite(log["loss"])]
+    ev_rows = log.dropna(subset=["eval_accuracy"])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax1.plot(ran.step, ran.loss, color=COLORS["blue"], label="train (batch)", gid="train_loss")
+    if len(ev_rows):
+        ax1.plot(ev_rows.step, ev_rows.eval_loss, "o-", color=COLORS["vermillion"], label="held-out", gid="eval_loss")
+    ax1.axhline(np.log(2), color=COLORS["grey"], ls="--", label="chance, ln 2")
+    top = 3.0
+    shown = np.concatenate([ran.loss.to_numpy(), ev_rows.eval_loss.to_numpy()])
+    if shown.size and np.nanmax(shown) > top:
+        ax1.set_ylim(0, top)
+        notes.append(f"The loss reached {np.nanmax(shown):.3g}, far above chance (ln 2 = 0.69): the plot is "
+                     f"clipped at {top:g}.")
+    ax1.set(xlabel="step", ylabel="Bradley-Terry loss", title=f"lr = {lr:g}, {len(ran)} of {len(log)} steps")
+    ax1.legend()
+    ax2.plot(ran.step, ran.accuracy, color=COLORS["sky"], label="train (batch)", gid="train_acc")
+    if len(ev_rows):
+        ax2.plot(ev_rows.step, ev_rows.eval_accuracy, "o-", color=COLORS["vermillion"], label="held-out", gid="eval_acc")
+    ax2.axhline(0.5, color=COLORS["grey"], ls="--", label="chance")
+    ax2.set_ylim(0, 1.02)
+    ax2.set(xlabel="step", ylabel="accuracy (r_c > r_r)", title="Ranking accuracy")
+    ax2.legend(loc="lower right")
+    if hist.diverged:
+        text = "(no held-out accuracy: the weights are no longer finite)"
+    else:
+        ev = evaluate(rm, tok, test_pairs)
+        text = (f"held-out accuracy {ev['accuracy']:.3f} ({ev['correct']}/{ev['n']}), 95% interval "
+                f"[{ev['ci_low']:.2f}, {ev['ci_high']:.2f}]; held-out loss {ev['loss']:.3f}")
+        if ev["ci_high"] < 0.5 or ev["ci_low"] <= 0.5:
+            notes.append("The held-out accuracy is not distinguishable from chance (0.5 lies in or above its interval).")
+    return fig, text, notes
+
+
+def reward_lr_widget(tok, sft, train_pairs, test_pairs, seed: int = 0):
+    """A learning-rate slider and a Run button that re-trains the reward model for one epoch (a few seconds)."""
+    import ipywidgets as w
+
+    controls = {
+        "lr": w.FloatLogSlider(value=1e-3, base=10, min=-5, max=1, step=0.25, description="learning rate",
+                               continuous_update=False, style={"description_width": "initial"}),
+    }
+    return _interactive(lambda lr: reward_lr_view(tok, sft, train_pairs, test_pairs, lr, seed=seed), controls,
+                        manual=True)

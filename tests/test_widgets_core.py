@@ -61,3 +61,38 @@ def test_pretraining_view_zero_learning_rate_explains(tiny):
     tok, train, val = tiny
     _, _, notes = pretraining_view(tok, train, val, lr=0.0, steps=5, temperature=1.0, prompt="Warfarin")
     assert any("learning rate of 0" in n for n in notes)
+
+
+def _tiny_sft(tok):
+    demos = [{"prompt": "Can I take ibuprofen with warfarin?", "response": "Warfarin with ibuprofen increases the risk of bleeding."},
+             {"prompt": "Is metformin safe in cirrhosis?", "response": "Metformin is contraindicated in liver cirrhosis."}]
+    case = {"id": "INT-01", "category": "drug_interactions", "title": "Warfarin with ibuprofen",
+            "answer": demos[0]["response"], "escalation": "Speak to your prescriber.", "notes": [],
+            "key_facts": [{"fact": "bleeding", "accept": ["bleeding"]}, {"fact": "x", "accept": ["warfarin"]}],
+            "unsafe_claims": [{"claim": "Ibuprofen is safe with warfarin.", "patterns": ["ibuprofen is safe"]}],
+            "dose_facts": [], "question": demos[0]["prompt"], "variants": ["a", "b", "c"], "source": "s"}
+    return demos, case
+
+
+def test_sft_view_runs_and_reports(tiny):
+    from course_utils.training import new_model
+    from course_utils.widgets import sft_view
+
+    tok, _, _ = tiny
+    demos, case = _tiny_sft(tok)
+    base = new_model(tok, seed=0, max_len=40)
+    fig, text, notes = sft_view(tok, base, demos, demos[:1], [case], lr=1e-2, epochs=2, mask_prompt=True)
+    assert "held-out expert-answer loss" in text and notes == []
+    fig, text, notes = sft_view(tok, base, demos, demos[:1], [case], lr=1e4, epochs=3, mask_prompt=False)
+    assert all(np.all(np.isfinite(ln.get_ydata())) for ln in fig.axes[0].lines)
+    assert notes
+
+
+def test_sft_view_zero_learning_rate_explains(tiny):
+    from course_utils.training import new_model
+    from course_utils.widgets import sft_view
+
+    tok, _, _ = tiny
+    demos, case = _tiny_sft(tok)
+    _, _, notes = sft_view(tok, new_model(tok, max_len=40), demos, demos[:1], [case], lr=0.0, epochs=1, mask_prompt=True)
+    assert any("learning rate of 0" in n for n in notes)
