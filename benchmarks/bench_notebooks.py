@@ -30,6 +30,7 @@ def run(path: Path) -> float:
 
 
 def main() -> None:
+    import numpy  # noqa: F401  (loads the BLAS library threadpoolctl reports)
     from threadpoolctl import threadpool_info
 
     blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}, {i.get('num_threads')} threads)"
