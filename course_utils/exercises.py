@@ -78,3 +78,88 @@ def check_masked_mean(fn: Callable[[np.ndarray, np.ndarray], float]) -> bool:
     ell = np.array([2.0, 1.0, 4.0, 3.0])
     cases = [((ell, np.array([0, 0, 1, 1.0])), 3.5), ((ell, np.ones(4)), 2.5), ((ell, np.zeros(4)), 0.0)]
     return _run("Exercise 2 (masked mean)", cases, fn, _close())
+
+
+# ---------------------------------------------------------------------------- chapter 3
+def _reference_bt_loss(r_c: float, r_r: float, margin: float = 0.0) -> float:
+    """-log σ(r_c - r_r - m) = log(1 + e^{-(r_c - r_r - m)}), stable for any gap."""
+    return float(np.logaddexp(0.0, -(r_c - r_r - margin)))
+
+
+def _reference_bt_gradient(r_c: float, r_r: float, margin: float = 0.0) -> tuple[float, float]:
+    """(∂L/∂r_c, ∂L/∂r_r) = (-σ(-Δ), +σ(-Δ)), Δ = r_c - r_r - m."""
+    s = float(np.exp(-np.logaddexp(0.0, r_c - r_r - margin)))   # σ(-Δ)
+    return -s, s
+
+
+_BT_CASES = [(2.0, 0.5, 0.5), (0.0, 0.0, 0.0), (1.0, 3.0, 1.0), (-0.4, 0.3, 0.0), (1000.0, 0.0, 0.0),
+             (-1000.0, 0.0, 0.0)]
+
+
+def check_bt_loss(fn: Callable[[float, float, float], float]) -> bool:
+    """Exercise 3.1: the Bradley-Terry loss of one pair, -log σ(r_c - r_r - m), also for gaps of ±1000."""
+    cases = [(args, _reference_bt_loss(*args)) for args in _BT_CASES]
+    return _run("Exercise 1 (Bradley-Terry loss of one pair)", cases, fn, _close())
+
+
+def check_bt_gradient(fn: Callable[[float, float, float], tuple[float, float]]) -> bool:
+    """Exercise 3.2: (∂L/∂r_c, ∂L/∂r_r) of one pair, also for gaps of ±1000."""
+    cases = [(args, _reference_bt_gradient(*args)) for args in _BT_CASES]
+    return _run("Exercise 2 (gradient of the loss)", cases, fn, _close())
+
+
+def check_majority_orientation(fn: Callable[[str, str, list], tuple[str, str]]) -> bool:
+    """Exercise 3.3: (better, worse) by the majority of the votes (1 = prefers the first answer); a tie keeps the order."""
+    cases = [
+        (("A", "B", [1, 1, 1]), ("A", "B")),
+        (("A", "B", [1, 0, 1]), ("A", "B")),
+        (("A", "B", [0, 0, 1]), ("B", "A")),
+        (("A", "B", [0, 0, 0]), ("B", "A")),
+        (("A", "B", [1, 0]), ("A", "B")),
+        (("A", "B", [0, 1, 0, 0, 1]), ("B", "A")),
+    ]
+    return _run("Exercise 3 (majority-vote labels)", cases, fn, lambda got, want: tuple(got) == tuple(want))
+
+
+# ---------------------------------------------------------------------------- chapter 5
+def check_gae_one_sequence(fn: Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]) -> bool:
+    """Exercise 5.1: GAE advantages A_t of one answer from rewards r_t and values V_t (V after the end = 0)."""
+    from .ppo import gae
+
+    inputs = [
+        (np.array([0.0, 0.0, 1.0]), np.array([0.5, 0.6, 0.8]), 1.0, 0.95),
+        (np.array([-0.02, -0.01, 0.03, 2.0]), np.array([0.1, 0.3, 0.2, 1.5]), 1.0, 1.0),
+        (np.array([0.1, -0.2, 0.3, 1.0, -0.5]), np.array([0.5, 0.1, 0.0, -0.3, 0.2]), 0.9, 0.5),
+        (np.array([1.0]), np.array([0.25]), 0.99, 0.95),
+        (np.array([0.3, 0.7]), np.array([1.0, -1.0]), 0.5, 0.0),
+    ]
+    cases = [((r, v, g, lam), gae(r, v, g, lam)[0]) for r, v, g, lam in inputs]
+    return _run("Exercise 1 (GAE for one answer)", cases, fn, _close())
+
+
+def check_clipped_objective(fn: Callable[[float, float, float], float]) -> bool:
+    """Exercise 5.2: the clipped surrogate of one token, min(ρA, clip(ρ, 1-ε, 1+ε) A)."""
+    cases = [
+        ((1.5, 2.0, 0.2), 2.4),      # A > 0, ρ above 1+ε: clipped
+        ((0.5, 2.0, 0.2), 1.0),      # A > 0, ρ below 1-ε: not clipped (the pessimistic side)
+        ((1.1, 2.0, 0.2), 2.2),      # inside the range
+        ((1.5, -1.0, 0.2), -1.5),    # A < 0, ρ above 1+ε: not clipped
+        ((0.5, -1.0, 0.2), -0.8),    # A < 0, ρ below 1-ε: clipped
+        ((1.0, 3.0, 0.0), 3.0),      # ε = 0 at ρ = 1
+        ((2.0, 0.0, 0.2), 0.0),      # no advantage, no objective
+    ]
+    return _run("Exercise 2 (clipped objective of one token)", cases, fn, _close())
+
+
+def check_kl_optimum(fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray]) -> bool:
+    """Exercise 5.3: the KL-regularised optimum π*(y) ∝ π_ref(y) exp(r(y) / β), without overflow."""
+    from .ppo import kl_optimal_policy
+
+    inputs = [
+        (np.array([0.5, 0.3, 0.2]), np.array([0.0, 1.0, 2.0]), 1.0),
+        (np.array([0.25, 0.25, 0.25, 0.25]), np.array([1.0, 1.0, 0.0, -1.0]), 0.5),
+        (np.array([0.9, 0.1]), np.array([0.0, 1.0]), 100.0),
+        (np.array([0.6, 0.4]), np.array([-3.0, 5.0]), 0.01),          # r / β = 500: a naive exp overflows
+    ]
+    cases = [((p, r, b), kl_optimal_policy(np.log(p), r, b)) for p, r, b in inputs]
+    return _run("Exercise 3 (the KL-regularised optimum)", cases, fn, _close(rtol=1e-6, atol=1e-9))
