@@ -37,8 +37,6 @@ from typing import Literal
 
 import numpy as np
 
-from .model import parallel_rows
-
 __all__ = [
     "masked_mean",
     "cross_entropy",
@@ -89,16 +87,17 @@ def masked_mean(x: np.ndarray, mask: np.ndarray | None = None) -> float:
 EXP_SAFE = 60.0  # |z| ≤ 60: exp(z) and Σ_v exp(z_v) neither overflow nor underflow in float32
 
 
-def _softmax_parts(z2: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For logits rows z2 (n, V): a shift c (n,), e = exp(z - c) (in ``out`` or a new array) and Σ_v e.
+def _softmax_parts(z2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For logits rows z2 (n, V): a shift c (n,), e = exp(z - c) (a new array) and Σ_v e.
 
     LSE(z) = c + log Σ exp(z - c) and softmax(z) = e / Σ e hold for any shift c. The
     textbook c = max_v z_v keeps exp from overflowing; since shifting costs a pass over
     the whole (n, V) array, we shift only when some row's max lies outside ±EXP_SAFE
-    (then exp could overflow, or a whole row could underflow to 0).
+    (then exp could overflow, or a whole row could underflow to 0). Row sums are a
+    matrix-vector product with a ones vector, several times faster than ``e.sum(-1)``.
     """
     zmax = z2.max(axis=1)
-    e = np.empty_like(z2) if out is None else out
+    e = np.empty_like(z2)
     if zmax.size and -EXP_SAFE <= zmax.min() and zmax.max() <= EXP_SAFE:
         shift = np.zeros_like(zmax)
         np.exp(z2, out=e)
@@ -106,7 +105,7 @@ def _softmax_parts(z2: np.ndarray, out: np.ndarray | None = None) -> tuple[np.nd
         shift = zmax
         np.subtract(z2, zmax[:, None], out=e)
         np.exp(e, out=e)
-    return shift, e, e.sum(axis=1)
+    return shift, e, e @ np.ones(e.shape[1], dtype=e.dtype)
 
 
 def _rows(logits: np.ndarray, targets: np.ndarray | None = None):
@@ -151,19 +150,13 @@ def cross_entropy(
     """
     z, z2, y = _rows(logits, targets)
     w = _token_weights(mask, z.shape[:-1], z.dtype).reshape(-1)
-    nll = np.empty(z2.shape[0], dtype=z.dtype)
-    dz = np.empty_like(z2)
-
-    def rows(r: slice) -> None:               # rows are independent: chunks run in parallel
-        at = (np.arange(r.stop - r.start), y[r])
-        shift, e, sumexp = _softmax_parts(z2[r], out=dz[r])
-        nll[r] = np.log(sumexp) + shift - z2[r][at]                # -log p_t[y_t] = LSE - z_y
-        e *= (w[r] / sumexp)[:, None]                              # w p
-        e[at] -= w[r]                                              # w (p - onehot)
-
-    parallel_rows(rows, z2.shape[0], work=z2.size)
+    at = (np.arange(z2.shape[0]), y)                       # the target entry of every row
+    shift, e, sumexp = _softmax_parts(z2)
+    nll = np.log(sumexp) + shift - z2[at]                  # -log p_t[y_t] = LSE(z_t) - z_t[y_t]
     loss = float(np.dot(w.astype(np.float64), nll.astype(np.float64)))
-    return loss, dz.reshape(z.shape)
+    e *= (w / sumexp)[:, None]                             # w p
+    e[at] -= w                                             # w (p - onehot(y))
+    return loss, e.reshape(z.shape)
 
 
 def token_logprobs(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:

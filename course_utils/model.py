@@ -35,19 +35,26 @@ so the tied and the untied head have the same form, z = h W. Parameter keys read
 architecture: ``wte``, ``wpe``, ``h0.ln1.g``, ``h0.attn.w_qkv``, ``h0.mlp.w_fc``, ...,
 ``ln_f.g``, and ``lm_head`` (D, V) when the head is untied.
 
-Speed (measured on a 2-core laptop-class CPU, see ``benchmarks/bench_model.py``):
-every linear layer works on N = B·T rows at once so BLAS gets large matrices; Q, K, V come
-from one fused matrix product; attention scores use batched ``matmul`` (``Q @ Kᵀ``; an
-``einsum`` without ``optimize=True`` is an order of magnitude slower); means over the short
-feature axis (LayerNorm) and row sums are matrix-vector products with a ones vector, which
-are several times faster than ``x.mean(-1)``; float32 halves the time of float64. BLAS
-uses every core, but numpy's elementwise operations use one: attention and the loss work
-on chunks of independent sequences in parallel threads (``parallel_rows``). Large temporaries are freed and re-allocated every step; to keep
-glibc from returning that memory to the kernel and faulting it back in (page faults cost
-a large share of a step), importing this module raises glibc's mmap and trim thresholds
-once with ``mallopt`` (see ``_keep_freed_memory``; skipped if you set the
-``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` environment variables yourself,
-and on non-glibc systems).
+Speed (measured on a 2-core CPU with OpenBLAS; see ``benchmarks/bench_model.py``):
+
+* every linear layer works on N = B·T rows at once, and Q, K, V come from one fused
+  product, so BLAS gets large matrices;
+* attention scores are a batched ``matmul`` (``Q @ Kᵀ``); ``einsum`` without
+  ``optimize=True`` is an order of magnitude slower;
+* means over the short feature axis (LayerNorm) and row sums are matrix-vector products
+  with a ones vector, several times faster than ``x.mean(-1)``;
+* a softmax skips its max-shift when exp provably cannot overflow (two passes fewer over
+  the largest arrays, see ``softmax_rows`` and ``losses.cross_entropy``);
+* float32 takes about half the time of float64;
+* large temporaries are freed and re-allocated every step, and glibc would hand that
+  memory back to the kernel and fault it in again (about 2,900 page faults and 8 ms of
+  system time per training step of the chapter model). Importing this module therefore
+  raises glibc's mmap and trim thresholds once with ``mallopt`` (``_keep_freed_memory``),
+  which removes those faults. Skipped when you set ``MALLOC_MMAP_THRESHOLD_`` or
+  ``MALLOC_TRIM_THRESHOLD_`` yourself, and on systems without glibc;
+* not done: running numpy's one-core elementwise work in threads. With OpenBLAS it gains
+  nothing, because after each matrix product OpenBLAS's worker threads keep spinning on
+  the other cores for about 0.1 s.
 """
 
 from __future__ import annotations
@@ -58,15 +65,13 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["GPTConfig", "TinyGPT", "Generation", "filter_logits", "sample_next_token", "parallel_rows"]
+__all__ = ["GPTConfig", "TinyGPT", "Generation", "filter_logits", "sample_next_token"]
 
 
 # ----------------------------------------------------------------------------- memory
@@ -97,43 +102,6 @@ def _keep_freed_memory() -> bool:
 
 
 MALLOC_TUNED: bool = _keep_freed_memory()
-
-
-# ----------------------------------------------------------------------------- threads
-
-N_THREADS: int = max(1, min(os.cpu_count() or 1, 8))
-_pool: ThreadPoolExecutor | None = None
-
-
-def _forget_pool() -> None:
-    global _pool
-    _pool = None
-
-
-os.register_at_fork(after_in_child=_forget_pool)   # a forked child has none of the parent's threads
-
-
-def parallel_rows(fn: Callable[[slice], None], n: int, work: int) -> None:
-    """Call ``fn(rows)`` on contiguous chunks of range(n), one chunk per core, and wait.
-
-    numpy runs elementwise operations (exp, +, *) and small matrix products on one core
-    but releases the interpreter lock while it does, so chunks of independent rows (the
-    sequences of a batch, the rows of the logits) are processed in parallel by threads.
-    ``fn`` must write only its own rows. Small jobs (``work`` = number of elements touched
-    < 2¹⁸) run in the calling thread, where starting threads would cost more than it saves.
-    """
-    global _pool
-    chunks = min(N_THREADS, n) if work >= 1 << 18 else 1
-    if chunks <= 1:
-        fn(slice(0, n))
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=N_THREADS - 1, thread_name_prefix="tinygpt")
-    bounds = [n * i // chunks for i in range(chunks + 1)]
-    futures = [_pool.submit(fn, slice(bounds[i], bounds[i + 1])) for i in range(1, chunks)]
-    fn(slice(bounds[0], bounds[1]))
-    for f in futures:
-        f.result()
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -293,46 +261,29 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | No
 
     ``bias`` is 0 where a query may look and -∞ where it may not (the causal mask).
     By Cauchy-Schwarz |S_ij| ≤ |q_i| |k_j| / √d_h: when the largest query and key norms
-    keep that under EXP_SAFE, the softmax can skip its max-shift. Sequences are
-    independent, so chunks of the batch run in parallel (``parallel_rows``).
+    keep that under EXP_SAFE, the softmax can skip its max-shift.
     Returns Y and the cache (Q / √d_h, K, V, P).
     """
-    B, H, Tq, dh = q.shape
-    Tk = k.shape[2]
-    q = q * (1.0 / math.sqrt(dh))                          # scale the small Q rather than the big S
-    p = np.empty((B, H, Tq, Tk), dtype=q.dtype)
-    y = np.empty((B, H, Tq, v.shape[-1]), dtype=q.dtype)
-    ones = np.ones(dh, dtype=q.dtype)
-
-    def rows(b: slice) -> None:
-        s = np.matmul(q[b], k[b].transpose(0, 1, 3, 2), out=p[b])        # S = Q Kᵀ / √d_h
-        if bias is not None:
-            s += bias
-        bound_sq = float(((q[b] * q[b]) @ ones).max()) * float(((k[b] * k[b]) @ ones).max())
-        softmax_rows(s, bounded=bound_sq <= EXP_SAFE**2)                  # P
-        np.matmul(s, v[b], out=y[b])                                      # Y = P V
-
-    parallel_rows(rows, B, work=p.size)
-    return y, (q, k, v, p)
+    q = q * (1.0 / math.sqrt(q.shape[-1]))                 # scale the small Q rather than the big S
+    s = q @ k.transpose(0, 1, 3, 2)                        # S, (B, H, Tq, Tk)
+    if bias is not None:
+        s += bias
+    ones = np.ones(q.shape[-1], dtype=q.dtype)
+    bound_sq = float(((q * q) @ ones).max()) * float(((k * k) @ ones).max())
+    p = softmax_rows(s, bounded=bound_sq <= EXP_SAFE**2)   # P
+    return p @ v, (q, k, v, p)
 
 
 def attention_backward(dy: np.ndarray, cache):
     """Backward of ``attention``: dV = Pᵀ dY,  dS = P ⊙ (dP - Σ_j dP ⊙ P),  dQ = dS K / √d_h,  dK = dSᵀ Q / √d_h."""
     q_scaled, k, v, p = cache
-    scale = 1.0 / math.sqrt(q_scaled.shape[-1])
-    dq, dk, dv = np.empty_like(q_scaled), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
-    ones = np.ones(p.shape[-1], dtype=p.dtype)
-
-    def rows(b: slice) -> None:
-        np.matmul(p[b].transpose(0, 1, 3, 2), dy[b], out=dv[b])
-        ds = dy[b] @ v[b].transpose(0, 1, 3, 2)                           # dP
-        ds -= ((ds * p[b]) @ ones)[..., None]
-        ds *= p[b]                                                        # dS
-        np.matmul(ds, k[b], out=dq[b])
-        dq[b] *= scale
-        np.matmul(ds.transpose(0, 1, 3, 2), q_scaled[b], out=dk[b])      # Q / √d_h carries the scale
-
-    parallel_rows(rows, p.shape[0], work=p.size)
+    dv = p.transpose(0, 1, 3, 2) @ dy
+    ds = dy @ v.transpose(0, 1, 3, 2)                      # dP
+    ds -= ((ds * p) @ np.ones(p.shape[-1], dtype=p.dtype))[..., None]
+    ds *= p                                                # dS
+    dq = ds @ k
+    dq *= 1.0 / math.sqrt(q_scaled.shape[-1])
+    dk = ds.transpose(0, 1, 3, 2) @ q_scaled               # Q / √d_h already carries the scale
     return dq, dk, dv
 
 
