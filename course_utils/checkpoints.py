@@ -92,7 +92,7 @@ def build(out_dir: Path = CHECKPOINT_DIR, stages: tuple[str, ...] | None = None,
 
 
 # (name, module, function(tokenizer, out_dir, progress) -> path written); filled in as chapters land.
-LATER_STAGES: list[tuple[str, str, str]] = [("reward", "reward", "build_reward_checkpoint")]
+LATER_STAGES: list[tuple[str, str, str]] = [("reward", "reward", "build_reward_checkpoint"), ("ppo", "ppo", "build_ppo_checkpoint")]
 
 
 def load_tokenizer(directory: Path = CHECKPOINT_DIR) -> VocabularyTokenizer:

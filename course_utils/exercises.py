@@ -159,7 +159,7 @@ def check_kl_optimum(fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray]) 
         (np.array([0.5, 0.3, 0.2]), np.array([0.0, 1.0, 2.0]), 1.0),
         (np.array([0.25, 0.25, 0.25, 0.25]), np.array([1.0, 1.0, 0.0, -1.0]), 0.5),
         (np.array([0.9, 0.1]), np.array([0.0, 1.0]), 100.0),
-        (np.array([0.6, 0.4]), np.array([-3.0, 5.0]), 0.01),          # r / β = 500: a naive exp overflows
+        (np.array([0.6, 0.4]), np.array([-3.0, 8.0]), 0.01),          # r / β = 800: a naive exp overflows
     ]
     cases = [((p, r, b), kl_optimal_policy(np.log(p), r, b)) for p, r, b in inputs]
     return _run("Exercise 3 (the KL-regularised optimum)", cases, fn, _close(rtol=1e-6, atol=1e-9))

@@ -161,7 +161,7 @@ class PPOConfig:
     """
 
     iterations: int = 60
-    batch_size: int = 16
+    batch_size: int = 8
     samples_per_prompt: int = 4
     max_new_tokens: int = 112
     temperature: float = 1.0
@@ -171,13 +171,13 @@ class PPOConfig:
     kl_horizon: int = 10_000
     kl_estimator: str = "k1"
     normalize_reward: bool = True
-    missing_eos_reward: float | None = None
+    missing_eos_reward: float | None = -1.0
     gamma: float = 1.0
     lam: float = 0.95
     whiten_advantages: bool = True
     ppo_epochs: int = 2
     minibatch_size: int = 8
-    lr: float = 1e-4
+    lr: float = 1.5e-4
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     clip_eps: float = 0.2
@@ -359,19 +359,22 @@ def answer_logprobs(model: TinyGPT, tok: VocabularyTokenizer, prompt: str, answe
 
 
 def sample_answers(model: TinyGPT, tok: VocabularyTokenizer, prompts: Sequence[str], temperature: float = 0.0,
-                   max_new_tokens: int = 112, seed: int = 0) -> list[str]:
+                   max_new_tokens: int = 112, seed: int = 0, return_ended: bool = False):
     """The model's answers to ``prompts`` (greedy when ``temperature == 0``), formatted as in SFT.
 
     Like ``training.answer`` but prompts of equal token length share one ``generate`` call,
-    which makes evaluating a policy on many prompts several times faster.
+    which makes evaluating a policy on many prompts several times faster. With
+    ``return_ended``, also a boolean array: which answers ended with ``<eos>`` (the others
+    were cut at ``max_new_tokens``).
     """
     ids = [encode_sft(tok, p)[0] for p in prompts]
     if not ids:
-        return []
+        return ([], np.zeros(0, dtype=bool)) if return_ended else []
     rng = np.random.default_rng(seed)
-    tokens, plen, alen, _, _ = _sample(model, tok, ids, max_new_tokens, temperature, rng)
-    return [tok.decode([int(t) for t in tokens[i, plen[i]:plen[i] + alen[i]] if t != tok.eos_id])
-            for i in range(len(ids))]
+    tokens, plen, alen, ended, _ = _sample(model, tok, ids, max_new_tokens, temperature, rng)
+    texts = [tok.decode([int(t) for t in tokens[i, plen[i]:plen[i] + alen[i]] if t != tok.eos_id])
+             for i in range(len(ids))]
+    return (texts, ended) if return_ended else texts
 
 
 # ============================================================================ rollouts
@@ -812,7 +815,7 @@ def kl_optimal_policy(log_ref: np.ndarray, rewards: np.ndarray, beta: float) -> 
     return p / p.sum()
 
 
-def bandit_ppo(log_ref: np.ndarray, rewards: np.ndarray, beta: float, clip_eps: float = 0.2, lr: float = 0.1,
+def bandit_ppo(log_ref: np.ndarray, rewards: np.ndarray, beta: float, clip_eps: float = 0.2, lr: float = 0.02,
                iterations: int = 150, batch_size: int = 64, epochs: int = 4, seed: int = 0) -> np.ndarray:
     """PPO on a one-step problem: a softmax policy π_θ = softmax(θ) over K candidate answers.
 

@@ -773,7 +773,7 @@ def bandit_ppo_widget(labels: list[str], log_ref: np.ndarray, rewards: np.ndarra
                                                                    seed=seed), controls)
 
 
-def ppo_run_view(tok, sft, reward_model, prompts, beta: float = 0.05, clip_eps: float = 0.2, lr: float = 1e-4,
+def ppo_run_view(tok, sft, reward_model, prompts, beta: float = 0.05, clip_eps: float = 0.2, lr: float = 1.5e-4,
                  iterations: int = 12, batch_size: int = 8, samples_per_prompt: int = 4, max_new_tokens: int = 96,
                  example_prompt: str | None = None, seed: int = 0):
     """A short PPO run of a copy of ``sft`` at β, ε and learning rate; the SFT model is not changed.
@@ -828,7 +828,7 @@ def ppo_run_widget(tok, sft, reward_model, prompts, example_prompt: str | None =
     controls = {
         "beta": w.FloatLogSlider(value=0.05, base=10, min=-3, max=1, step=0.25, description="β", style=style),
         "clip_eps": w.FloatSlider(value=0.2, min=0.0, max=0.8, step=0.05, description="ε", style=style),
-        "lr": w.FloatLogSlider(value=1e-4, base=10, min=-6, max=0, step=0.25, description="learning rate",
+        "lr": w.FloatLogSlider(value=1.5e-4, base=10, min=-6, max=0, step=0.05, description="learning rate",
                                style=style),
     }
     return _interactive(lambda beta, clip_eps, lr: ppo_run_view(tok, sft, reward_model, prompts, beta, clip_eps, lr,
