@@ -185,6 +185,8 @@ def main() -> None:
     print(f"BLAS: {blas}")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(not set)')}, "
           f"glibc malloc thresholds raised: {model_module.MALLOC_TUNED}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (other processes on a {os.cpu_count()}-CPU machine "
+          "slow both numpy and torch)")
     print(f"config: vocab {VOCAB}, d_model {D_MODEL}, {N_LAYERS} layers, {N_HEADS} heads, "
           f"seq len {SEQ_LEN}, batch {BATCH}, float32")
 
@@ -227,6 +229,7 @@ def main() -> None:
         print(f"  numpy step is {t_med / np_med:.2f}x as fast as torch eager")
     else:
         print("  torch : not importable, comparison skipped")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
