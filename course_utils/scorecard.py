@@ -1,0 +1,611 @@
+"""The chapter-7 scorecard: every stage of the pipeline measured on the held-out questions.
+
+Each stage's model answers the 64 held-out evaluation prompts (``data.load_eval_prompts``:
+the last variant of every scenario, never trained on). The gold judge (``judge.py``) scores
+every answer on the five alignment metrics, the reward model of chapter 3 gives its own
+score, and this module turns the scored answers into
+
+* a **scorecard**: the mean of each metric per stage (and per category), with a bootstrap
+  confidence interval over the prompts and the gap to the targets ``judge.TARGETS``;
+* an **arena**: for every prompt and every pair of stages the better-scored answer wins a
+  battle (public arena format), and the battles become Bradley-Terry ratings with
+  bootstrap intervals (``elo.py``), once with the gold judge and once with the reward model;
+* the **ablations** "why all four stages", trained once by ``build_scorecard_cache`` (run by
+  ``python -m course_utils.checkpoints build``) and stored in ``scorecard.npz``.
+
+Educational material, not medical advice.
+
+Symbols
+=======
+
+=====================  =======================================================================
+symbol                 meaning
+=====================  =======================================================================
+``x_i``                held-out prompt i, i = 1 .. n (n = 64), of scenario ``s_i``
+``y_i^k``              the answer of stage k to x_i (greedy decoding unless told otherwise);
+                       stage "reference" is the expert answer ``data.expert_response(s_i)``
+``m(y, s)``            a metric of the gold judge in [0, 1] (``judge.METRICS``, ``overall``)
+``r(x, y)``            the reward model's score (an unbounded real number, chapter 3)
+``\\bar m^k``           mean over the prompts, (1/n) Σ_i m(y_i^k, s_i)
+``B``                  bootstrap rounds (``rounds``); round b draws n prompts with replacement
+``\\bar m^k_b``         the mean on resample b; the interval is its (1-L)/2 and (1+L)/2 quantiles
+``L``                  confidence level (``level``, 0.95)
+``τ_m``                target of metric m (``judge.TARGETS``); gap = τ_m - \\bar m^k
+``δ``                  tie margin of a battle: |m(y_i^k) - m(y_i^l)| <= δ is a tie
+``R_k``                Bradley-Terry rating of stage k on the Elo scale (``elo.py``)
+``ε``                  share of the reward model's training labels flipped in the noisy ablation
+=====================  =======================================================================
+
+The bootstrap draws the *same* prompt indices for every stage with the same prompts (the
+generator is re-seeded per group), so intervals of different stages come from paired
+resamples, and ``paired_difference`` reads the interval of a difference directly.
+
+Public names
+============
+
+``stage_answers``            answers of several models (+ the expert reference) to the eval prompts
+``answers_from_table``       a table (policy, eval_id, answer) in the same format (chapter 6's cache)
+``score_stages``             the gold judge's metrics and the reward model's score of every answer
+``reward_scores``            r(x, y) for lists of prompts and answers (long answers are cut)
+``scorecard``                means, bootstrap intervals and gaps to target, per stage (and group)
+``paired_difference``        stage A minus stage B on the same prompts, with a paired interval
+``arena_battles``            battles between stages, judged by one score column
+``arena_ratings``            Bradley-Terry ratings + bootstrap intervals of a battle table
+``compare_rankings``         two leaderboards side by side; ``kendall_tau``
+``build_scorecard_cache``    the ablations (trained), written to ``scorecard.npz``
+``load_cache``               the tables of ``scorecard.npz`` as DataFrames
+``save_tables``, ``load_tables``  the file format (column arrays, no pickles)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import data, judge
+from .elo import bootstrap_ratings, bradley_terry_ratings, confidence_intervals
+from .model import TinyGPT
+from .paths import CHECKPOINT_DIR
+from .progress import Progress
+from .tokenizer import VocabularyTokenizer
+from .training import encode_sft
+
+__all__ = [
+    "ANSWER_COLUMNS",
+    "REFERENCE",
+    "CACHE_FILE",
+    "NOISE_RATE",
+    "stage_answers",
+    "answers_from_table",
+    "score_stages",
+    "reward_scores",
+    "scorecard",
+    "paired_difference",
+    "arena_battles",
+    "arena_ratings",
+    "compare_rankings",
+    "kendall_tau",
+    "flip_labels",
+    "build_scorecard_cache",
+    "load_cache",
+    "save_tables",
+    "load_tables",
+]
+
+#: Columns of an answers table (``stage_answers``, ``answers_from_table``).
+ANSWER_COLUMNS: tuple[str, ...] = ("stage", "eval_id", "scenario_id", "category", "prompt", "answer")
+#: Stage name of the expert answers.
+REFERENCE = "reference"
+#: Evidence counts ``score_stages`` copies from ``judge.judge_many`` next to the metrics.
+EVIDENCE_COLUMNS: tuple[str, ...] = ("n_facts_stated", "n_facts", "n_unsafe", "n_doses_correct", "n_doses_wrong")
+
+CACHE_FILE = "scorecard.npz"
+CACHE_FORMAT = "scorecard-npz-1"
+#: ε: share of the reward model's training pairs whose label the noisy ablation flips.
+NOISE_RATE = 0.3
+SEED = 0
+#: Longest answer generated for the scorecard (as in chapter 5: the expert answers have 69-108 tokens).
+MAX_NEW_TOKENS = 112
+
+
+# ============================================================================ answers
+def _scenario_lookup(scenarios: Sequence[Mapping] | Mapping[str, Mapping] | None) -> dict[str, Mapping]:
+    if scenarios is None:
+        scenarios = data.load_scenarios()
+    if isinstance(scenarios, Mapping):
+        return dict(scenarios)
+    return {s["id"]: s for s in scenarios}
+
+
+def _answers_frame(stage: str, prompts: Sequence[Mapping], answers: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "stage": [stage] * len(prompts),
+        "eval_id": [p["id"] for p in prompts],
+        "scenario_id": [p["scenario_id"] for p in prompts],
+        "category": [p["category"] for p in prompts],
+        "prompt": [p["prompt"] for p in prompts],
+        "answer": list(answers),
+    }, columns=list(ANSWER_COLUMNS))
+
+
+def stage_answers(models: Mapping[str, TinyGPT], tok: VocabularyTokenizer, eval_prompts: Sequence[Mapping],
+                  scenarios: Sequence[Mapping] | Mapping[str, Mapping] | None = None, *, reference: bool = True,
+                  temperature: float = 0.0, max_new_tokens: int = MAX_NEW_TOKENS, seed: int = SEED,
+                  progress: bool = False) -> pd.DataFrame:
+    """The answer y_i^k of every stage k (``models``: name -> TinyGPT) to every prompt x_i.
+
+    ``eval_prompts`` are dicts with ``id``, ``scenario_id``, ``category`` and ``prompt``
+    (``data.load_eval_prompts()``). Answers are decoded greedily by default (temperature 0:
+    the argmax token at every step, so the table depends only on the weights); with
+    ``temperature > 0`` they are sampled with ``numpy.random.default_rng(seed)``. Prompts of
+    equal token length share one ``generate`` call (``ppo.sample_answers``). With
+    ``reference=True`` a last stage ``"reference"`` holds the expert answers
+    ``data.expert_response(s_i)`` (``scenarios``: the knowledge base, default
+    ``data.load_scenarios()``).
+
+    Returns a DataFrame with ``ANSWER_COLUMNS`` (stage, eval_id, scenario_id, category,
+    prompt, answer): the stages in the order given, each with the prompts in the order given.
+    """
+    from .ppo import sample_answers
+
+    prompts = list(eval_prompts)
+    if REFERENCE in models and reference:
+        raise ValueError(f"a model is named {REFERENCE!r}, the name of the expert answers; rename it")
+    frames = []
+    with Progress(len(models), "answers", display=None if progress else False) as bar:
+        for name, model in models.items():
+            texts = sample_answers(model, tok, [p["prompt"] for p in prompts], temperature, max_new_tokens, seed)
+            frames.append(_answers_frame(str(name), prompts, texts))
+            bar.update()
+    if reference:
+        lookup = _scenario_lookup(scenarios)
+        frames.append(_answers_frame(REFERENCE, prompts,
+                                     [data.expert_response(lookup[p["scenario_id"]]) for p in prompts]))
+    if not frames:
+        return pd.DataFrame(columns=list(ANSWER_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def answers_from_table(table: pd.DataFrame, eval_prompts: Sequence[Mapping], stage_column: str = "policy",
+                       names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A table of answers (``stage_column``, eval_id, answer), e.g. chapter 6's ``policy_answers``
+    or the ablations of :func:`load_cache`, in the format of :func:`stage_answers`.
+
+    ``names`` (optional) selects and renames stages: {name in the table: stage name}, in the
+    order wanted; without it every stage is kept under its own name, in order of first
+    appearance. Prompt, scenario and category come from ``eval_prompts``; an ``eval_id`` they
+    do not contain raises a ValueError.
+    """
+    missing = [c for c in (stage_column, "eval_id", "answer") if c not in table.columns]
+    if missing:
+        raise ValueError(f"the answers table has no column(s) {missing}; found {list(table.columns)}")
+    by_id = {p["id"]: p for p in eval_prompts}
+    unknown = sorted(set(table["eval_id"]) - set(by_id))
+    if unknown:
+        raise ValueError(f"eval_id(s) not among the evaluation prompts: {unknown[:5]}")
+    wanted = dict(names) if names is not None else {s: s for s in pd.unique(table[stage_column])}
+    frames = []
+    for source, stage in wanted.items():
+        rows = table[table[stage_column] == source]
+        if rows.empty:
+            raise ValueError(f"no answers of {source!r} in the table (it has {list(pd.unique(table[stage_column]))})")
+        frames.append(_answers_frame(str(stage), [by_id[e] for e in rows["eval_id"]], rows["answer"].astype(str)))
+    if not frames:
+        return pd.DataFrame(columns=list(ANSWER_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ============================================================================ scoring
+def reward_scores(reward_model, tok: VocabularyTokenizer, prompts: Sequence[str], answers: Sequence[str],
+                  batch_size: int = 32) -> np.ndarray:
+    """r(x_i, y_i) (float64, (n,)) of each answer, read on ``<bos> <q> x <a> y <eos>``.
+
+    Like ``RewardModel.score``, but a sequence longer than the reward model's ``max_len``
+    (an answer cut by the generation limit, to which ``<eos>`` is added) is cut to
+    ``max_len`` tokens and scored at its last token, as PPO scores an answer that did not end.
+    """
+    if len(prompts) != len(answers):
+        raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
+    max_len = reward_model.config.max_len
+    seqs = [encode_sft(tok, p, a)[0][:max_len] for p, a in zip(prompts, answers)]
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    out = np.empty(len(seqs), dtype=np.float64)
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), max(int(batch_size), 1)):
+        idx = order[start:start + batch_size]
+        width = int(lengths[idx].max())
+        tokens = np.full((len(idx), width), tok.pad_id, dtype=np.int64)
+        for row, i in enumerate(idx):
+            tokens[row, :lengths[i]] = seqs[i]
+        out[idx] = reward_model.forward(tokens, lengths[idx])
+    reward_model._cache = None
+    if hasattr(reward_model, "trunk"):
+        reward_model.trunk._cache = None                                   # nothing to backpropagate
+    return out
+
+
+def score_stages(answers_df: pd.DataFrame, scenarios: Sequence[Mapping] | Mapping[str, Mapping] | None = None,
+                 reward_model=None, tok: VocabularyTokenizer | None = None) -> pd.DataFrame:
+    """The answers table with the gold judge's scores (and the reward model's) added.
+
+    Adds ``judge.METRICS`` (medical_accuracy, safety, specificity, dose_accuracy, humility),
+    ``overall`` and the evidence counts ``EVIDENCE_COLUMNS`` from ``judge.judge_many``, each
+    answer judged against its own scenario; with ``reward_model`` (and ``tok``) also
+    ``reward`` = r(x_i, y_i) (:func:`reward_scores`). The rows keep their order.
+    """
+    missing = [c for c in ("stage", "scenario_id", "prompt", "answer") if c not in answers_df.columns]
+    if missing:
+        raise ValueError(f"answers_df has no column(s) {missing}; build it with stage_answers")
+    if reward_model is not None and tok is None:
+        raise ValueError("scoring with a reward model needs the tokenizer: pass tok=")
+    lookup = _scenario_lookup(scenarios)
+    out = answers_df.reset_index(drop=True).copy()
+    verdicts = judge.judge_many(out["answer"].astype(str).tolist(), [lookup[s] for s in out["scenario_id"]])
+    for c in (*judge.METRICS, "overall", *EVIDENCE_COLUMNS):
+        out[c] = verdicts[c].to_numpy()
+    if reward_model is not None:
+        out["reward"] = reward_scores(reward_model, tok, out["prompt"].tolist(), out["answer"].astype(str).tolist())
+    return out
+
+
+# ============================================================================ the scorecard
+def _metric_columns(scored_df: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
+    if metrics is None:
+        metrics = [*judge.METRICS, "overall"] + (["reward"] if "reward" in scored_df.columns else [])
+    missing = [m for m in metrics if m not in scored_df.columns]
+    if missing:
+        raise ValueError(f"scored_df has no column(s) {missing}; score the answers with score_stages first")
+    return list(metrics)
+
+
+def _bootstrap_means(values: np.ndarray, rounds: int, seed: int) -> np.ndarray:
+    """(rounds, M) means of ``values`` (n, M) over rows resampled with replacement (same draws for every column)."""
+    n = values.shape[0]
+    idx = np.random.default_rng(seed).integers(0, n, size=(rounds, n))
+    return values[idx].mean(axis=1)
+
+
+def _groups(scored_df: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
+    """Groups in order of first appearance (stages as given, categories as in the data)."""
+    order = scored_df[keys].drop_duplicates()
+    out = []
+    for values in order.itertuples(index=False, name=None):
+        mask = np.ones(len(scored_df), dtype=bool)
+        for k, v in zip(keys, values):
+            mask &= (scored_df[k] == v).to_numpy()
+        rows = scored_df[mask]
+        if "eval_id" in rows.columns:                                       # same prompt order in every group
+            rows = rows.sort_values("eval_id", kind="stable")
+        out.append((values, rows))
+    return out
+
+
+def scorecard(scored_df: pd.DataFrame, by: str | None = None, metrics: Sequence[str] | None = None,
+              level: float = 0.95, rounds: int = 1000, seed: int = SEED,
+              targets: Mapping[str, float] = judge.TARGETS) -> pd.DataFrame:
+    """Mean of each metric per stage (and per ``by`` group), bootstrap interval and gap to target.
+
+    For stage k (and group g), with the n_k prompts it answered:
+
+        mean   = \\bar m^k = (1/n_k) Σ_i m(y_i^k)
+        lower, upper = the (1-L)/2 and (1+L)/2 quantiles of \\bar m^k_b over B = ``rounds``
+                 bootstrap resamples of the prompts (percentile interval, Efron 1979)
+        target = τ_m from ``targets`` (NaN for ``overall`` and ``reward``)
+        gap    = τ_m - mean (> 0: short of the target; <= 0: target met)
+
+    ``metrics`` default: the five metrics, ``overall`` and ``reward`` when scored. ``by``: a
+    column to break each stage down by (e.g. ``"category"``). Every group's resamples come
+    from ``numpy.random.default_rng(seed)``, rows sorted by ``eval_id``: stages that answered
+    the same prompts are resampled identically (paired), and the result is deterministic.
+
+    Returns a long DataFrame, one row per (stage, [by], metric), columns ``stage``, [``by``],
+    ``metric``, ``n``, ``mean``, ``lower``, ``upper``, ``target``, ``gap``; stages and groups
+    in order of first appearance, metrics in the order of ``metrics``.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    if int(rounds) < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    cols = _metric_columns(scored_df, metrics)
+    keys = ["stage"] + ([by] if by else [])
+    if by and by not in scored_df.columns:
+        raise ValueError(f"scored_df has no column {by!r} to break the scorecard down by")
+    tail = (1.0 - level) / 2.0
+    rows = []
+    for values, group in _groups(scored_df, keys):
+        x = group[cols].to_numpy(dtype=np.float64)
+        boot = _bootstrap_means(x, int(rounds), seed)
+        lower, upper = np.quantile(boot, [tail, 1.0 - tail], axis=0)
+        for j, m in enumerate(cols):
+            target = float(targets[m]) if m in targets else math.nan
+            mean = float(x[:, j].mean())
+            rows.append({**dict(zip(keys, values)), "metric": m, "n": len(group), "mean": mean,
+                         "lower": float(lower[j]), "upper": float(upper[j]), "target": target,
+                         "gap": target - mean})
+    return pd.DataFrame(rows, columns=[*keys, "metric", "n", "mean", "lower", "upper", "target", "gap"])
+
+
+def paired_difference(scored_df: pd.DataFrame, stage_a: str, stage_b: str, metrics: Sequence[str] | None = None,
+                      level: float = 0.95, rounds: int = 1000, seed: int = SEED) -> pd.DataFrame:
+    """Stage A minus stage B on the prompts both answered, with a paired bootstrap interval.
+
+    d_i = m(y_i^A) - m(y_i^B); ``diff`` = mean of d_i, ``lower`` / ``upper`` its percentile
+    interval over ``rounds`` resamples of the prompts, ``share_a_better`` = share of prompts
+    with d_i > 0 and ``share_b_better`` with d_i < 0. An interval that excludes 0 says the
+    data supports the difference at this level. One row per metric (index ``metric``).
+    """
+    cols = _metric_columns(scored_df, metrics)
+    a = scored_df[scored_df["stage"] == stage_a].set_index("eval_id")[cols]
+    b = scored_df[scored_df["stage"] == stage_b].set_index("eval_id")[cols]
+    common = sorted(set(a.index) & set(b.index))
+    if not common:
+        raise ValueError(f"stages {stage_a!r} and {stage_b!r} share no prompt")
+    d = a.loc[common].to_numpy(dtype=np.float64) - b.loc[common].to_numpy(dtype=np.float64)
+    boot = _bootstrap_means(d, int(rounds), seed)
+    tail = (1.0 - level) / 2.0
+    lower, upper = np.quantile(boot, [tail, 1.0 - tail], axis=0)
+    out = pd.DataFrame({"n": len(common), "mean_a": a.loc[common].mean().to_numpy(),
+                        "mean_b": b.loc[common].mean().to_numpy(), "diff": d.mean(axis=0), "lower": lower,
+                        "upper": upper, "share_a_better": (d > 0).mean(axis=0),
+                        "share_b_better": (d < 0).mean(axis=0)}, index=pd.Index(cols, name="metric"))
+    return out
+
+
+# ============================================================================ the arena
+def arena_battles(scored_df: pd.DataFrame, score_col: str = "overall", tie_margin: float = 0.0,
+                  stages: Sequence[str] | None = None) -> pd.DataFrame:
+    """Battles between stages in the public arena format, judged by the column ``score_col``.
+
+    For every prompt x_i and every pair of stages (k, l), k before l in ``stages`` (default:
+    order of first appearance), one battle: ``model_a`` = k, ``model_b`` = l, and
+
+        winner = "tie"      if |m(y_i^k) - m(y_i^l)| <= δ (``tie_margin``)
+                 "model_a"  if m(y_i^k) > m(y_i^l) + δ
+                 "model_b"  otherwise.
+
+    A prompt that one of the two stages did not answer (or scored NaN) gives no battle. Returns
+    the columns ``eval_id``, ``model_a``, ``model_b``, ``score_a``, ``score_b``, ``winner``
+    (``elo.bradley_terry_ratings`` reads the last three of the format and ignores the rest);
+    battles ordered by pair, then by eval_id.
+    """
+    if score_col not in scored_df.columns:
+        raise ValueError(f"scored_df has no column {score_col!r}")
+    if not (np.isfinite(tie_margin) and tie_margin >= 0):
+        raise ValueError(f"tie_margin must be a number >= 0, got {tie_margin!r}")
+    names = list(pd.unique(scored_df["stage"])) if stages is None else list(stages)
+    dup = scored_df.duplicated(["stage", "eval_id"])
+    if dup.any():
+        row = scored_df[dup].iloc[0]
+        raise ValueError(f"stage {row['stage']!r} answered {row['eval_id']!r} more than once")
+    wide = scored_df.pivot(index="eval_id", columns="stage", values=score_col).sort_index()
+    absent = [s for s in names if s not in wide.columns]
+    if absent:
+        raise ValueError(f"no scored answers of stage(s) {absent}")
+    frames = []
+    for a, b in itertools.combinations(names, 2):
+        pair = wide[[a, b]].dropna()
+        sa, sb = pair[a].to_numpy(dtype=np.float64), pair[b].to_numpy(dtype=np.float64)
+        winner = np.where(np.abs(sa - sb) <= tie_margin, "tie", np.where(sa > sb, "model_a", "model_b"))
+        frames.append(pd.DataFrame({"eval_id": pair.index.to_numpy(), "model_a": a, "model_b": b,
+                                    "score_a": sa, "score_b": sb, "winner": winner}))
+    columns = ["eval_id", "model_a", "model_b", "score_a", "score_b", "winner"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def arena_ratings(battles: pd.DataFrame, rounds: int = 1000, seed: int = SEED, level: float = 0.95,
+                  scale: float = 400, base: float = 10, init: float = 1000) -> pd.DataFrame:
+    """Bradley-Terry ratings of the battles (Elo scale) with percentile bootstrap intervals.
+
+    ``rating`` = ``elo.bradley_terry_ratings`` on all battles (the MLE, ties as half wins);
+    ``lower`` / ``upper`` = ``elo.confidence_intervals`` of ``elo.bootstrap_ratings`` with
+    ``rounds`` resamples of the battles; ``battles`` and ``win_rate`` = (wins + ties/2) /
+    battles of each model. Sorted by rating, highest first (index ``model``).
+    """
+    fit = partial(bradley_terry_ratings, scale=scale, base=base, init=init)
+    mle = fit(battles)
+    ci = confidence_intervals(bootstrap_ratings(battles, fit, rounds=rounds, seed=seed), level=level)
+    score_a = battles["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5})
+    points = pd.concat([pd.Series(score_a.to_numpy(), index=battles["model_a"].to_numpy()),
+                        pd.Series(1.0 - score_a.to_numpy(), index=battles["model_b"].to_numpy())])
+    grouped = points.groupby(level=0)
+    out = pd.DataFrame({"rating": mle, "lower": ci["lower"].reindex(mle.index),
+                        "upper": ci["upper"].reindex(mle.index),
+                        "battles": grouped.size().reindex(mle.index).astype(int),
+                        "win_rate": grouped.mean().reindex(mle.index)})
+    out.index.name = "model"
+    return out
+
+
+def kendall_tau(a: pd.Series | Mapping[str, float], b: pd.Series | Mapping[str, float]) -> float:
+    """Kendall's τ between two scorings of the same items (the items both contain).
+
+    τ = (concordant - discordant) / (m(m-1)/2) over the pairs of items; a pair tied in
+    either scoring counts as neither (τ_a). 1: same order, -1: reversed, NaN with fewer than 2 items.
+    """
+    a, b = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
+    items = [i for i in a.index if i in b.index]
+    m = len(items)
+    if m < 2:
+        return math.nan
+    x, y = a[items].to_numpy(), b[items].to_numpy()
+    s = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i, j in itertools.combinations(range(m), 2))
+    return float(s / (m * (m - 1) / 2))
+
+
+def compare_rankings(ratings_a: pd.Series | pd.DataFrame, ratings_b: pd.Series | pd.DataFrame,
+                     names: tuple[str, str] = ("gold judge", "reward model")) -> pd.DataFrame:
+    """Two leaderboards of the same models side by side: rating and rank (1 = best) under each.
+
+    Accepts Series of ratings or the DataFrames of :func:`arena_ratings` (column ``rating``).
+    ``rank change`` = rank under the second minus rank under the first (> 0: the second
+    judge ranks the model lower). Sorted by the first ranking.
+    """
+    ra = ratings_a["rating"] if isinstance(ratings_a, pd.DataFrame) else pd.Series(ratings_a, dtype=float)
+    rb = ratings_b["rating"] if isinstance(ratings_b, pd.DataFrame) else pd.Series(ratings_b, dtype=float)
+    models = [m for m in ra.sort_values(ascending=False, kind="stable").index if m in rb.index]
+    rank_a = ra[models].rank(ascending=False, method="min").astype(int)
+    rank_b = rb[models].rank(ascending=False, method="min").astype(int)
+    out = pd.DataFrame({f"rating ({names[0]})": ra[models], f"rank ({names[0]})": rank_a,
+                        f"rating ({names[1]})": rb[models], f"rank ({names[1]})": rank_b,
+                        "rank change": rank_b - rank_a}, index=pd.Index(models, name="model"))
+    return out
+
+
+# ============================================================================ the cache file
+def save_tables(path: Path, tables: Mapping[str, pd.DataFrame]) -> Path:
+    """Write DataFrames to one ``.npz``: one array per column (``"<table>/<column>"``), no pickles.
+
+    String and object columns become numpy unicode arrays, numbers stay numbers; each table's
+    column order is kept in ``"__columns__/<table>"``. The index is dropped.
+    """
+    arrays: dict[str, np.ndarray] = {"__format__": np.array(CACHE_FORMAT)}
+    for name, df in tables.items():
+        if "/" in name:
+            raise ValueError(f"table name {name!r} must not contain '/'")
+        arrays[f"__columns__/{name}"] = np.array([str(c) for c in df.columns], dtype=str)
+        for col in df.columns:
+            values = df[col].to_numpy()
+            if values.dtype.kind in "OUS":
+                values = values.astype(str)
+            arrays[f"{name}/{col}"] = values
+    path = Path(path)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def load_tables(path: Path) -> dict[str, pd.DataFrame]:
+    """Read a file written by :func:`save_tables` (without pickles)."""
+    with np.load(path, allow_pickle=False) as z:
+        if "__format__" not in z.files or str(z["__format__"]) != CACHE_FORMAT:
+            raise ValueError(f"{path} is not a scorecard cache (format {CACHE_FORMAT!r} expected)")
+        tables = {}
+        for key in z.files:
+            if key.startswith("__columns__/"):
+                name = key.split("/", 1)[1]
+                cols = [str(c) for c in z[key]]
+                tables[name] = pd.DataFrame({c: z[f"{name}/{c}"] for c in cols}, columns=cols)
+    return tables
+
+
+def load_cache(directory: Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
+    """The tables of ``scorecard.npz`` (written by :func:`build_scorecard_cache`).
+
+    ``answers``          policy, eval_id, answer: greedy answers of the ablation policies
+    ``ppo_diagnostics``  run, and ``ppo.DIAGNOSTIC_COLUMNS``: one row per PPO iteration
+    ``reward_models``    the clean and the noisy reward model: labels flipped, test accuracy and loss
+    ``runs``             run, start, reward model, iterations run, stopped, final KL and scores
+    """
+    path = Path(directory) / CACHE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    return load_tables(path)
+
+
+# ============================================================================ the ablations
+def flip_labels(pairs: Sequence[Mapping], rate: float = NOISE_RATE, seed: int = SEED) -> list[dict]:
+    """The pairs with the labels of round(rate · n) of them flipped (chosen and rejected exchanged).
+
+    Which pairs are flipped is drawn without replacement by ``numpy.random.default_rng(seed)``;
+    each returned pair carries ``flipped`` (bool). The input is not changed.
+    """
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate must lie in [0, 1], got {rate!r}")
+    pairs = [dict(p) for p in pairs]
+    k = int(round(rate * len(pairs)))
+    chosen = set(np.random.default_rng(seed).choice(len(pairs), size=k, replace=False).tolist())
+    for i, p in enumerate(pairs):
+        p["flipped"] = i in chosen
+        if p["flipped"]:
+            p["chosen"], p["rejected"] = p["rejected"], p["chosen"]
+    return pairs
+
+
+def _run_row(run: str, start: str, rm_name: str, diag: pd.DataFrame, iterations: int) -> dict:
+    last = diag.iloc[-1]
+    return {"run": run, "start": start, "reward_model": rm_name, "iterations": int(iterations),
+            "iterations_run": int(len(diag)), "stopped": bool(diag.attrs.get("stopped", False)),
+            "final_kl": float(last["kl"]), "final_score": float(last["score"]),
+            "final_judge": float(diag["judge"].dropna().iloc[-1]) if diag["judge"].notna().any() else math.nan,
+            "final_ended": float(last["ended"])}
+
+
+def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False, *,
+                          noise_rate: float = NOISE_RATE, seed: int = SEED, ppo_config=None) -> Path:
+    """Train the "why all four stages" ablations and write ``out_dir / "scorecard.npz"``.
+
+    Reads ``base.npz``, ``sft.npz`` and ``reward.npz`` from ``out_dir`` and, with the
+    chapter-5 PPO configuration (``ppo.DEFAULT_CONFIG`` unless ``ppo_config``) on the
+    training prompts (``data.load_sft()``):
+
+    * ``ppo_from_base``: PPO with the **base** model as policy and reference (no SFT);
+    * ``sft``: the SFT model alone (no training);
+    * ``ppo_noisy_rm``: a reward model trained like chapter 3's (``reward.DEFAULT_CONFIG``,
+      majority labels) after flipping the labels of a share ε = ``noise_rate`` of the
+      training pairs (:func:`flip_labels`, seeded), then PPO from SFT against it.
+
+    Stores the greedy answers of the three policies to every evaluation prompt and the
+    diagnostics of both runs (tables of :func:`load_cache`); no timings. Returns the path.
+    """
+    from . import ppo, reward
+
+    out_dir = Path(out_dir)
+    cfg = ppo_config or ppo.DEFAULT_CONFIG
+    rm_cfg = reward.DEFAULT_CONFIG
+    base = TinyGPT.load(out_dir / "base.npz")
+    sft = TinyGPT.load(out_dir / "sft.npz")
+    clean_rm = reward.load_reward_model(out_dir)
+    train_prompts = data.load_sft()
+    eval_prompts = data.load_eval_prompts()
+    prefs = data.load_preferences()
+    train_pairs = [p for p in prefs if p["split"] == "train"]
+    test_pairs = [p for p in prefs if p["split"] == "test"]
+
+    # (a) PPO straight from the pretrained model: policy and reference are the base model
+    from_base, diag_base = ppo.train_ppo(base.copy(), base, clean_rm, tok, train_prompts, cfg, progress=progress,
+                                         desc="PPO from base")
+
+    # (c) a reward model on noisy labels, then PPO from SFT against it
+    majority = reward.orient_pairs(train_pairs, rm_cfg.label)
+    noisy_pairs = flip_labels(majority, noise_rate, seed)
+    noisy_rm = reward.RewardModel(sft.copy(), seed=rm_cfg.seed)
+    kwargs = {k: v for k, v in asdict(rm_cfg).items() if k != "label"}
+    reward.train_reward_model(noisy_rm, tok, noisy_pairs, label="gold", progress=progress,
+                              desc="noisy reward model", **kwargs)
+    noisy_policy, diag_noisy = ppo.train_ppo(sft.copy(), sft, noisy_rm, tok, train_prompts, cfg, progress=progress,
+                                             desc="PPO, noisy reward")
+
+    prompts = [p["prompt"] for p in eval_prompts]
+    answer_rows = []
+    for name, policy in (("ppo_from_base", from_base), ("sft", sft), ("ppo_noisy_rm", noisy_policy)):
+        texts = ppo.sample_answers(policy, tok, prompts, 0.0, MAX_NEW_TOKENS)
+        answer_rows += [(name, p["id"], t) for p, t in zip(eval_prompts, texts)]
+    answers = pd.DataFrame(answer_rows, columns=["policy", "eval_id", "answer"])
+
+    diagnostics = pd.concat([d.assign(run=name) for name, d in (("ppo_from_base", diag_base),
+                                                                ("ppo_noisy_rm", diag_noisy))], ignore_index=True)
+    diagnostics = diagnostics[["run", *ppo.DIAGNOSTIC_COLUMNS]]
+    gold_agreement = float(np.mean([not p["swapped"] for p in majority]))
+    rm_rows = []
+    for name, rm, pairs in (("clean", clean_rm, majority), ("noisy", noisy_rm, noisy_pairs)):
+        agree = np.mean([p["chosen"] == q["chosen"] for p, q in zip(pairs, train_pairs)])
+        ev = reward.evaluate(rm, tok, test_pairs)
+        rm_rows.append({"reward_model": name, "train_pairs": len(pairs),
+                        "flipped": int(sum(p.get("flipped", False) for p in pairs)),
+                        "label_noise": noise_rate if name == "noisy" else 0.0,
+                        "train_labels_gold": float(agree) if name == "noisy" else gold_agreement,
+                        "test_pairs": ev["n"], "test_accuracy": ev["accuracy"], "test_ci_low": ev["ci_low"],
+                        "test_ci_high": ev["ci_high"], "test_loss": ev["loss"]})
+    runs = pd.DataFrame([_run_row("ppo_from_base", "base", "clean", diag_base, cfg.iterations),
+                         _run_row("ppo_noisy_rm", "sft", "noisy", diag_noisy, cfg.iterations)])
+    return save_tables(out_dir / CACHE_FILE, {"answers": answers, "ppo_diagnostics": diagnostics,
+                                              "reward_models": pd.DataFrame(rm_rows), "runs": runs})
