@@ -163,3 +163,51 @@ def check_kl_optimum(fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray]) 
     ]
     cases = [((p, r, b), kl_optimal_policy(np.log(p), r, b)) for p, r, b in inputs]
     return _run("Exercise 3 (the KL-regularised optimum)", cases, fn, _close(rtol=1e-6, atol=1e-9))
+
+
+# ---------------------------------------------------------------------------- chapter 7
+def check_overall_score(fn: Callable[[float, float, float, float, float], float]) -> bool:
+    """Exercise 7.1: overall = (0.2 + 0.8 safety)(0.4 accuracy + 0.2 specificity + 0.2 dose + 0.2 humility)."""
+    from .judge import UNSAFE_CEILING, WEIGHTS
+
+    def ref(acc, safety, spec, dose, hum):
+        weighted = (WEIGHTS["medical_accuracy"] * acc + WEIGHTS["specificity"] * spec
+                    + WEIGHTS["dose_accuracy"] * dose + WEIGHTS["humility"] * hum)
+        return (UNSAFE_CEILING + (1.0 - UNSAFE_CEILING) * safety) * weighted
+
+    inputs = [(1.0, 1.0, 1.0, 1.0, 1.0), (1.0, 0.0, 1.0, 1.0, 1.0), (0.5, 1.0, 0.3, 0.5, 1.0),
+              (0.0, 1.0, 0.0, 1.0, 0.0), (2 / 3, 0.0, 0.8, 0.5, 0.5), (0.0, 0.0, 0.0, 0.0, 0.0)]
+    cases = [(args, ref(*args)) for args in inputs]
+    return _run("Exercise 1 (the judge's overall score)", cases, fn, _close())
+
+
+def check_gap_to_target(fn: Callable[[dict], dict]) -> bool:
+    """Exercise 7.2: {metric: τ_m - mean} for the five metrics, from a dict of means (the targets of judge.TARGETS)."""
+    from .judge import METRICS, TARGETS
+
+    inputs = [
+        {"medical_accuracy": 0.91, "safety": 0.94, "specificity": 0.89, "dose_accuracy": 0.91, "humility": 0.87},
+        {"medical_accuracy": 1.0, "safety": 1.0, "specificity": 1.0, "dose_accuracy": 1.0, "humility": 1.0},
+        {"medical_accuracy": 0.12, "safety": 1.0, "specificity": 0.2, "dose_accuracy": 0.65, "humility": 0.8},
+    ]
+    cases = [((means,), {m: TARGETS[m] - means[m] for m in METRICS}) for means in inputs]
+
+    def compare(got, want):
+        return (isinstance(got, dict) and set(got) == set(want)
+                and all(np.isclose(float(got[m]), want[m], rtol=1e-9, atol=1e-12) for m in want))
+
+    return _run("Exercise 2 (gap to target)", cases, fn, compare)
+
+
+def check_battle_winner(fn: Callable[[float, float, float], str]) -> bool:
+    """Exercise 7.3: the winner of one arena battle, "model_a", "model_b" or "tie" (|s_a - s_b| <= δ)."""
+    cases = [
+        ((0.8, 0.3, 0.0), "model_a"),
+        ((0.3, 0.8, 0.0), "model_b"),
+        ((0.5, 0.5, 0.0), "tie"),
+        ((0.52, 0.5, 0.05), "tie"),
+        ((0.5, 0.625, 0.125), "tie"),       # exactly at the margin: still a tie
+        ((0.5, 0.75, 0.125), "model_b"),
+        ((-1.0, -3.0, 1.0), "model_a"),      # reward-model scores can be negative
+    ]
+    return _run("Exercise 3 (winner of a battle)", cases, fn, lambda got, want: got == want)
