@@ -4,7 +4,7 @@ Chapter 5 fine-tunes the SFT policy (chapter 2) against the learned reward model
 (chapter 3) with Proximal Policy Optimization (Schulman et al. 2017), keeping it close to
 the frozen SFT model with a per-token KL penalty (Ziegler et al. 2019; Stiennon et al.
 2020; Ouyang et al. 2022). Every implementation detail is visible below and commented by
-what it does; the numbers in brackets, e.g. [N4], refer to the details catalogued by
+what it does; a detail marked [Huang: name] is one of those catalogued by
 Huang et al., "The N+ implementation details of RLHF with PPO: a case study on TL;DR
 summarization" (2024), and the earlier "The N implementation details of RLHF with PPO"
 (Huang, Liu, von Werra et al., ICLR blog track 2024).
@@ -141,13 +141,15 @@ class PPOConfig:
         ``AdaptiveKLController(kl_coef, kl_target, kl_horizon)``.  kl_estimator: "k1", "k2"
         or "k3" (``losses.kl_penalty``).
     Rewards
-        normalize_reward: divide scores by σ and subtract μ of the first rollout's scores
-        (samples of the SFT policy), so r has mean 0 and spread 1 for the SFT policy [N5].
+        normalize_reward: use (score - μ) / σ with μ, σ of the first rollout's scores (samples
+        of the SFT policy), so r has mean 0 and spread 1 for the SFT policy
+        [Huang: reward normalisation].
         missing_eos_reward: if set, an answer cut at ``max_new_tokens`` without ``<eos>``
-        gets this (normalised) reward instead of its score [N6]; None scores it as it is.
+        gets this (normalised) reward instead of its score [Huang: EOS trick]; None scores
+        it as it is.
     Advantages
         gamma, lam: γ and λ of GAE.  whiten_advantages: shift and scale A to mean 0 and
-        standard deviation 1 over the batch's answer tokens [N7].
+        standard deviation 1 over the batch's answer tokens [Huang: advantage whitening].
     Updates
         ppo_epochs: passes over each rollout.  minibatch_size: answers per gradient step.
         lr, weight_decay, grad_clip: AdamW and the global gradient-norm clip.
@@ -252,7 +254,9 @@ class ValueHead:
     ``params``: ``"value.w"`` (D,) and ``"value.b"`` (1,), both 0 at the start (so V = 0,
     the mean of the normalised reward of the SFT policy). The gradient flows into the
     trunk through ``TinyGPT.backward(dlogits, dhidden)``: the policy and the value share
-    the transformer, as in Stiennon et al. (2020) and Ouyang et al. (2022) [N8].
+    the transformer, the cheaper choice (as in TRL's value-head models). Stiennon et al.
+    (2020) and Ouyang et al. (2022) train a separate value network initialised from the
+    reward model instead.
     """
 
     def __init__(self, d_model: int, dtype=np.float32) -> None:
@@ -310,8 +314,8 @@ def gae(rewards: np.ndarray, values: np.ndarray, gamma: float = 1.0, lam: float 
 def whiten(x: np.ndarray, mask: np.ndarray | None = None, shift_mean: bool = True, eps: float = 1e-8) -> np.ndarray:
     """(x - ⟨x⟩) / √(⟨(x - ⟨x⟩)²⟩ + eps) over the tokens with m = 1 (0 elsewhere).
 
-    Whitening the advantages per batch [N7] makes the size of a policy step independent of
-    the reward's scale; ``shift_mean=False`` only rescales.
+    Whitening the advantages per batch [Huang: advantage whitening] makes the size of a
+    policy step independent of the reward's scale; ``shift_mean=False`` only rescales.
     """
     x = np.asarray(x, dtype=np.float64)
     m = np.ones_like(x) if mask is None else np.asarray(mask, dtype=np.float64)
@@ -480,7 +484,8 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
     1. sample y ~ π_old(· | x) at temperature τ with the KV cache (``generate``);
     2. one forward of π_old on the full sequences: log π_old(y_t) and V_old(t) (value head);
     3. one forward of π_ref: log π_ref(y_t); k_t = kl_penalty(log π_old, log π_ref, estimator);
-    4. the reward model's score of the whole sequence, read at its last token [N4];
+    4. the reward model's score of the whole sequence, read at its last token
+       [Huang: reward at the EOS token];
     5. r_t = -β k_t, plus the (normalised) score at the last answer token;
     6. GAE (γ, λ) → A_t and R_t; whiten A over the batch's answer tokens.
     ``score_norm`` = (μ, σ): the normalised score is (score - μ) / σ. ``timings``, if given,
@@ -509,7 +514,7 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
     scores = np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64)
     mu, sigma = score_norm
     norm_scores = (scores - mu) / sigma
-    if config.missing_eos_reward is not None:                # [N6] an unfinished answer is not rewarded
+    if config.missing_eos_reward is not None:                # [Huang: EOS trick] no reward for an unfinished answer
         norm_scores = np.where(ended, norm_scores, config.missing_eos_reward)
 
     kl = kl_penalty(logprobs, ref_logprobs, config.kl_estimator) * mask             # k_t on answer tokens
@@ -717,7 +722,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
             snapshot = {k: a.copy() for k, a in params.items()}      # the last good weights
             beta = kl_ctl.value
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                if score_norm is None:                               # [N5] from the SFT policy's own samples
+                if score_norm is None:                   # [Huang: reward normalisation] on the SFT policy's samples
                     batch = rollout(policy, ref, reward_model, value_head, tok, [prompt_ids[i] for i in index],
                                     cfg, beta, rng, (0.0, 1.0))
                     sd = float(batch.scores.std())
