@@ -86,7 +86,8 @@ class RewardModel:
             never used).
         params: every trainable array: the trunk's own arrays (the same objects as
             ``trunk.params``, so an optimiser updating ``params`` updates the trunk) plus
-            ``"head.w"`` (D,) and ``"head.b"`` (1,).
+            ``"head.w"`` (D,) and ``"head.b"`` (1,). Change weights in place
+            (``load_state_dict``), never by rebinding ``trunk.params``, or the two part ways.
 
     The head starts at w ~ N(0, 1/D), b = 0, so the initial rewards have a spread of about
     one (LN_f makes each feature of h about unit size).
@@ -114,6 +115,9 @@ class RewardModel:
         model never reads) saves about a third of the forward pass.
         """
         t = self.trunk
+        if not hasattr(t, "_block_forward"):      # a trunk without the block-level API: the full forward
+            t.forward(tokens)
+            return t.hidden
         tokens = t._check_tokens(tokens)
         c, p = t.config, t.params
         B, T = tokens.shape
@@ -470,7 +474,8 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # the interval always contains p̂; min / max only guard against rounding at p̂ = 0 or 1
+    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))
 
 
 def evaluate(rm: RewardModel, tok: VocabularyTokenizer, pairs: Sequence[Mapping], margin: float = 0.0) -> dict:

@@ -36,10 +36,10 @@ def tok() -> VocabularyTokenizer:
     return VocabularyTokenizer.fit(TEXTS)
 
 
-def tiny_trunk(tok, d_model=8, n_layers=2, n_heads=2, max_len=48, seed=0, perturb=0.3) -> TinyGPT:
+def tiny_trunk(tok, d_model=8, n_layers=2, n_heads=2, max_len=48, seed=0, perturb=0.3, tie_weights=True) -> TinyGPT:
     """A float64 TinyGPT pushed away from its initialisation (LN gains ≠ 1, biases ≠ 0)."""
     trunk = TinyGPT(GPTConfig(vocab_size=tok.vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
-                              max_len=max_len, dtype="float64"), seed=seed)
+                              max_len=max_len, dtype="float64", tie_weights=tie_weights), seed=seed)
     rng = np.random.default_rng(seed + 100)
     for p in trunk.params.values():
         p += perturb * rng.standard_normal(p.shape)
@@ -58,9 +58,9 @@ def toy_pairs(n: int = 16) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- gradients
-@pytest.mark.parametrize("n_layers", [1, 2])
-def test_head_and_trunk_gradients_match_finite_differences(tok, n_layers):
-    rm = RewardModel(tiny_trunk(tok, n_layers=n_layers), seed=1)
+@pytest.mark.parametrize("n_layers, tie_weights", [(1, True), (2, True), (2, False)])
+def test_head_and_trunk_gradients_match_finite_differences(tok, n_layers, tie_weights):
+    rm = RewardModel(tiny_trunk(tok, n_layers=n_layers, tie_weights=tie_weights), seed=1)
     rm.params["head.b"][:] = 0.3
     rng = np.random.default_rng(3)
     tokens = rng.integers(1, tok.vocab_size, (4, 7))
@@ -76,6 +76,8 @@ def test_head_and_trunk_gradients_match_finite_differences(tok, n_layers):
     grads = rm.backward(np.concatenate([d_c, d_r]))
     assert grads.keys() == rm.params.keys()
     assert np.abs(grads["h0.attn.w_qkv"]).max() > 0          # the trunk does learn
+    if not tie_weights:
+        assert not grads["lm_head"].any()                      # the LM head plays no part in a reward
     errors = check_grads(loss, rm.params, grads, max_entries=20)
     assert max(errors.values()) < 1e-5
 

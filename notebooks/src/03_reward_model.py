@@ -1,0 +1,856 @@
+# %% [markdown]
+# # Chapter 3 · The reward model: turning preferences into a number
+#
+# **Part 1 of the course · Stage 3 of 4** (pretraining → SFT → **reward model** → PPO)
+#
+# The SFT model of chapter 2 imitates expert answers, but imitation has a ceiling: it cannot tell a
+# good answer from a slightly worse one, and there is no way to ask it for *more* of what makes an
+# answer good. Reinforcement learning from human feedback (RLHF) needs a **reward**: a number that
+# says how good an answer is. Nobody can write that number down for every possible answer, but
+# people can easily say which of **two** answers they prefer. This chapter trains a **reward model**
+# on such pairwise preferences: a TinyGPT that reads a question and an answer and returns one
+# number, trained so that preferred answers get higher numbers. Chapter 5 will let PPO climb it.
+#
+# **You will learn to**
+# 1. derive the reward-model loss from the Bradley-Terry model of paired comparisons, and explain
+#    why its gradient vanishes once a pair is ranked confidently;
+# 2. compute the loss of a preference pair by hand;
+# 3. train a reward model from the SFT checkpoint, and judge it by held-out accuracy (with a
+#    confidence interval) and by calibration;
+# 4. find what a reward model rewards that an expert would not (length, surface features) and how
+#    disagreement among annotators shapes its labels.
+#
+# > **Educational material, not medical advice.** The answers below are simplified teaching examples,
+# > some of them deliberately wrong or unsafe. The models are tiny toys; never use them for real patients.
+
+# %% tags=["parameters"]
+SEED = 0
+EPOCHS = 2            # passes over the training pairs
+LEARNING_RATE = 1e-3  # peak learning rate (warm-up, then cosine decay)
+BATCH_SIZE = 16       # pairs per step (32 sequences)
+MARGIN = 0.0          # m in the loss: how far the chosen reward should exceed the rejected one
+LABEL = "majority"    # "majority": the annotators' majority vote; "gold": the dataset's chosen answer
+TRAINABLE = "all"     # "all", "last_block" or "head": which weights are trained
+EVAL_EVERY = 4        # steps between held-out evaluations
+LONG_EPOCHS = 6       # the over-training experiment in section 9
+N_FILLER = 3          # filler sentences in the length-bias experiment (the context holds 160 tokens)
+
+# %%
+from dataclasses import asdict
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from course_utils import checkpoints, data, judge
+from course_utils.losses import bradley_terry_loss
+from course_utils.plotting import COLORS, STAGE_COLORS, use_course_style
+from course_utils.training import encode_sft
+from course_utils.reward import (DEFAULT_CONFIG, RewardConfig, RewardModel, calibration, evaluate,
+                                 load_reward_model, orient_pairs, pair_rewards, train_reward_model,
+                                 wilson_interval)
+from course_utils.widgets import bt_curves
+
+use_course_style()
+pd.set_option("display.max_colwidth", 90)
+pd.set_option("display.width", 140)
+
+tok = checkpoints.load_tokenizer()
+sft = checkpoints.load("sft")
+scenarios = {s["id"]: s for s in data.load_scenarios()}
+pairs = data.load_preferences()
+train_pairs = [p for p in pairs if p["split"] == "train"]
+test_pairs = [p for p in pairs if p["split"] == "test"]
+featured = [p for p in pairs if p["featured"]]
+test_ids = sorted({p["scenario_id"] for p in test_pairs})
+train_ids = {p["scenario_id"] for p in train_pairs}
+print(f"{len(pairs)} preference pairs from {len(scenarios)} scenarios: "
+      f"{len(train_pairs)} for training, {len(test_pairs)} held out")
+print(f"held-out scenarios: {len(test_ids)} (shared with training: {len(train_ids & set(test_ids))})")
+print(f"featured pairs shown in the tables: {len(featured)}")
+
+# %% [markdown]
+# ## 1. The data: pairs of answers and three annotators
+#
+# Each record of `data/preferences.jsonl` is a question $x$ with two answers: the **chosen** one
+# $y_c$ (the expert's answer, sometimes a shorter correct version of it) and the **rejected** one
+# $y_r$, made worse by one deliberate **flaw**:
+#
+# | flaw | what is wrong with the rejected answer |
+# |---|---|
+# | `unsafe_claim` | a dangerous claim replaces its first sentence |
+# | `missing_key_fact` | the sentence with one key fact is dropped |
+# | `wrong_dose` | one dose is changed tenfold ("500 mg" → "5000 mg") |
+# | `no_escalation` | it never says when to call the prescriber or urgent care |
+# | `vague` | a generic, hedging non-answer |
+# | `verbose` | padded with irrelevant filler, missing a fact and the escalation: **longer but worse** |
+#
+# Three simulated annotators voted on every pair (`votes`, 1 = prefers the chosen answer): a careful
+# **expert** (wrong 5% of the time), a **hurried** annotator (a quarter of the time picks the longer
+# answer unread) and a **lay** annotator (misses 40% of wrong doses and unsafe claims). Real
+# preference data has exactly this kind of noise. Whole scenarios are held out (split `test`), so the
+# held-out accuracy measures how well the reward model judges cases it never saw compared.
+
+# %%
+flaw_table = pd.crosstab(pd.Series([p["flaw"] for p in pairs], name="flaw"),
+                         pd.Series([p["split"] for p in pairs], name="split"), margins=True, margins_name="all")
+flaw_table
+
+# %%
+example = next(p for p in featured if p["flaw"] == "wrong_dose")
+print(f"{example['id']}  flaw: {example['flaw']}  votes (expert, hurried, lay): {example['votes']}\n")
+print("Q:", example["prompt"], "\n")
+print("chosen:  ", example["chosen"], "\n")
+print("rejected:", example["rejected"])
+
+# %% [markdown]
+# ## 2. From a pairwise preference to a loss
+#
+# ### The Bradley-Terry model
+#
+# Bradley and Terry (1952) modelled paired comparisons (which of two items wins) by giving every item
+# a strength and making the probability of a win a logistic function of the difference in strength.
+# A reward model uses the same idea with the reward $r_\theta(x, y)$ as the strength of answer $y$ to
+# question $x$ (Christiano et al. 2017; Stiennon et al. 2020; Ouyang et al. 2022):
+#
+# $$P(y_c \succ y_r \mid x) = \sigma\big(r_\theta(x, y_c) - r_\theta(x, y_r)\big), \qquad \sigma(u) = \frac{1}{1 + e^{-u}}.$$
+#
+# Maximising the likelihood of the observed preferences means minimising the negative log-likelihood,
+# averaged over the $n$ pairs of a batch. With an optional margin $m$ (Touvron et al. 2023):
+#
+# $$\mathcal{L}_{\mathrm{RM}}(\theta) = -\frac{1}{n} \sum_{i=1}^{n} \log \sigma\big(r_c^{(i)} - r_r^{(i)} - m\big)$$
+#
+# | symbol | meaning |
+# |---|---|
+# | $x$ | the question (prompt) |
+# | $y_c, y_r$ | the chosen (preferred) and the rejected answer of a pair |
+# | $r_\theta(x, y)$ | the reward model's score of answer $y$ to question $x$: one real number |
+# | $r_c, r_r$ | short for $r_\theta(x, y_c)$ and $r_\theta(x, y_r)$ |
+# | $\theta$ | the reward model's weights |
+# | $y_c \succ y_r$ | "$y_c$ is preferred to $y_r$" |
+# | $\sigma$ | the logistic (sigmoid) function, from a reward gap to a probability |
+# | $m$ | margin $\ge 0$: the gap the loss asks for (`MARGIN`; 0 in InstructGPT) |
+# | $\Delta$ | $r_c - r_r - m$, the gap beyond the margin |
+# | $n$ | the number of pairs in the batch |
+#
+# Only the **difference** of two rewards appears: adding the same constant to every reward changes
+# nothing, and neither the zero nor (up to the margin) the unit of $r$ means anything on its own.
+#
+# ### The gradient: push apart, then stop
+#
+# With $\Delta = r_c - r_r - m$ and $\frac{d}{d\Delta}\big(-\log\sigma(\Delta)\big) = -(1 - \sigma(\Delta))$:
+#
+# $$\frac{\partial \mathcal{L}}{\partial r_c} = -\frac{1 - \sigma(\Delta)}{n}, \qquad \frac{\partial \mathcal{L}}{\partial r_r} = +\frac{1 - \sigma(\Delta)}{n}.$$
+#
+# Gradient descent raises $r_c$ and lowers $r_r$, by the same amount. The force is $1 - \sigma(\Delta)$:
+# close to 1 for a pair ranked the wrong way round ($\Delta \ll 0$), exactly ½ for a tie, and close to
+# 0 once the pair is ranked confidently ($\Delta \gg 0$). Well-learned pairs stop contributing, and
+# training concentrates on the pairs it still gets wrong, like logistic regression, which this is:
+# a logistic regression on reward differences.
+
+# %%
+deltas = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
+loss_d, grad_d = bt_curves(deltas)
+pd.DataFrame({"Δ = r_c - r_r": deltas, "σ(Δ)": 1 / (1 + np.exp(-deltas)), "loss -log σ(Δ)": loss_d,
+              "∂L/∂r_c = -(1 - σ(Δ))": grad_d}).round(3).set_index("Δ = r_c - r_r")
+
+# %%
+grid = np.linspace(-6, 6, 241)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+for m, style in ((0.0, "-"), (1.0, "--")):
+    loss_g, grad_g = bt_curves(grid, m)
+    ax1.plot(grid, loss_g, style, color=COLORS["blue"], label=f"m = {m:g}")
+    ax2.plot(grid, grad_g, style, color=COLORS["orange"], label=f"m = {m:g}")
+ax1.axhline(np.log(2), color=COLORS["grey"], lw=1, ls=":", label="ln 2 (a tie, m = 0)")
+ax1.set(xlabel=r"$r_c - r_r$", ylabel=r"$-\log\sigma(r_c - r_r - m)$", title="Loss of one pair")
+ax2.set(xlabel=r"$r_c - r_r$", ylabel=r"$\partial L / \partial r_c$", title="Gradient on the chosen reward")
+ax1.legend()
+ax2.legend()
+plt.show()
+
+# %% [markdown]
+# Left: the loss is large and almost linear when the rejected answer scores higher, $\ln 2 \approx 0.693$
+# at a tie, and falls towards 0 as the chosen answer pulls ahead. Right: the gradient saturates at -1
+# for badly ranked pairs and vanishes for well-ranked ones. A margin $m$ shifts both curves to the
+# right: the pair must now win by $m$ before it stops pulling.
+
+# %% [markdown]
+# ## 3. The reward model: a transformer with a scalar head
+#
+# The reward model is the SFT model with its next-token head set aside and a **reward head** added: a
+# vector $w$ and a bias $b$. The question and the answer are laid out exactly as in SFT,
+# `<bos> <q> question <a> answer <eos>`, the transformer computes its final hidden states $h_t$, and
+# the reward is read at the **last real token** (the `<eos>` at position $\ell - 1$, $\ell$ tokens):
+#
+# $$r_\theta(x, y) = h_{\ell-1} \cdot w + b.$$
+#
+# Because attention is causal, $h_{\ell-1}$ has seen the whole question and answer, and nothing after
+# it: a batch can be padded to any width without changing a single reward. Starting from the SFT
+# weights (Ouyang et al. 2022; Stiennon et al. 2020) gives the reward model a trunk that already
+# reads pharmaceutical text; only the head starts from random numbers.
+
+# %%
+rm = RewardModel(sft.copy(), seed=SEED)
+rm_before = rm.copy()                       # kept for the before / after tables
+n_head = rm.params["head.w"].size + rm.params["head.b"].size
+print(rm)
+print(f"trunk parameters: {rm.trunk.n_params:,}; head parameters: {n_head} (w: {rm.params['head.w'].size}, b: 1)")
+
+prompt, long_answer = example["prompt"], example["chosen"]
+short_answer = data.split_sentences(long_answer)[0]
+alone = rm.score(tok, [prompt], [short_answer])[0]
+in_batch = rm.score(tok, [prompt, prompt], [short_answer, long_answer])[0]
+tokens, lengths = rm.encode(tok, [prompt, prompt], [short_answer, long_answer])
+print(f"batch of two: padded width {tokens.shape[1]}, real lengths {lengths.tolist()}")
+print(f"reward of the short answer alone: {alone:.6f}; padded inside the batch: {in_batch:.6f}; "
+      f"difference below 1e-5: {abs(alone - in_batch) < 1e-5}")
+
+# %% [markdown]
+# ## 4. The loss, pair by pair: a worked example
+#
+# Before any training, score the 20 featured pairs with the fresh reward model (SFT trunk, random
+# head). Each row is one term of $\mathcal{L}_{\mathrm{RM}}$: the two rewards, the gap
+# $\Delta = r_c - r_r - m$, the model's probability $\sigma(\Delta)$ that the chosen answer is better,
+# the loss $-\log\sigma(\Delta)$ and the gradient $-(1 - \sigma(\Delta))$ on $r_c$ (per pair, before
+# dividing by $n$). Green is good (a large gap, a small loss), red is bad.
+
+# %%
+def loss_table(model, pair_list, margin=MARGIN) -> pd.DataFrame:
+    """One row per pair: rewards, gap, σ, loss and gradient of the Bradley-Terry loss."""
+    rc, rr = pair_rewards(model, tok, pair_list)
+    gap = rc - rr - margin
+    sig = np.exp(-np.logaddexp(0.0, -gap))
+    loss_each, grad_each = bt_curves(rc - rr, margin)
+    return pd.DataFrame({"pair": [p["id"].removeprefix("PREF-") for p in pair_list],
+                         "flaw": [p["flaw"] for p in pair_list],
+                         "r_chosen": rc, "r_rejected": rr, "Δ = r_c - r_r - m": gap, "σ(Δ)": sig,
+                         "loss": loss_each, "∂L/∂r_c": grad_each}).set_index("pair")
+
+
+def styled(table: pd.DataFrame, uuid: str):
+    """Colour-code a loss table: green = a confident correct ranking, red = a wrong one."""
+    return (table.style.format(precision=3)
+            .background_gradient(cmap="RdYlGn", subset=["Δ = r_c - r_r - m"], vmin=-4, vmax=4)
+            .background_gradient(cmap="RdYlGn_r", subset=["loss"], vmin=0, vmax=2)
+            .background_gradient(cmap="RdYlGn", subset=["σ(Δ)"], vmin=0, vmax=1)
+            .set_uuid(uuid))
+
+
+table_before = loss_table(rm_before, featured)
+styled(table_before.round(3), "before")
+
+# %%
+row = table_before.iloc[0]
+rc0, rr0 = row["r_chosen"], row["r_rejected"]
+gap0 = rc0 - rr0 - MARGIN
+sig0 = 1 / (1 + np.exp(-gap0))
+print(f"worked row {table_before.index[0]} ({row['flaw']}):")
+print(f"  Δ      = r_c - r_r - m = {rc0:.3f} - ({rr0:.3f}) - {MARGIN:g} = {gap0:.3f}")
+print(f"  σ(Δ)   = 1 / (1 + e^(-Δ)) = 1 / (1 + {np.exp(-gap0):.3f}) = {sig0:.3f}")
+print(f"  loss   = -ln σ(Δ) = -ln {sig0:.3f} = {-np.log(sig0):.3f}")
+print(f"  ∂L/∂r_c = -(1 - σ(Δ)) = -(1 - {sig0:.3f}) = {-(1 - sig0):.3f};  ∂L/∂r_r = {1 - sig0:.3f}")
+rc_f, rr_f = table_before["r_chosen"].to_numpy(), table_before["r_rejected"].to_numpy()
+mean_loss, d_c, _ = bradley_terry_loss(rc_f, rr_f, MARGIN)
+print(f"mean over the {len(featured)} pairs: L_RM = {mean_loss:.3f} "
+      f"(the table's column mean is {table_before['loss'].mean():.3f}); "
+      f"ranked correctly: {int((table_before['Δ = r_c - r_r - m'] > -MARGIN).sum())}/{len(featured)}")
+print(f"losses.bradley_terry_loss divides each gradient by n = {len(featured)}: "
+      f"first row {d_c[0]:.4f} = {row['∂L/∂r_c']:.3f} / {len(featured)}")
+
+# %% [markdown]
+# With a random head the rewards know nothing about quality: the ranking is close to a coin flip and
+# the mean loss close to $\ln 2 \approx 0.693$, the loss of a model that always says 50%. Training will
+# move these numbers; the same table after training is in section 6.
+
+# %% [markdown]
+# ## 5. Training the reward model, for real
+#
+# Each step scores the chosen and the rejected answers of `BATCH_SIZE` pairs in one forward pass,
+# computes $\mathcal{L}_{\mathrm{RM}}$ and its gradient, back-propagates it through the head **and** the
+# transformer, and takes an AdamW step (warm-up, then cosine decay, gradient clipping at norm 1).
+# With `LABEL = "majority"` each pair is oriented by the annotators' majority vote, as a real pipeline
+# would: where most votes went to the dataset's rejected answer, the model is taught that one. Every
+# `EVAL_EVERY` steps we score the held-out pairs against their true labels. With the default
+# parameters this is exactly the run that builds the course's `reward` checkpoint, which chapter 5 loads.
+
+# %%
+config = RewardConfig(epochs=EPOCHS, batch_size=BATCH_SIZE, lr=LEARNING_RATE, margin=MARGIN, label=LABEL,
+                      trainable=TRAINABLE, seed=SEED)
+history = train_reward_model(rm, tok, train_pairs, **asdict(config), eval_pairs=test_pairs, eval_every=EVAL_EVERY)
+log = history.log
+ev_log = log.dropna(subset=["eval_accuracy"])
+print(f"steps: {len(log)} ({config.epochs} epochs of {len(train_pairs)} pairs, {config.batch_size} per step)")
+print(f"training loss: {log.loss.iloc[:4].mean():.3f} (first 4 steps) -> {log.loss.iloc[-4:].mean():.3f} (last 4)")
+print(f"held-out loss: {ev_log.eval_loss.iloc[0]:.3f} (step {int(ev_log.step.iloc[0])}) -> {ev_log.eval_loss.iloc[-1]:.3f} (end)")
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+ax1.plot(log.step, log.loss, color=COLORS["sky"], lw=1.5, label="train (batch)")
+ax1.plot(ev_log.step, ev_log.eval_loss, "o-", color=COLORS["vermillion"], label="held-out")
+ax1.axhline(np.log(2), color=COLORS["grey"], ls="--", label="chance, ln 2")
+ax1.set(xlabel="step", ylabel=r"$\mathcal{L}_{\mathrm{RM}}$", title="Bradley-Terry loss", ylim=(0, None))
+ax1.legend()
+ax2.plot(log.step, log.accuracy, color=COLORS["sky"], lw=1.5, label="train (batch, before the step)")
+ax2.plot(ev_log.step, ev_log.eval_accuracy, "o-", color=COLORS["vermillion"], label="held-out")
+ax2.axhline(0.5, color=COLORS["grey"], ls="--", label="chance")
+ax2.set(xlabel="step", ylabel=r"share of pairs with $r_c > r_r$", title="Ranking accuracy", ylim=(0.3, 1.02))
+ax2.legend(loc="lower right")
+plt.show()
+
+# %% [markdown]
+# Is this run the course's `reward` checkpoint? With the default parameters it should be, up to
+# floating-point rounding:
+
+# %%
+if config != DEFAULT_CONFIG:
+    print("the parameters differ from the defaults: this run is not the committed checkpoint")
+else:
+    try:
+        committed = load_reward_model()
+        same = all(np.allclose(rm.params[k], committed.params[k], rtol=1e-4, atol=1e-5) for k in committed.params)
+        print(f"this run reproduces data/checkpoints/reward.npz: {same}")
+    except FileNotFoundError:
+        print("data/checkpoints/reward.npz is not built yet (`make checkpoints` builds it)")
+
+# %% [markdown]
+# ## 6. How good is it?
+#
+# ### Accuracy, with its uncertainty
+#
+# The **accuracy** of a reward model is the share of pairs it ranks the right way ($r_c > r_r$), judged
+# against the dataset's labels. The held-out set is small, so we report a 95% **Wilson** interval
+# (Wilson 1927): for $k$ correct out of $n$, $\hat p = k/n$ and $z = 1.96$,
+#
+# $$\frac{\hat p + \frac{z^2}{2n} \pm z\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}}{1 + \frac{z^2}{n}},$$
+#
+# which, unlike $\hat p \pm z\sqrt{\hat p(1-\hat p)/n}$, stays inside $[0, 1]$ when $\hat p$ is near 1.
+
+# %%
+results = {name: evaluate(model, tok, pair_list) for name, model, pair_list in (
+    ("before training, train pairs", rm_before, train_pairs), ("before training, held-out", rm_before, test_pairs),
+    ("after training, train pairs", rm, train_pairs), ("after training, held-out", rm, test_pairs))}
+summary = pd.DataFrame(results).T[["n", "correct", "accuracy", "ci_low", "ci_high", "loss", "mean_margin"]]
+summary = summary.astype({"n": int, "correct": int})
+summary.round(3)
+
+# %%
+held = results["after training, held-out"]
+print(f"held-out accuracy: {held['accuracy']:.3f} ({held['correct']}/{held['n']}), "
+      f"95% interval [{held['ci_low']:.2f}, {held['ci_high']:.2f}]")
+print(f"a claim of '80% accuracy on 5 pairs' would have the interval "
+      f"[{wilson_interval(4, 5)[0]:.2f}, {wilson_interval(4, 5)[1]:.2f}]: it says almost nothing")
+
+# %% [markdown]
+# The held-out pairs come from scenarios the reward model never compared during training (the SFT
+# trunk has, however, read their expert answers in chapter 2). Seventy pairs still leave an interval
+# several points wide: two reward models whose held-out accuracies differ by a pair or two are not
+# distinguishable on this set. Even before training the ranking can be somewhat better than chance:
+# the SFT features carry information (length, for one), and a random head picks up some of it by
+# luck; another `SEED` gives another head and another number.
+#
+# ### The featured pairs after training
+
+# %%
+table_after = loss_table(rm, featured)
+styled(table_after.round(3), "after")
+
+# %%
+before_after = pd.DataFrame({
+    "mean loss": [table_before["loss"].mean(), table_after["loss"].mean()],
+    "ranked correctly": [int((table_before["Δ = r_c - r_r - m"] > -MARGIN).sum()),
+                         int((table_after["Δ = r_c - r_r - m"] > -MARGIN).sum())],
+    "mean r_c - r_r": [(table_before.r_chosen - table_before.r_rejected).mean(),
+                       (table_after.r_chosen - table_after.r_rejected).mean()],
+}, index=["before training", "after training"])
+before_after.round(3)
+
+# %% [markdown]
+# ### Calibration: does σ(r_c − r_r) mean what it says?
+#
+# The reward model predicts a probability, $\hat P = \sigma(r_c - r_r)$, that the chosen answer is
+# better. It is **calibrated** if, among the pairs where it says 80%, about 80% really are. Left: every
+# held-out pair as two statements ("$y_c$ is better" with probability $\hat P$, "$y_r$ is better" with
+# $1 - \hat P$), binned by $\hat P$, against how often the statement is true. Right: $\hat P$ against the
+# share of annotator votes for the chosen answer, which is what the Bradley-Terry model says
+# $\hat P$ should be.
+
+# %%
+cal_gold = calibration(rm, tok, test_pairs, bins=5, target="gold")
+cal_votes = calibration(rm, tok, test_pairs, bins=5, target="votes")
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+for ax, cal, ylabel, title in ((axes[0], cal_gold, "observed share true", "Held-out pairs, both ways"),
+                               (axes[1], cal_votes, "share of annotator votes for $y_c$", "Against the votes")):
+    filled = cal[cal["count"] > 0]
+    ax.plot([0, 1], [0, 1], color=COLORS["grey"], ls="--", label="perfect calibration")
+    ax.plot(filled.predicted, filled.observed, "o-", color=STAGE_COLORS["reward"], label="reward model")
+    for _, b in filled.iterrows():
+        ax.annotate(f"n={int(b['count'])}", (b.predicted, b.observed), textcoords="offset points", xytext=(6, -14),
+                    fontsize=11)
+    ax.set(xlabel=r"predicted $\sigma(r_c - r_r)$", ylabel=ylabel, title=title, xlim=(0, 1), ylim=(-0.02, 1.02))
+    ax.legend(loc="lower right")
+plt.show()
+cal_gold.drop(columns=["p_low", "p_high"]).round(3)
+
+# %% [markdown]
+# A reward model trained with a log-loss tends to be roughly calibrated on data like its training data,
+# and is often **over-confident** on the pairs it gets wrong. Read the bins with their counts: with 70
+# pairs, a bin of a handful of pairs says little. For PPO, calibration matters less than the ranking
+# (only reward differences enter the policy gradient), but an over-confident reward model gives PPO
+# large, wrong reward gaps to chase.
+#
+# ### Accuracy by flaw and by category
+
+# %%
+def accuracy_by(key: str, model=rm, pair_list=test_pairs) -> pd.DataFrame:
+    rc, rr = pair_rewards(model, tok, pair_list)
+    df = pd.DataFrame({key: [p[key] for p in pair_list], "correct": rc > rr, "gap": rc - rr})
+    out = df.groupby(key).agg(n=("correct", "size"), correct=("correct", "sum"), mean_gap=("gap", "mean"))
+    out["accuracy"] = out.correct / out.n
+    ci = [wilson_interval(int(k), int(n)) for k, n in zip(out.correct, out.n)]
+    out["ci_low"], out["ci_high"] = [c[0] for c in ci], [c[1] for c in ci]
+    return out.astype({"correct": int})
+
+
+by_flaw = accuracy_by("flaw")
+by_cat = accuracy_by("category")
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+for ax, table, title in ((axes[0], by_flaw, "by flaw of the rejected answer"), (axes[1], by_cat, "by category")):
+    y = np.arange(len(table))
+    err = np.clip(np.vstack([table.accuracy - table.ci_low, table.ci_high - table.accuracy]), 0, None)
+    ax.barh(y, table.accuracy, xerr=err, color=STAGE_COLORS["reward"], alpha=0.85, capsize=4)
+    ax.set_yticks(y, [f"{name} (n={n})" for name, n in zip(table.index, table.n)])
+    ax.axvline(0.5, color=COLORS["grey"], ls="--")
+    ax.set(xlim=(0, 1.05), xlabel="held-out accuracy (95% interval)", title=title)
+    ax.invert_yaxis()
+plt.show()
+by_flaw.round(3)
+
+# %%
+by_cat.round(3)
+
+# %% [markdown]
+# The mean gap $r_c - r_r$ by flaw shows what the reward model finds easy and what it finds hard. A
+# **wrong dose** changes one number and an **unsafe claim** one sentence; the rest of the two answers
+# is identical, so the reward moves much less than for a vague or padded answer, which differs
+# everywhere. These are exactly the errors that matter most in pharmacy.
+
+# %%
+gaps = by_flaw.mean_gap.sort_values()
+print("mean reward gap r_c - r_r on held-out pairs, smallest first: "
+      + ", ".join(f"{flaw} {gap:.2f}" for flaw, gap in gaps.items()))
+
+# %% [markdown]
+# Part of what the model catches on wrong doses may be a surface cue: our word-level tokenizer has
+# never seen some of the tenfold doses, which then read as the unknown token `<unk>`, a token expert
+# answers never contain.
+
+# %%
+wrong_dose_tokens = [t for p in pairs if p["flaw"] == "wrong_dose"
+                     for t in set(tok.tokenize(p["rejected"])) - set(tok.tokenize(p["chosen"]))]
+n_unknown = sum(t not in tok.token_to_id for t in wrong_dose_tokens)
+print(f"wrong-dose pairs: {sum(p['flaw'] == 'wrong_dose' for p in pairs)}; tokens only in the rejected answer: "
+      f"{len(wrong_dose_tokens)}, of which unknown to the tokenizer: {n_unknown}")
+
+# %% [markdown]
+# ## 7. What it rewards, and what it misses
+#
+# The reward model is a **proxy** for the expert's judgement, learned from a few hundred comparisons.
+# The course's gold judge (`course_utils.judge`, chapter 7) scores answers against the knowledge base
+# with transparent rules: key facts stated, unsafe claims, doses, escalation. Where the two disagree,
+# a policy optimised against the reward model can gain reward without gaining quality: that is reward
+# hacking (chapter 6).
+#
+# Besides the held-out pairs' own answers, we write a few **probe** answers for every held-out
+# scenario: the expert answer, the expert answer padded with filler, said twice, with an unsafe claim
+# in front, without its escalation, only the escalation, and a bare list of the key phrases.
+
+# %%
+FILLER = [  # true, harmless and irrelevant: they add length and nothing else
+    "Many people take several different medicines every day.",
+    "Some medicines come in several strengths and forms.",
+    "Tablets are usually swallowed with a glass of water.",
+    "Medicines should be kept out of the sight and reach of children.",
+    "Most packs carry an expiry date on the side of the box.",
+]
+
+
+def padded(s: dict, k: int) -> str:
+    """The expert answer with k filler sentences before its escalation sentence."""
+    return " ".join([s["answer"], *FILLER[:k], s["escalation"]])
+
+
+def probes(s: dict) -> dict[str, str]:
+    expert = f"{s['answer']} {s['escalation']}"
+    first = data.split_sentences(s["answer"])[0]
+    return {
+        "expert answer": expert,
+        "expert + 2 filler sentences": padded(s, 2),
+        "first sentence said 3 times": " ".join([first] * 3 + [s["escalation"]]),
+        "unsafe claim + expert": f"{s['unsafe_claims'][0]['claim']} {expert}",
+        "expert, no escalation": s["answer"],
+        "escalation only": s["escalation"],
+        "key phrases only": " ".join(kf["accept"][0] for kf in s["key_facts"]) + ".",
+    }
+
+
+def fits(prompt: str, answer: str) -> bool:
+    """Whether <bos> <q> prompt <a> answer <eos> fits the reward model's context."""
+    return len(encode_sft(tok, prompt, answer)[0]) <= rm.config.max_len
+
+
+pool = []
+for p in test_pairs:
+    for kind in ("chosen", "rejected"):
+        pool.append({"scenario_id": p["scenario_id"], "prompt": p["prompt"], "kind": f"pair {kind} ({p['flaw']})",
+                     "probe": kind, "answer": p[kind]})
+for sid in test_ids:
+    s = scenarios[sid]
+    for kind, text in probes(s).items():
+        pool.append({"scenario_id": sid, "prompt": s["question"], "kind": kind, "probe": kind, "answer": text})
+pool = pd.DataFrame(pool)
+too_long = [not fits(p, a) for p, a in zip(pool.prompt, pool.answer)]
+print(f"answers that do not fit the context (left out): {sum(too_long)} of {len(pool)}")
+pool = pool[~np.array(too_long)].reset_index(drop=True)
+pool["reward"] = rm.score(tok, pool.prompt.tolist(), pool.answer.tolist())
+verdicts = judge.judge_many(pool.answer.tolist(), [scenarios[sid] for sid in pool.scenario_id])
+pool["judge"] = verdicts["overall"].to_numpy()
+pool["safe"] = verdicts["safety"].to_numpy() == 1.0
+pool["tokens"] = [len(tok.encode(a)) for a in pool.answer]
+expert = pool[pool.probe == "expert answer"].set_index("scenario_id")
+pool["RM prefers it to the expert"] = pool.reward > pool.scenario_id.map(expert["reward"])
+pool["judge prefers it to the expert"] = pool.judge > pool.scenario_id.map(expert["judge"])
+
+probe_table = (pool[pool.probe.isin(probes(scenarios[test_ids[0]]).keys())]
+               .groupby("probe", sort=False)
+               .agg(tokens=("tokens", "mean"), reward=("reward", "mean"), judge=("judge", "mean"),
+                    RM_prefers=("RM prefers it to the expert", "mean"),
+                    judge_prefers=("judge prefers it to the expert", "mean")))
+probe_table.round(3)
+
+# %%
+for name, row in probe_table.iloc[1:].iterrows():
+    if row.RM_prefers > row.judge_prefers:
+        print(f"{name}: the reward model prefers it to the expert answer in {row.RM_prefers:.0%} of the held-out "
+              f"scenarios, the judge in {row.judge_prefers:.0%} (mean judge score {row.judge:.2f})")
+
+# %% [markdown]
+# Read the table row by row against the expert answer: `RM_prefers` and `judge_prefers` are the shares
+# of held-out scenarios where the probe scores higher than that scenario's expert answer. The judge
+# punishes an unsafe claim hard (an unsafe answer never scores above 0.2) and takes a little off for
+# filler and repetition. The reward model only knows the six kinds of flaw it was shown. Probes that
+# look like a training flaw (no escalation, a vague or padded answer) are punished, often harder than
+# the judge does; probes unlike any training pair (a sentence said three times, an unsafe claim
+# placed *in front of* a complete expert answer) can score as high as the expert answer or higher.
+# The lines printed above list those blind spots for this run. Whatever the reward model over-rates,
+# PPO will find and produce.
+
+# %%
+def ranks(x: pd.Series) -> pd.Series:
+    return x.rank(pct=True)
+
+
+spearman = float(np.corrcoef(ranks(pool.reward), ranks(pool.judge))[0, 1])
+pool["disagreement"] = ranks(pool.reward) - ranks(pool.judge)
+print(f"{len(pool)} answers to held-out questions; rank correlation of reward and judge: {spearman:.3f}")
+print("\nAnswers the reward model ranks far higher than the judge does:")
+top = pool.sort_values("disagreement", ascending=False).head(6)
+top[["scenario_id", "kind", "reward", "judge", "answer"]].round(3)
+
+# %%
+print("Answers the judge ranks far higher than the reward model does:")
+bottom = pool.sort_values("disagreement").head(4)
+bottom[["scenario_id", "kind", "reward", "judge", "answer"]].round(3)
+
+# %%
+fig, ax = plt.subplots(figsize=(12, 5.2))
+markers = {"chosen": ("o", COLORS["blue"], "chosen answers of held-out pairs"),
+           "rejected": ("x", COLORS["vermillion"], "rejected answers of held-out pairs")}
+for probe_kind, (marker, colour, label) in markers.items():
+    sel = pool[pool.probe == probe_kind]
+    ax.scatter(sel.judge, sel.reward, marker=marker, color=colour, label=label, alpha=0.75)
+sel = pool[~pool.probe.isin(markers)]
+ax.scatter(sel.judge, sel.reward, marker="s", color=COLORS["green"], label="probe answers", alpha=0.75)
+ax.set(xlabel="gold judge: overall score", ylabel="reward model: r(x, y)",
+       title=f"Reward vs judge on held-out questions (rank correlation {spearman:.2f})")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+plt.show()
+
+# %% [markdown]
+# ### Length bias
+#
+# Longer answers often *are* better (more facts, an escalation sentence), so a reward model can learn
+# "longer is better" as a shortcut; RLHF-trained models are known to drift towards verbosity for this
+# reason (Singhal et al. 2023). Three checks: the correlation of reward with length over all answers
+# in the dataset (next to the judge's), the accuracy on pairs where the chosen answer is the
+# **shorter** one, and a controlled experiment: add $k$ filler sentences to each held-out expert
+# answer and watch the reward.
+
+# %%
+all_answers = pd.DataFrame([{"prompt": p["prompt"], "answer": p[k], "scenario_id": p["scenario_id"]}
+                            for p in pairs for k in ("chosen", "rejected")])
+all_answers["reward"] = rm.score(tok, all_answers.prompt.tolist(), all_answers.answer.tolist())
+all_answers["tokens"] = [len(tok.encode(a)) for a in all_answers.answer]
+all_answers["judge"] = judge.judge_many(all_answers.answer.tolist(),
+                                        [scenarios[s] for s in all_answers.scenario_id])["overall"].to_numpy()
+corr_rm = float(np.corrcoef(all_answers.reward, all_answers.tokens)[0, 1])
+corr_judge = float(np.corrcoef(all_answers.judge, all_answers.tokens)[0, 1])
+print(f"correlation with length (tokens), all {len(all_answers)} answers: reward {corr_rm:.3f}, judge {corr_judge:.3f}")
+
+rc_t, rr_t = pair_rewards(rm, tok, test_pairs)
+chosen_longer = np.array([len(tok.encode(p["chosen"])) > len(tok.encode(p["rejected"])) for p in test_pairs])
+for name, sel in (("chosen answer longer", chosen_longer), ("chosen answer shorter or equal", ~chosen_longer)):
+    k, n = int(np.sum((rc_t > rr_t)[sel])), int(sel.sum())
+    lo, hi = wilson_interval(k, n)
+    print(f"held-out pairs, {name}: accuracy {k / n:.3f} ({k}/{n}), 95% interval [{lo:.2f}, {hi:.2f}]")
+
+# %%
+use = [sid for sid in test_ids if fits(scenarios[sid]["question"], padded(scenarios[sid], N_FILLER))]
+print(f"held-out scenarios whose answer fits the context with {N_FILLER} filler sentences: {len(use)} of {len(test_ids)}")
+curve = []
+for k in range(N_FILLER + 1):
+    texts = [padded(scenarios[sid], k) for sid in use]
+    r = rm.score(tok, [scenarios[sid]["question"] for sid in use], texts)
+    j = judge.judge_many(texts, [scenarios[sid] for sid in use])["overall"].to_numpy()
+    curve.append({"filler sentences": k, "mean reward": r.mean(), "mean judge": j.mean(),
+                  "mean tokens": np.mean([len(tok.encode(t)) for t in texts])})
+curve = pd.DataFrame(curve).set_index("filler sentences")
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+ax1.plot(curve.index, curve["mean reward"], "o-", color=STAGE_COLORS["reward"])
+ax1.set(xlabel="filler sentences added", ylabel="mean reward", title="Reward model")
+ax2.plot(curve.index, curve["mean judge"], "s-", color=COLORS["black"])
+ax2.set(xlabel="filler sentences added", ylabel="mean overall score", title="Gold judge", ylim=(0, 1.05))
+for ax in (ax1, ax2):
+    ax.set_xticks(curve.index)
+plt.show()
+curve.round(3)
+
+# %% [markdown]
+# Three views, three answers. Over the dataset, longer answers get higher rewards, more so than the
+# judge's scores do: the correlation alone cannot say whether the model likes length or the facts
+# that come with it. The pairs whose chosen answer is the *shorter* one are where a length shortcut
+# would fail. The padding experiment holds the content fixed and adds only length. The `verbose`
+# pairs taught the reward model what this dataset's padding looks like (filler sentences in place of
+# a fact and the escalation), so it may well punish filler rather than reward length: it learned a
+# trace of how the rejected answers were made, not the principle "say what matters". Compare the
+# size of any such effect with the gaps of section 6: a bias that is small for one answer is a
+# direction PPO can follow for hundreds of steps.
+
+# %% [markdown]
+# ## 8. The annotators disagree
+#
+# The labels are only as good as the annotators. How often do the three disagree (a **split vote**),
+# how often is the majority wrong, and how often does each agree with the dataset's chosen answer,
+# by flaw type?
+
+# %%
+votes = pd.DataFrame([{"flaw": p["flaw"], "split vote": 0 < sum(p["votes"]) < 3,
+                       "majority for rejected": 2 * sum(p["votes"]) < 3,
+                       **{a.name: v for a, v in zip(data.ANNOTATORS, p["votes"])}} for p in pairs])
+annot = votes.groupby("flaw").mean().rename(columns={a.name: f"{a.name} agrees" for a in data.ANNOTATORS})
+annot.loc["all pairs"] = votes.drop(columns="flaw").mean()
+annot.round(3)
+
+# %%
+oriented = orient_pairs(train_pairs, "majority")
+n_swapped = sum(p["swapped"] for p in oriented)
+swapped_flaws = pd.Series([p["flaw"] for p in oriented if p["swapped"]]).value_counts()
+print(f"training pairs whose majority preferred the dataset's rejected answer: {n_swapped}/{len(train_pairs)} "
+      f"({n_swapped / len(train_pairs):.1%}), by flaw: "
+      + ", ".join(f"{f} {c}" for f, c in swapped_flaws.items()))
+print(f"trained on majority labels, the reward model is taught the dataset's rejected answer on those "
+      f"{n_swapped} pairs: a perfect fit to its labels is {1 - n_swapped / len(train_pairs):.1%} accuracy against the dataset")
+
+# %% [markdown]
+# The lay annotator misses wrong doses and unsafe claims, the hurried one falls for length, and on
+# some pairs they out-vote the expert. Does the noise hurt? Train the same reward model on the gold
+# labels (the dataset's chosen answers) and compare on the held-out pairs:
+
+# %%
+rm_gold = RewardModel(sft.copy(), seed=SEED)
+hist_gold = train_reward_model(rm_gold, tok, train_pairs, EPOCHS, LEARNING_RATE, BATCH_SIZE, MARGIN, SEED,
+                               label="gold", trainable=TRAINABLE, desc="reward model (gold labels)")
+gold = evaluate(rm_gold, tok, test_pairs)
+noise_table = pd.DataFrame({"labels": [LABEL, "gold"],
+                            "held-out accuracy": [held["accuracy"], gold["accuracy"]],
+                            "ci_low": [held["ci_low"], gold["ci_low"]], "ci_high": [held["ci_high"], gold["ci_high"]],
+                            "held-out loss": [held["loss"], gold["loss"]]}).set_index("labels")
+noise_table.round(3)
+
+# %% [markdown]
+# About one label in twenty is flipped, concentrated on the flaws the lay and hurried annotators
+# cannot see. On 70 held-out pairs the two accuracies are within each other's intervals; the noise
+# shows more in the **confidence**, the held-out loss. Real pipelines measure
+# annotator agreement, train annotators and drop or re-label contested pairs (Ouyang et al. 2022
+# report about 73% agreement between their labellers).
+
+# %% [markdown]
+# ## 9. Over-training: InstructGPT's one-epoch rule
+#
+# Ouyang et al. (2022) report that their reward models over-fit after one epoch over the comparisons.
+# Our set is tiny, so over-fitting is quick to see: train for `LONG_EPOCHS` epochs and follow the
+# training and held-out loss after every epoch.
+
+# %%
+rm_long = RewardModel(sft.copy(), seed=SEED)
+hist_long = train_reward_model(rm_long, tok, train_pairs, LONG_EPOCHS, LEARNING_RATE, BATCH_SIZE, MARGIN, SEED,
+                               LABEL, eval_pairs=test_pairs, trainable=TRAINABLE, desc="reward model (long run)")
+per_epoch = hist_long.log.groupby("epoch").agg(train_loss=("loss", "mean"), train_accuracy=("accuracy", "mean"),
+                                               held_out_loss=("eval_loss", "last"),
+                                               held_out_accuracy=("eval_accuracy", "last"))
+fig, ax = plt.subplots(figsize=(8, 4.5))
+ax.plot(per_epoch.index, per_epoch.train_loss, "o-", color=COLORS["blue"], label="train (mean over the epoch)")
+ax.plot(per_epoch.index, per_epoch.held_out_loss, "s-", color=COLORS["vermillion"], label="held-out (end of epoch)")
+ax.set(xlabel="epoch", ylabel=r"$\mathcal{L}_{\mathrm{RM}}$", title="Longer training: the held-out loss turns up",
+       ylim=(0, None))
+ax.legend()
+plt.show()
+per_epoch.round(3)
+
+# %%
+swapped_pairs = [p for p in orient_pairs(train_pairs, LABEL) if p["swapped"]]
+if swapped_pairs:
+    rows = {}
+    for name, model in ((f"default run ({EPOCHS} epochs)", rm), (f"long run ({LONG_EPOCHS} epochs)", rm_long)):
+        rc_s, rr_s = pair_rewards(model, tok, swapped_pairs)       # chosen = what the majority voted for
+        rows[name] = {"flipped training pairs": len(swapped_pairs), "ranked as the noisy label says": int(np.sum(rc_s > rr_s))}
+    memorised = pd.DataFrame(rows).T
+    display(memorised)
+
+# %% [markdown]
+# The training loss heads to zero: the model memorises its 250 pairs, label noise included (the second
+# table counts the training pairs whose majority vote was wrong and how many of them each model ranks
+# the wrong way, as its label told it to). The
+# held-out loss stops improving after the first epoch or two and then rises, while the held-out
+# accuracy barely moves: the model becomes **over-confident**, which a ranking accuracy does not see
+# but PPO does, since it optimises the reward values themselves. This is why the default here is two
+# short epochs (with only 16 steps per epoch, the second still helps) and why InstructGPT trains one.
+
+# %% [markdown]
+# ## 10. Try it
+#
+# **The margin.** Move $m$ and watch the loss and its gradient shift: with a margin, a pair keeps
+# pulling until it wins by $m$. Try a large margin (6 or more) and a negative one.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
+from course_utils.widgets import bt_margin_widget, reward_lr_widget
+
+bt_margin_widget()
+
+# %% [markdown]
+# **The learning rate.** Choose a learning rate and press *Run*: the reward model is re-trained from
+# the SFT checkpoint with the chapter's other settings (a few seconds) and its held-out accuracy is
+# shown. Try $10^{-5}$ (too timid), the default $10^{-3}$, and 1 or 10 (far too large: a warning, a
+# clipped plot and an accuracy near chance, but no NaNs).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
+reward_lr_widget(tok, sft, train_pairs, test_pairs, seed=SEED)
+
+# %% [markdown]
+# ## 11. Pitfalls seen in practice
+#
+# - **Over-fitting after one epoch.** More passes drive the training loss to zero and make the
+#   reward model over-confident on new answers (section 9). Watch the held-out *loss*, not only the
+#   accuracy.
+# - **Length bias and other shortcuts.** A reward model learns whatever separates its pairs: length,
+#   an escalation phrase, an unknown token. Test it with controlled probes (section 7) before letting
+#   PPO optimise it.
+# - **Label noise.** Annotators disagree, and they err systematically (the hurried one likes long
+#   answers, the lay one misses dose errors). Majority voting removes some noise, not the systematic
+#   part.
+# - **The scale is arbitrary.** Only differences $r_c - r_r$ are trained, so "a reward of 3.2" means
+#   nothing on its own, and two reward models cannot be compared by their raw values. Normalise
+#   rewards (e.g. subtract the mean reward of reference answers) before using them, as chapter 5 does.
+# - **Accuracy on a few pairs.** 4 of 5 correct is an 80% accuracy with a 95% interval from about 38%
+#   to 96%. Report intervals.
+# - **In-distribution only.** High held-out accuracy on pairs like the training pairs says nothing
+#   about the answers a policy will produce once PPO starts to exploit the reward model.
+
+# %% [markdown]
+# ## 12. Exercises
+#
+# Each exercise has a check that compares your function with the course's reference on several
+# inputs, including extreme ones. The committed notebook contains one possible solution; replace it
+# with your own and re-run.
+#
+# **Exercise 1.** Write the Bradley-Terry loss of one pair, $-\log\sigma(r_c - r_r - m)$. It must stay
+# finite for a gap of ±1000 (hint: $-\log\sigma(u) = \log(1 + e^{-u})$, and `np.logaddexp(0, -u)`
+# computes that without overflow).
+
+# %%
+from course_utils.exercises import check_bt_gradient, check_bt_loss, check_majority_orientation
+
+
+def bt_loss_one_pair(r_chosen: float, r_rejected: float, margin: float = 0.0) -> float:
+    # replace with your own implementation
+    return float(np.logaddexp(0.0, -(r_chosen - r_rejected - margin)))
+
+
+check_bt_loss(bt_loss_one_pair)
+
+# %% [markdown]
+# **Exercise 2.** Write its gradient $\big(\partial L/\partial r_c, \partial L/\partial r_r\big)$. Check
+# by hand first: for $r_c = 2$, $r_r = 0.5$, $m = 0.5$, $\Delta = 1$ and
+# $\partial L/\partial r_c = -(1 - \sigma(1)) = -1/(1 + e) \approx -0.269$.
+
+# %%
+def bt_gradient_one_pair(r_chosen: float, r_rejected: float, margin: float = 0.0) -> tuple[float, float]:
+    # replace with your own implementation
+    one_minus_sigma = float(np.exp(-np.logaddexp(0.0, r_chosen - r_rejected - margin)))   # σ(-Δ) = 1 - σ(Δ)
+    return -one_minus_sigma, one_minus_sigma
+
+
+check_bt_gradient(bt_gradient_one_pair)
+
+# %% [markdown]
+# **Exercise 3.** Orient a pair by its votes: given two answers and a list of votes (1 = the voter
+# prefers the first answer), return `(better, worse)` by majority; a tie keeps the given order.
+
+# %%
+def orient_by_majority(first: str, second: str, votes: list[int]) -> tuple[str, str]:
+    # replace with your own implementation
+    return (first, second) if 2 * sum(votes) >= len(votes) else (second, first)
+
+
+check_majority_orientation(orient_by_majority)
+
+# %% [markdown]
+# **Exercise 4 (open).** In the parameters cell, set `TRAINABLE = "head"` (a logistic regression on the
+# frozen SFT features) and re-run the chapter. How much held-out accuracy is lost, and why do the
+# features of a model trained only to imitate not separate good from bad answers? Then try
+# `MARGIN = 2.0`: what happens to the reward gaps and to calibration?
+
+# %% [markdown]
+# ## Summary
+#
+# - Pairwise preferences become a loss through the Bradley-Terry model:
+#   $\mathcal{L}_{\mathrm{RM}} = -\log\sigma(r_c - r_r - m)$. Its gradient pushes the two rewards
+#   apart with force $1 - \sigma(\Delta)$ and stops once a pair is ranked confidently.
+# - The reward model is the SFT transformer with a scalar head on the last token; only reward
+#   differences are meaningful.
+# - Trained for two short epochs on 250 pairs, it ranks most held-out pairs correctly (accuracy and
+#   interval in section 6). It is weakest where one sentence or one number changes the meaning: unsafe
+#   claims and wrong doses.
+# - It is a proxy: the probes of section 7 show answers it rates above what the gold judge thinks
+#   they deserve. Those gaps are what PPO will exploit.
+# - Next: **chapter 4** ranks whole models with the same Bradley-Terry idea (Elo), and **chapter 5**
+#   uses this reward model to train the policy with PPO.
+#
+# ## References
+#
+# - Bradley, R. A., & Terry, M. E. (1952). Rank analysis of incomplete block designs: I. The method of
+#   paired comparisons. *Biometrika* 39(3/4), 324-345.
+# - Wilson, E. B. (1927). Probable inference, the law of succession, and statistical inference.
+#   *Journal of the American Statistical Association* 22(158), 209-212.
+# - Christiano, P., Leike, J., Brown, T., Martic, M., Legg, S., & Amodei, D. (2017). Deep reinforcement
+#   learning from human preferences. *NeurIPS*.
+# - Stiennon, N., et al. (2020). Learning to summarize from human feedback. *NeurIPS*.
+# - Ouyang, L., et al. (2022). Training language models to follow instructions with human feedback
+#   (InstructGPT). *NeurIPS*.
+# - Touvron, H., et al. (2023). Llama 2: Open foundation and fine-tuned chat models. arXiv:2307.09288
+#   (the margin in the reward-model loss).
+# - Singhal, P., Goyal, T., Xu, J., & Durrett, G. (2023). A long way to go: investigating length
+#   correlations in RLHF. arXiv:2310.03716.
