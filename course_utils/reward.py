@@ -112,7 +112,7 @@ class RewardModel:
 
         It fills ``trunk._cache`` exactly as ``TinyGPT.forward`` does, so
         ``trunk.backward(None, dhidden)`` works after it; skipping the logits (which a reward
-        model never reads) saves about a third of the forward pass.
+        model never reads) saves about a quarter of the forward pass.
         """
         t = self.trunk
         if not hasattr(t, "_block_forward"):      # a trunk without the block-level API: the full forward
@@ -156,11 +156,13 @@ class RewardModel:
         self._cache = (h.shape, lengths, h_last)
         return r.astype(np.float64)
 
-    def backward(self, drewards: np.ndarray) -> dict[str, np.ndarray]:
+    def backward(self, drewards: np.ndarray, trunk: bool = True) -> dict[str, np.ndarray]:
         """Gradients of the loss with respect to every array of ``params``, from ∂L/∂r (B,).
 
         ∂L/∂w = Σ_i ∂L/∂r_i h_last,i;  ∂L/∂b = Σ_i ∂L/∂r_i;  ∂L/∂h_last,i = ∂L/∂r_i w, placed
         at position ℓ_i - 1 of ∂L/∂h (zero elsewhere) and sent through ``trunk.backward``.
+        ``trunk=False`` returns the head's two gradients only (for a frozen trunk), skipping
+        the backward pass through the transformer.
         """
         if self._cache is None:
             raise RuntimeError("call forward() before backward()")
@@ -170,9 +172,11 @@ class RewardModel:
         if dr.shape[0] != shape[0]:
             raise ValueError(f"drewards has {dr.shape[0]} entries, the last forward had {shape[0]} sequences")
         w = self.params["head.w"]
-        dhidden = np.zeros(shape, dtype=dtype)
-        dhidden[np.arange(shape[0]), lengths - 1] = (dr[:, None] * w).astype(dtype)
-        grads = self.trunk.backward(None, dhidden)
+        grads: dict[str, np.ndarray] = {}
+        if trunk:
+            dhidden = np.zeros(shape, dtype=dtype)
+            dhidden[np.arange(shape[0]), lengths - 1] = (dr[:, None] * w).astype(dtype)
+            grads = self.trunk.backward(None, dhidden)
         grads["head.w"] = (dr @ h_last.astype(np.float64)).astype(dtype)
         grads["head.b"] = np.array([dr.sum()], dtype=dtype)
         return grads
@@ -315,9 +319,10 @@ class RewardConfig:
     epoch gives the same accuracy and a slightly higher held-out loss, a lower learning rate
     (3e-4) the same, and from the third epoch on the held-out loss rises while the training
     loss heads to zero (the reward model memorises its noisy labels; Ouyang et al. 2022 saw
-    the same after one epoch). Training only the head on the frozen SFT features is far
-    worse (about 0.6-0.8 held-out accuracy): the features that separate good from bad
-    answers have to be learned.
+    the same after one epoch). Training only the head, a logistic regression on the frozen
+    SFT features, ranks fewer held-out pairs correctly with a higher held-out loss, even with
+    a ten times larger learning rate and more epochs; training only the last block lies in
+    between.
 
     ``trainable``: ``"all"`` fine-tunes the whole trunk and the head; ``"last_block"`` only
     the last transformer block, LN_f and the head; ``"head"`` only w and b (a logistic
@@ -436,7 +441,7 @@ def train_reward_model(
                 loss, d_c, d_r = bradley_terry_loss(rc, rr, cfg.margin)
                 row.update(loss=loss, accuracy=float(np.mean(rc > rr)), margin=float(np.mean(rc - rr)))
                 with np.errstate(over="ignore", invalid="ignore"):
-                    grads = rm.backward(np.concatenate([d_c, d_r]))
+                    grads = rm.backward(np.concatenate([d_c, d_r]), trunk=trainable != "head")
                 grads = {k: grads[k] for k in keys}
                 gnorm = clip_grad_norm(grads, cfg.grad_clip) if cfg.grad_clip else math.nan
                 row["grad_norm"] = gnorm

@@ -93,6 +93,19 @@ def test_backward_of_a_weighted_sum_of_rewards(tok):
     check_grads(lambda: float(c @ rm.forward(tokens, lengths)), rm.params, grads, max_entries=15)
 
 
+def test_head_only_backward_gives_the_same_head_gradients(tok):
+    rm = RewardModel(tiny_trunk(tok), seed=3)
+    tokens = np.random.default_rng(5).integers(1, tok.vocab_size, (3, 6))
+    c = np.array([0.5, -1.0, 2.0])
+    rm.forward(tokens, [6, 4, 2])
+    full = rm.backward(c)
+    rm.forward(tokens, [6, 4, 2])
+    head = rm.backward(c, trunk=False)
+    assert head.keys() == {"head.w", "head.b"}
+    for k in head:
+        np.testing.assert_allclose(head[k], full[k], rtol=1e-12)
+
+
 def test_backward_needs_a_forward_first(tok):
     rm = RewardModel(tiny_trunk(tok))
     with pytest.raises(RuntimeError, match="forward"):
