@@ -394,9 +394,9 @@ cal_gold.drop(columns=["p_low", "p_high"]).round(3)
 # %% [markdown]
 # A reward model trained with a log-loss tends to be roughly calibrated on data like its training data,
 # and is often **over-confident** on the pairs it gets wrong. Read the bins with their counts: with 70
-# pairs, a bin of a handful of pairs says little. For PPO, calibration matters less than the ranking
-# (only reward differences enter the policy gradient), but an over-confident reward model gives PPO
-# large, wrong reward gaps to chase.
+# pairs, a bin of a handful of pairs says little. For PPO the ranking matters more than the calibration
+# (chapter 5 normalises the scores anyway), but an over-confident reward model gives PPO large, wrong
+# reward gaps to chase.
 #
 # ### Accuracy by flaw and by category
 
@@ -625,9 +625,9 @@ plt.show()
 curve.round(3)
 
 # %% [markdown]
-# Three views, three answers. Over the dataset, longer answers get higher rewards, more so than the
-# judge's scores do: the correlation alone cannot say whether the model likes length or the facts
-# that come with it. The pairs whose chosen answer is the *shorter* one are where a length shortcut
+# Three views, three answers. Over the dataset, the first printed line compares how strongly reward
+# and judge score go with length; a correlation alone cannot say whether the model likes length or
+# the facts that come with it. The pairs whose chosen answer is the *shorter* one are where a length shortcut
 # would fail. The padding experiment holds the content fixed and adds only length. The `verbose`
 # pairs taught the reward model what this dataset's padding looks like (filler sentences in place of
 # a fact and the escalation), so it may well punish filler rather than reward length: it learned a
@@ -762,8 +762,9 @@ reward_lr_widget(tok, sft, train_pairs, test_pairs, seed=SEED)
 #   answers, the lay one misses dose errors). Majority voting removes some noise, not the systematic
 #   part.
 # - **The scale is arbitrary.** Only differences $r_c - r_r$ are trained, so "a reward of 3.2" means
-#   nothing on its own, and two reward models cannot be compared by their raw values. Normalise
-#   rewards (e.g. subtract the mean reward of reference answers) before using them, as chapter 5 does.
+#   nothing on its own, and two reward models cannot be compared by their raw values. Normalise the
+#   scores before using them: chapter 5 subtracts the mean and divides by the standard deviation of
+#   the scores of the policy's first answers.
 # - **Accuracy on a few pairs.** 4 of 5 correct is an 80% accuracy with a 95% interval from about 38%
 #   to 96%. Report intervals.
 # - **In-distribution only.** High held-out accuracy on pairs like the training pairs says nothing
@@ -819,9 +820,11 @@ check_majority_orientation(orient_by_majority)
 
 # %% [markdown]
 # **Exercise 4 (open).** In the parameters cell, set `TRAINABLE = "head"` (a logistic regression on the
-# frozen SFT features) and re-run the chapter. How much held-out accuracy is lost, and why do the
-# features of a model trained only to imitate not separate good from bad answers? Then try
-# `MARGIN = 2.0`: what happens to the reward gaps and to calibration?
+# frozen SFT features: only 65 numbers are trained) and re-run the chapter, first with the default
+# learning rate, then with `LEARNING_RATE = 1e-2` and `EPOCHS = 6`. How do the held-out accuracy and
+# loss compare with training the whole model? What does that say about what the SFT model's features
+# already encode? Then set `TRAINABLE = "all"` and `MARGIN = 2.0`: what happens to the reward gaps
+# and to calibration?
 
 # %% [markdown]
 # ## Summary
