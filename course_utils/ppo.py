@@ -163,8 +163,8 @@ class PPOConfig:
     """
 
     iterations: int = 60
-    batch_size: int = 8
-    samples_per_prompt: int = 4
+    batch_size: int = 16
+    samples_per_prompt: int = 8
     max_new_tokens: int = 112
     temperature: float = 1.0
     kl_coef: float = 0.05
@@ -178,7 +178,7 @@ class PPOConfig:
     lam: float = 0.95
     whiten_advantages: bool = True
     ppo_epochs: int = 2
-    minibatch_size: int = 8
+    minibatch_size: int = 16
     lr: float = 1.5e-4
     weight_decay: float = 0.0
     grad_clip: float = 1.0
@@ -460,19 +460,24 @@ def _response_mask(plen: np.ndarray, alen: np.ndarray, width: int) -> np.ndarray
     return ((j >= plen[:, None] - 1) & (j < (plen + alen)[:, None] - 1)).astype(np.float64)
 
 
-def _log_softmax_rows(z: np.ndarray) -> np.ndarray:
-    """log softmax over the last axis of rows z (n, V), stable (shift by the row max)."""
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+def _entropy_and_kl(rows: np.ndarray, ref_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entropy H(π_t) and exact KL(π_t ‖ π_ref,t) per row, from logits rows (n, V) of π and π_ref.
 
-
-def _exact_kl(scaled_rows: np.ndarray, ref_rows: np.ndarray) -> np.ndarray:
-    """KL(π_t ‖ π_ref,t) = Σ_v π log(π / π_ref) per row, from the full distributions (n,).
-
-    Only computed on the answer's positions (rows), where the k1 estimate is an estimate of it.
+    With p = softmax(z) and LSE the log-sum-exp: H = LSE(z) - Σ_v p z and
+    KL = Σ_v p (z - z_ref) - LSE(z) + LSE(z_ref), so one softmax serves both. Computed
+    only on the answer's positions (diagnostics: the k1 estimate in the reward is a
+    sampled estimate of this KL).
     """
-    lp, lr = _log_softmax_rows(scaled_rows), _log_softmax_rows(ref_rows)
-    return (np.exp(lp) * (lp - lr)).sum(axis=-1)
+    ones = np.ones(rows.shape[-1], dtype=rows.dtype)
+    m = rows.max(axis=-1)
+    e = np.exp(rows - m[:, None])
+    total = e @ ones
+    lse = m + np.log(total)
+    p = e / total[:, None]
+    pz, pz_ref = (p * rows) @ ones, (p * ref_rows) @ ones
+    m_ref = ref_rows.max(axis=-1)
+    lse_ref = m_ref + np.log(np.exp(ref_rows - m_ref[:, None]) @ ones)
+    return (lse - pz).astype(np.float64), (pz - pz_ref - lse + lse_ref).astype(np.float64)
 
 
 def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_head: ValueHead,
@@ -502,13 +507,10 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
     answer = mask > 0                                                                # (B, T-1) booleans
     logprobs, scaled = _logprobs(policy, tokens, config.temperature)                 # log π_old
     values = value_head.forward(policy.hidden).astype(np.float64) * mask             # V_old
-    rows = scaled[answer]                                                            # (n, V): answer positions
-    ent = np.zeros(mask.shape)
-    ent[answer] = entropy(rows)                                                      # H_t (diagnostic)
     ref_logprobs, ref_scaled = _logprobs(ref, tokens, config.temperature)            # log π_ref
-    exact = np.zeros(mask.shape)
-    exact[answer] = _exact_kl(rows, ref_scaled[answer])                              # diagnostic only
-    del scaled, ref_scaled, rows
+    ent, exact = np.zeros(mask.shape), np.zeros(mask.shape)                          # diagnostics only:
+    ent[answer], exact[answer] = _entropy_and_kl(scaled[answer], ref_scaled[answer]) # H_t, exact KL_t
+    del scaled, ref_scaled
     policy._cache = ref._cache = None                        # free the activations: nothing to backprop yet
 
     scores = np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64)

@@ -256,6 +256,17 @@ def test_logprobs_use_the_sampling_temperature(tok):
         assert np.abs((wrong - gen_logq) * mask).max() > 1e-2       # the pitfall: other settings, other numbers
 
 
+def test_entropy_and_exact_kl_of_the_diagnostics():
+    rng = np.random.default_rng(5)
+    z, z_ref = rng.normal(size=(20, 9)) * 4, rng.normal(size=(20, 9)) * 4
+    H, kl = ppo._entropy_and_kl(z, z_ref)
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    logq = z_ref - np.log(np.exp(z_ref).sum(-1, keepdims=True))
+    np.testing.assert_allclose(H, -(np.exp(logp) * logp).sum(-1), atol=1e-12)
+    np.testing.assert_allclose(kl, (np.exp(logp) * (logp - logq)).sum(-1), atol=1e-12)
+    assert (kl >= -1e-12).all() and np.abs(ppo._entropy_and_kl(z, z)[1]).max() < 1e-12
+
+
 def test_answer_logprobs_and_sample_answers(tok):
     model = tiny_model(tok, seed=4)
     answers = ["bleeding risk", "check dose with prescriber"]
