@@ -480,6 +480,22 @@ def _entropy_and_kl(rows: np.ndarray, ref_rows: np.ndarray) -> tuple[np.ndarray,
     return (lse - pz).astype(np.float64), (pz - pz_ref - lse + lse_ref).astype(np.float64)
 
 
+def _rewards_and_advantages(scores: np.ndarray, ended: np.ndarray, kl: np.ndarray, values: np.ndarray,
+                            mask: np.ndarray, last: np.ndarray, config: PPOConfig, beta: float,
+                            score_norm: tuple[float, float]):
+    """Steps 5-6 of ``rollout``: normalised scores, per-token rewards r_t, GAE advantages and returns."""
+    mu, sigma = score_norm
+    norm_scores = (scores - mu) / sigma
+    if config.missing_eos_reward is not None:                # [Huang: EOS trick] no reward for an unfinished answer
+        norm_scores = np.where(ended, norm_scores, config.missing_eos_reward)
+    rewards = -beta * kl                                     # -β k_t on every answer token ...
+    rewards[np.arange(len(scores)), last] += norm_scores     # ... + r(x, y) at the last one
+    advantages, returns = gae(rewards, values, config.gamma, config.lam, mask)
+    if config.whiten_advantages:                             # [Huang: advantage whitening]
+        advantages = whiten(advantages, mask)
+    return norm_scores, rewards, advantages, returns
+
+
 def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_head: ValueHead,
             tok: VocabularyTokenizer, prompt_ids: Sequence[Sequence[int]], config: PPOConfig, beta: float,
             rng: np.random.Generator, score_norm: tuple[float, float] = (0.0, 1.0),
@@ -513,18 +529,10 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
     del scaled, ref_scaled
     policy._cache = ref._cache = None                        # free the activations: nothing to backprop yet
 
-    scores = np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64)
-    mu, sigma = score_norm
-    norm_scores = (scores - mu) / sigma
-    if config.missing_eos_reward is not None:                # [Huang: EOS trick] no reward for an unfinished answer
-        norm_scores = np.where(ended, norm_scores, config.missing_eos_reward)
-
+    scores = np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64)   # r(x, y), raw
     kl = kl_penalty(logprobs, ref_logprobs, config.kl_estimator) * mask             # k_t on answer tokens
-    rewards = -beta * kl                                                             # -β k_t ...
-    rewards[np.arange(B), last] += norm_scores                                       # ... + r(x, y) at the end
-    advantages, returns = gae(rewards, values, config.gamma, config.lam, mask)
-    if config.whiten_advantages:
-        advantages = whiten(advantages, mask)
+    norm_scores, rewards, advantages, returns = _rewards_and_advantages(scores, ended, kl, values, mask, last,
+                                                                        config, beta, score_norm)
     gap = float(np.abs((gen_logq - logprobs) * mask).sum() / max(mask.sum(), 1.0))
     answers = [tok.decode([int(t) for t in tokens[i, plen[i]:plen[i] + alen[i]] if t != tok.eos_id])
                for i in range(B)]
@@ -786,18 +794,10 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
 
 
 def _renormalise(batch: Rollout, cfg: PPOConfig, beta: float, score_norm: tuple[float, float]) -> Rollout:
-    """Redo step 5-6 of ``rollout`` with new score normalisation (the first iteration)."""
-    B = batch.tokens.shape[0]
-    mu, sigma = score_norm
-    norm = (batch.scores - mu) / sigma
-    if cfg.missing_eos_reward is not None:
-        norm = np.where(batch.ended, norm, cfg.missing_eos_reward)
-    rewards = -beta * batch.kl
-    rewards[np.arange(B), batch.seq_lens - 2] += norm
-    adv, ret = gae(rewards, batch.values, cfg.gamma, cfg.lam, batch.mask)
-    if cfg.whiten_advantages:
-        adv = whiten(adv, batch.mask)
-    batch.norm_scores, batch.rewards, batch.advantages, batch.returns = norm, rewards, adv, ret
+    """Redo steps 5-6 of ``rollout`` with a new score normalisation (the first iteration)."""
+    (batch.norm_scores, batch.rewards, batch.advantages,
+     batch.returns) = _rewards_and_advantages(batch.scores, batch.ended, batch.kl, batch.values, batch.mask,
+                                              batch.seq_lens - 2, cfg, beta, score_norm)
     return batch
 
 
