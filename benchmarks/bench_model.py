@@ -12,7 +12,9 @@ batch 16, float32. Prints
 * when ``torch`` is importable (any environment that has numpy and torch), the same model
   and step in PyTorch eager mode on the CPU with the same number of threads and the same
   weights, and the numpy/torch speed ratio. numpy and torch steps alternate in rounds so
-  that both see the same load on a shared machine; medians are reported.
+  that both see the same load on a shared machine; medians are reported;
+* the CPU time of one step with a single thread for both (``time.thread_time``): the work
+  each needs, a comparison that other processes on the machine hardly disturb.
 
 Some machines set ``OPENBLAS_CORETYPE``, which picks an OpenBLAS kernel by name and can
 halve matmul speed; this script never sets it but prints it and the kernel that ran.
@@ -83,13 +85,32 @@ class NumpyTrainer:
         return loss
 
 
-def time_steps(step, n: int) -> list[float]:
+def time_steps(step, n: int, clock=time.perf_counter) -> list[float]:
     times = []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0 = clock()
         step()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return times
+
+
+def single_thread_cpu(trainer: NumpyTrainer, torch_step, rounds: int, steps: int) -> tuple[float, float | None]:
+    """Median CPU time (s) of one step with one BLAS / torch thread, numpy and torch alternating."""
+    from threadpoolctl import threadpool_limits
+
+    np_cpu, torch_cpu = [], []
+    with threadpool_limits(limits=1, user_api="blas"):
+        if torch_step:
+            import torch
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+        for _ in range(rounds):
+            np_cpu += time_steps(trainer.step, steps, time.thread_time)
+            if torch_step:
+                torch_cpu += time_steps(torch_step, steps, time.thread_time)
+        if torch_step:
+            torch.set_num_threads(threads)
+    return float(np.median(np_cpu)), float(np.median(torch_cpu)) if torch_cpu else None
 
 
 def bench_generation(model: TinyGPT, batch: int, new_tokens: int, use_cache: bool, repeats: int = 3) -> float:
@@ -229,6 +250,15 @@ def main() -> None:
         print(f"  numpy step is {t_med / np_med:.2f}x as fast as torch eager")
     else:
         print("  torch : not importable, comparison skipped")
+    try:
+        np_cpu, torch_cpu = single_thread_cpu(trainer, torch_step, max(2, args.rounds // 2), args.steps)
+    except ImportError:
+        print("\none-thread CPU time: needs threadpoolctl, skipped")
+    else:
+        print("\nCPU time of one training step with a single thread (thread_time; robust to other load):")
+        print(f"  numpy : {np_cpu * 1e3:7.1f} ms")
+        if torch_cpu is not None:
+            print(f"  torch : {torch_cpu * 1e3:7.1f} ms   numpy needs {np_cpu / torch_cpu:.2f}x the CPU time of torch")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
