@@ -369,6 +369,16 @@ class TinyGPT:
 
         Keeps what ``backward`` needs, and sets ``self.hidden`` = LN_f(x), shape (B, T, D).
         """
+        h = self.forward_hidden(tokens)
+        B, T, D = h.shape
+        return (h.reshape(B * T, D) @ self._head_weight()).reshape(B, T, self.config.vocab_size)
+
+    def forward_hidden(self, tokens: np.ndarray) -> np.ndarray:
+        """The final hidden states h = LN_f(x) (B, T, D) without the LM head.
+
+        For a head on ``hidden`` only (reward model, value head): it skips the (B, T, V)
+        logits, and ``backward(None, dhidden)`` works after it as after ``forward``.
+        """
         tokens = self._check_tokens(tokens)
         c, p = self.config, self.params
         B, T = tokens.shape
@@ -379,10 +389,9 @@ class TinyGPT:
             x, cache = self._block_forward(i, x, B, T)
             blocks.append(cache)
         h, ln_f = layer_norm(x, p["ln_f.g"], p["ln_f.b"])
-        logits = h @ self._head_weight()
         self.hidden = h.reshape(B, T, c.d_model)
         self._cache = {"tokens": tokens, "blocks": blocks, "ln_f": ln_f, "h": h}
-        return logits.reshape(B, T, c.vocab_size)
+        return self.hidden
 
     def _block_forward(self, i: int, x: np.ndarray, B: int, T: int):
         """x ← x + Attn(LN₁(x));  x ← x + MLP(LN₂(x)) on rows x (N, D)."""

@@ -62,6 +62,18 @@ def test_every_parameter_gradient_matches_finite_differences(n_layers, n_heads, 
         assert not grads["lm_head"].any()        # no LM loss, no LM-head gradient
 
 
+def test_forward_hidden_skips_the_head_and_supports_backward():
+    model = small_model(tie_weights=False)
+    tokens = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    R = np.random.default_rng(3).standard_normal((2, 4, 8))
+    model.forward(tokens)
+    hidden, expected = model.hidden.copy(), model.backward(None, R)
+    h = model.forward_hidden(tokens)
+    np.testing.assert_array_equal(h, hidden)
+    grads = model.backward(None, R)
+    assert all(np.array_equal(grads[k], expected[k]) for k in expected)
+
+
 def test_causal_mask_future_tokens_do_not_change_the_past():
     model = small_model()
     tokens = np.array([[1, 2, 3, 4, 5, 6]])
