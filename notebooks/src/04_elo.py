@@ -678,7 +678,123 @@ print(f"  battles for a width of {close_gap:.0f} points: about {n_last * (width_
 # %% [markdown]
 # ## An arena of the course's own models
 #
-# The battles, ratings and intervals of the course's own models are computed below.
+# Now the real thing. The models this course trains answer the held-out evaluation questions (the
+# last phrasing of every scenario, never seen in training), by greedy decoding: the base model of
+# chapter 1, the SFT model of chapter 2, the PPO model of chapter 5 once it has been built, and, as a
+# ceiling, the expert answers of the knowledge base. For every question, every pair of models meets
+# once: the answer with the higher score wins, equal scores are a tie. Two judges score the answers:
+#
+# - the **gold judge** (`course_utils/judge.py`), a transparent rubric that plays the expert pharmacist
+#   (key facts stated, unsafe claims, doses, escalation); its `overall` score lies between 0 and 1;
+# - the **reward model** of chapter 3, $r_\phi(x, y)$, learned from annotators' preferences. It is the
+#   judge that PPO optimises in chapter 5, and it is only a **proxy** for the first one.
+#
+# Each judge gives its own battle table in the arena format, and each table its own Bradley-Terry
+# ratings with bootstrap intervals, exactly as above (`course_utils.scorecard` builds the battles and
+# calls `bradley_terry_ratings`, `bootstrap_ratings` and `confidence_intervals`).
+
+# %%
+from course_utils import checkpoints, data, reward, scorecard
+from course_utils.paths import CHECKPOINT_DIR
+from course_utils.plotting import STAGE_COLORS
+
+arena_tok = checkpoints.load_tokenizer()
+arena_models = {"base": checkpoints.load("base"), "SFT": checkpoints.load("sft")}
+if (CHECKPOINT_DIR / "ppo.npz").exists():                 # chapter 5's policy, once `make checkpoints` built it
+    arena_models["PPO"] = checkpoints.load("ppo")
+arena_rm = reward.load_reward_model()
+arena_prompts = data.load_eval_prompts()
+arena_answers = scorecard.stage_answers(arena_models, arena_tok, arena_prompts, progress=True)
+arena_answers["stage"] = arena_answers["stage"].replace({"reference": "expert"})
+arena_scored = scorecard.score_stages(arena_answers, reward_model=arena_rm, tok=arena_tok)
+ARENA_MODELS = list(pd.unique(arena_scored["stage"]))
+ARENA_COLORS = {"base": STAGE_COLORS["base"], "SFT": STAGE_COLORS["sft"], "PPO": STAGE_COLORS["ppo"],
+                "expert": STAGE_COLORS["reference"]}
+print(f"{len(arena_prompts)} held-out questions; models in the arena: {', '.join(ARENA_MODELS)}")
+arena_scored.groupby("stage", sort=False)[["overall", "reward"]].mean().round(3)
+
+# %% [markdown]
+# One question, two battles: the score columns are what each judge saw, the winner column what it
+# decided.
+
+# %%
+arena_battles_judge = scorecard.arena_battles(arena_scored, "overall", tie_margin=0.0)
+arena_battles_rm = scorecard.arena_battles(arena_scored, "reward", tie_margin=0.0)
+first_question = arena_battles_judge["eval_id"].iloc[0]
+pd.concat(
+    {
+        "gold judge": arena_battles_judge[arena_battles_judge["eval_id"] == first_question],
+        "reward model": arena_battles_rm[arena_battles_rm["eval_id"] == first_question],
+    }
+).droplevel(1).round(3)
+
+# %%
+arena_ratings = {
+    "gold judge": scorecard.arena_ratings(arena_battles_judge, rounds=BOOTSTRAP_ROUNDS, seed=SEED, level=LEVEL,
+                                          scale=SCALE, base=BASE, init=INIT),
+    "reward model": scorecard.arena_ratings(arena_battles_rm, rounds=BOOTSTRAP_ROUNDS, seed=SEED, level=LEVEL,
+                                            scale=SCALE, base=BASE, init=INIT),
+}
+for judge_name, arena_table in arena_ratings.items():
+    arena_ties = (arena_battles_judge if judge_name == "gold judge" else arena_battles_rm)["winner"].eq("tie").mean()
+    print(f"{judge_name}: {len(arena_battles_judge)} battles, {arena_ties:.0%} ties; ranking "
+          + " > ".join(arena_table.index))
+pd.concat(arena_ratings, axis=1).round(1)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 1.0 + 0.8 * len(ARENA_MODELS)), sharey=True)
+arena_order = list(arena_ratings["gold judge"].index)[::-1]  # the gold judge's order, best on top
+for ax, (judge_name, arena_table) in zip(axes, arena_ratings.items()):
+    for y, model in enumerate(arena_order):
+        row = arena_table.loc[model]
+        ax.plot([row["lower"], row["upper"]], [y, y], color=ARENA_COLORS[model], linewidth=6, alpha=0.6,
+                solid_capstyle="butt")
+        ax.plot([row["rating"]], [y], "o", color=ARENA_COLORS[model], markersize=9)
+    ax.set_title(f"judged by the {judge_name}")
+    ax.set_xlabel(f"Bradley-Terry rating ({LEVEL:.0%} interval)")
+axes[0].set_yticks(range(len(arena_order)), arena_order)
+fig.suptitle(f"The course's models on {len(arena_prompts)} held-out questions")
+plt.show()
+
+# %% [markdown]
+# The two leaderboards side by side: rank 1 is the best, and a positive rank change means the reward
+# model puts the model lower than the gold judge does.
+
+# %%
+rank_table = scorecard.compare_rankings(arena_ratings["gold judge"], arena_ratings["reward model"])
+arena_tau = scorecard.kendall_tau(arena_ratings["gold judge"]["rating"], arena_ratings["reward model"]["rating"])
+arena_agree = (rank_table["rank change"] == 0).all()
+print(f"Kendall's tau between the two rankings: {arena_tau:+.2f}; "
+      + ("the two judges rank the models in the same order" if arena_agree else
+         "the judges disagree on " + ", ".join(rank_table.index[rank_table["rank change"] != 0])))
+gap_judge = arena_ratings["gold judge"]["rating"]
+gap_rm = arena_ratings["reward model"]["rating"]
+print(f"distance from the expert answers to the best trained model: gold judge "
+      f"{gap_judge['expert'] - gap_judge.drop('expert').max():.0f} points, reward model "
+      f"{gap_rm['expert'] - gap_rm.drop('expert').max():.0f} points")
+for judge_name, arena_table in arena_ratings.items():
+    overlapping = [f"{hi} / {lo}" for hi, lo in zip(arena_table.index, arena_table.index[1:])
+                   if arena_table.loc[hi, "lower"] <= arena_table.loc[lo, "upper"]]
+    print(f"{judge_name}: neighbours with overlapping intervals: {', '.join(overlapping) or 'none'}")
+rank_table.round(1)
+
+# %% [markdown]
+# **What it means.** Two judges can agree on the coarse order (the expert answers and the trained
+# models above the base model) and still disagree on the scale and on the close calls. The gold judge
+# checks the facts of each case, which these small models rarely state correctly, so it puts the
+# expert answers far above every trained model. Compare the two distances printed above: the reward
+# model learned from pairs of answers to the *same* question that differ in one flaw, not to spot a
+# fluent answer about the wrong drug, so it can rate a trained model's answer close to the expert's.
+# Wherever it ranks a model differently from the gold judge, it rewards something the pharmacist does
+# not. This is why the reward model is called a **proxy**: it is the judge PPO
+# optimises in chapter 5, so every disagreement measured here is an opening for the policy to please
+# the proxy instead of the pharmacist (reward hacking, chapter 6). Chapter 7 runs this arena again
+# with every stage and with the ablations, and adds intervals to every metric.
+#
+# Two more lessons from chapter 4 carry over. The intervals come from resampling the *battles*, which
+# share questions, so they are somewhat too narrow (resampling whole questions, as chapter 7 does for
+# its scorecard, is the more careful choice). And ratings from two different judges are two different
+# scales: compare their *orders*, never their numbers.
 
 # %% [markdown]
 # ## Try it
