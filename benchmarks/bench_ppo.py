@@ -13,6 +13,8 @@ without a reward model there it scores with a stand-in of the same size (the tim
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import platform
 import statistics
 import sys
@@ -67,40 +69,45 @@ def main() -> None:
     sft = checkpoints.load("sft", args.checkpoints)
     rm, rm_name = load_reward(args.checkpoints, sft)
     cfg = ppo.DEFAULT_CONFIG
-    policy, ref = sft.copy(), sft.copy()
-    head = ppo.ValueHead(policy.config.d_model, policy.dtype)
-    opt = AdamW({**policy.params, **head.params}, lr=cfg.lr, weight_decay=cfg.weight_decay)
     demos = data.load_sft()
     prompt_ids = [encode_sft(tok, d["prompt"])[0] for d in demos]
-    rng = np.random.default_rng(0)
     n_prompts = cfg.batch_size // cfg.samples_per_prompt
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, BLAS: {blas_info()}")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (timings are only meaningful on a quiet machine)")
     print(f"model: d_model={sft.config.d_model}, n_layers={sft.config.n_layers}, V={sft.config.vocab_size}; "
           f"reward model: {rm_name}")
     print(f"config: batch {cfg.batch_size} answers ({n_prompts} prompts x {cfg.samples_per_prompt}), "
           f"max {cfg.max_new_tokens} new tokens, {cfg.ppo_epochs} epochs of minibatches of {cfg.minibatch_size}")
-    parts: dict[str, list[float]] = {"generation": [], "scoring": [], "update": [], "total": []}
-    lengths = []
-    for _ in range(args.repeat):
-        chosen = rng.choice(len(prompt_ids), n_prompts, replace=False)
-        batch_ids = [prompt_ids[i] for i in np.repeat(chosen, cfg.samples_per_prompt)]
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        batch = ppo.rollout(policy, ref, rm, head, tok, batch_ids, cfg, cfg.kl_coef, rng, timings=timings)
-        t1 = time.perf_counter()
-        ppo.ppo_update(policy, head, opt, batch, cfg, rng)
-        t2 = time.perf_counter()
-        for k, v in zip(parts, (timings["generation"], timings["scoring"], t2 - t1, t2 - t0)):
-            parts[k].append(v)
-        lengths.append(float(batch.answer_lens.mean()))
-    total = statistics.median(parts["total"])
-    print(f"one iteration, median of {args.repeat} (mean answer length {statistics.mean(lengths):.0f} tokens):")
-    for k, v in parts.items():
-        med = statistics.median(v)
-        share = "" if k == "total" else f"  ({100 * med / total:4.1f} %)"
-        print(f"  {k:<11} {1000 * med:8.1f} ms{share}")
-    print(f"=> {cfg.iterations} iterations (the chapter's run) take about {cfg.iterations * total:.0f} s")
+    for label, context in (("BLAS on one thread, as train_ppo runs it", ppo.single_threaded_blas),
+                           ("BLAS with its default threads", contextlib.nullcontext)):
+        parts: dict[str, list[float]] = {"generation": [], "scoring": [], "update": [], "total": []}
+        lengths = []
+        policy, ref = sft.copy(), sft.copy()
+        head = ppo.ValueHead(policy.config.d_model, policy.dtype)
+        opt = AdamW({**policy.params, **head.params}, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        rng = np.random.default_rng(0)
+        with context():
+            for _ in range(args.repeat):
+                chosen = rng.choice(len(prompt_ids), n_prompts, replace=False)
+                batch_ids = [prompt_ids[i] for i in np.repeat(chosen, cfg.samples_per_prompt)]
+                timings: dict[str, float] = {}
+                t0 = time.perf_counter()
+                batch = ppo.rollout(policy, ref, rm, head, tok, batch_ids, cfg, cfg.kl_coef, rng, timings=timings)
+                t1 = time.perf_counter()
+                ppo.ppo_update(policy, head, opt, batch, cfg, rng)
+                t2 = time.perf_counter()
+                for k, v in zip(parts, (timings["generation"], timings["scoring"], t2 - t1, t2 - t0)):
+                    parts[k].append(v)
+                lengths.append(float(batch.answer_lens.mean()))
+        total = statistics.median(parts["total"])
+        print(f"one iteration, {label}: median of {args.repeat} (mean answer length "
+              f"{statistics.mean(lengths):.0f} tokens)")
+        for k, v in parts.items():
+            med = statistics.median(v)
+            share = "" if k == "total" else f"  ({100 * med / total:4.1f} %)"
+            print(f"  {k:<11} {1000 * med:8.1f} ms{share}")
+        print(f"  => {cfg.iterations} iterations (the chapter's run) take about {cfg.iterations * total:.0f} s")
 
 
 if __name__ == "__main__":

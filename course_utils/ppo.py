@@ -72,6 +72,8 @@ Design choices, each documented where it is made:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
 import warnings
@@ -117,6 +119,7 @@ __all__ = [
     "kl_optimal_policy",
     "bandit_ppo",
     "build_ppo_checkpoint",
+    "single_threaded_blas",
 ]
 
 
@@ -124,6 +127,39 @@ class RewardModelLike(Protocol):
     """What PPO needs from a reward model: rewards (B,) read at index ``lengths - 1``."""
 
     def forward(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray: ...
+
+
+_BLAS = None   # a threadpoolctl.ThreadpoolController, made on first use (False if threadpoolctl is missing)
+
+
+def single_threaded_blas():
+    """A context in which BLAS runs on one thread (``threadpoolctl``; nothing if it is missing).
+
+    PPO multiplies small matrices: during generation a few rows per step, in the updates a
+    couple of thousand rows of width 64. A second BLAS thread gains little there, and as soon
+    as another process occupies a core, OpenBLAS's hand-offs between threads make every
+    product wait: an iteration then runs 5-10 times slower (measured on a 2-core machine with
+    a core busy, ``benchmarks/bench_ppo.py``). Sampling, every forward and backward pass and
+    the whole PPO loop run inside this context, which also makes their results independent
+    of the machine's core count. Entering it costs about 10 µs.
+    """
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS = ThreadpoolController()
+        except ImportError:                                   # pragma: no cover - installed with the course
+            _BLAS = False
+    return _BLAS.limit(limits=1, user_api="blas") if _BLAS else contextlib.nullcontext()
+
+
+def _one_blas_thread(fn):
+    """Run ``fn`` inside ``single_threaded_blas()``."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with single_threaded_blas():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 # ============================================================================ configuration
@@ -326,6 +362,7 @@ def whiten(x: np.ndarray, mask: np.ndarray | None = None, shift_mean: bool = Tru
 
 
 # ============================================================================ log-probabilities
+@_one_blas_thread
 def _logprobs(model: TinyGPT, tokens: np.ndarray, temperature: float):
     """Forward ``tokens[:, :-1]`` and return (log π(y_t) of the targets ``tokens[:, 1:]``, logits / τ).
 
@@ -418,6 +455,7 @@ class Rollout:
         return self.prompt_lens + self.answer_lens
 
 
+@_one_blas_thread
 def _sample(policy: TinyGPT, tok: VocabularyTokenizer, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int,
             temperature: float, rng: np.random.Generator):
     """Sample one answer per prompt; prompts of equal length share one ``generate`` call.
@@ -496,6 +534,7 @@ def _rewards_and_advantages(scores: np.ndarray, ended: np.ndarray, kl: np.ndarra
     return norm_scores, rewards, advantages, returns
 
 
+@_one_blas_thread
 def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_head: ValueHead,
             tok: VocabularyTokenizer, prompt_ids: Sequence[Sequence[int]], config: PPOConfig, beta: float,
             rng: np.random.Generator, score_norm: tuple[float, float] = (0.0, 1.0),
@@ -544,6 +583,7 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
 
 
 # ============================================================================ the update
+@_one_blas_thread
 def ppo_loss(policy: TinyGPT, value_head: ValueHead, tokens: np.ndarray, mask: np.ndarray,
              old_logprobs: np.ndarray, advantages: np.ndarray, returns: np.ndarray, old_values: np.ndarray,
              config: PPOConfig) -> tuple[float, dict[str, np.ndarray], dict[str, float]]:
@@ -582,6 +622,7 @@ def ppo_loss(policy: TinyGPT, value_head: ValueHead, tokens: np.ndarray, mask: n
     return float(loss), grads, stats
 
 
+@_one_blas_thread
 def ppo_update(policy: TinyGPT, value_head: ValueHead, opt: AdamW, batch: Rollout, config: PPOConfig,
                rng: np.random.Generator) -> dict[str, float]:
     """``ppo_epochs`` passes of minibatch gradient steps on one rollout; returns mean statistics.
@@ -721,7 +762,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     order, cursor = rng.permutation(len(texts)), 0
     score_norm: tuple[float, float] | None = None if cfg.normalize_reward else (0.0, 1.0)
     rows, stopped = [], False
-    with Progress(cfg.iterations, desc, display=None if progress else False) as bar:
+    with Progress(cfg.iterations, desc, display=None if progress else False) as bar, single_threaded_blas():
         for it in range(1, cfg.iterations + 1):
             # prompts: walk through a shuffled order, reshuffling after each pass over the data
             if cursor + n_prompts > len(order):
