@@ -277,3 +277,10 @@ def test_build_scorecard_cache_on_tiny_models(tmp_path):
     assert rms.loc["clean", "flipped"] == 0
     assert cache["runs"]["run"].tolist() == ["ppo_from_base", "ppo_noisy_rm"]
     assert len(cache["ppo_diagnostics"]) == 2
+
+
+def test_the_cache_is_the_last_checkpoint_stage():
+    """The ablations read base, sft and reward; they are trained last, after every other stage."""
+    assert checkpoints.LATER_STAGES[-1] == ("scorecard", "scorecard", "build_scorecard_cache")
+    names = [name for name, _, _ in checkpoints.LATER_STAGES]
+    assert names.index("scorecard") > names.index("reward")
