@@ -211,6 +211,8 @@ def reward_scores(reward_model, tok: VocabularyTokenizer, prompts: Sequence[str]
     (an answer cut by the generation limit, to which ``<eos>`` is added) is cut to
     ``max_len`` tokens and scored at its last token, as PPO scores an answer that did not end.
     """
+    from .ppo import single_threaded_blas
+
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
     max_len = reward_model.config.max_len
@@ -218,13 +220,14 @@ def reward_scores(reward_model, tok: VocabularyTokenizer, prompts: Sequence[str]
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     out = np.empty(len(seqs), dtype=np.float64)
     order = np.argsort(lengths, kind="stable")
-    for start in range(0, len(order), max(int(batch_size), 1)):
-        idx = order[start:start + batch_size]
-        width = int(lengths[idx].max())
-        tokens = np.full((len(idx), width), tok.pad_id, dtype=np.int64)
-        for row, i in enumerate(idx):
-            tokens[row, :lengths[i]] = seqs[i]
-        out[idx] = reward_model.forward(tokens, lengths[idx])
+    with single_threaded_blas():                    # small products: a second BLAS thread only waits (ppo.py)
+        for start in range(0, len(order), max(int(batch_size), 1)):
+            idx = order[start:start + batch_size]
+            width = int(lengths[idx].max())
+            tokens = np.full((len(idx), width), tok.pad_id, dtype=np.int64)
+            for row, i in enumerate(idx):
+                tokens[row, :lengths[i]] = seqs[i]
+            out[idx] = reward_model.forward(tokens, lengths[idx])
     reward_model._cache = None
     if hasattr(reward_model, "trunk"):
         reward_model.trunk._cache = None                                   # nothing to backpropagate
@@ -569,6 +572,16 @@ def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: boo
     prefs = data.load_preferences()
     train_pairs = [p for p in prefs if p["split"] == "train"]
     test_pairs = [p for p in prefs if p["split"] == "test"]
+
+    with ppo.single_threaded_blas():              # small products everywhere: see ppo.single_threaded_blas
+        return _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base, sft, clean_rm,
+                                train_prompts, eval_prompts, train_pairs, test_pairs)
+
+
+def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base, sft, clean_rm, train_prompts,
+                     eval_prompts, train_pairs, test_pairs) -> Path:
+    """The body of :func:`build_scorecard_cache` (the three runs, their answers and the tables)."""
+    from . import ppo, reward
 
     # (a) PPO straight from the pretrained model: policy and reference are the base model
     from_base, diag_base = ppo.train_ppo(base.copy(), base, clean_rm, tok, train_prompts, cfg, progress=progress,
