@@ -211,3 +211,40 @@ def check_battle_winner(fn: Callable[[float, float, float], str]) -> bool:
         ((-1.0, -3.0, 1.0), "model_a"),      # reward-model scores can be negative
     ]
     return _run("Exercise 3 (winner of a battle)", cases, fn, lambda got, want: got == want)
+
+
+# ---------------------------------------------------------------------------- chapter 6
+def _same_or_both_nan(got, want) -> bool:
+    g, w = float(got), float(want)
+    return (np.isnan(g) and np.isnan(w)) or (not np.isnan(g) and not np.isnan(w) and np.isclose(g, w, rtol=1e-9, atol=1e-12))
+
+
+def check_effectiveness(fn: Callable[[float, float, float], float]) -> bool:
+    """Exercise 6.1: E = (q_M - q_bad) / (q_good - q_bad), NaN when nothing was lost (q_good <= q_bad)."""
+    cases = [((0.35, 0.30, 0.40), 0.5), ((0.40, 0.30, 0.40), 1.0), ((0.30, 0.30, 0.40), 0.0),
+             ((0.45, 0.30, 0.40), 1.5), ((0.25, 0.30, 0.40), -0.5), ((0.90, 0.60, 0.60), float("nan")),
+             ((0.50, 0.45, 0.40), float("nan"))]
+    return _run("Exercise 1 (mitigation effectiveness)", cases, fn, _same_or_both_nan)
+
+
+def _reference_conservative_bt(delta: float, eps: float) -> tuple[float, float]:
+    d = float(delta)
+    loss = (1 - eps) * np.logaddexp(0.0, -d) + eps * np.logaddexp(0.0, d)
+    return float(loss), float(eps * np.exp(-np.logaddexp(0.0, -d)) - (1 - eps) * np.exp(-np.logaddexp(0.0, d)))
+
+
+def check_conservative_bt(fn: Callable[[float, float], tuple[float, float]]) -> bool:
+    """Exercise 6.2: L_ε(Δ) = -(1-ε) log σ(Δ) - ε log σ(-Δ) and dL/dΔ = σ(Δ) - (1-ε), also at |Δ| = 800."""
+    cases = [((d, e), _reference_conservative_bt(d, e))
+             for d, e in ((0.0, 0.0), (2.0, 0.1), (-3.0, 0.2), (1.5, 0.0), (800.0, 0.1), (-800.0, 0.1))]
+    return _run("Exercise 2 (conservative Bradley-Terry loss)", cases, fn, _close(rtol=1e-6, atol=1e-9))
+
+
+def check_gao_fit(fn: Callable[[np.ndarray, np.ndarray], tuple[float, float]]) -> bool:
+    """Exercise 6.3: least-squares (a, b) of R(d) = d (a - b log d), on curves built from known a, b."""
+    cases = []
+    for a, b, d in ((0.05, 0.02, np.linspace(0.5, 9.0, 12)), (1.0, 0.3, np.array([1.0, 2.0, 4.0, 8.0])),
+                    (-0.1, -0.05, np.linspace(0.2, 3.0, 6))):
+        r = d * (a - b * np.log(d))
+        cases.append(((d, r), (a, b)))
+    return _run("Exercise 3 (the Gao fit)", cases, fn, _close(rtol=1e-6, atol=1e-9))

@@ -185,7 +185,7 @@ def fit_gao(d, r) -> tuple[float, float]:
 
 def _gao_peak(a: float, b: float) -> tuple[float, float]:
     """(d*, R(d*)) of the fitted curve: the maximum when b > 0, (inf, inf) when it never turns."""
-    if b <= 0:
+    if b <= 0 or a / b - 1.0 > 700.0:                  # no turn, or one far beyond any float
         return math.inf, math.inf
     d_star = math.exp(a / b - 1.0)
     return d_star, b * d_star
@@ -469,7 +469,8 @@ def evaluate_policy(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, ite
     differences between checkpoints are less noisy than the checkpoints themselves.
 
     Returns one row per answer: ``item``, ``id``, ``sample``, ``kl``, ``length``, ``ended``,
-    ``score:<name>`` for every reward model, the judge's METRICS, ``overall``, ``answer``.
+    ``score:<name>`` for every reward model, the judge's METRICS, ``overall``,
+    ``repetition`` (:func:`repetition`) and ``answer``.
     """
     from .judge import METRICS
 
@@ -493,8 +494,16 @@ def evaluate_policy(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, ite
     verdicts = _judge(answers, [scenarios[items[i]["scenario_id"]] for i in item_index])
     for m in (*METRICS, "overall"):
         table[m] = verdicts[m].to_numpy()
+    table["repetition"] = [repetition(a) for a in answers]
     table["answer"] = answers
     return table
+
+
+def repetition(text: str, n: int = 4) -> float:
+    """Share of repeated word n-grams, 1 - distinct / total ("seq-rep-4"; 0 without repeats)."""
+    words = text.split()
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def _greedy(policy: TinyGPT, tok: VocabularyTokenizer, items: Sequence[Mapping], max_new_tokens: int) -> list[str]:
@@ -588,16 +597,16 @@ class HackingSettings:
     """
 
     betas: tuple[float, ...] = (0.002, 0.02, 0.2)
-    iterations: int = 48
+    iterations: int = 40
     lr: float = 3e-4
-    checkpoints: tuple[int, ...] = (0, 3, 6, 9, 12, 18, 24, 30, 36, 42, 48)
-    coarse_checkpoints: tuple[int, ...] = (0, 12, 24, 36, 48)
+    checkpoints: tuple[int, ...] = (0, 2, 4, 8, 12, 20, 30, 40)
+    coarse_checkpoints: tuple[int, ...] = (0, 20, 40)
     batch_size: int = 8
     samples_per_prompt: int = 4
     max_new_tokens: int = 112
-    eval_samples: int = 3
+    eval_samples: int = 2
     n_eval: int | None = None
-    n_val: int = 32
+    n_val: int = 24
     val_samples: int = 2
     patience: int = 2
     ensemble_size: int = 3
@@ -701,11 +710,14 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
         models trained with different seeds and data subsets (Coste et al. 2024).
     Effectiveness E = (g_M - g_hacked) / (g_best - g_hacked), with g_best the gold score of
     the hacked run's best evaluation checkpoint and g_hacked that of its last. The interval
-    resamples the evaluation prompts (the checkpoints stay the ones chosen on all prompts).
-    g_best is the maximum of noisy checkpoint means, so it is biased upwards and E downwards.
+    resamples the evaluation prompts and re-chooses the best checkpoint in every resample
+    (the mitigated policies stay fixed: early stopping chose its checkpoint on validation
+    prompts). g_best is the maximum of noisy checkpoint means, so it is biased upwards, and
+    E downwards.
 
     Returns a dict of tables: ``hacking_curves`` (one row per run and checkpoint),
-    ``gao_fit``, ``hacking_mitigations``, ``hacked_answers`` (greedy answers of the SFT and
+    ``hacking_training`` (PPO's own diagnostics per iteration: the proxy on the training
+    prompts, where the policy is optimised), ``gao_fit``, ``hacking_mitigations``, ``hacked_answers`` (greedy answers of the SFT and
     the hacked policy with their proxy and gold scores), ``hacked_words`` (the words whose
     frequency grew most), ``policy_answers`` (greedy answers of the hacked and of every
     mitigated policy to every evaluation prompt; chapter 7 reads them). With
@@ -772,9 +784,13 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
                    "ensemble_score": float(t["score:ensemble"].mean()), "gold": float(t["overall"].mean())}
             row.update({m: float(t[m].mean()) for m in METRICS})
             row.update(length=float(t["length"].mean()), ended=float(t["ended"].mean()),
+                       repetition=float(t["repetition"].mean()),
                        val_gold=val_gold.get(it, math.nan) if name == specs[0][0] else math.nan)
             rows.append(row)
     curves = pd.DataFrame(rows)
+    training = pd.concat([runs[name].diagnostics[["iteration", "score", "kl", "length"]].assign(run=name, beta=beta)
+                          for name, beta, *_ in specs], ignore_index=True)
+    training = training[["run", "beta", "iteration", "score", "kl", "length"]]
 
     # ---- the Gao fit, gold and proxy gains over the SFT policy, per β run
     g_sft, p_sft = float(sft_eval["overall"].mean()), float(sft_eval["score:proxy"].mean())
@@ -814,9 +830,11 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
                                   f"{s.ensemble_reduce} of {len(members)} standardised reward models"),
     }
     idx = _bootstrap_index(G_hack.shape[1], s.n_bootstrap, s.seed)
-    boot_best = G_hack[best_k][idx].mean(axis=1)
+    boot_best = G_hack[:, idx].mean(axis=2).max(axis=0)       # the best checkpoint, re-chosen in every resample
     boot_hacked = G_hack[-1][idx].mean(axis=1)
     mrows = [
+        {"mitigation": "no skill (answers to other questions)", "run": hack_name, "iteration": 0,
+         "detail": "the SFT policy's answers, each judged against the next prompt's case"},
         {"mitigation": "none (SFT policy)", "run": hack_name, "iteration": 0, "detail": "before PPO"},
         {"mitigation": "none (best checkpoint)", "run": hack_name, "iteration": hack_its[best_k],
          "detail": "the hacked run at its best evaluation checkpoint"},
@@ -825,6 +843,10 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     ] + [{"mitigation": m, "run": r, "iteration": it, "detail": det} for m, (r, it, det) in mitig.items()]
     for row in mrows:
         t = per_answer[(row["run"], row["iteration"])]
+        if row["mitigation"].startswith("no skill"):          # the floor: a fluent answer to another question
+            other = [eval_items[(i + 1) % len(eval_items)]["scenario_id"] for i in t["item"]]
+            t = t.copy()
+            t["overall"] = _judge(list(t["answer"]), [scenarios[x] for x in other])["overall"].to_numpy()
         g_items = t.groupby("item")["overall"].mean().to_numpy()
         row.update(kl=float(t["kl"].mean()), proxy=float(t["score:proxy"].mean()), gold=float(g_items.mean()),
                    medical_accuracy=float(t["medical_accuracy"].mean()), specificity=float(t["specificity"].mean()),
@@ -860,7 +882,8 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     hacked_answers = pd.DataFrame(hrows)
     words = _word_shift(per_answer[(hack_name, 0)]["answer"], per_answer[(hack_name, hack_its[-1])]["answer"])
 
-    tables = {"hacking_curves": curves, "gao_fit": gao, "hacking_mitigations": mitigations,
+    tables = {"hacking_curves": curves, "hacking_training": training, "gao_fit": gao,
+              "hacking_mitigations": mitigations,
               "hacked_answers": hacked_answers, "hacked_words": words, "policy_answers": policy_answers}
     if not return_runs:
         return tables
@@ -880,9 +903,9 @@ class NoiseSettings:
     conservative loss; ``n_bootstrap`` resamples of the test pairs give the intervals.
     """
 
-    flip_rates: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4)
-    epochs: int = 1
-    smoothing: float = 0.2
+    flip_rates: tuple[float, ...] = (0.0, 0.2, 0.4)
+    epochs: int = 2
+    smoothing: float = 0.1
     n_train: int | None = None
     n_test: int | None = None
     reference_rate: float = 0.2
@@ -985,7 +1008,8 @@ class ShiftSettings:
     ``holdout_category``: the category left out of the reward model's training pairs.
     ``gap``: a policy-sample pair counts (is *decisive*) when the gold judge's scores differ
     by at least this much. ``n_onpolicy``: at most this many newly labelled on-policy pairs
-    are added for the mitigation. ``n_drift``: the last checkpoints pooled as "drifted".
+    are added for the mitigation. ``drift_from``: the checkpoints from this fraction of the run
+    on are pooled as the "drifted" policy.
     ``n_train``: the reward models see the first ``n_train`` training pairs (None = all;
     fewer only in the tests).
     Without a run passed in, a PPO run with ``beta``, ``iterations`` (``hacking`` settings)
@@ -994,8 +1018,8 @@ class ShiftSettings:
 
     holdout_category: str = "pharmacogenomics"
     gap: float = 0.05
-    n_onpolicy: int = 200
-    n_drift: int = 3
+    n_onpolicy: int = 300
+    drift_from: float = 0.5
     n_bootstrap: int = 1000
     reward_epochs: int = 2
     n_train: int | None = None
@@ -1097,9 +1121,11 @@ def distribution_shift_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, se
     3. *Mitigation: label on-policy data.* Pairs of the run's own rollout answers on its
        *training* prompts are labelled by the gold judge (the stand-in for new human labels),
        added to the preference pairs, and the reward model is retrained (iterated RLHF, Bai et
-       al. 2022; Touvron et al. 2023). Effectiveness E = (agree_new - agree_old) /
-       (agree_old(SFT samples) - agree_old), with "drifted" the last ``n_drift`` checkpoints
-       pooled; the interval resamples the held-out prompts.
+       al. 2022; Touvron et al. 2023). The quality lost to the shift is the gap between the
+       reward model's accuracy on held-out preference pairs (pairs like its training data)
+       and its agreement on the drifted policy's pairs (the checkpoints from ``drift_from`` of
+       the run on, pooled): E = (agree_new - agree_old) / (acc_pairs - agree_old); the interval
+       resamples the held-out prompts and the test pairs.
 
     Returns ``shift_categories``, ``shift_agreement`` (one row per checkpoint) and
     ``shift_mitigation``.
@@ -1167,7 +1193,7 @@ def distribution_shift_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, se
                            "agree_new": float(a_new.mean()) if len(pairs) else math.nan})
     agreement = pd.DataFrame(agree_rows)
 
-    drift = its[-s.n_drift:] if len(its) > s.n_drift else its[1:]
+    drift = [it for it in its if it > 0 and it >= s.drift_from * its[-1]] or its[-1:]
     n_items = len(eval_items)
 
     def pooled(iters, which, weights=None):
@@ -1181,21 +1207,25 @@ def distribution_shift_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, se
             den += float(w.sum())
         return num / den if den > 0 else math.nan
 
-    q_good, q_bad, q_mit = pooled(its[:1], "old"), pooled(drift, "old"), pooled(drift, "new")
+    # q_good: how well r_φ orders pairs like its training data (held-out preference pairs)
+    correct = _pair_correct(rm, tok, test)
+    q_good, q_sft = float(correct.mean()), pooled(its[:1], "old")
+    q_bad, q_mit = pooled(drift, "old"), pooled(drift, "new")
     idx = _bootstrap_index(n_items, s.n_bootstrap, s.seed)
+    idx_test = _bootstrap_index(len(test), s.n_bootstrap, s.seed + 1)
     boot = []
-    for r in idx:
+    for r, rt in zip(idx, idx_test):
         w = np.bincount(r, minlength=n_items).astype(np.float64)
-        boot.append(effectiveness(pooled(drift, "new", w), pooled(drift, "old", w), pooled(its[:1], "old", w)))
+        boot.append(effectiveness(pooled(drift, "new", w), pooled(drift, "old", w), correct[rt].mean()))
     lo, hi = _interval(np.array(boot))
-    acc_old = evaluate(rm, tok, test)
     acc_new = evaluate(rm_new, tok, test)
     mitigation = pd.DataFrame([{
         "mitigation": "retrain with on-policy pairs labelled by the gold judge",
-        "n_onpolicy_pairs": len(onpolicy), "agree_sft_samples": q_good, "agree_drifted": q_bad,
-        "agree_drifted_retrained": q_mit, "drifted_checkpoints": ", ".join(str(i) for i in drift),
+        "n_onpolicy_pairs": len(onpolicy), "accuracy_preference_pairs": q_good, "agree_sft_samples": q_sft,
+        "agree_drifted": q_bad, "agree_drifted_retrained": q_mit,
+        "drifted_checkpoints": ", ".join(str(i) for i in drift),
         "effectiveness": effectiveness(q_mit, q_bad, q_good), "ci_low": lo, "ci_high": hi,
-        "test_accuracy_before": acc_old["accuracy"], "test_accuracy_after": acc_new["accuracy"],
+        "test_accuracy_after": acc_new["accuracy"],
     }])
     return {"shift_categories": categories, "shift_agreement": agreement, "shift_mitigation": mitigation}
 
@@ -1443,13 +1473,16 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per challenge: the measured effect, its severity, the measured mitigation
     effectiveness next to the brief's claims, and why they differ.
 
-    Effect size (the share of what a stage achieved that the unmitigated problem destroys):
-      * reward hacking: (g_best - g_hacked) / (g_best - g_sft), the share of PPO's best gold
-        gain that over-optimisation loses again (≥ 1: the hacked policy is worse than SFT);
-      * annotation quality: (acc_clean - acc_1(p_ref)) / (acc_clean - 0.5), the share of the
-        reward model's above-chance accuracy lost at the reference flip rate;
-      * distribution shift: (agree_SFT - agree_drifted) / (agree_SFT - 0.5), the share of the
-        reward model's above-chance agreement with the gold judge lost as the policy drifts;
+    Effect size: the share of a stage's skill above a no-skill floor that the unmitigated
+    problem destroys, (q_good - q_bad) / (q_good - q_floor):
+      * reward hacking: the gold score, from the hacked run's best checkpoint to its end; the
+        floor is the gold score of fluent answers to *other* questions (the SFT policy's
+        answers judged against the next prompt's case);
+      * annotation quality: reward-model accuracy, from clean labels to one annotator at the
+        reference flip rate; the floor is chance (0.5);
+      * distribution shift: how often the reward model orders a pair like the gold standard,
+        from held-out preference pairs (accuracy) to pairs of the drifted policy's own
+        answers (agreement with the gold judge); the floor is chance (0.5);
       * scalability: not a loss of quality. Its severity is the course's judgement; beside it
         stands PPO's training-state memory as a multiple of SFT's at the course's width.
     Severity: the first threshold of :data:`SEVERITY_RULE` the effect size reaches.
@@ -1458,13 +1491,14 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     # reward hacking
     m = tables["hacking_mitigations"].set_index("mitigation")
-    g_sft, g_best, g_hack = (float(m.loc[k, "gold"]) for k in ("none (SFT policy)", "none (best checkpoint)",
-                                                             "none (hacked)"))
-    effect = (g_best - g_hack) / (g_best - g_sft) if g_best - g_sft > 1e-12 else math.nan
+    g_floor, g_sft, g_best, g_hack = (float(m.loc[k, "gold"]) for k in (
+        "no skill (answers to other questions)", "none (SFT policy)", "none (best checkpoint)", "none (hacked)"))
+    effect = _lost_share(g_best, g_hack, g_floor)
     mit = m.dropna(subset=["effectiveness"])
     best = mit["effectiveness"].idxmax() if len(mit) else ""
     rows.append(_summary_row(
-        "reward hacking", effect, best, mit, f"gold {g_sft:.3f} (SFT) → {g_best:.3f} (best) → {g_hack:.3f} (hacked)"))
+        "reward hacking", effect, best, mit, f"gold {g_sft:.3f} (SFT) → {g_best:.3f} (best checkpoint) → "
+                                             f"{g_hack:.3f} (hacked); no skill {g_floor:.3f}"))
     # annotation quality
     n = tables["noise_curves"]
     nm = tables["noise_mitigations"].set_index("mitigation")
@@ -1472,14 +1506,13 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     clean = float(n.loc[n.method == "clean labels", "accuracy"].iloc[0])
     noisy = n[(n.method == "one annotator") & (np.isclose(n.flip_rate, ref))]
     acc_ref = float(noisy["accuracy"].iloc[0]) if len(noisy) else math.nan
-    effect = (clean - acc_ref) / (clean - 0.5) if clean > 0.5 else math.nan
+    effect = _lost_share(clean, acc_ref, 0.5)
     best = nm["effectiveness"].idxmax() if nm["effectiveness"].notna().any() else ""
     rows.append(_summary_row("annotation quality", effect, best, nm,
                              f"accuracy {clean:.3f} (clean labels) → {acc_ref:.3f} (one annotator, {ref:.0%} flips)"))
     # distribution shift
     sm = tables["shift_mitigation"].iloc[0]
-    effect = ((sm["agree_sft_samples"] - sm["agree_drifted"]) / (sm["agree_sft_samples"] - 0.5)
-              if sm["agree_sft_samples"] > 0.5 else math.nan)
+    effect = _lost_share(sm["accuracy_preference_pairs"], sm["agree_drifted"], 0.5)
     sc = tables["shift_categories"]
     out = sc[(sc.reward_model != "all categories") & (sc.pairs.str.startswith("all pairs"))]
     inn = sc[(sc.reward_model != "all categories") & (sc.pairs == "test pairs, trained categories")]
@@ -1487,8 +1520,9 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                 if len(out) and len(inn) else "")
     rows.append(_summary_row("distribution shift", effect, str(sm["mitigation"]), tables["shift_mitigation"]
                              .set_index("mitigation"),
-                             f"agreement {sm['agree_sft_samples']:.3f} (SFT samples) → {sm['agree_drifted']:.3f} "
-                             f"(drifted){cat_text}"))
+                             f"ranking {sm['accuracy_preference_pairs']:.3f} (preference pairs) → "
+                             f"{sm['agree_sft_samples']:.3f} (SFT samples) → {sm['agree_drifted']:.3f} "
+                             f"(drifted policy){cat_text}"))
     # scalability
     sw = tables["scale_width"]
     sx = tables["scale_mitigations"].set_index("mitigation")
@@ -1506,6 +1540,11 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     out["explanation"] = [_explain(r) for r in out.to_dict("records")]
     return out
+
+
+def _lost_share(q_good: float, q_bad: float, q_floor: float) -> float:
+    """(q_good - q_bad) / (q_good - q_floor): the share of the skill above the no-skill floor that is lost."""
+    return (q_good - q_bad) / (q_good - q_floor) if q_good - q_floor > 1e-12 else math.nan
 
 
 def _summary_row(challenge: str, effect: float, best: str, mit: pd.DataFrame, measured: str) -> dict:
@@ -1633,5 +1672,25 @@ def build_experiments_cache(tok: VocabularyTokenizer, out_dir: Path, progress: b
     out_dir = Path(out_dir)
     sft = _TinyGPT.load(out_dir / "sft.npz")
     rm = load_reward_model(out_dir)
-    tables = run_all(tok, sft, rm, CHAPTER_SETTINGS, progress=progress)
+    with _one_blas_thread():
+        tables = run_all(tok, sft, rm, CHAPTER_SETTINGS, progress=progress)
     return save_tables(tables, out_dir / CACHE_FILE)
+
+
+def _one_blas_thread():
+    """Run BLAS on one thread while the cache is built, if ``threadpoolctl`` is installed.
+
+    Every matrix here is small (a few rows of width 64), and OpenBLAS's worker threads cost
+    more than they give on such matrices: after each product they spin on the other core
+    (see ``model.py``), which more than doubles the build time on a 2-core machine and
+    makes it collapse when that core is busy. ``threadpoolctl`` comes with the ``dev``
+    extra that ``make`` installs; without it the build runs as the machine is set up.
+    Nothing is changed outside this context (no environment variable is set).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                                   # pragma: no cover - the dev extra is missing
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
