@@ -769,9 +769,10 @@ print(f"Kendall's tau between the two rankings: {arena_tau:+.2f}; "
          "the judges disagree on " + ", ".join(rank_table.index[rank_table["rank change"] != 0])))
 gap_judge = arena_ratings["gold judge"]["rating"]
 gap_rm = arena_ratings["reward model"]["rating"]
-print(f"distance from the expert answers to the best trained model: gold judge "
-      f"{gap_judge['expert'] - gap_judge.drop('expert').max():.0f} points, reward model "
-      f"{gap_rm['expert'] - gap_rm.drop('expert').max():.0f} points")
+print(f"expert answers minus the best trained model: gold judge "
+      f"{gap_judge['expert'] - gap_judge.drop('expert').max():+.0f} points, reward model "
+      f"{gap_rm['expert'] - gap_rm.drop('expert').max():+.0f} points (negative: the judge prefers a trained model "
+      "to the experts)")
 for judge_name, arena_table in arena_ratings.items():
     overlapping = [f"{hi} / {lo}" for hi, lo in zip(arena_table.index, arena_table.index[1:])
                    if arena_table.loc[hi, "lower"] <= arena_table.loc[lo, "upper"]]
@@ -782,11 +783,12 @@ rank_table.round(1)
 # **What it means.** Two judges can agree on the coarse order (the expert answers and the trained
 # models above the base model) and still disagree on the scale and on the close calls. The gold judge
 # checks the facts of each case, which these small models rarely state correctly, so it puts the
-# expert answers far above every trained model. Compare the two distances printed above: the reward
-# model learned from pairs of answers to the *same* question that differ in one flaw, not to spot a
-# fluent answer about the wrong drug, so it can rate a trained model's answer close to the expert's.
-# Wherever it ranks a model differently from the gold judge, it rewards something the pharmacist does
-# not. This is why the reward model is called a **proxy**: it is the judge PPO
+# expert answers far above every trained model. Compare the two gaps printed above: the reward model
+# learned from pairs of answers to the *same* question that differ in one flaw, not to spot a fluent
+# answer about the wrong drug, so it can rate a trained model's answer close to the expert's, or even
+# above it. Wherever it ranks a model differently from the gold judge, it rewards something the
+# pharmacist does not; and a reward model that prefers the PPO policy to the expert answers has been
+# *over-optimised*: PPO found what the proxy likes beyond anything the experts wrote. This is why the reward model is called a **proxy**: it is the judge PPO
 # optimises in chapter 5, so every disagreement measured here is an opening for the policy to please
 # the proxy instead of the pharmacist (reward hacking, chapter 6). Chapter 7 runs this arena again
 # with every stage and with the ablations, and adds intervals to every metric.

@@ -324,7 +324,7 @@ ax.legend(loc="upper left", bbox_to_anchor=(1.07, 1.0), fontsize=10)
 plt.show()
 
 # %% [markdown]
-# **Why our numbers are so far below the brief's.** Our policy is a transformer with well under a
+# **Why most of our numbers are far below the brief's.** Our policy is a transformer with well under a
 # million parameters trained for seconds on a few dozen cases; a deployed assistant has billions of parameters
 # trained on a large part of the written record, and is then fine-tuned on far more demonstrations and
 # preferences than we have. Our model has learned the *form* of a pharmacist's answer (it escalates, it
@@ -334,7 +334,8 @@ plt.show()
 # 91 % / 87 % were never measured, so they cannot be compared with anything; treat any scorecard
 # without a stated test set, judge and interval the same way.
 #
-# Two readings of the table deserve care. **Safety** at or near 100 % does not mean the models give safe
+# Where a measured bar reaches the target or passes the claim, read on before celebrating: two readings
+# of the table deserve care. **Safety** at or near 100 % does not mean the models give safe
 # advice: the metric only detects known dangerous claims, and a model that rarely states anything
 # definite rarely states a dangerous claim. **Humility** is high for a similar reason: SFT taught the
 # model to end with an escalation sentence, and the judge rewards the sentence wherever it appears.
@@ -393,7 +394,9 @@ diff.round(3)
 # the gold judge's `overall` row shows whether the expert pharmacist would agree. When the reward rises
 # and the overall score does not, the policy has learned what the proxy likes rather than what the
 # pharmacist wants: the reward model cannot see most of what the rubric checks (is the fact right for
-# *this* drug?), and PPO can only make the model better at what the reward model sees. The brief
+# *this* drug?), and PPO can only make the model better at what the reward model sees. When both rise,
+# look at *which* metrics moved: a gain made of escalation sentences and fewer stated numbers (humility,
+# dose accuracy) is not a gain in pharmacology if medical accuracy stays where SFT left it. The brief
 # claimed a +70 % improvement from SFT to PPO on 5 queries; measured on 64 held-out questions, with an
 # interval, the answer is the row above.
 
@@ -440,6 +443,8 @@ print(f"Kendall's tau between the two leaderboards: {tau:+.2f} (1 = same order, 
 print(f"gold judge's first place: {LABELS[ratings_judge.index[0]]}; reward model's first place: {LABELS[top_rm]}")
 moved = ranks[ranks["rank change"] != 0]
 print(f"{len(moved)} of {len(ranks)} stages change rank between the judges")
+above_expert = [LABELS[s] for s in ratings_rm.index if ratings_rm.loc[s, "rating"] > ratings_rm.loc["reference", "rating"]]
+print("stages the reward model rates above the expert answers: " + (", ".join(above_expert) or "none"))
 ranks.round(1)
 
 # %% [markdown]
@@ -448,7 +453,9 @@ ranks.round(1)
 # PPO "sees". Where the two agree, optimising the proxy was safe; where a stage climbs in the reward
 # model's arena but not in the judge's, the proxy rewards something the pharmacist does not value.
 # The usual suspects are visible in the answers themselves: long answers that repeat the case's
-# keywords, a confident escalation sentence attached to the wrong facts. Chapter 3 measured the reward
+# keywords, a confident escalation sentence attached to the wrong facts. A reward model that rates a
+# policy *above the expert answers* has been over-optimised against: the policy found what the proxy
+# likes beyond anything the experts wrote. Chapter 3 measured the reward
 # model's accuracy on *pairs the annotators wrote*; the arena measures it on *answers the policies
 # wrote*, which is the distribution that matters once PPO starts to optimise it, and a different one.
 # Gao et al. (2023) measured the same effect at scale: past some point, optimising a learned reward
@@ -551,8 +558,8 @@ runs[["start", "reward_model", "iterations_run", "final_kl", "final_score", "fin
 # %%
 diag = ablations["ppo_diagnostics"]
 fig, axes = plt.subplots(2, 2, figsize=(12, 6.5), sharex=True)
-panels = {"score": "reward-model score (raw)", "judge": "gold judge (overall)", "kl": "KL to the reference (nats)",
-          "ended": "share of answers that ended"}
+panels = {"score": "score of the run's own reward model (raw)", "judge": "gold judge (overall)",
+          "kl": "KL to the reference (nats)", "ended": "share of answers that ended"}
 for run in ("ppo_from_base", "ppo_noisy_rm"):
     d, colour = diag[diag["run"] == run], STAGE_COLOR[run]
     for ax, col in zip(axes.flat, panels):
@@ -573,8 +580,9 @@ plt.show()
 #
 # - **Without SFT**, PPO has to discover the answer format from a scalar reward. The base model
 #   continues text rather than answering, and rarely ends an answer with `<eos>`; answers cut at the
-#   length limit get a fixed penalty, so most of the batch carries no signal about *content*. What the
-#   reward model does reward, PPO finds: watch the reward-model score of this run against its gold score.
+#   length limit get a fixed penalty, so most of the batch carries no signal about *content*. Whether
+#   PPO finds anything the reward model rewards from there is an empirical question: compare this run's
+#   reward-model and gold scores with the base model's and with PPO's.
 # - **SFT alone** is the baseline PPO has to beat. Supervised learning on expert answers does most of the
 #   work a small model can do; RL can only re-weight what SFT already produces.
 # - **A noisy reward model** is a worse proxy (see its held-out accuracy). PPO optimises whatever it is
@@ -598,13 +606,13 @@ print(f"mean answer length in words: PPO from base {words['ppo_from_base']:.0f},
 # **What the ablations say, honestly.** At this scale the stages do not add up the way the textbook
 # story suggests, and the printed comparisons are the evidence. Compare the base model with SFT in the
 # scorecard: that step carries most of the measurable gain. Compare PPO with SFT (section 5): whatever
-# PPO does to the reward model's score, the gold judge is the one that reflects the pharmacist. The
-# ranking of the ablations can surprise too. A policy trained against a *worse* reward model can score
-# *better* on the rubric for a reason that has nothing to do with knowledge: if it drifted towards
-# shorter answers, it states fewer numbers, so fewer wrong ones (dose accuracy), and it keeps the
-# escalation sentence (humility). Check the answer lengths and the dose column above before you call
-# any such difference an improvement. None of this says the four stages are unnecessary. It says each
-# stage fixes a different problem, and only an independent evaluation tells you whether it did.
+# PPO does to the reward model's score, the gold judge is the one that reflects the pharmacist. Rubric
+# scores can also move for reasons that have nothing to do with knowledge: a policy that drifts
+# towards shorter answers states fewer numbers, so fewer wrong ones (dose accuracy), and a policy that
+# keeps its escalation sentence keeps humility. Check the answer lengths and the dose, humility and
+# accuracy columns before you call any difference an improvement, PPO's gain over SFT included. None of
+# this says the four stages are unnecessary. It says each stage fixes a different problem, and only an
+# independent evaluation tells you whether it did.
 
 # %% [markdown]
 # ## 9. The pipeline at a glance
@@ -763,8 +771,8 @@ _ = check_battle_winner(my_winner)
 #   gates them by safety. Every verdict can be checked by hand.
 # - A scorecard is a mean **with an interval** over a stated set of held-out questions, next to a
 #   target. Paired differences on the same questions are the sharper comparison.
-# - The final arena ranks every stage twice: the gold judge's leaderboard and the reward model's
-#   leaderboard differ, and that difference measures the proxy's blind spots that PPO can exploit.
+# - The final arena ranks every stage twice; where the gold judge's leaderboard and the reward
+#   model's differ, the difference measures the proxy's blind spots that PPO can exploit.
 # - The case study and the ablations show what each stage contributes at this scale, measured: SFT
 #   teaches the form of an answer, PPO moves what the reward model can see, and a damaged stage
 #   (no SFT, noisy labels) changes the result in ways only the independent judge reveals.
