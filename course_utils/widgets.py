@@ -700,11 +700,11 @@ def kl_optimum_view(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray,
     return fig, "\n".join(lines), notes
 
 
-def kl_optimum_widget(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray):
-    """A logarithmic slider for β over :func:`kl_optimum_view`."""
+def kl_optimum_widget(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray, beta: float = 1.0):
+    """A logarithmic slider for β (starting at ``beta``) over :func:`kl_optimum_view`."""
     import ipywidgets as w
 
-    controls = {"beta": w.FloatLogSlider(value=1.0, base=10, min=-2, max=2, step=0.1, description="β",
+    controls = {"beta": w.FloatLogSlider(value=beta, base=10, min=-2, max=2, step=0.1, description="β",
                                          continuous_update=False)}
     return _interactive(lambda beta: kl_optimum_view(labels, log_ref, rewards, beta), controls)
 
@@ -757,16 +757,19 @@ def bandit_ppo_view(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray,
     return fig, notes
 
 
-def bandit_ppo_widget(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray, seed: int = 0):
-    """Sliders for β, ε and the learning rate over :func:`bandit_ppo_view` (re-runs in a fraction of a second)."""
+def bandit_ppo_widget(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray, beta: float = 1.0,
+                      clip_eps: float = 0.2, lr: float = 0.02, seed: int = 0):
+    """Sliders for β, ε and the learning rate (starting at the given values) over :func:`bandit_ppo_view`;
+    each re-run takes a fraction of a second."""
     import ipywidgets as w
 
     style = {"description_width": "initial"}
     controls = {
-        "beta": w.FloatLogSlider(value=1.0, base=10, min=-2, max=2, step=0.1, description="β",
+        "beta": w.FloatLogSlider(value=beta, base=10, min=-2, max=2, step=0.1, description="β",
                                  continuous_update=False),
-        "clip_eps": w.FloatSlider(value=0.2, min=0.0, max=0.8, step=0.05, description="ε", continuous_update=False),
-        "lr": w.FloatLogSlider(value=0.02, base=10, min=-3, max=1, step=0.1, description="learning rate",
+        "clip_eps": w.FloatSlider(value=clip_eps, min=0.0, max=0.8, step=0.05, description="ε",
+                                  continuous_update=False),
+        "lr": w.FloatLogSlider(value=lr, base=10, min=-3, max=1, step=0.1, description="learning rate",
                                continuous_update=False, style=style),
     }
     return _interactive(lambda beta, clip_eps, lr: bandit_ppo_view(labels, log_ref, rewards, beta, clip_eps, lr,

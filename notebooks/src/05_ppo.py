@@ -1,0 +1,887 @@
+# %% [markdown]
+# # Chapter 5 · RLHF with PPO: maximising the reward model, on a leash
+#
+# **Part 2 of the course · Stage 4 of 4** (pretraining → SFT → reward model → **PPO**)
+#
+# The SFT model of chapter 2 imitates expert answers; the reward model of chapter 3 gives any
+# answer a score. This chapter closes the loop: the policy *writes* answers, the reward model
+# *scores* them, and reinforcement learning moves the policy towards answers that score higher,
+# while a KL penalty keeps it close to the SFT model it started from. This is reinforcement
+# learning from human feedback (RLHF) as introduced for language models by Ziegler et al. (2019)
+# and Stiennon et al. (2020), and used for InstructGPT (Ouyang et al. 2022), with the
+# Proximal Policy Optimization algorithm of Schulman et al. (2017).
+#
+# **You will learn to**
+# 1. state the RLHF objective $\max\ \mathbb{E}[r] - \beta\,\mathrm{KL}(\pi \,\|\, \pi_\text{ref})$ and the
+#    clipped surrogate of PPO, and explain every symbol;
+# 2. compute per-token rewards, GAE advantages and the clipped objective of one answer by hand;
+# 3. solve the KL-regularised problem in closed form on five candidate answers, and watch a
+#    mini-PPO converge to that solution;
+# 4. run PPO on TinyGPT against the reward model and read its diagnostics (reward, KL, β,
+#    clip fraction, entropy);
+# 5. measure what PPO did on held-out questions, with the reward model *and* the gold judge, and
+#    recognise three classic failures: reward hacking without a KL leash, a negative KL, and
+#    unmasked padding.
+#
+# **Where this sits.**
+#
+# | Chapter | Trained on | Learns | Output |
+# |---|---|---|---|
+# | 1. Pretraining | pharmaceutical text | to predict the next token | base model |
+# | 2. SFT | expert demonstrations | to answer like the expert | SFT policy (and $\pi_\text{ref}$ here) |
+# | 3. Reward model | preference pairs | which of two answers is better | $r_\phi(x, y)$ |
+# | **5. PPO** | **its own answers, scored by $r_\phi$** | **to write answers $r_\phi$ likes** | **PPO policy** |
+#
+# Chapter 6 then asks what can go wrong when a policy optimises a *learned* reward, and chapter 7
+# scores every stage with the gold judge.
+#
+# > **Educational material, not medical advice.** The pharmaceutical cases are simplified teaching
+# > examples, and the models here are tiny and often wrong. Never use them for decisions about real
+# > patients; ask a pharmacist or prescriber.
+
+# %% tags=["parameters"]
+SEED = 0
+CHECKPOINT_DIR = None          # None: the committed checkpoints in data/checkpoints/
+# the small problem: candidate answers to one question
+CASE_ID = "CON-01"             # metformin in liver cirrhosis
+CANDIDATE_FLAWS = ["no_escalation", "missing_key_fact", "unsafe_claim", "vague"]  # plus the expert answer
+REF_SCORING = "per_token"      # π_ref over the candidates from "per_token" or "sequence" log-probabilities
+BETA_DEMO = 5.0                # β of the worked closed form and of the mini-PPO
+CLIP_EPS_DEMO = 0.2            # ε of the clipped-surrogate figure and of the mini-PPO
+BANDIT_ITERATIONS = 150
+BANDIT_BATCH = 64
+BANDIT_LR = 0.02
+# the real run (the defaults of ppo.PPOConfig, i.e. the run that builds data/checkpoints/ppo.npz)
+ITERATIONS = 60
+BATCH_SIZE = 16                # answers per iteration
+SAMPLES_PER_PROMPT = 8         # answers per prompt
+MAX_NEW_TOKENS = 112           # longest answer, <eos> included (room for every expert answer)
+TEMPERATURE = 1.0
+KL_COEF = 0.05                 # β
+KL_ESTIMATOR = "k1"
+CLIP_EPS = 0.2                 # ε
+VALUE_CLIP_EPS = 0.2           # ε_V
+VF_COEF = 0.1                  # c_V
+ENT_COEF = 0.0                 # c_H
+PPO_EPOCHS = 2
+MINIBATCH_SIZE = 16
+LEARNING_RATE = 1.5e-4
+GAMMA = 1.0
+LAM = 0.95
+MISSING_EOS_REWARD = -1.0      # reward of an answer cut off before <eos>
+# shorter runs: adaptive β, and the β = 0 pitfall
+COMPARE_ITERATIONS = 10
+KL_TARGET = 3.0                # nats per answer
+KL_HORIZON = 25                # tiny, so that β moves visibly within a short demonstration
+BETA_ZERO_ITERATIONS = 10
+N_SHOW = 5                     # held-out questions shown in full
+
+# %%
+import inspect
+import time
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from course_utils import checkpoints, data, judge, ppo, reward
+from course_utils.exercises import check_clipped_objective, check_gae_one_sequence, check_kl_optimum
+from course_utils.losses import kl_penalty, ppo_clip_loss
+from course_utils.paths import CHECKPOINT_DIR as COMMITTED_CHECKPOINTS
+from course_utils.plotting import COLORS, STAGE_COLORS, smooth, use_course_style
+from course_utils.training import encode_sft
+from course_utils.widgets import (bandit_ppo_view, bandit_ppo_widget, kl_optimum_view, kl_optimum_widget,
+                                  ppo_clip_view, ppo_clip_widget, ppo_run_widget)
+
+use_course_style()
+pd.set_option("display.width", 140)
+pd.set_option("display.max_colwidth", 80)
+
+ckpt = COMMITTED_CHECKPOINTS if CHECKPOINT_DIR is None else Path(CHECKPOINT_DIR)
+tok = checkpoints.load_tokenizer(ckpt)
+sft = checkpoints.load("sft", ckpt)           # the starting policy, and (a frozen copy) the reference π_ref
+rm = reward.load_reward_model(ckpt)           # r_φ(x, y) from chapter 3
+scenarios = {s["id"]: s for s in data.load_scenarios()}
+train_prompts = data.load_sft()               # training prompts: question and variant 0 of every scenario
+eval_prompts = data.load_eval_prompts()       # held-out: the last variant, never trained on
+print(f"policy and reference: TinyGPT with {sft.n_params:,} parameters; reward model: {rm!r}")
+print(f"{len(train_prompts)} training prompts from {len({p['scenario_id'] for p in train_prompts})} scenarios; "
+      f"{len(eval_prompts)} held-out questions")
+
+
+def judge_scores(answers: list[str], items: list[dict]) -> pd.DataFrame:
+    """Gold-judge verdicts of answers to prompts that carry a scenario id."""
+    return judge.judge_many(answers, [scenarios[p["scenario_id"]] for p in items])
+
+
+def repetition(text: str, n: int = 4) -> float:
+    """Share of repeated word n-grams, 1 - distinct / total ("seq-rep-4"; 0 for an answer without repeats)."""
+    words = text.split()
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+# %% [markdown]
+# ## 1. Why reinforcement learning after SFT?
+#
+# SFT copies demonstrations. It learns from **one good answer per prompt** and never sees what a
+# *bad* answer looks like, nor how much better one answer is than another. The reward model
+# learned exactly that from preferences, and it can score **any** answer, including ones nobody
+# wrote. So we can let the policy answer, score its answers, and make the better ones more likely.
+#
+# Ask the SFT model the same question four times (sampling at temperature 1) and the answers differ,
+# and so do their scores:
+
+# %%
+case = scenarios[CASE_ID]
+question = case["question"]
+samples = ppo.sample_answers(sft, tok, [question] * 4, temperature=1.0, max_new_tokens=MAX_NEW_TOKENS, seed=SEED)
+sample_table = pd.DataFrame({
+    "answer (first 110 characters)": [a[:110] + ("..." if len(a) > 110 else "") for a in samples],
+    "reward model": rm.score(tok, question, samples),
+    "gold judge": judge.judge_many(samples, case).overall.to_numpy(),
+})
+print(f"Q ({CASE_ID}): {question}")
+sample_table.round(3)
+
+# %% [markdown]
+# Reinforcement learning turns those scores into a training signal: raise the probability of the
+# answers that scored above the policy's average, lower the others. Two dangers come with it.
+# The reward model is only a **proxy** for the expert pharmacist (chapter 3 measured how often it
+# disagrees), so a policy that maximises it without restraint finds the proxy's blind spots
+# (reward hacking, chapter 6). And a policy that drifts far from fluent text forgets what SFT taught
+# it. Both are held back by the same device: a penalty on the distance to the SFT model.
+
+# %% [markdown]
+# ## 2. The objective and the PPO algorithm
+#
+# ### The KL-regularised objective
+#
+# $$\max_\theta\ \ \mathbb{E}_{x \sim \mathcal{D},\ y \sim \pi_\theta(\cdot \mid x)}\big[\, r_\phi(x, y) \,\big]
+# \;-\; \beta\, \mathbb{E}_{x \sim \mathcal{D}}\Big[\mathrm{KL}\big(\pi_\theta(\cdot \mid x) \,\big\|\, \pi_\text{ref}(\cdot \mid x)\big)\Big]$$
+#
+# | symbol | meaning | here |
+# |---|---|---|
+# | $x$, $\mathcal{D}$ | a prompt, and the training prompts | the SFT prompts (never the held-out ones) |
+# | $y = (y_1, \dots, y_L)$ | an answer sampled from the policy, token by token, ending with `<eos>` | at most `MAX_NEW_TOKENS` tokens |
+# | $\pi_\theta$ | the policy: the TinyGPT being trained, weights $\theta$ | starts as a copy of the SFT model |
+# | $\pi_\text{ref}$ | the reference: the frozen SFT model | never updated |
+# | $r_\phi(x, y)$ | the reward model's score of the whole answer | chapter 3, read at the last token |
+# | $\beta$ | strength of the KL penalty | `KL_COEF` |
+# | $\mathrm{KL}(\pi_\theta \,\|\, \pi_\text{ref}) = \mathbb{E}_{y \sim \pi_\theta}\big[\log \tfrac{\pi_\theta(y \mid x)}{\pi_\text{ref}(y \mid x)}\big]$ | how far the policy has moved from the reference, in nats | 0 at the start |
+#
+# Because $\log \pi(y \mid x) = \sum_t \log \pi(y_t \mid x, y_{<t})$, the KL splits over tokens. RLHF
+# therefore treats an answer as an **episode** in which each token is an action, and gives each token a
+# reward (Ziegler et al. 2019; Stiennon et al. 2020):
+#
+# $$r_t = -\beta\, k_t \quad (t < L), \qquad r_L = -\beta\, k_L + r_\phi(x, y), \qquad
+# k_t = \log \pi_\text{old}(y_t \mid s_t) - \log \pi_\text{ref}(y_t \mid s_t)$$
+#
+# with $s_t = (x, y_{<t})$ the context, $\pi_\text{old}$ the policy that sampled the answer, and $k_t$
+# the "k1" estimate of the per-token KL (`losses.kl_penalty` also offers k2 and k3; Schulman 2020).
+#
+# ### The clipped surrogate (Schulman et al. 2017)
+#
+# A policy-gradient step raises $\log \pi_\theta(y_t \mid s_t)$ in proportion to the **advantage**
+# $A_t$: how much better this token turned out than the policy expected. Large steps on a small batch
+# are unstable, so PPO maximises a surrogate that stops rewarding a change of a token's probability
+# beyond a factor $1 \pm \epsilon$:
+#
+# $$L^\text{CLIP}(\theta) = \mathbb{E}_t\Big[\min\big(\rho_t A_t,\ \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\, A_t\big)\Big],
+# \qquad \rho_t = \frac{\pi_\theta(y_t \mid s_t)}{\pi_\text{old}(y_t \mid s_t)}$$
+#
+# | symbol | meaning |
+# |---|---|
+# | $\rho_t$ | probability ratio of token $t$: new policy over the policy that sampled it (1 before the first update) |
+# | $A_t$ | advantage of token $t$ (below); positive: make $y_t$ more likely; negative: less likely |
+# | $\epsilon$ | clip range (`CLIP_EPS`); the ratio earns nothing beyond $[1-\epsilon, 1+\epsilon]$ |
+# | $\min$ | the pessimistic choice: the clip only ever *removes* an incentive, never adds one |
+# | $\mathbb{E}_t$ | mean over the answer tokens of the minibatch (prompt and padding masked out) |
+#
+# ### Advantages: a value head and GAE
+#
+# A **value head** $V_t = h_t \cdot w_v + b_v$ on the policy's final hidden state $h_t$ predicts the
+# reward still to come from token $t$. Generalised advantage estimation (Schulman et al. 2016) combines
+# the per-token TD errors $\delta_t$:
+#
+# $$\delta_t = r_t + \gamma V_{t+1} - V_t, \qquad A_t = \sum_{l \ge 0} (\gamma\lambda)^l\, \delta_{t+l}, \qquad
+# R_t = A_t + V_t, \qquad V_{L+1} = 0$$
+#
+# with discount $\gamma$ (`GAMMA` = 1: a token late in the answer counts as much as an early one) and
+# $\lambda$ (`LAM`) trading bias ($\lambda = 0$: trust $V$) against variance ($\lambda = 1$: the raw
+# sum of rewards). The value head learns $R_t$ with a clipped squared error, and shares the transformer
+# with the policy, so its gradient reaches the trunk too. Each minibatch minimises
+#
+# $$\mathcal{L} = -L^\text{CLIP} + c_V \cdot \tfrac12 \max\big((V_t - R_t)^2,\ (V^\text{old}_t + \mathrm{clip}(V_t - V^\text{old}_t, \pm\epsilon_V) - R_t)^2\big) - c_H\, H_t$$
+#
+# averaged over answer tokens, with $c_V$ = `VF_COEF`, $\epsilon_V$ = `VALUE_CLIP_EPS` and an optional
+# entropy bonus $c_H$ = `ENT_COEF` (entropy $H_t$ of the policy's next-token distribution). One PPO
+# **iteration**: sample a batch of answers, score them, compute $r_t$, $A_t$, $R_t$, then take
+# `PPO_EPOCHS` passes of minibatch AdamW steps on that batch. `course_utils/ppo.py` implements every
+# step, commented by what it does, following the implementation details catalogued by Huang et al. (2024).
+#
+# Here is the clipped surrogate for one token, as a function of its ratio:
+
+# %%
+fig, notes = ppo_clip_view(CLIP_EPS_DEMO)
+for note in notes:
+    print(f"note: {note}")
+plt.show()
+
+# %% [markdown]
+# Read the left panel ($A > 0$): raising the token's probability pays, until $\rho = 1 + \epsilon$;
+# beyond that the objective is flat and the gradient is zero (shaded), so one batch cannot push the
+# token much further. Lowering the probability ($\rho < 1$) is never clipped: the objective keeps
+# penalising a step in the wrong direction. The right panel ($A < 0$) is the mirror image. The fraction
+# of tokens in the shaded regions during training is the **clip fraction**, one of PPO's diagnostics.
+#
+# **Try it.** Move ε and watch the flat regions move (ε = 0 leaves no room at all).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
+ppo_clip_widget()
+
+# %% [markdown]
+# ## 3. A worked example by hand: rewards, GAE and the clipped objective of one answer
+#
+# Take an answer of four tokens (the last one `<eos>`), with the log-probabilities of the sampling
+# policy and of the reference, the values predicted by the value head, and a reward-model score of
+# 1.5. With β = 0.1, γ = 1 and λ = 0.95, fill the table from left to right with a calculator.
+# Start from the last row: $V_5 = 0$ and $A_5 = 0$.
+
+# %%
+beta_hand, gamma_hand, lam_hand, score_hand = 0.1, 1.0, 0.95, 1.5
+logp_old_hand = np.array([-1.2, -0.4, -2.0, -0.1])
+logp_ref_hand = np.array([-1.0, -0.5, -2.5, -0.1])
+values_hand = np.array([0.8, 0.9, 1.1, 1.4])
+
+k_hand = logp_old_hand - logp_ref_hand                      # k1 per token
+r_hand = -beta_hand * k_hand
+r_hand[-1] += score_hand                                     # the score arrives with the last token
+v_next = np.append(values_hand[1:], 0.0)                     # V after the last token = 0
+delta_hand = r_hand + gamma_hand * v_next - values_hand
+adv_hand = np.zeros(4)
+for t in reversed(range(4)):                                 # A_t = δ_t + γλ A_{t+1}
+    adv_hand[t] = delta_hand[t] + gamma_hand * lam_hand * (adv_hand[t + 1] if t < 3 else 0.0)
+adv_lib, ret_lib = ppo.gae(r_hand, values_hand, gamma_hand, lam_hand)
+hand = pd.DataFrame({"t": [1, 2, 3, 4], "log π_old": logp_old_hand, "log π_ref": logp_ref_hand, "k_t": k_hand,
+                     "r_t": r_hand, "V_t": values_hand, "V_t+1": v_next, "δ_t": delta_hand, "A_t": adv_hand,
+                     "R_t = A_t + V_t": adv_hand + values_hand}).set_index("t")
+print(f"row 4: k = {logp_old_hand[3]:.1f} - ({logp_ref_hand[3]:.1f}) = {k_hand[3]:.1f}; "
+      f"r = -{beta_hand} x {k_hand[3]:.1f} + {score_hand} = {r_hand[3]:.2f}; δ = {r_hand[3]:.2f} + 0 - {values_hand[3]} "
+      f"= {delta_hand[3]:.2f} = A_4")
+print(f"row 3: δ = {r_hand[2]:.3f} + {v_next[2]} - {values_hand[2]} = {delta_hand[2]:.3f}; "
+      f"A_3 = {delta_hand[2]:.3f} + {gamma_hand * lam_hand:.2f} x {adv_hand[3]:.2f} = {adv_hand[2]:.4f}")
+print(f"ppo.gae agrees with the table: {np.allclose(adv_lib, adv_hand) and np.allclose(ret_lib, adv_hand + values_hand)}")
+hand.round(4)
+
+# %% [markdown]
+# The KL terms are small here and the score dominates. Token 1 was *less* likely under the policy than
+# under the reference ($k_1 = -0.2$), so it even earns a little ($r_1 = +0.02$): a single k1 term can be
+# negative, only its expectation over samples is a KL. Token 3 was more likely ($k_3 = 0.5$) and pays
+# $0.05$. Now suppose an update raised token 3's log-probability from $-2.0$ to $-1.6$. Its ratio is
+# $\rho_3 = e^{0.4} = 1.492$, beyond $1 + \epsilon$ (1.2 for ε = 0.2), and its advantage is positive,
+# so the clipped term wins: the objective is $(1 + \epsilon) A_3$, and the gradient is zero.
+
+# %%
+t3 = 2
+logp_new_t3 = -1.6
+rho = np.exp(logp_new_t3 - logp_old_hand[t3])
+unclipped, clipped = rho * adv_hand[t3], np.clip(rho, 1 - CLIP_EPS, 1 + CLIP_EPS) * adv_hand[t3]
+loss_lib, dlogp_lib, stats_lib = ppo_clip_loss(np.array([logp_new_t3]), np.array([logp_old_hand[t3]]),
+                                               np.array([adv_hand[t3]]), CLIP_EPS)
+print(f"ρ_3 = exp({logp_new_t3} - ({logp_old_hand[t3]})) = {rho:.3f}")
+print(f"ρ_3 A_3 = {unclipped:.4f};  clip(ρ_3) A_3 = {1 + CLIP_EPS:.1f} x {adv_hand[t3]:.4f} = {clipped:.4f}")
+print(f"objective = min of the two = {min(unclipped, clipped):.4f}")
+print(f"losses.ppo_clip_loss: loss = {loss_lib:.4f} (the negative), gradient {dlogp_lib[0]:.1f}, "
+      f"clip fraction {stats_lib['clipfrac']:.0f}")
+
+# %% [markdown]
+# ## 4. The KL-regularised optimum, in closed form, on five answers
+#
+# Restrict the policy to a handful of candidate answers $y$ to one question. Then the objective
+# $\sum_y \pi(y)\, r(y) - \beta \sum_y \pi(y) \log \frac{\pi(y)}{\pi_\text{ref}(y)}$ can be maximised
+# exactly (set the derivative, with a Lagrange multiplier for $\sum_y \pi(y) = 1$, to zero):
+#
+# $$\pi^*(y) = \frac{1}{Z}\, \pi_\text{ref}(y)\, \exp\!\big(r(y) / \beta\big), \qquad Z = \sum_{y'} \pi_\text{ref}(y') \exp\!\big(r(y')/\beta\big).$$
+#
+# The optimum **re-weights the reference** by the exponentiated reward: β → ∞ keeps $\pi_\text{ref}$,
+# β → 0 puts everything on the highest reward. This is the solution PPO chases (Ziegler et al. 2019;
+# it is also the starting point of DPO, Rafailov et al. 2023).
+#
+# Our question is the metformin-in-cirrhosis case; the candidates are the expert answer and four
+# flawed versions from the preference data of chapter 3. $r$ is the reward model's score, and
+# $\pi_\text{ref}$ comes from the SFT model's log-probabilities of each answer. Raw sequence
+# probabilities of answers of different lengths differ by many orders of magnitude, so by default
+# (`REF_SCORING = "per_token"`) we use the mean log-probability per token, the usual length-normalised
+# score; `"sequence"` uses the raw sums.
+
+# %%
+LABELS = {"expert": "expert answer", "no_escalation": "no escalation", "missing_key_fact": "missing a key fact",
+          "unsafe_claim": "unsafe claim", "vague": "vague", "verbose": "verbose", "wrong_dose": "wrong dose"}
+pairs = [p for p in data.load_preferences() if p["scenario_id"] == CASE_ID]
+candidates = {"expert": pairs[0]["chosen"]}
+candidates.update({p["flaw"]: p["rejected"] for p in pairs if p["flaw"] in CANDIDATE_FLAWS})
+labels = [LABELS[k] for k in candidates]
+texts = list(candidates.values())
+seq_logp, n_tokens = ppo.answer_logprobs(sft, tok, question, texts)
+log_ref_raw = seq_logp / n_tokens if REF_SCORING == "per_token" else seq_logp
+log_ref = log_ref_raw - np.logaddexp.reduce(log_ref_raw)     # normalised over the candidates
+r_cand = rm.score(tok, question, texts)
+judge_cand = judge.judge_many(texts, case).overall.to_numpy()
+cand_table = pd.DataFrame({"tokens": n_tokens, "log π_SFT(y|x)": seq_logp, "per token": seq_logp / n_tokens,
+                           "π_ref": np.exp(log_ref), "r (reward model)": r_cand, "gold judge": judge_cand},
+                          index=pd.Index(labels, name="candidate"))
+print(f"Q: {question}")
+for lab, t in zip(labels, texts):
+    print(f"  {lab}: {t[:150]}{'...' if len(t) > 150 else ''}")
+cand_table.round(3)
+
+# %%
+best_rm, best_judge = labels[int(np.argmax(r_cand))], labels[int(np.argmax(judge_cand))]
+order_rm = [labels[i] for i in np.argsort(-r_cand)]
+order_judge = [labels[i] for i in np.argsort(-judge_cand)]
+print(f"reward model ranks: {' > '.join(order_rm)}")
+print(f"gold judge ranks:   {' > '.join(order_judge)}")
+print("the two agree on the best answer" if best_rm == best_judge else
+      f"they disagree on the best answer: {best_rm} (reward model) vs {best_judge} (judge)")
+
+# %% [markdown]
+# ### The closed form, step by step
+#
+# With $\beta$ = `BETA_DEMO`, multiply each $\pi_\text{ref}(y)$ by $\exp\big((r(y) - r_\max)/\beta\big)$
+# (subtracting the largest reward $r_\max$ first changes nothing after normalising, and keeps the
+# exponentials from overflowing), then divide by the sum $Z$:
+
+# %%
+shifted = (r_cand - r_cand.max()) / BETA_DEMO
+weights = np.exp(log_ref) * np.exp(shifted)
+pi_star = weights / weights.sum()
+worked = pd.DataFrame({"π_ref": np.exp(log_ref), "r": r_cand, "(r - r_max)/β": shifted, "exp(.)": np.exp(shifted),
+                       "π_ref · exp(.)": weights, "π* = that / Z": pi_star}, index=pd.Index(labels, name="candidate"))
+print(f"β = {BETA_DEMO}: Z = {weights.sum():.4f}; ppo.kl_optimal_policy agrees: "
+      f"{np.allclose(pi_star, ppo.kl_optimal_policy(log_ref, r_cand, BETA_DEMO))}")
+kl_star = float(np.sum(pi_star * (np.log(pi_star) - log_ref)))
+print(f"E[r]: {np.exp(log_ref) @ r_cand:.3f} under π_ref -> {pi_star @ r_cand:.3f} under π*, "
+      f"at a KL of {kl_star:.3f} nats")
+worked.round(4)
+
+# %% [markdown]
+# How does the trade-off move with β? Each β gives one optimum; smaller β buys more reward with more KL:
+
+# %%
+beta_grid = [100.0, 30.0, 10.0, 5.0, 3.0, 1.0, 0.3, 0.0]
+rows = []
+for b in beta_grid:
+    p = ppo.kl_optimal_policy(log_ref, r_cand, b)
+    nz = p > 0
+    rows.append({"β": b, "E[r]": p @ r_cand, "KL(π*‖π_ref)": float(np.sum(p[nz] * (np.log(p[nz]) - log_ref[nz]))),
+                 "E[gold judge]": p @ judge_cand, **{f"π*({lab})": q for lab, q in zip(labels, p)}})
+tradeoff = pd.DataFrame(rows).set_index("β")
+tradeoff.round(3)
+
+# %% [markdown]
+# Two lessons in one table. The KL is the *price* of the reward: at β = 0 the optimum is a single
+# answer, whatever the reference thought of it. And the optimum maximises the **reward model**, not
+# the gold judge. Compare the two rankings printed above: wherever they disagree, lowering β moves
+# probability towards answers the judge likes less, and at β = 0 only the reward model's favourite
+# survives, with the judge score of the last row. The column E[gold judge] shows how that plays out on
+# this question. That gap between proxy and truth is what chapter 6 measures as reward hacking.
+#
+# **Try it.** Slide β and watch the probability flow between the candidates, and the point move along
+# the reward-KL curve.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
+kl_optimum_widget(labels, log_ref, r_cand, beta=BETA_DEMO)
+
+# %% [markdown]
+# ## 5. A mini-PPO on the same five answers
+#
+# Now forget the closed form and *learn* the policy, with the same machinery as the real run: a
+# softmax policy $\pi_\theta = \mathrm{softmax}(\theta)$ over the five candidates, starting at
+# $\pi_\text{ref}$; each iteration samples a batch of answers, gives each the KL-penalised reward
+# $r(y) - \beta\,(\log \pi_\theta(y) - \log \pi_\text{ref}(y))$, whitens the advantages, and takes a few
+# AdamW steps on `losses.ppo_clip_loss`. Here is all of it:
+
+# %%
+print(inspect.getsource(ppo.bandit_ppo))
+
+# %%
+history_bandit = ppo.bandit_ppo(log_ref, r_cand, BETA_DEMO, CLIP_EPS_DEMO, BANDIT_LR, BANDIT_ITERATIONS,
+                                BANDIT_BATCH, seed=SEED)
+fig, notes = bandit_ppo_view(labels, log_ref, r_cand, BETA_DEMO, CLIP_EPS_DEMO, BANDIT_LR, BANDIT_ITERATIONS,
+                             BANDIT_BATCH, seed=SEED)
+for note in notes:
+    print(f"note: {note}")
+plt.show()
+final_bandit = history_bandit[-20:].mean(axis=0)
+print(f"mean of the last 20 iterations vs the closed form (β = {BETA_DEMO}):")
+for lab, q, s in zip(labels, final_bandit, pi_star):
+    print(f"  {lab:<20} π_θ {q:.3f}   π* {s:.3f}")
+print(f"largest gap: {np.abs(final_bandit - pi_star).max():.3f}")
+
+# %% [markdown]
+# PPO finds the closed-form optimum from samples alone, wobbling around it because every iteration
+# sees only a batch of `BANDIT_BATCH` random answers. **Try it**: β = 0.01 sends almost everything to one
+# answer; ε = 0 freezes the policy; a learning rate of 1 or more makes it overshoot. Each re-run takes
+# a fraction of a second.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
+bandit_ppo_widget(labels, log_ref, r_cand, BETA_DEMO, CLIP_EPS_DEMO, BANDIT_LR, seed=SEED)
+
+# %% [markdown]
+# ## 6. The real run: PPO on TinyGPT
+#
+# Now the policy is the whole TinyGPT and the "candidates" are every answer it can write. Each
+# iteration takes `BATCH_SIZE / SAMPLES_PER_PROMPT` training prompts, samples `SAMPLES_PER_PROMPT`
+# answers to each (`TinyGPT.generate` with the KV cache; prompts of equal token length share a call),
+# scores them, and updates. Three details from Huang et al. (2024) matter on this small scale:
+# the scores are **normalised** to mean 0 and standard deviation 1 over the SFT policy's first batch;
+# an answer cut off at `MAX_NEW_TOKENS` without `<eos>` gets a fixed low reward (`MISSING_EOS_REWARD`)
+# instead of its score (otherwise a reward model that likes long answers teaches the policy never to
+# stop); and the advantages are whitened per batch.
+
+# %%
+config = ppo.PPOConfig(
+    iterations=ITERATIONS, batch_size=BATCH_SIZE, samples_per_prompt=SAMPLES_PER_PROMPT,
+    max_new_tokens=MAX_NEW_TOKENS, temperature=TEMPERATURE, kl_coef=KL_COEF, kl_estimator=KL_ESTIMATOR,
+    missing_eos_reward=MISSING_EOS_REWARD, gamma=GAMMA, lam=LAM, ppo_epochs=PPO_EPOCHS,
+    minibatch_size=MINIBATCH_SIZE, lr=LEARNING_RATE, clip_eps=CLIP_EPS, value_clip_eps=VALUE_CLIP_EPS,
+    vf_coef=VF_COEF, ent_coef=ENT_COEF, seed=SEED)
+same = config == ppo.DEFAULT_CONFIG
+print("this is the run that builds data/checkpoints/ppo.npz" if same else
+      "settings differ from ppo.DEFAULT_CONFIG: this run is not the committed ppo.npz")
+print(f"{ITERATIONS} iterations x {BATCH_SIZE} answers = {ITERATIONS * BATCH_SIZE} sampled answers, "
+      f"{ITERATIONS * PPO_EPOCHS * -(-BATCH_SIZE // MINIBATCH_SIZE)} gradient steps")
+expert_lengths = [len(encode_sft(tok, d["prompt"], d["response"])[0]) - len(encode_sft(tok, d["prompt"])[0])
+                  for d in train_prompts]
+print(f"expert answers: {min(expert_lengths)}-{max(expert_lengths)} tokens with <eos>; "
+      f"MAX_NEW_TOKENS = {MAX_NEW_TOKENS}")
+
+# %%
+policy = sft.copy()
+start = time.perf_counter()
+policy, diag = ppo.train_ppo(policy, sft, rm, tok, train_prompts, config, scenarios=scenarios)
+run_seconds = time.perf_counter() - start
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# wall-clock time of the run above: depends on the machine
+print(f"{len(diag)} iterations in {run_seconds:.1f} s ({run_seconds / max(len(diag), 1):.2f} s per iteration)")
+
+# %%
+first, last = diag.head(10), diag.tail(10)
+summary_cols = ["score", "judge", "kl", "kl_exact", "clipfrac", "approx_kl", "entropy", "length", "ended"]
+print(f"stopped early: {diag.attrs['stopped']}")
+pd.DataFrame({"first 10 iterations": first[summary_cols].mean(), "last 10 iterations": last[summary_cols].mean()}).round(3)
+
+# %%
+fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+it = diag.iteration
+panels = [
+    ("score", "reward-model score (raw)", STAGE_COLORS["reward"]),
+    ("judge", "gold judge of the samples (0-1)", STAGE_COLORS["ppo"]),
+    ("kl", "KL(π ‖ π_ref) per answer (nats)", COLORS["vermillion"]),
+    ("beta", "β", COLORS["black"]),
+    ("clipfrac", "clip fraction", COLORS["purple"]),
+    ("entropy", "entropy per token (nats)", COLORS["blue"]),
+]
+for ax, (col, title, colour) in zip(axes.flat, panels):
+    if col == "beta":                                        # a step function: no smoothing
+        ax.plot(it, diag[col], color=colour)
+        ax.set_ylim(0, 1.5 * max(diag[col].max(), 1e-3))
+    else:
+        ax.plot(it, diag[col], color=colour, alpha=0.35, linewidth=1.2)
+        ax.plot(it, smooth(diag[col].to_numpy(), 10), color=colour, label="moving average (10)")
+    ax.set_title(title)
+    ax.set_xlabel("iteration")
+axes[0, 2].plot(it, smooth(diag.kl_exact.to_numpy(), 10), "--", color=COLORS["black"], linewidth=1.4,
+                label="exact (full distributions)")
+axes[0, 2].legend(loc="upper left", fontsize=10)
+fig.suptitle(f"PPO on TinyGPT: β = {KL_COEF}, ε = {CLIP_EPS}, lr = {LEARNING_RATE:g}, {BATCH_SIZE} answers per iteration")
+plt.show()
+
+# %% [markdown]
+# How to read the six panels:
+#
+# * **Reward-model score** is what PPO maximises; it is noisy because every iteration samples new
+#   answers to two new prompts, and each prompt has its own typical score. The evaluation in section 7
+#   (greedy answers to every held-out question) is the steadier measurement.
+# * **Gold judge** is what we actually care about, and PPO never sees it.
+# * **KL** is the price: how far the policy has moved from the SFT model, in nats per answer. The
+#   dashed line computes it exactly from the full next-token distributions; the solid one is the
+#   sampled k1 estimate that enters the reward. They agree on average, as they should.
+# * **β** stays fixed in this run (section 8 adapts it).
+# * **Clip fraction** is the share of answer tokens whose ratio left $[1-\epsilon, 1+\epsilon]$ in the
+#   direction of their advantage. Near zero means each batch moves the policy only a little (compare
+#   the summary table: a small learning rate and two epochs per batch); tens of percent means the
+#   learning rate is too large for ε.
+# * **Entropy** measures how spread out the next-token distributions are. A collapse towards 0 means
+#   the policy has stopped exploring (and usually that it writes the same answer every time).
+
+# %% [markdown]
+# ## 7. What PPO did on held-out questions
+#
+# The test: the held-out phrasings (the last variant of every scenario), which neither SFT nor PPO
+# ever trained on. Both policies answer greedily (the most likely token each time, so the comparison
+# does not depend on sampling luck), and both the reward model and the gold judge score the answers.
+
+# %%
+eval_texts = [p["prompt"] for p in eval_prompts]
+answers, ended = {}, {}
+for name, model in (("SFT", sft), ("PPO", policy)):
+    answers[name], ended[name] = ppo.sample_answers(model, tok, eval_texts, 0.0, MAX_NEW_TOKENS, return_ended=True)
+rm_scores = {k: rm.score(tok, eval_texts, a) for k, a in answers.items()}
+verdicts = {k: judge_scores(a, eval_prompts) for k, a in answers.items()}
+overview = pd.DataFrame({
+    k: {"reward model (mean)": rm_scores[k].mean(), "gold judge overall (mean)": verdicts[k].overall.mean(),
+        **{m: verdicts[k][m].mean() for m in judge.METRICS},
+        "answer length (words)": np.mean([len(a.split()) for a in answers[k]]),
+        "repeated 4-grams (share)": np.mean([repetition(a) for a in answers[k]]),
+        "answers that end with <eos>": ended[k].mean()}
+    for k in answers})
+overview["PPO - SFT"] = overview["PPO"] - overview["SFT"]
+overview.round(3)
+
+# %%
+d_rm = rm_scores["PPO"] - rm_scores["SFT"]
+d_judge = verdicts["PPO"].overall.to_numpy() - verdicts["SFT"].overall.to_numpy()
+n = len(eval_prompts)
+for name, before, after in (("reward model", rm_scores["SFT"].mean(), rm_scores["PPO"].mean()),
+                            ("gold judge", verdicts["SFT"].overall.mean(), verdicts["PPO"].overall.mean())):
+    verdict = "better than" if after > before else "not better than"
+    print(f"{name}: the PPO policy is {verdict} the SFT policy on held-out questions ({after:.3f} vs {before:.3f})")
+print(f"reward model: PPO higher on {int((d_rm > 0).sum())} of {n} held-out questions, lower on {int((d_rm < 0).sum())}")
+print(f"gold judge:   PPO higher on {int((d_judge > 1e-9).sum())}, lower on {int((d_judge < -1e-9).sum())}, "
+      f"equal on {int((np.abs(d_judge) <= 1e-9).sum())}")
+both = int(((d_rm > 0) & (d_judge < -1e-9)).sum())
+print(f"reward model up but judge down (the proxy gap): {both} questions")
+per_cat = pd.DataFrame({"category": [p["category"] for p in eval_prompts], "Δ reward model": d_rm,
+                        "Δ gold judge": d_judge}).groupby("category").mean()
+per_cat.loc["all"] = [d_rm.mean(), d_judge.mean()]
+per_cat.round(3)
+
+# %% [markdown]
+# Five questions in full (the course's running examples, in their held-out phrasing):
+
+# %%
+SHOW_IDS = ["CON-01", "REN-01", "INT-01", "CON-02", "PGX-01"][:N_SHOW]
+index_of = {p["scenario_id"]: i for i, p in enumerate(eval_prompts)}
+for sid in SHOW_IDS:
+    i = index_of[sid]
+    print(f"{sid} · {scenarios[sid]['title']}\nQ: {eval_texts[i]}")
+    for k in answers:
+        print(f"  {k} (reward model {rm_scores[k][i]:+.2f}, judge {verdicts[k].overall[i]:.2f}): {answers[k][i]}")
+    print()
+shown = [index_of[sid] for sid in SHOW_IDS]
+pd.DataFrame({"case": [scenarios[sid]["title"] for sid in SHOW_IDS],
+              "reward model SFT": rm_scores["SFT"][shown], "reward model PPO": rm_scores["PPO"][shown],
+              "judge SFT": verdicts["SFT"].overall.to_numpy()[shown], "judge PPO": verdicts["PPO"].overall.to_numpy()[shown]},
+             index=pd.Index(SHOW_IDS, name="scenario")).round(2)
+
+# %% [markdown]
+# ### The four-panel summary
+#
+# The course brief asked for this chart of SFT versus PPO "response quality" per question. We draw
+# it from the gold judge's overall score (0-1) on every held-out question: (a) both scores per
+# question, (b) the change per question, (c) the distributions, (d) the cumulative change.
+
+# %%
+sft_q, ppo_q = verdicts["SFT"].overall.to_numpy(), verdicts["PPO"].overall.to_numpy()
+order = np.argsort(sft_q, kind="stable")
+x = np.arange(n)
+fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+ax = axes[0, 0]
+ax.plot(x, sft_q[order], "o", color=STAGE_COLORS["sft"], label="SFT", markersize=6)
+ax.plot(x, ppo_q[order], "^", color=STAGE_COLORS["ppo"], label="PPO", markersize=6)
+ax.set(xlabel="held-out question (sorted by the SFT score)", ylabel="gold judge overall", ylim=(-0.02, 1.02),
+       title="(a) SFT vs PPO per question")
+ax.legend()
+ax = axes[0, 1]
+ax.bar(x, d_judge[order], color=np.where(d_judge[order] >= 0, COLORS["green"], COLORS["vermillion"]))
+ax.axhline(0, color=COLORS["black"], linewidth=0.8)
+ax.set(xlabel="held-out question (same order)", ylabel="PPO - SFT", title="(b) change per question")
+ax = axes[1, 0]
+bins = np.linspace(0, 1, 11)
+ax.hist([sft_q, ppo_q], bins=bins, color=[STAGE_COLORS["sft"], STAGE_COLORS["ppo"]], label=["SFT", "PPO"])
+ax.set(xlabel="gold judge overall", ylabel="questions", title="(c) score distributions")
+ax.legend()
+ax = axes[1, 1]
+ax.plot(np.arange(1, n + 1), np.cumsum(d_judge), color=COLORS["blue"])
+ax.axhline(0, color=COLORS["black"], linewidth=0.8)
+ax.set(xlabel="questions (in the order of the evaluation file)", ylabel="cumulative PPO - SFT",
+       title="(d) cumulative change")
+fig.suptitle(f"SFT vs PPO on {n} held-out questions, scored by the gold judge")
+plt.show()
+
+# %%
+sft_mean, ppo_mean = sft_q.mean(), ppo_q.mean()
+print(f"gold judge, mean over {n} held-out questions: SFT {sft_mean:.3f} -> PPO {ppo_mean:.3f} "
+      f"({ppo_mean - sft_mean:+.3f}, {100 * (ppo_mean - sft_mean) / sft_mean:+.0f} %)")
+print(f"reward model, mean: SFT {rm_scores['SFT'].mean():.3f} -> PPO {rm_scores['PPO'].mean():.3f} "
+      f"({d_rm.mean():+.3f})")
+print("The course brief's claims, from a simulation (shown for comparison, not reproduced):")
+print("  quality +2.16 points (+70 %) on 5 queries; best: metformin in cirrhosis (+148 %); worst: renal dosing (+39 %)")
+for sid, label in (("CON-01", "metformin in cirrhosis"), ("REN-01", "renal dosing (metformin, eGFR 38)")):
+    i = index_of[sid]
+    print(f"  ours, {label}: judge {sft_q[i]:.2f} -> {ppo_q[i]:.2f}, reward model {rm_scores['SFT'][i]:+.2f} -> "
+          f"{rm_scores['PPO'][i]:+.2f}")
+
+# %% [markdown]
+# **What to conclude.** The reward model is the quantity PPO optimised, and these are questions it
+# never trained on, so its row of the overview table says whether the optimisation *generalises*. The
+# gold judge, which PPO never sees, is the honest test of whether the answers got *better*, and its
+# five metrics say where they changed. Read the per-question panels before the mean: the changes go
+# both ways. A model this small mixes up scenarios (read the full answers above), and it can please
+# the reward model with the *style* of a good answer (the drug's name, a warning, an instruction to
+# call the prescriber, sometimes repeated: see the repeated 4-grams row) rather than with the facts the
+# judge checks. Nothing here is as clean as the brief's simulated +70 %; this is what a real
+# measurement looks like, and the gap between the two scores is the subject of chapter 6.
+
+# %% [markdown]
+# ## 8. Fixed β or adaptive β?
+#
+# A fixed β fixes the *price* of KL, not the KL itself: how far the policy drifts depends on the
+# reward model, the learning rate and luck. Ziegler et al. (2019) instead adapt β to keep the KL
+# near a target:
+#
+# $$e = \mathrm{clip}\Big(\frac{\mathrm{KL}}{\mathrm{KL}_\text{target}} - 1,\ -0.2,\ 0.2\Big), \qquad
+# \beta \leftarrow \beta\,\Big(1 + e\,\frac{n}{\text{horizon}}\Big)$$
+#
+# with $n$ the batch size. We compare `COMPARE_ITERATIONS` iterations of both (the fixed-β run is the
+# start of the run above: same seed, same batches).
+
+# %%
+adaptive_config = ppo.PPOConfig(**{**ppo.config_dict(config), "iterations": COMPARE_ITERATIONS, "adaptive_kl": True,
+                                   "kl_target": KL_TARGET, "kl_horizon": KL_HORIZON, "judge_every": 0})
+policy_adaptive, diag_adaptive = ppo.train_ppo(sft.copy(), sft, rm, tok, train_prompts, adaptive_config,
+                                               scenarios=scenarios, desc="PPO, adaptive β")
+diag_fixed = diag.head(COMPARE_ITERATIONS)
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+for d, name, colour in ((diag_fixed, f"fixed β = {KL_COEF}", COLORS["blue"]),
+                        (diag_adaptive, f"adaptive, target {KL_TARGET} nats", COLORS["orange"])):
+    axes[0].plot(d.iteration, d.kl, color=colour, label=name)
+    axes[1].plot(d.iteration, d.beta, color=colour, label=name)
+    axes[2].plot(d.iteration, smooth(d.score.to_numpy(), 5), color=colour, label=name)
+axes[0].axhline(KL_TARGET, color=COLORS["grey"], linestyle="--", label="target")
+axes[0].set(title="KL per answer (nats)", xlabel="iteration")
+axes[1].set(title="β", xlabel="iteration")
+axes[2].set(title="reward-model score (moving average 5)", xlabel="iteration")
+axes[0].legend(fontsize=10)
+plt.show()
+print(f"adaptive β: {diag_adaptive.beta.iloc[0]:.4f} -> {diag_adaptive.beta.iloc[-1]:.4f}; "
+      f"mean KL over the last 5 iterations: fixed {diag_fixed.kl.tail(5).mean():.2f}, "
+      f"adaptive {diag_adaptive.kl.tail(5).mean():.2f} nats (target {KL_TARGET})")
+print(f"one iteration can move β by at most 0.2 x {BATCH_SIZE} / {KL_HORIZON} = {0.2 * BATCH_SIZE / KL_HORIZON:.1%}")
+
+# %% [markdown]
+# The controller moves β by at most $0.2\,n/\text{horizon}$ per batch (printed above), so β follows
+# the *trend* of the KL, not its noise. Ziegler et al. (2019) used a horizon of 10,000 samples over
+# thousands of iterations; we use a tiny horizon (`KL_HORIZON`) so that β moves visibly within a short
+# demonstration. With a KL above the target, β rises and pulls the policy back; below it, β falls and
+# the policy may move further.
+
+# %% [markdown]
+# ## 9. Pitfalls seen in practice
+#
+# ### 9.1 Reward going up while the KL explodes (β = 0)
+#
+# Without the KL penalty nothing holds the policy near fluent, SFT-like text. The same run with
+# β = 0:
+
+# %%
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    zero_config = ppo.PPOConfig(**{**ppo.config_dict(config), "iterations": BETA_ZERO_ITERATIONS, "kl_coef": 0.0})
+    policy_zero, diag_zero = ppo.train_ppo(sft.copy(), sft, rm, tok, train_prompts, zero_config,
+                                           scenarios=scenarios, desc="PPO, β = 0")
+for w in caught:
+    print(f"warning: {w.message}")
+cols = ["score", "judge", "kl", "entropy", "length", "distinct"]
+compare_zero = pd.DataFrame({f"β = {KL_COEF}": diag.head(BETA_ZERO_ITERATIONS).tail(5)[cols].mean(),
+                             "β = 0": diag_zero.tail(5)[cols].mean()})
+print(f"means over iterations {BETA_ZERO_ITERATIONS - 4}-{BETA_ZERO_ITERATIONS}; the KL with β = 0 is "
+      f"{compare_zero.loc['kl', 'β = 0'] / compare_zero.loc['kl', f'β = {KL_COEF}']:.1f} times the KL with β = {KL_COEF}")
+compare_zero.round(3)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+for d, name, colour in ((diag.head(BETA_ZERO_ITERATIONS), f"β = {KL_COEF}", COLORS["blue"]),
+                        (diag_zero, "β = 0", COLORS["vermillion"])):
+    axes[0].plot(d.iteration, d.kl, color=colour, label=name)
+    axes[1].plot(d.iteration, smooth(d.score.to_numpy(), 5), color=colour, label=name)
+axes[0].set(title="KL per answer (nats)", xlabel="iteration")
+axes[1].set(title="reward-model score (moving average 5)", xlabel="iteration")
+axes[0].legend()
+plt.show()
+zero_answers = ppo.sample_answers(policy_zero, tok, eval_texts[:3], 0.0, MAX_NEW_TOKENS)
+for q, a in zip(eval_texts[:3], zero_answers):
+    print(f"Q: {q}\n  β = 0 policy: {a}\n")
+
+# %% [markdown]
+# Compare the KL rows: without the penalty the policy drifts from the SFT model much faster, and the
+# reward it buys with that drift is the reward model's, not the judge's. In a run this short the
+# collapse has only started; let it run longer (or raise the learning rate in the widget below) and
+# the answers converge to whatever string the reward model likes best, the same few phrases for every
+# question: high reward, low entropy, few distinct answers, nothing left of the SFT model. The KL
+# penalty is what keeps a proxy reward usable.
+#
+# ### 9.2 A negative KL from sampling settings that differ between rollout and training
+#
+# The k1 estimate $\sum_t (\log \pi - \log \pi_\text{ref})$ is an unbiased estimate of
+# $\mathrm{KL}(\pi \,\|\, \pi_\text{ref})$ **only if the tokens were drawn from $\pi$** with exactly the
+# settings used to compute $\log \pi$. Sample with another temperature, or with top-k, or from a
+# stale copy of the model, and score at temperature 1, and the "KL" is the expectation of a log-ratio
+# under the wrong distribution. It can be far off, and even negative; PPO would then *reward* the
+# policy for drifting. Every log-probability in `ppo.py` is taken at the sampling temperature, from a
+# fresh forward pass (see `ppo._logprobs`). Here is what goes wrong otherwise, for the trained policy:
+
+# %%
+probe_ids = [encode_sft(tok, p["prompt"])[0] for p in train_prompts[:8]] * 2
+rows = []
+for name, sampler, tau in (("π at τ = 1 (correct)", policy, 1.0), ("π at τ = 0.7, scored at τ = 1", policy, 0.7),
+                           ("π at τ = 1.5, scored at τ = 1", policy, 1.5), ("π_ref (a stale sampler)", sft, 1.0)):
+    tokens, plen, alen, _, _ = ppo._sample(sampler, tok, probe_ids, MAX_NEW_TOKENS, tau, np.random.default_rng(SEED))
+    mask = ppo._response_mask(plen, alen, tokens.shape[1] - 1)
+    lp, _ = ppo._logprobs(policy, tokens, 1.0)
+    lr_, _ = ppo._logprobs(sft, tokens, 1.0)
+    rows.append({"answers sampled from": name, "k1 estimate of KL(π‖π_ref) per answer":
+                 float((kl_penalty(lp, lr_, "k1") * mask).sum(axis=1).mean()),
+                 "k3 estimate": float((kl_penalty(lp, lr_, "k3") * mask).sum(axis=1).mean())})
+neg_kl = pd.DataFrame(rows).set_index("answers sampled from")
+neg_kl.round(3)
+
+# %% [markdown]
+# Only the first row estimates the KL of the policy. Sampling from the reference gives, in
+# expectation, $-\mathrm{KL}(\pi_\text{ref} \,\|\, \pi) < 0$: a negative "KL". Other temperatures
+# give numbers that are simply wrong (too small or too large). The k3 estimator stays non-negative
+# whatever the samples, which hides the bug rather than fixing it.
+#
+# ### 9.3 Forgetting to mask the padding
+#
+# A rollout is a rectangle: prompts of different lengths, answers of different lengths, `<pad>`
+# after each `<eos>`. Every sum over tokens (KL, rewards, losses, advantage whitening) must run over
+# the answer tokens only, and the reward model must read the **last real token**, not the last column.
+# One batch, done right and done wrong:
+
+# %%
+batch = ppo.rollout(policy, sft, rm, ppo.ValueHead(policy.config.d_model), tok, probe_ids, config, KL_COEF,
+                    np.random.default_rng(SEED))
+all_tokens = np.ones_like(batch.mask)                        # no mask: prompt, answer and padding
+kl_all = kl_penalty(batch.logprobs, batch.ref_logprobs, "k1")
+last_column = np.full(len(batch.seq_lens), batch.tokens.shape[1])
+padding_share = 1 - batch.mask.sum() / batch.mask.size
+mask_demo = pd.DataFrame({
+    "masked (correct)": [float((kl_all * batch.mask).sum(axis=1).mean()), float(batch.scores.mean())],
+    "unmasked": [float((kl_all * all_tokens).sum(axis=1).mean()), float(rm.forward(batch.tokens, last_column).mean())],
+}, index=["KL per answer (nats)", "reward-model score (mean)"])
+print(f"{padding_share:.0%} of the rectangle is prompt or padding")
+mask_demo.round(3)
+
+# %% [markdown]
+# Unmasked, the KL also counts the prompt tokens (which the policy never chose) and the padding (whose
+# "log-probabilities" are meaningless), and the reward model scores a sequence of `<pad>` tokens
+# instead of the answer. Each of these silently trains on noise; nothing crashes. The tests in
+# `tests/test_ppo.py` check the mask positions of `ppo.rollout` for exactly this reason.
+
+# %% [markdown]
+# ## 10. Try it: run PPO yourself
+#
+# Choose β, ε and the learning rate, then press **Run**: a short run (a dozen iterations, a few
+# seconds) from the SFT model, with its reward-model score, gold-judge score and KL. Predict before
+# you press: what does β = 0.001 do to the KL? ε = 0? A learning rate of 0.01?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
+ppo_run_widget(tok, sft, rm, train_prompts, example_prompt=eval_texts[index_of[CASE_ID]], seed=SEED)
+
+# %% [markdown]
+# ## 11. Exercises
+#
+# Each exercise has a reference solution in the cell (marked **replace with your own**): delete it,
+# write yours, and run the check.
+#
+# **Exercise 1: GAE for one answer.** Given the per-token rewards $r_t$ and values $V_t$ of one answer
+# (NumPy arrays of length $L$), return the advantages $A_t$, with $V_{L+1} = 0$.
+
+# %%
+def gae_one_sequence(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+    # reference solution: replace with your own
+    adv = np.zeros(len(rewards))
+    next_value, next_adv = 0.0, 0.0
+    for t in reversed(range(len(rewards))):
+        delta = rewards[t] + gamma * next_value - values[t]
+        adv[t] = delta + gamma * lam * next_adv
+        next_value, next_adv = values[t], adv[t]
+    return adv
+
+
+passed = check_gae_one_sequence(gae_one_sequence)
+
+# %% [markdown]
+# **Exercise 2: the clipped objective of one token.** Return $\min(\rho A,\ \mathrm{clip}(\rho, 1-\epsilon, 1+\epsilon)\,A)$.
+
+# %%
+def clipped_objective(ratio: float, advantage: float, eps: float) -> float:
+    # reference solution: replace with your own
+    return min(ratio * advantage, float(np.clip(ratio, 1 - eps, 1 + eps)) * advantage)
+
+
+passed = check_clipped_objective(clipped_objective)
+
+# %% [markdown]
+# **Exercise 3: the KL-regularised optimum.** Given $\pi_\text{ref}$ (probabilities), rewards $r$ and
+# $\beta > 0$, return $\pi^* \propto \pi_\text{ref} \exp(r/\beta)$. One check uses $r/\beta = 800$:
+# `np.exp(800)` overflows, so work in log space and subtract the maximum first.
+
+# %%
+def kl_optimum(pi_ref: np.ndarray, rewards: np.ndarray, beta: float) -> np.ndarray:
+    # reference solution: replace with your own
+    z = np.log(pi_ref) + rewards / beta
+    w = np.exp(z - z.max())
+    return w / w.sum()
+
+
+passed = check_kl_optimum(kl_optimum)
+
+# %% [markdown]
+# ## 12. Summary
+#
+# * RLHF maximises the reward model's score minus β times the KL to the SFT model. The KL splits over
+#   tokens, so each token gets the reward $-\beta k_t$ and the last one also gets the score.
+# * PPO turns rewards into advantages with a value head and GAE, and takes several minibatch steps per
+#   batch on a clipped surrogate that stops paying once a token's probability has changed by more than
+#   a factor $1 \pm \epsilon$.
+# * On a small candidate set the optimum has a closed form, $\pi^* \propto \pi_\text{ref}\, e^{r/\beta}$,
+#   and PPO converges to it from samples alone.
+# * On TinyGPT, PPO raises the reward model's score, also on held-out questions (section 7 measures by
+#   how much); the gold judge, which PPO never sees, is the honest test of whether the answers got
+#   better, and section 7 reports what it found, question by question.
+# * β sets the price of drifting; an adaptive β sets the drift itself. β = 0, log-probabilities
+#   computed with other settings than the sampling, and unmasked padding are three ways to break RLHF
+#   without any error message.
+#
+# Chapter 6 pushes the proxy gap further (reward hacking, annotation noise, distribution shift), and
+# chapter 7 scores every stage, including this PPO policy, on the five metrics of the scorecard.
+#
+# ## References
+#
+# * Schulman, J., Wolski, F., Dhariwal, P., Radford, A. & Klimov, O. (2017). *Proximal Policy Optimization Algorithms.* arXiv:1707.06347.
+# * Schulman, J., Moritz, P., Levine, S., Jordan, M. & Abbeel, P. (2016). *High-Dimensional Continuous Control Using Generalized Advantage Estimation.* ICLR.
+# * Ziegler, D. M., Stiennon, N., Wu, J., Brown, T. B., Radford, A., Amodei, D., Christiano, P. & Irving, G. (2019). *Fine-Tuning Language Models from Human Preferences.* arXiv:1909.08593.
+# * Stiennon, N., Ouyang, L., Wu, J., Ziegler, D. M., Lowe, R., Voss, C., Radford, A., Amodei, D. & Christiano, P. (2020). *Learning to Summarize from Human Feedback.* NeurIPS.
+# * Ouyang, L., Wu, J., Jiang, X., et al. (2022). *Training Language Models to Follow Instructions with Human Feedback.* NeurIPS.
+# * Huang, S., Noukhovitch, M., Hosseini, A., Rasul, K., Wang, W. & Tunstall, L. (2024). *The N+ Implementation Details of RLHF with PPO: A Case Study on TL;DR Summarization.* arXiv:2403.17031.
+# * Huang, S., Liu, T. & von Werra, L. (2024). *The N Implementation Details of RLHF with PPO.* ICLR Blog Track.
+# * Schulman, J. (2020). *Approximating KL Divergence.* http://joschu.net/blog/kl-approx.html
+# * Rafailov, R., Sharma, A., Mitchell, E., Ermon, S., Manning, C. D. & Finn, C. (2023). *Direct Preference Optimization: Your Language Model is Secretly a Reward Model.* NeurIPS.
