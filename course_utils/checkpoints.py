@@ -93,6 +93,7 @@ def build(out_dir: Path = CHECKPOINT_DIR, stages: tuple[str, ...] | None = None,
 
 # (name, module, function(tokenizer, out_dir, progress) -> path written); filled in as chapters land.
 LATER_STAGES: list[tuple[str, str, str]] = [("reward", "reward", "build_reward_checkpoint"), ("ppo", "ppo", "build_ppo_checkpoint")]
+LATER_STAGES.append(("experiments", "experiments", "build_experiments_cache"))  # chapter 6: experiments.npz
 LATER_STAGES.append(("scorecard", "scorecard", "build_scorecard_cache"))  # chapter 7: the ablations, scorecard.npz
 
 
