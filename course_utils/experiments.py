@@ -583,9 +583,12 @@ class HackingSettings:
 
     PPO runs at each β of ``betas`` for ``iterations`` iterations from the SFT policy, all
     with the chapter-5 defaults except a learning rate ``lr`` twice chapter 5's (so that
-    over-optimisation shows within the time budget) and PPO's own judge switched off (the
-    gold judge is applied here, on held-out prompts). The smallest β is the *hacked* run; it
-    is evaluated at ``checkpoints``, the others at ``coarse_checkpoints``. A ``n_val``-prompt
+    over-optimisation shows within the time budget), ``batch_size`` answers per iteration
+    as ``samples_per_prompt`` answers to each of several prompts (four prompts of four
+    answers made the held-out proxy rise more steadily than two of eight), and PPO's own
+    judge switched off (the gold judge is applied here, on held-out prompts). The smallest β is the *hacked* run; it
+    is evaluated at ``checkpoints``, the others at ``coarse_checkpoints`` (the ensemble run at
+    ``ensemble_checkpoints``: its end is what the comparison needs). A ``n_val``-prompt
     validation subset of the SFT prompts is kept out of PPO's training prompts and judged at
     every checkpoint of the hacked run, for early stopping with ``patience``. The ensemble
     run optimises the ``ensemble_reduce`` of ``ensemble_size`` reward models, each trained on
@@ -596,12 +599,13 @@ class HackingSettings:
     resamples of the prompts.
     """
 
-    betas: tuple[float, ...] = (0.002, 0.02, 0.2)
-    iterations: int = 40
+    betas: tuple[float, ...] = (0.002, 0.2)
+    iterations: int = 45
     lr: float = 3e-4
-    checkpoints: tuple[int, ...] = (0, 2, 4, 8, 12, 20, 30, 40)
-    coarse_checkpoints: tuple[int, ...] = (0, 20, 40)
-    batch_size: int = 8
+    checkpoints: tuple[int, ...] = (0, 5, 10, 15, 20, 25, 30, 35, 40, 45)
+    coarse_checkpoints: tuple[int, ...] = (0, 15, 30, 45)
+    ensemble_checkpoints: tuple[int, ...] = (0, 45)
+    batch_size: int = 16
     samples_per_prompt: int = 4
     max_new_tokens: int = 112
     eval_samples: int = 2
@@ -745,11 +749,13 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     beta_hack, beta_strong = betas[0], betas[-1]
     fine = sorted({c for c in s.checkpoints if c <= s.iterations} | {0, s.iterations})
     coarse = sorted({c for c in s.coarse_checkpoints if c <= s.iterations} | {0, s.iterations})
+    ens_cps = sorted({c for c in s.ensemble_checkpoints if c <= s.iterations} | {0, s.iterations})
     specs = [(f"β={b:g}", b, "reward model", fine if b == beta_hack else coarse) for b in betas]
-    specs.append((f"ensemble β={beta_hack:g}", beta_hack, f"ensemble ({s.ensemble_reduce} of {len(members)})", coarse))
-    proxies = {"proxy": rm, "ensemble": ensemble}
+    specs.append((f"ensemble β={beta_hack:g}", beta_hack, f"ensemble ({s.ensemble_reduce} of {len(members)})",
+                  ens_cps))
+    both = {"proxy": rm, "ensemble": ensemble}
 
-    def evaluate(policy, items, samples, seed):
+    def evaluate(policy, items, samples, seed, proxies=both):
         with np.errstate(over="ignore", invalid="ignore"):
             return evaluate_policy(policy, sft, tok, items, scenarios, proxies, samples, s.max_new_tokens,
                                    seed=seed)
@@ -768,10 +774,12 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
         runs[name] = run
         for it in sorted(run.snapshots):
             policy = sft if it == 0 else run.policy(it, sft)
+            proxies = both if reward_fn is ensemble else {"proxy": rm}
             per_answer[(name, it)] = sft_eval if it == 0 else evaluate(policy, eval_items, s.eval_samples,
-                                                                       s.seed + 7)
+                                                                       s.seed + 7, proxies)
             if hacked:
-                val_gold[it] = float(evaluate(policy, val_items, s.val_samples, s.seed + 11)["overall"].mean())
+                val_gold[it] = float(evaluate(policy, val_items, s.val_samples, s.seed + 11,
+                                              {"proxy": rm})["overall"].mean())
 
     # ---- curves: one row per run and checkpoint
     rows = []
@@ -781,7 +789,8 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
             kl = float(t["kl"].mean())
             row = {"run": name, "beta": beta, "optimised": target, "iteration": it, "kl": kl,
                    "d": math.sqrt(max(kl, 0.0)), "proxy": float(t["score:proxy"].mean()),
-                   "ensemble_score": float(t["score:ensemble"].mean()), "gold": float(t["overall"].mean())}
+                   "ensemble_score": float(t["score:ensemble"].mean()) if "score:ensemble" in t else math.nan,
+                   "gold": float(t["overall"].mean())}
             row.update({m: float(t[m].mean()) for m in METRICS})
             row.update(length=float(t["length"].mean()), ended=float(t["ended"].mean()),
                        repetition=float(t["repetition"].mean()),
@@ -1650,11 +1659,16 @@ CHAPTER_SETTINGS = ChapterSettings()
 def run_all(tok: VocabularyTokenizer, sft: TinyGPT, rm, settings: ChapterSettings | None = None,
             progress: bool = False) -> dict[str, pd.DataFrame]:
     """Every experiment at ``settings`` and the summary: all the chapter's tables."""
+    from .ppo import single_threaded_blas
+
     s = settings or CHAPTER_SETTINGS
-    tables, extras = reward_hacking_experiment(tok, sft, rm, s.hacking, progress=progress, return_runs=True)
-    tables.update(annotation_experiment(tok, sft, s.noise, progress=progress))
-    tables.update(distribution_shift_experiment(tok, sft, rm, s.shift, progress=progress, hacking_extras=extras))
-    tables.update(scalability_experiment(tok, sft, rm, s.scale, progress=progress))
+    # small matrices: BLAS on one thread (ppo.single_threaded_blas explains why); results do not
+    # depend on the core count, and a busy second core does not slow the build down tenfold
+    with single_threaded_blas():
+        tables, extras = reward_hacking_experiment(tok, sft, rm, s.hacking, progress=progress, return_runs=True)
+        tables.update(annotation_experiment(tok, sft, s.noise, progress=progress))
+        tables.update(distribution_shift_experiment(tok, sft, rm, s.shift, progress=progress, hacking_extras=extras))
+        tables.update(scalability_experiment(tok, sft, rm, s.scale, progress=progress))
     tables["summary"] = summary_table(tables)
     tables["settings"] = pd.DataFrame([{"experiment": k, "settings": repr(v)} for k, v in asdict(s).items()])
     return tables
@@ -1672,25 +1686,6 @@ def build_experiments_cache(tok: VocabularyTokenizer, out_dir: Path, progress: b
     out_dir = Path(out_dir)
     sft = _TinyGPT.load(out_dir / "sft.npz")
     rm = load_reward_model(out_dir)
-    with _one_blas_thread():
-        tables = run_all(tok, sft, rm, CHAPTER_SETTINGS, progress=progress)
+    tables = run_all(tok, sft, rm, CHAPTER_SETTINGS, progress=progress)
     return save_tables(tables, out_dir / CACHE_FILE)
 
-
-def _one_blas_thread():
-    """Run BLAS on one thread while the cache is built, if ``threadpoolctl`` is installed.
-
-    Every matrix here is small (a few rows of width 64), and OpenBLAS's worker threads cost
-    more than they give on such matrices: after each product they spin on the other core
-    (see ``model.py``), which more than doubles the build time on a 2-core machine and
-    makes it collapse when that core is busy. ``threadpoolctl`` comes with the ``dev``
-    extra that ``make`` installs; without it the build runs as the machine is set up.
-    Nothing is changed outside this context (no environment variable is set).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                                   # pragma: no cover - the dev extra is missing
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")

@@ -1034,6 +1034,7 @@ def noise_rate_view(tok, sft, train_pairs, test_pairs, flip_rate: float, method:
 
     from .experiments import _orient, noisy_labels, train_reward_model_smoothed
     from .plotting import COLORS
+    from .ppo import single_threaded_blas
     from .reward import RewardModel, evaluate, train_reward_model
 
     p = float(flip_rate)
@@ -1047,11 +1048,12 @@ def noise_rate_view(tok, sft, train_pairs, test_pairs, flip_rate: float, method:
     y = lab["majority"] if method.startswith("majority") else lab["single"]
     pairs = _orient(train_pairs, y)
     rm = RewardModel(sft.copy(), seed=seed)
-    if "conservative" in method:
-        train_reward_model_smoothed(rm, tok, pairs, eps=smoothing, epochs=epochs, seed=seed)
-    else:
-        train_reward_model(rm, tok, pairs, epochs=epochs, seed=seed, label="gold", progress=False)
-    ev = evaluate(rm, tok, test_pairs)
+    with single_threaded_blas():                          # small matrices (see ppo.single_threaded_blas)
+        if "conservative" in method:
+            train_reward_model_smoothed(rm, tok, pairs, eps=smoothing, epochs=epochs, seed=seed)
+        else:
+            train_reward_model(rm, tok, pairs, epochs=epochs, seed=seed, label="gold", progress=False)
+        ev = evaluate(rm, tok, test_pairs)
     err = float(np.mean(y == 0))
     if p >= 0.5:
         notes.append(f"p = {p:.2f}: at least half of the votes are flipped, so the labels mostly say the opposite of "

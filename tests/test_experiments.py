@@ -235,8 +235,10 @@ def test_reward_hacking_experiment_tables(hacking):
     first = curves[curves.iteration == 0]
     assert first.gold.nunique() == 1 and first.proxy.nunique() == 1      # every run starts at the same SFT policy
     m = tables["hacking_mitigations"]
-    assert list(m.mitigation) == ["none (SFT policy)", "none (best checkpoint)", "none (hacked)", "strong KL",
-                                  "early stopping", "reward-model ensemble"]
+    assert list(m.mitigation) == ["no skill (answers to other questions)", "none (SFT policy)",
+                                  "none (best checkpoint)", "none (hacked)", "strong KL", "early stopping",
+                                  "reward-model ensemble"]
+    assert m.effectiveness.notna().sum() <= 3 and m.iloc[:4].effectiveness.isna().all()
     best = m.set_index("mitigation").loc["none (best checkpoint)", "gold"]
     assert best == pytest.approx(hacked.gold.max())
     pa = tables["policy_answers"]
@@ -245,6 +247,9 @@ def test_reward_hacking_experiment_tables(hacking):
     ha = tables["hacked_answers"]
     assert set(ha.policy) == {"sft", "hacked"} and len(ha) == 6
     assert set(tables["gao_fit"].target) == {"gold", "proxy"}
+    tr = tables["hacking_training"]
+    assert tr.groupby("run").size().to_dict() == {r: 4 for r in curves.run.unique()}
+    assert curves.loc[curves.optimised == "reward model", "ensemble_score"].iloc[1:].isna().any()
     assert extras["hacked_run"] == "β=0.01"
 
 
