@@ -60,7 +60,8 @@ their settings :class:`HackingSettings`, :class:`NoiseSettings`, :class:`ShiftSe
 :class:`ScaleSettings`; the pieces :func:`effectiveness`, :func:`fit_gao`, :func:`gao_curve`,
 :func:`conservative_bt_loss`, :func:`train_reward_model_smoothed`, :func:`noisy_labels`,
 :func:`evaluate_policy`, :func:`run_ppo_checkpointed`, :class:`EnsembleReward`,
-:func:`measure_ppo_cost` (timings, never cached); the cache :func:`build_experiments_cache`,
+:func:`measure_ppo_cost` (timings, never cached), :func:`run_all` (every experiment at
+:data:`CHAPTER_SETTINGS`); the cache :func:`build_experiments_cache`,
 :func:`save_tables`, :func:`load_tables`, :func:`load_results`.
 """
 
@@ -96,9 +97,18 @@ __all__ = [
     "ScaleSettings",
     "PPORun",
     "EnsembleReward",
+    "CHAPTER_SETTINGS",
+    "ChapterSettings",
+    "NOISE_METHODS",
     "effectiveness",
     "fit_gao",
     "gao_curve",
+    "gao_peak",
+    "repetition",
+    "hacking_ppo_config",
+    "split_sft_prompts",
+    "ppo_state_bytes",
+    "run_all",
     "conservative_bt_loss",
     "train_reward_model_smoothed",
     "noisy_labels",
@@ -183,8 +193,9 @@ def fit_gao(d, r) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def _gao_peak(a: float, b: float) -> tuple[float, float]:
-    """(d*, R(d*)) of the fitted curve: the maximum when b > 0, (inf, inf) when it never turns."""
+def gao_peak(a: float, b: float) -> tuple[float, float]:
+    """(d*, R(d*)) of R(d) = d (a - b log d): d* = exp(a/b - 1), R(d*) = b d* when b > 0;
+    (inf, inf) when the curve never turns down (b ≤ 0) or turns beyond any float."""
     if b <= 0 or a / b - 1.0 > 700.0:                  # no turn, or one far beyond any float
         return math.inf, math.inf
     d_star = math.exp(a / b - 1.0)
@@ -602,7 +613,7 @@ class HackingSettings:
     betas: tuple[float, ...] = (0.002, 0.2)
     iterations: int = 45
     lr: float = 3e-4
-    checkpoints: tuple[int, ...] = (0, 5, 10, 15, 20, 25, 30, 35, 40, 45)
+    checkpoints: tuple[int, ...] = (0, 5, 10, 15, 20, 30, 40, 45)
     coarse_checkpoints: tuple[int, ...] = (0, 15, 30, 45)
     ensemble_checkpoints: tuple[int, ...] = (0, 45)
     batch_size: int = 16
@@ -623,7 +634,8 @@ class HackingSettings:
     seed: int = 0
 
 
-def _ppo_config(s: HackingSettings, beta: float, iterations: int | None = None):
+def hacking_ppo_config(s: HackingSettings, beta: float, iterations: int | None = None):
+    """The ``ppo.PPOConfig`` of a reward-hacking run at β (``iterations`` overrides the settings')."""
     from .ppo import PPOConfig
 
     return PPOConfig(iterations=int(iterations if iterations is not None else s.iterations), kl_coef=float(beta),
@@ -631,7 +643,7 @@ def _ppo_config(s: HackingSettings, beta: float, iterations: int | None = None):
                      minibatch_size=s.batch_size, max_new_tokens=s.max_new_tokens, judge_every=0, seed=s.seed)
 
 
-def _split_sft_prompts(n_val: int, seed: int) -> tuple[list[dict], list[dict]]:
+def split_sft_prompts(n_val: int, seed: int) -> tuple[list[dict], list[dict]]:
     """(PPO training prompts, validation prompts): ``n_val`` SFT prompts held out for early stopping."""
     from . import data
 
@@ -739,7 +751,7 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     eval_items = data.load_eval_prompts()
     if s.n_eval is not None:
         eval_items = eval_items[:s.n_eval]
-    train_items, val_items = _split_sft_prompts(s.n_val, s.seed)
+    train_items, val_items = split_sft_prompts(s.n_val, s.seed)
     pairs = [p for p in data.load_preferences() if p["split"] == "train"][:s.n_pairs]
     members = _train_members(tok, sft, pairs, s, progress)
     ensemble = EnsembleReward(members, s.ensemble_reduce).calibrate(
@@ -769,7 +781,7 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
         hacked = name == specs[0][0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            run = run_ppo_checkpointed(sft, reward_fn, tok, train_items, _ppo_config(s, beta), cps,
+            run = run_ppo_checkpointed(sft, reward_fn, tok, train_items, hacking_ppo_config(s, beta), cps,
                                        record_rollouts=hacked, progress=progress, name=f"PPO {name}")
         runs[name] = run
         for it in sorted(run.snapshots):
@@ -787,10 +799,12 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
         for it in sorted(runs[name].snapshots):
             t = per_answer[(name, it)]
             kl = float(t["kl"].mean())
+            g_items = t.groupby("item")["overall"].mean()
             row = {"run": name, "beta": beta, "optimised": target, "iteration": it, "kl": kl,
                    "d": math.sqrt(max(kl, 0.0)), "proxy": float(t["score:proxy"].mean()),
                    "ensemble_score": float(t["score:ensemble"].mean()) if "score:ensemble" in t else math.nan,
-                   "gold": float(t["overall"].mean())}
+                   "gold": float(t["overall"].mean()),
+                   "gold_se": float(g_items.std(ddof=1) / math.sqrt(len(g_items))) if len(g_items) > 1 else math.nan}
             row.update({m: float(t[m].mean()) for m in METRICS})
             row.update(length=float(t["length"].mean()), ended=float(t["ended"].mean()),
                        repetition=float(t["repetition"].mean()),
@@ -811,7 +825,7 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
                 a, b = fit_gao(c["d"], c[target] - base)
             except ValueError:
                 a, b = math.nan, math.nan
-            d_star, r_star = _gao_peak(a, b) if np.isfinite(b) else (math.nan, math.nan)
+            d_star, r_star = gao_peak(a, b) if np.isfinite(b) else (math.nan, math.nan)
             pred = gao_curve(c["d"], a, b) + base
             fits.append({"run": name, "target": target, "a": a, "b": b, "d_peak": d_star,
                          "peak_gain": r_star, "baseline": base,
@@ -831,12 +845,18 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     G_hack = np.stack([item_means(hack_name, it) for it in hack_its])          # (checkpoints, prompts)
     best_k = int(np.argmax(G_hack.mean(axis=1)))
     g_best, g_hacked = float(G_hack[best_k].mean()), float(G_hack[-1].mean())
+
+    def ran(name: str) -> str:
+        last = runs[name].last
+        return "" if last >= s.iterations else f"; the run stopped at iteration {last} (KL above PPO's max_kl)"
+
     mitig = {
-        "strong KL": (strong_name, runs[strong_name].last, f"β = {beta_strong:g} instead of {beta_hack:g}"),
+        "strong KL": (strong_name, runs[strong_name].last, f"β = {beta_strong:g} instead of {beta_hack:g}"
+                                                           + ran(strong_name)),
         "early stopping": (hack_name, chosen_it, f"validation gold peaked at iteration {chosen_it}; "
                                                  f"stopped at {stopped_it} of {runs[hack_name].last}"),
         "reward-model ensemble": (ens_name, runs[ens_name].last,
-                                  f"{s.ensemble_reduce} of {len(members)} standardised reward models"),
+                                  f"{s.ensemble_reduce} of {len(members)} standardised reward models" + ran(ens_name)),
     }
     idx = _bootstrap_index(G_hack.shape[1], s.n_bootstrap, s.seed)
     boot_best = G_hack[:, idx].mean(axis=2).max(axis=0)       # the best checkpoint, re-chosen in every resample
@@ -848,7 +868,7 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
         {"mitigation": "none (best checkpoint)", "run": hack_name, "iteration": hack_its[best_k],
          "detail": "the hacked run at its best evaluation checkpoint"},
         {"mitigation": "none (hacked)", "run": hack_name, "iteration": hack_its[-1],
-         "detail": f"β = {beta_hack:g}, {hack_its[-1]} iterations"},
+         "detail": f"β = {beta_hack:g}, {hack_its[-1]} iterations" + ran(hack_name)},
     ] + [{"mitigation": m, "run": r, "iteration": it, "detail": det} for m, (r, it, det) in mitig.items()]
     for row in mrows:
         t = per_answer[(row["run"], row["iteration"])]
@@ -1027,7 +1047,7 @@ class ShiftSettings:
 
     holdout_category: str = "pharmacogenomics"
     gap: float = 0.05
-    n_onpolicy: int = 300
+    n_onpolicy: int = 240
     drift_from: float = 0.5
     n_bootstrap: int = 1000
     reward_epochs: int = 2
@@ -1155,7 +1175,7 @@ def distribution_shift_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, se
     train_reward_model(rm_out, tok, [p for p in train if p["category"] != cat], epochs=s.reward_epochs,
                        seed=s.seed, progress=progress, desc=f"reward model without {cat}")
     groups = {
-        "test pairs, trained categories": [p for p in test if p["category"] != cat],
+        "test pairs, other categories": [p for p in test if p["category"] != cat],
         f"test pairs, {cat}": [p for p in test if p["category"] == cat],
         f"all pairs, {cat}": [p for p in prefs if p["category"] == cat],
     }
@@ -1524,7 +1544,7 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     effect = _lost_share(sm["accuracy_preference_pairs"], sm["agree_drifted"], 0.5)
     sc = tables["shift_categories"]
     out = sc[(sc.reward_model != "all categories") & (sc.pairs.str.startswith("all pairs"))]
-    inn = sc[(sc.reward_model != "all categories") & (sc.pairs == "test pairs, trained categories")]
+    inn = sc[(sc.reward_model != "all categories") & (sc.pairs == "test pairs, other categories")]
     cat_text = (f"; held-out category: {float(inn.accuracy.iloc[0]):.3f} → {float(out.accuracy.iloc[0]):.3f}"
                 if len(out) and len(inn) else "")
     rows.append(_summary_row("distribution shift", effect, str(sm["mitigation"]), tables["shift_mitigation"]

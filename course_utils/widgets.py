@@ -943,7 +943,7 @@ def hacking_curves_view(results: dict, beta: float, iterations: int):
     """
     import matplotlib.pyplot as plt
 
-    from .experiments import _gao_peak, fit_gao, gao_curve
+    from .experiments import gao_peak, fit_gao, gao_curve
     from .plotting import COLORS
 
     curves = results["hacking_curves"]
@@ -979,7 +979,7 @@ def hacking_curves_view(results: dict, beta: float, iterations: int):
         grid = np.linspace(0.0, max(float(d.max()), 1e-6), 200)
         ax2.plot(grid, g0 + gao_curve(grid, a, bb), ":", color=COLORS["black"], gid="gao",
                  label=r"Gao fit $d\,(a - b \log d)$")
-        d_star, r_star = _gao_peak(a, bb)
+        d_star, r_star = gao_peak(a, bb)
         fit_text = (f"Gao fit on {int((d > 0).sum())} checkpoints: a = {a:.4f}, b = {bb:.4f}; "
                     + (f"peak at d* = {d_star:.2f} (gain {r_star:+.3f})" if np.isfinite(d_star) else
                        "no peak (b ≤ 0: the fitted curve never turns down)"))

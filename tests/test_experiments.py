@@ -90,7 +90,7 @@ def test_gao_fit_recovers_a_and_b_from_noisy_data_and_locates_the_peak():
     r = E.gao_curve(d, 0.05, 0.03) + 0.005 * rng.standard_normal(d.size)
     a, b = E.fit_gao(d, r)
     assert a == pytest.approx(0.05, abs=0.004) and b == pytest.approx(0.03, abs=0.002)
-    d_star, r_star = E._gao_peak(0.05, 0.03)
+    d_star, r_star = E.gao_peak(0.05, 0.03)
     assert d_star == pytest.approx(math.exp(0.05 / 0.03 - 1))
     grid = np.linspace(0.01, 10, 100_001)
     assert grid[np.argmax(E.gao_curve(grid, 0.05, 0.03))] == pytest.approx(d_star, abs=1e-3)
