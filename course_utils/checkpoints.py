@@ -1,6 +1,6 @@
 """The committed model checkpoints, and the one command that rebuilds them.
 
-    python -m course_utils.checkpoints build     # rewrite data/checkpoints/ (about a minute)
+    python -m course_utils.checkpoints build     # rewrite data/checkpoints/ (a few minutes)
     python -m course_utils.checkpoints check     # rebuild in a temporary folder and compare
 
 Every stage is trained from the previous one with fixed seeds and the default configs
@@ -13,6 +13,8 @@ that the chapters show, so a rebuild reproduces the committed files:
 | sft.npz | SFT policy (chapter 2) | ``training.sft`` on ``data/sft.jsonl``, from base |
 | reward.npz | reward model (chapter 3) | ``reward.train_reward_model`` on the train split of ``data/preferences.jsonl``, from sft |
 | ppo.npz | PPO policy (chapter 5) | ``ppo.train_ppo`` against the reward model, from sft |
+| experiments.npz | chapter-6 results | ``experiments.build_experiments_cache`` (PPO at several β, noisy labels, shift, scale) |
+| scorecard.npz | chapter-7 ablations | ``scorecard.build_scorecard_cache`` (PPO from base, PPO on a noisy reward model) |
 
 Later chapters call :func:`load` so each notebook runs standalone in a fresh kernel.
 """
@@ -91,10 +93,13 @@ def build(out_dir: Path = CHECKPOINT_DIR, stages: tuple[str, ...] | None = None,
     return written
 
 
-# (name, module, function(tokenizer, out_dir, progress) -> path written); filled in as chapters land.
-LATER_STAGES: list[tuple[str, str, str]] = [("reward", "reward", "build_reward_checkpoint"), ("ppo", "ppo", "build_ppo_checkpoint")]
-LATER_STAGES.append(("experiments", "experiments", "build_experiments_cache"))  # chapter 6: experiments.npz
-LATER_STAGES.append(("scorecard", "scorecard", "build_scorecard_cache"))  # chapter 7: the ablations, scorecard.npz
+# The stages after SFT, in build order: (name, module, function(tokenizer, out_dir, progress) -> path).
+LATER_STAGES: list[tuple[str, str, str]] = [
+    ("reward", "reward", "build_reward_checkpoint"),            # chapter 3: reward.npz
+    ("ppo", "ppo", "build_ppo_checkpoint"),                     # chapter 5: ppo.npz
+    ("experiments", "experiments", "build_experiments_cache"),  # chapter 6: experiments.npz
+    ("scorecard", "scorecard", "build_scorecard_cache"),        # chapter 7: the ablations, scorecard.npz
+]
 
 
 def load_tokenizer(directory: Path = CHECKPOINT_DIR) -> VocabularyTokenizer:
