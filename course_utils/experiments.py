@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 import tracemalloc
 import warnings
@@ -804,7 +805,9 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
                    "d": math.sqrt(max(kl, 0.0)), "proxy": float(t["score:proxy"].mean()),
                    "ensemble_score": float(t["score:ensemble"].mean()) if "score:ensemble" in t else math.nan,
                    "gold": float(t["overall"].mean()),
-                   "gold_se": float(g_items.std(ddof=1) / math.sqrt(len(g_items))) if len(g_items) > 1 else math.nan}
+                   "gold_se": float(g_items.std(ddof=1) / math.sqrt(len(g_items))) if len(g_items) > 1 else math.nan,
+                   "proxy_sd": float(t["score:proxy"].std(ddof=1)) if len(t) > 1 else math.nan,
+                   "gold_sd": float(t["overall"].std(ddof=1)) if len(t) > 1 else math.nan}
             row.update({m: float(t[m].mean()) for m in METRICS})
             row.update(length=float(t["length"].mean()), ended=float(t["ended"].mean()),
                        repetition=float(t["repetition"].mean()),
@@ -1514,8 +1517,10 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         answers (agreement with the gold judge); the floor is chance (0.5);
       * scalability: not a loss of quality. Its severity is the course's judgement; beside it
         stands PPO's training-state memory as a multiple of SFT's at the course's width.
-    Severity: the first threshold of :data:`SEVERITY_RULE` the effect size reaches.
-    The effectiveness shown is the best mitigation's.
+    Severity: the first threshold of :data:`SEVERITY_RULE` the effect size reaches; for
+    reward hacking it is marked "(loss within noise)" when the gold score lost from the best
+    checkpoint to the end is within two standard errors. The effectiveness shown is the best
+    mitigation's.
     """
     rows = []
     # reward hacking
@@ -1525,9 +1530,18 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     effect = _lost_share(g_best, g_hack, g_floor)
     mit = m.dropna(subset=["effectiveness"])
     best = mit["effectiveness"].idxmax() if len(mit) else ""
-    rows.append(_summary_row(
-        "reward hacking", effect, best, mit, f"gold {g_sft:.3f} (SFT) → {g_best:.3f} (best checkpoint) → "
-                                             f"{g_hack:.3f} (hacked); no skill {g_floor:.3f}"))
+    curves = tables["hacking_curves"]
+    hack = curves[curves.run == m.loc["none (hacked)", "run"]].set_index("iteration")
+    se = math.hypot(float(hack.loc[int(m.loc["none (best checkpoint)", "iteration"]), "gold_se"]),
+                    float(hack.loc[int(m.loc["none (hacked)", "iteration"]), "gold_se"]))
+    row = _summary_row("reward hacking", effect, best, mit,
+                       f"gold {g_sft:.3f} (SFT) → {g_best:.3f} (best checkpoint) → {g_hack:.3f} (hacked); "
+                       f"no skill {g_floor:.3f}")
+    if not g_best - g_hack > 2 * se:
+        row["severity"] += " (loss within noise)"
+        row["note"] = (f"The gold score lost to hacking ({g_best - g_hack:.3f}) is within two standard errors "
+                       f"({2 * se:.3f}) in this run, so no effectiveness can be measured reliably. ")
+    rows.append(row)
     # annotation quality
     n = tables["noise_curves"]
     nm = tables["noise_mitigations"].set_index("mitigation")
@@ -1567,8 +1581,10 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
            "brief_severity": BRIEF_CLAIMS["scalability"][0], "brief_effectiveness": BRIEF_CLAIMS["scalability"][1]}
     rows.append(row)
     out = pd.DataFrame(rows)
-    out["explanation"] = [_explain(r) for r in out.to_dict("records")]
-    return out
+    notes = out["note"].fillna("") if "note" in out else pd.Series([""] * len(out))
+    out["explanation"] = [n + _explain(r) for n, r in zip(notes, out.drop(columns=["note"], errors="ignore")
+                                                         .to_dict("records"))]
+    return out.drop(columns=["note"], errors="ignore")
 
 
 def _lost_share(q_good: float, q_bad: float, q_floor: float) -> float:
@@ -1676,19 +1692,63 @@ class ChapterSettings:
 CHAPTER_SETTINGS = ChapterSettings()
 
 
+def _label_experiments(tok: VocabularyTokenizer, sft: TinyGPT, rm, noise: NoiseSettings, scale: ScaleSettings,
+                       progress: bool = False) -> dict[str, pd.DataFrame]:
+    """The experiments that train only reward models (annotation quality, scalability): they do not
+    depend on the PPO runs, so :func:`run_all` can run them in a second process."""
+    from .ppo import single_threaded_blas
+
+    with single_threaded_blas():
+        out = annotation_experiment(tok, sft, noise, progress=progress)
+        out.update(scalability_experiment(tok, sft, rm, scale, progress=progress))
+    return out
+
+
 def run_all(tok: VocabularyTokenizer, sft: TinyGPT, rm, settings: ChapterSettings | None = None,
-            progress: bool = False) -> dict[str, pd.DataFrame]:
-    """Every experiment at ``settings`` and the summary: all the chapter's tables."""
+            progress: bool = False, workers: int = 1) -> dict[str, pd.DataFrame]:
+    """Every experiment at ``settings`` and the summary: all the chapter's tables.
+
+    BLAS runs on one thread (``ppo.single_threaded_blas`` explains why: small matrices, and a busy
+    second core would slow the products down tenfold); results do not depend on the core count.
+    With ``workers=2`` the reward-model-only experiments run in a second, forked process while
+    this one runs PPO (Linux only: "spawn", the default elsewhere, would re-run the caller's
+    script in the child); the tables are the same either way, and where no second process can
+    be forked everything runs here, one experiment after the other.
+    """
     from .ppo import single_threaded_blas
 
     s = settings or CHAPTER_SETTINGS
-    # small matrices: BLAS on one thread (ppo.single_threaded_blas explains why); results do not
-    # depend on the core count, and a busy second core does not slow the build down tenfold
-    with single_threaded_blas():
-        tables, extras = reward_hacking_experiment(tok, sft, rm, s.hacking, progress=progress, return_runs=True)
-        tables.update(annotation_experiment(tok, sft, s.noise, progress=progress))
-        tables.update(distribution_shift_experiment(tok, sft, rm, s.shift, progress=progress, hacking_extras=extras))
-        tables.update(scalability_experiment(tok, sft, rm, s.scale, progress=progress))
+    pool = side = None
+    if workers > 1 and sys.platform.startswith("linux"):
+        try:
+            import concurrent.futures
+            import multiprocessing
+
+            pool = concurrent.futures.ProcessPoolExecutor(max_workers=1,
+                                                          mp_context=multiprocessing.get_context("fork"))
+            side = pool.submit(_label_experiments, tok, sft, rm, s.noise, s.scale, False)
+        except (OSError, RuntimeError, ValueError):         # no second process here: run sequentially
+            pool = side = None
+    try:
+        with single_threaded_blas():
+            hacking, extras = reward_hacking_experiment(tok, sft, rm, s.hacking, progress=progress,
+                                                        return_runs=True)
+            shift = distribution_shift_experiment(tok, sft, rm, s.shift, progress=progress, hacking_extras=extras)
+        labels = None
+        if side is not None:
+            try:
+                labels = side.result()
+            except Exception:                                # the second process failed: redo it here
+                labels = None
+        if labels is None:
+            labels = _label_experiments(tok, sft, rm, s.noise, s.scale, progress)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    tables = {**hacking}
+    tables.update({k: labels[k] for k in ("noise_curves", "noise_mitigations")})
+    tables.update(shift)
+    tables.update({k: labels[k] for k in ("scale_width", "label_curve", "scale_extrapolation", "scale_mitigations")})
     tables["summary"] = summary_table(tables)
     tables["settings"] = pd.DataFrame([{"experiment": k, "settings": repr(v)} for k, v in asdict(s).items()])
     return tables
@@ -1699,6 +1759,8 @@ def build_experiments_cache(tok: VocabularyTokenizer, out_dir: Path, progress: b
 
     Reads ``sft.npz`` and ``reward.npz`` from ``out_dir`` (the checkpoint builder writes them
     first). Everything is seeded, and no timing is stored, so a rebuild reproduces the file.
+    About two minutes of one core; the reward-model-only experiments run in a second process
+    (:func:`run_all` with ``workers=2``), so on two cores it takes about a minute and a half.
     """
     from .model import TinyGPT as _TinyGPT
     from .reward import load_reward_model
@@ -1706,6 +1768,6 @@ def build_experiments_cache(tok: VocabularyTokenizer, out_dir: Path, progress: b
     out_dir = Path(out_dir)
     sft = _TinyGPT.load(out_dir / "sft.npz")
     rm = load_reward_model(out_dir)
-    tables = run_all(tok, sft, rm, CHAPTER_SETTINGS, progress=progress)
+    tables = run_all(tok, sft, rm, CHAPTER_SETTINGS, progress=progress, workers=2)
     return save_tables(tables, out_dir / CACHE_FILE)
 

@@ -385,3 +385,20 @@ def test_the_cache_is_a_registered_checkpoint_stage():
     names = [name for name, _, _ in checkpoints.LATER_STAGES]
     assert ("experiments", "experiments", "build_experiments_cache") in checkpoints.LATER_STAGES
     assert names.index("experiments") > names.index("ppo") > names.index("reward")
+
+
+def test_run_all_gives_the_same_tables_with_a_second_process(tok, sft, rm):
+    tiny = E.ChapterSettings(
+        hacking=TINY_HACKING,
+        noise=E.NoiseSettings(flip_rates=(0.0, 0.2), n_train=8, n_test=6, n_bootstrap=20),
+        shift=E.ShiftSettings(n_onpolicy=4, n_bootstrap=20, reward_epochs=1, n_train=8),
+        scale=E.ScaleSettings(widths=(8,), label_counts=(8,), label_steps=1, n_train=8),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        one = E.run_all(tok, sft, rm, tiny, workers=1)
+        two = E.run_all(tok, sft, rm, tiny, workers=2)
+    assert list(one) == list(two)
+    assert list(one)[-2:] == ["summary", "settings"]
+    for name in one:
+        pd.testing.assert_frame_equal(one[name], two[name])
