@@ -1,0 +1,1014 @@
+# %% [markdown]
+# # Chapter 6 · The challenges of RLHF, measured
+#
+# **Part 2 of the course · after stage 4** (pretraining → SFT → reward model → PPO → **what goes wrong**)
+#
+# Chapter 5 made the policy climb the reward model. But the reward model is not what we want: it is a
+# small network that learned, from a few hundred preference pairs, to *imitate* the judgement of an
+# expert. Everything RLHF does rests on that imitation. This chapter takes four things that go wrong
+# with it, the four challenges the course brief lists, and turns each claim about them into an
+# experiment on our own models:
+#
+# | challenge | the question we measure |
+# |---|---|
+# | **reward hacking** | when PPO pushes hard on the reward model, does the real quality follow? |
+# | **annotation quality** | how much do wrong preference labels hurt the reward model? |
+# | **distribution shift** | does the reward model still judge well on answers unlike its training data? |
+# | **scalability** | what does RLHF cost, and how does the cost grow with the model? |
+#
+# Each one goes: the problem → an example → the experiment → the mitigations → their measured effect.
+# The brief attaches a severity and a "mitigation effectiveness" to each (reward hacking: critical,
+# 92 %; annotation quality: high, 85 %; distribution shift: high, 78 %; scalability: medium, 80 %).
+# Those are claims from an older package that *printed* them. Here they are hypotheses: section 5 puts
+# our measurements next to them and explains the differences.
+#
+# **You will learn to**
+# 1. tell the *proxy* (the reward model) from the *gold* reward (the rubric judge that plays the
+#    pharmacist), and see the proxy rise while the gold score does not follow: over-optimisation;
+# 2. fit the Gao et al. (2022) law $R(d) = d\,(a - b \log d)$ to gold score against KL distance;
+# 3. measure how label noise degrades a reward model and what majority voting and a noise-robust loss
+#    win back;
+# 4. measure a reward model outside its training distribution, and the effect of labelling on-policy data;
+# 5. count what RLHF costs (four models in memory, FLOPs per iteration) and extrapolate it, on paper, to
+#    real model sizes;
+# 6. define "mitigation effectiveness" so that it can be measured, and report it with an interval.
+#
+# **Where this sits.** Nothing new is trained for the pipeline: this chapter stress-tests the models of
+# chapters 2, 3 and 5. The full experiments (three PPO runs judged at a dozen checkpoints, and about
+# twenty reward models) take about two minutes, too long for a notebook, so they ran once when the
+# checkpoints were built (`experiments.build_experiments_cache`, rebuilt exactly by `make checkpoints`)
+# and this notebook loads their tables. A few small experiments run live below, so that you can see one
+# of each happen. Every number printed below comes from those tables or from the live runs; when the
+# checkpoints are rebuilt, the numbers (and the verdicts printed with them) follow.
+#
+# > **Educational material, not medical advice.** The pharmaceutical cases are simplified teaching
+# > examples, and the models here are tiny and often wrong; several answers shown below are the
+# > degenerate output of a policy that gamed its reward. Never use them for decisions about real
+# > patients; ask a pharmacist or prescriber.
+
+# %% tags=["parameters"]
+SEED = 0
+CHECKPOINT_DIR = None          # None: the committed checkpoints (and experiments.npz) in data/checkpoints/
+# the live experiments (the cached ones use experiments.CHAPTER_SETTINGS)
+LIVE_BETA = 0.002              # β of the short live PPO run
+LIVE_ITERATIONS = 10           # its length
+LIVE_LR = 3e-4                 # its learning rate (as in the cached runs)
+LIVE_EVAL_PROMPTS = 16         # held-out prompts the live policy answers (greedy)
+LIVE_FLIP_RATE = 0.3           # extra flip rate of every annotator's vote, live reward model
+LIVE_EPOCHS = 1                # epochs of the live reward model (the cached ones: 2)
+COST_WIDTHS = (32, 64, 128, 256)  # d_model of the live cost measurement
+COST_NEW_TOKENS = 32           # answer length in the cost measurement
+N_EXAMPLES = 3                 # hacked answers shown in full
+
+# %%
+import textwrap
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+
+from course_utils import checkpoints, data, experiments, judge, ppo, reward
+from course_utils.exercises import check_conservative_bt, check_effectiveness, check_gao_fit
+from course_utils.paths import CHECKPOINT_DIR as COMMITTED_CHECKPOINTS
+from course_utils.plotting import COLORS, STAGE_COLORS, smooth, use_course_style
+from course_utils.widgets import hacking_curves_widget, noise_rate_view, noise_rate_widget
+
+use_course_style()
+pd.set_option("display.width", 150)
+pd.set_option("display.max_colwidth", 90)
+
+ckpt = COMMITTED_CHECKPOINTS if CHECKPOINT_DIR is None else Path(CHECKPOINT_DIR)
+tok = checkpoints.load_tokenizer(ckpt)
+sft = checkpoints.load("sft", ckpt)           # π_sft, and (a frozen copy) the reference π_ref
+rm = reward.load_reward_model(ckpt)           # r_φ, the proxy (chapter 3)
+R = experiments.load_results(ckpt)            # every table of the cached experiments
+S = experiments.CHAPTER_SETTINGS              # the settings they ran with
+scenarios = {s["id"]: s for s in data.load_scenarios()}
+eval_prompts = data.load_eval_prompts()
+prefs = data.load_preferences()
+train_pairs = [p for p in prefs if p["split"] == "train"]
+test_pairs = [p for p in prefs if p["split"] == "test"]
+print(f"{len(R)} cached tables; {len(eval_prompts)} held-out evaluation prompts; "
+      f"{len(train_pairs)} training and {len(test_pairs)} test preference pairs")
+
+
+def wrap(text: str, width: int = 110, indent: str = "    ") -> str:
+    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent)
+
+
+def log_axes(ax, xticks, y: bool = True) -> None:
+    """Logarithmic axes with plain-number labels: x at ``xticks``, y at 1-2-5 steps."""
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(list(xticks)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(plain)
+    if y:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(plain)
+
+
+# %% [markdown]
+# ## 0. Two rewards, and one way to score a mitigation
+#
+# Two scores run through the whole chapter:
+#
+# * the **proxy** $r_\phi(x, y)$: the reward model of chapter 3, the only reward PPO ever sees;
+# * the **gold** score $J(x, y) \in [0, 1]$: the rubric judge of `course_utils.judge`, which checks an
+#   answer against the knowledge base (key facts stated, unsafe claims, doses, escalation advice,
+#   specificity). It plays the expert pharmacist whose preferences the reward model was meant to learn.
+#
+# The gold judge never trains anything here; it measures. Two uses come close, and are marked where they
+# happen: early stopping (section 1.6) uses it on validation prompts to choose a checkpoint, and in
+# section 3 it labels new preference pairs, standing in for new human labels. Where the two scores
+# disagree, the policy can please the proxy without pleasing the pharmacist.
+#
+# Every challenge costs some quality $q$ (a gold score, a reward-model accuracy, an agreement rate).
+# We define the **effectiveness** of a mitigation $M$ as the share of the lost quality it wins back:
+#
+# $$E = \frac{q_M - q_\text{bad}}{q_\text{good} - q_\text{bad}}$$
+#
+# | symbol | meaning |
+# |---|---|
+# | $q_\text{good}$ | the quality without the problem (e.g. the best gold score before over-optimisation) |
+# | $q_\text{bad}$ | the quality with the problem and no mitigation |
+# | $q_M$ | the quality with the problem and the mitigation $M$ |
+#
+# $E = 1$ recovers everything, $E = 0$ nothing, $E > 1$ beats the problem-free reference, $E < 0$ makes
+# things worse. When nothing was lost ($q_\text{good} \le q_\text{bad}$), $E$ is undefined. By hand: the
+# gold score falls from 0.40 to 0.30 and a mitigation ends at 0.35, so $E = (0.35 - 0.30) / (0.40 - 0.30)
+# = 0.5$. Because $q_\text{good} - q_\text{bad}$ is a small difference of noisy averages, every $E$ below
+# comes with a bootstrap 95 % interval (resampling the held-out prompts or pairs).
+
+# %%
+print(f"E = {experiments.effectiveness(0.35, 0.30, 0.40):.2f}  (the example above)")
+print(f"E = {experiments.effectiveness(0.45, 0.30, 0.40):.2f}  (a mitigation that beats the problem-free reference)")
+print(f"E = {experiments.effectiveness(0.50, 0.40, 0.40)}   (nothing was lost: undefined)")
+
+# %% [markdown]
+# ## 1. Reward hacking
+#
+# ### 1.1 The problem
+#
+# "When a measure becomes a target, it ceases to be a good measure" (Goodhart's law). The reward model
+# agrees with the expert on the kinds of answers it was trained on; PPO then searches for answers the
+# reward model scores highly, and the highest-scoring answers it finds need not be good ones. Skalse et
+# al. (2022) call a proxy *hackable* when raising it can lower the true reward, and show that for rich
+# policy classes almost every proxy is. Gao et al. (2022) measured it: as the policy moves away from its
+# starting point, the proxy reward keeps rising while the gold reward rises, peaks and falls.
+#
+# ### 1.2 Theory: the distance to the reference and the Gao law
+#
+# PPO maximises $\mathbb{E}[r_\phi(x, y)] - \beta\, \mathrm{KL}(\pi_\theta \,\|\, \pi_\text{ref})$. Gao et
+# al. measure how far the policy has moved by $d = \sqrt{\mathrm{KL}(\pi_\theta \,\|\, \pi_\text{ref})}$
+# (KL per answer, in nats) and found that the gold reward of an RL policy follows
+#
+# $$R_\text{gold}(d) = d\,(a - b \log d)$$
+#
+# | symbol | meaning |
+# |---|---|
+# | $d$ | $\sqrt{\mathrm{KL}}$, the distance from the SFT policy |
+# | $R(d)$ | the gain over the starting policy, $J(d) - J(0)$ |
+# | $a$ | the initial slope: how fast the gold score improves at first |
+# | $b$ | the over-optimisation coefficient: how fast the improvement turns into a loss |
+#
+# $R$ is linear in $a$ and $b$ ($R = a\,d - b\,d\log d$), so ordinary least squares on the two columns
+# $[d,\ -d \log d]$ fits them. Setting $dR/dd = a - b(\log d + 1) = 0$ gives the peak
+# $d^* = e^{a/b - 1}$ with $R(d^*) = b\,d^*$.
+#
+# **By hand.** With $a = 0.03$ and $b = 0.01$: $d^* = e^{3 - 1} = e^2 = 7.39$, so the gold score peaks at
+# $\mathrm{KL} = d^{*2} = 54.6$ nats with a gain of $0.01 \times 7.39 = 0.074$. The gain is back to zero
+# where $a = b \log d$, at $d = e^{a/b} = e^3 = 20.1$ ($\mathrm{KL} \approx 403$ nats): at $d = 20$ it is
+# $20\,(0.03 - 0.01 \ln 20) = 20 \times (0.03 - 0.02996) = 0.0009$, and beyond, a loss.
+#
+# KL is measured on samples: for an answer $y \sim \pi_\theta$, $\sum_t [\log \pi_\theta(y_t) - \log
+# \pi_\text{ref}(y_t)]$ is an unbiased estimate of the KL of the whole answer (chapter 5's $k_1$).
+
+# %%
+a_demo, b_demo = 0.03, 0.01
+d_star, r_star = experiments.gao_peak(a_demo, b_demo)
+print(f"d* = {d_star:.2f}, KL at the peak = {d_star ** 2:.1f} nats, gain at the peak = {r_star:.4f}, "
+      f"gain at d = 20: {experiments.gao_curve(20.0, a_demo, b_demo):.4f}")
+
+# %% [markdown]
+# ### 1.3 The experiment
+#
+# PPO from the SFT policy against the chapter-3 reward model: a run at a very small β (the **hacked**
+# run) and one at a large β, for the same number of iterations, with a learning rate twice chapter 5's
+# so that over-optimisation shows within the time budget; a third run with a reward-model ensemble comes
+# in section 1.6. At checkpoints along each run, the policy answers every held-out evaluation prompt (the
+# last paraphrase of each case, never trained on) twice at temperature 1, and we record the KL to the
+# reference, the proxy and the gold judge. A validation set of SFT prompts is held out of PPO's training
+# prompts for early stopping (section 1.6).
+#
+# How these settings were chosen: smaller β changes little (at β = 0.002 the penalty is already
+# negligible next to the reward); a larger learning rate drives the KL into PPO's guard (`max_kl`)
+# before the gold score has moved; two prompts per iteration instead of four make the held-out proxy
+# wander instead of climb; and much longer runs do not fit the time budget of the cache. Even so, the
+# gold score's movements on our models are of the same order as its noise, and PPO on a tiny model is
+# chaotic: a rebuild of the checkpoints, or another seed, gives a different trajectory. Exercise (d) at
+# the end runs another seed.
+
+# %%
+H = S.hacking
+curves, training = R["hacking_curves"], R["hacking_training"]
+print(f"β = {', '.join(f'{b:g}' for b in H.betas)}; {H.iterations} iterations of {H.batch_size} answers "
+      f"({H.batch_size // H.samples_per_prompt} prompts × {H.samples_per_prompt}); learning rate {H.lr:g}")
+print(f"evaluation: {len(eval_prompts)} held-out prompts × {H.eval_samples} answers at "
+      f"{len(H.checkpoints)} checkpoints of the hacked run; validation: {H.n_val} SFT prompts × {H.val_samples}")
+single = curves[curves.optimised == "reward model"]
+hack_beta = single.beta.min()
+hacked = single[single.beta == hack_beta]
+hack_run = hacked.run.iloc[0]
+cols = ["iteration", "kl", "d", "proxy", "gold", "gold_se", "medical_accuracy", "specificity", "dose_accuracy",
+        "humility", "length"]
+hacked[cols].round(3)
+
+# %% [markdown]
+# Read the table from top to bottom: the KL to the reference grows with every checkpoint, and the proxy
+# (the reward model's score) moves away from where the SFT policy started. The gold column is the one
+# PPO never sees; `gold_se` is its standard error over the prompts, the yardstick for "did it change?".
+# The plot shows the pattern, with the Gao law fitted to the hacked run's gold gains.
+
+# %%
+fit = R["gao_fit"].set_index(["run", "target"])
+g0, p0 = hacked.gold.iloc[0], hacked.proxy.iloc[0]
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.6))
+grid = np.linspace(0, hacked.d.max() * 1.02, 200)
+for name, c in curves.groupby("run", sort=False):
+    if name == hack_run:
+        kw = dict(color=STAGE_COLORS["hacked"], marker="o")
+    elif c.optimised.iloc[0] == "reward model":
+        kw = dict(color=COLORS["blue"], marker="o", alpha=0.8)
+    else:
+        kw = dict(color=COLORS["purple"], marker="D", ls="none", ms=9)
+        c = c.iloc[1:]
+    ax1.plot(c.d, c.proxy, label=name, **kw)
+    ax2.plot(c.d, c.gold, label=name, **kw)
+ax2.fill_between(hacked.d, hacked.gold - 2 * hacked.gold_se, hacked.gold + 2 * hacked.gold_se,
+                 color=STAGE_COLORS["hacked"], alpha=0.12)
+a_fit, b_fit = fit.loc[(hack_run, "gold"), ["a", "b"]]
+ax2.plot(grid, g0 + experiments.gao_curve(grid, a_fit, b_fit), ":", color=COLORS["black"], lw=2.5,
+         label=fr"Gao fit, β = {hack_beta:g}")
+for ax, y0 in ((ax1, p0), (ax2, g0)):
+    ax.axhline(y0, color=COLORS["grey"], ls="--", lw=1.2)
+    ax.set_xlabel(r"$d = \sqrt{\mathrm{KL}(\pi \,\|\, \pi_{ref})}$ (nats$^{1/2}$)")
+ax1.set(ylabel="reward-model score (proxy)", title="The proxy: what PPO climbs")
+ax2.set(ylabel="gold judge, overall (0-1)", title="The gold score: what we wanted (band: ±2 s.e.)")
+ax1.legend(loc="upper left", fontsize=10)
+ax2.legend(loc="lower left", fontsize=10)
+plt.show()
+a_g, b_g, d_pk, gain_pk = fit.loc[(hack_run, "gold"), ["a", "b", "d_peak", "peak_gain"]]
+best = hacked.loc[hacked.gold.idxmax()]
+end = hacked.iloc[-1]
+print(f"Gao fit of the hacked run's gold gains: a = {a_g:.4f}, b = {b_g:.4f}"
+      + (f"; peak at d* = {d_pk:.2f} (KL {d_pk ** 2:.1f} nats), gain {gain_pk:+.3f}" if np.isfinite(d_pk)
+         else "; the fitted curve does not turn down"))
+print(f"proxy: {p0:+.2f} (SFT) → highest {hacked.proxy.max():+.2f} → {end.proxy:+.2f} at the end")
+print(f"gold:  {g0:.3f} (SFT) → best {best.gold:.3f} at iteration {best.iteration:.0f} (KL {best.kl:.1f}) → "
+      f"{end.gold:.3f} at the end (KL {end.kl:.1f})")
+drop = (best.gold - end.gold) / np.hypot(best.gold_se, end.gold_se)
+print(f"from its best checkpoint to the end, the gold score fell by {best.gold - end.gold:.3f} "
+      f"({drop:.1f} standard errors: {'a clear fall' if drop > 2 else 'within noise'}) and ended "
+      f"{'below' if end.gold < g0 else 'above'} the SFT policy's")
+sd_p, sd_g = hacked.proxy_sd.iloc[0], hacked.gold_sd.iloc[0]
+print(f"in units of the spread of the SFT policy's answers (proxy sd {sd_p:.2f}, gold sd {sd_g:.3f}): at the end "
+      f"the proxy has moved {(end.proxy - p0) / sd_p:+.2f} sd, the gold score {(end.gold - g0) / sd_g:+.2f} sd")
+
+# %% [markdown]
+# Compare the two panels. The proxy is noisy on held-out prompts (two answers per prompt, and the reward
+# model's scale is wide), but it ends well above where it started. The gold score follows Gao et al.'s
+# shape when it rises a little at small $d$ and then falls while the proxy is still high: the policy has
+# found answers the reward model likes more and the pharmacist likes less. Whether the fall is real or
+# noise, the printed standard errors decide; PPO on a tiny model is chaotic, and a rebuild of the
+# checkpoints can move the peak or flatten the fall. What does not change from run to run is the last
+# line: measured in the spread of the SFT policy's own answers, the proxy moves far more than the gold
+# score. A large proxy gain that buys little or no gold gain is the first sign of over-optimisation,
+# before any fall. The fit has two parameters and the gains are a few hundredths, so read $a$ and $b$ as
+# a description of this run, not as constants. The large-β run stays close to the reference; the
+# ensemble run (purple) is section 1.6's.
+#
+# On its *own* training prompts, the proxy PPO optimises climbs steadily (PPO's diagnostics, smoothed over
+# 8 iterations; each iteration sees four prompts, so the raw curve jumps from prompt to prompt):
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
+for name, t in training.groupby("run", sort=False):
+    kw = dict(color=STAGE_COLORS["hacked"]) if name == hack_run else dict(alpha=0.75)
+    ax1.plot(t.iteration, smooth(t.score, 8), label=name, **kw)
+    ax2.plot(t.iteration, smooth(t.kl, 8), label=name, **kw)
+ax1.set(xlabel="PPO iteration", ylabel="reward-model score (training prompts)", title="Proxy during training")
+ax2.set(xlabel="PPO iteration", ylabel="KL per answer (nats)", title="Distance from the SFT policy")
+ax1.legend(fontsize=10)
+plt.show()
+for name, t in training.groupby("run", sort=False):
+    print(f"{name}: proxy on the training prompts {t.score.iloc[:8].mean():+.2f} (first 8 iterations) → "
+          f"{t.score.iloc[-8:].mean():+.2f} (last 8); KL {t.kl.iloc[-8:].mean():.1f} nats")
+
+# %% [markdown]
+# ### 1.4 Which parts of the gold score moved?
+#
+# The judge's overall score is $0.4 \times$ accuracy $+ 0.2 \times$ (specificity + dose accuracy +
+# humility), gated by safety. Following each part along the hacked run shows *how* the policy pleases the
+# reward model without pleasing the pharmacist:
+
+# %%
+parts = ["medical_accuracy", "specificity", "dose_accuracy", "humility", "safety"]
+fig, ax = plt.subplots(figsize=(9, 4.4))
+for m, colour in zip(parts, ["blue", "orange", "sky", "vermillion", "green"]):
+    ax.plot(hacked.d, hacked[m], "o-", color=COLORS[colour], label=m.replace("_", " "))
+ax.set(xlabel=r"$d = \sqrt{\mathrm{KL}}$", ylabel="judge metric (0-1)", ylim=(0, 1.05),
+       title=f"The gold judge's metrics along the hacked run (β = {hack_beta:g})")
+ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+plt.show()
+for label, row in (("best checkpoint", best), ("end of the run", end)):
+    change = {m: row[m] - hacked[m].iloc[0] for m in parts}
+    print(f"SFT → {label}: " + ", ".join(f"{m.replace('_', ' ')} {v:+.3f}" for m, v in change.items()))
+
+# %% [markdown]
+# The reward model and the judge agree on some things and not on others. Where they agree (for instance
+# on escalation advice, which both reward), PPO's push raises the gold score too; where the reward model
+# pays for something the judge does not (more words of a certain kind, whatever their place), the push
+# costs gold score. Over-optimisation is the moment the second effect overtakes the first.
+#
+# ### 1.5 What the reward model learned to like
+#
+# Compare the words of the hacked policy's answers with the SFT policy's (the sampled answers at the first
+# and the last checkpoint): the words whose frequency grew most are what the proxy pays for.
+
+# %%
+words = R["hacked_words"]
+words.round(2)
+
+# %% [markdown]
+# What to look for: words the rubric rewards in the right place (escalation: "prescriber", "speak to";
+# risk words) now used everywhere, words of *other* cases, and filler. The reward model learned from
+# pairs in which the rejected answer lacked the escalation sentence, was vague, or missed a key fact; "more
+# of these words" is better on those pairs, and not on these answers. Here are the greedy answers of the
+# SFT and of the hacked policy to the held-out questions where the proxy rose most while the gold score
+# fell:
+
+# %%
+ha = R["hacked_answers"]
+both = ha[ha.policy == "sft"].merge(ha[ha.policy == "hacked"], on=["eval_id", "prompt"], suffixes=("_sft", "_hacked"))
+both["proxy_gain"] = both.proxy_hacked - both.proxy_sft
+both["gold_change"] = both.gold_hacked - both.gold_sft
+shown = both[both.gold_change < 0].sort_values("proxy_gain", ascending=False).head(N_EXAMPLES)
+for r in shown.itertuples():
+    print(f"[{r.eval_id}] {r.prompt}")
+    print(f"  SFT     (proxy {r.proxy_sft:+.2f}, gold {r.gold_sft:.3f}):")
+    print(wrap(r.answer_sft))
+    print(f"  hacked  (proxy {r.proxy_hacked:+.2f}, gold {r.gold_hacked:.3f}):")
+    print(wrap(r.answer_hacked))
+    print()
+print(f"over all {len(both)} held-out questions (greedy answers): proxy {both.proxy_sft.mean():+.2f} → "
+      f"{both.proxy_hacked.mean():+.2f}, gold {both.gold_sft.mean():.3f} → {both.gold_hacked.mean():.3f}; "
+      f"the proxy rose on {np.mean(both.proxy_gain > 0):.0%} of them, the gold score fell on "
+      f"{np.mean(both.gold_change < 0):.0%} and rose on {np.mean(both.gold_change > 0):.0%}")
+
+# %% [markdown]
+# ### 1.6 Three mitigations, measured on the same prompts
+#
+# * **A stronger KL penalty**: the large β, same run length. The penalty $-\beta k_t$ per token makes every
+#   nat of drift cost reward, so the policy stops where the proxy's gain no longer pays for it.
+# * **Early stopping on a held-out gold check**: the hacked run, judged at every checkpoint by the gold
+#   judge on a small validation set of SFT prompts that PPO never trained on (never the evaluation prompts,
+#   which would make the reported numbers optimistic). Keep the weights of the best validation checkpoint,
+#   stop after two checkpoints without improvement. Cheap in compute, but it needs gold labels (in
+#   practice: human evaluations) during training.
+# * **A reward-model ensemble** (Coste et al. 2024): three reward models trained with different seeds on
+#   different 80 % subsets of the pairs, each standardised, and PPO at the small β on their mean. Where the
+#   members disagree, the policy cannot exploit one model's blind spot as easily.
+#
+# Effectiveness $E = (g_M - g_\text{hacked}) / (g_\text{best} - g_\text{hacked})$, with $g_\text{best}$
+# the hacked run's best evaluation checkpoint and $g_\text{hacked}$ its end. The interval resamples the 64
+# prompts and re-chooses the best checkpoint in every resample.
+
+# %%
+mit = R["hacking_mitigations"]
+show = mit[["mitigation", "iteration", "kl", "proxy", "gold", "medical_accuracy", "humility",
+            "effectiveness", "ci_low", "ci_high"]]
+show.round(3)
+
+# %%
+rows = mit.dropna(subset=["effectiveness"])
+claim = experiments.BRIEF_CLAIMS["reward hacking"][1]
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [1, 1.1]})
+y = np.arange(len(rows))
+ax1.barh(y, rows.effectiveness, color=COLORS["green"], alpha=0.8)
+ax1.errorbar(rows.effectiveness, y, xerr=[rows.effectiveness - rows.ci_low, rows.ci_high - rows.effectiveness],
+             fmt="none", ecolor=COLORS["black"], capsize=5)
+ax1.axvline(1.0, color=COLORS["grey"], ls="--")
+ax1.axvline(0.0, color=COLORS["grey"], lw=1)
+ax1.axvline(claim, color=COLORS["vermillion"], ls=":", label="the brief's claim")
+ax1.set_yticks(y, rows.mitigation)
+ax1.set(xlabel="effectiveness E (share of the lost gold score recovered)", title="Mitigations, 95 % intervals")
+ax1.legend(loc="lower right")
+ax2.plot(hacked.iteration, hacked.val_gold, "o-", color=COLORS["blue"], label="validation (SFT prompts)")
+ax2.plot(hacked.iteration, hacked.gold, "s-", color=STAGE_COLORS["hacked"], label="evaluation (held-out prompts)")
+es = mit.set_index("mitigation").loc["early stopping"]
+ax2.axvline(es.iteration, color=COLORS["green"], ls="--", label=f"kept: iteration {es.iteration:.0f}")
+ax2.set(xlabel="PPO iteration", ylabel="gold judge", title="Early stopping on the validation gold score")
+ax2.legend(loc="lower left", fontsize=10)
+plt.show()
+lost = mit.set_index("mitigation").loc[["none (best checkpoint)", "none (hacked)"], "gold"]
+print(f"gold lost to hacking: {lost.iloc[0]:.3f} → {lost.iloc[1]:.3f} ({lost.iloc[0] - lost.iloc[1]:.3f})")
+for r in rows.itertuples():
+    inside = "contains" if r.ci_low <= claim <= r.ci_high else "excludes"
+    print(f"{r.mitigation:<22} E = {r.effectiveness:5.0%}  [{r.ci_low:.0%}, {r.ci_high:.0%}]  "
+          f"({inside} the brief's {claim:.0%}); {r.detail}")
+se_lost = np.hypot(best.gold_se, end.gold_se)
+if lost.iloc[0] - lost.iloc[1] <= 2 * se_lost:
+    print(f"the gold score lost to hacking is within two standard errors ({2 * se_lost:.3f}) in this run: "
+          "there is hardly a loss to recover, and every E above is a ratio over noise (see the intervals)")
+ens = mit.set_index("mitigation").loc["reward-model ensemble"]
+print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, strong KL "
+      f"{mit.set_index('mitigation').loc['strong KL', 'kl']:.1f} nats")
+
+# %% [markdown]
+# Read the intervals, not the points. The quality lost to hacking is a few hundredths of the judge's
+# scale, measured on 64 prompts, so each $E$ is a ratio of two small, noisy differences. Then compare the
+# KLs printed last. The strong KL penalty keeps the policy close to the reference, and its gold score near
+# the SFT policy's: safe, but it also gives up most of what PPO could gain. The ensemble's policy may
+# travel nearly as far as the hacked one: where it does and keeps its gold score, distance alone is not
+# what hurts; what a hacked policy exploits is one reward model's blind spots, which the other members
+# do not share.
+#
+# ### 1.7 Live: a short run at a small β
+#
+# The same experiment, small enough to run here: a few PPO iterations at β = 0.002 from the SFT policy,
+# then the greedy answers to some held-out questions, judged by both scores.
+
+# %%
+live_cfg = experiments.hacking_ppo_config(H, LIVE_BETA, LIVE_ITERATIONS)
+live_cfg.lr, live_cfg.seed = LIVE_LR, SEED
+train_items, _ = experiments.split_sft_prompts(H.n_val, H.seed)
+live = sft.copy()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    _, diag = ppo.train_ppo(live, sft, rm, tok, train_items, live_cfg, progress=True, desc="PPO, small β")
+items = eval_prompts[:LIVE_EVAL_PROMPTS]
+rows = []
+for name, policy in (("SFT", sft), (f"after {len(diag)} iterations", live)):
+    answers = ppo.sample_answers(policy, tok, [p["prompt"] for p in items], 0.0, H.max_new_tokens)
+    gold = judge.judge_many(answers, [scenarios[p["scenario_id"]] for p in items])
+    rows.append({"policy": name, "proxy": rm.score(tok, [p["prompt"] for p in items], answers).mean(),
+                 "gold": gold.overall.mean(), "medical_accuracy": gold.medical_accuracy.mean(),
+                 "humility": gold.humility.mean(),
+                 "repetition": np.mean([experiments.repetition(a) for a in answers])})
+print(f"KL per answer on the training prompts: {diag.kl.iloc[0]:.1f} → {diag.kl.iloc[-1]:.1f} nats; proxy on the "
+      f"training prompts {diag.score.iloc[:3].mean():+.2f} (first 3 iterations) → {diag.score.iloc[-3:].mean():+.2f} (last 3)")
+pd.DataFrame(rows).round(3)
+
+# %% [markdown]
+# A few iterations are the beginning of the hacked run: the KL printed above says how far the policy has
+# already moved from the reference. A handful of greedy answers is a noisy measure of where it stands;
+# the cached run shows where the road leads. Raise `LIVE_ITERATIONS` in the parameters cell to walk further.
+#
+# ### 1.8 Try it: β and run length
+#
+# The cached runs: pick β and how many iterations to show, and watch the Gao fit change. With few
+# checkpoints the fit is loose; at the large β the policy never gets far enough for the gold score to turn.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
+hacking_curves_widget(R)
+
+# %% [markdown]
+# ## 2. Annotation quality
+#
+# ### 2.1 The problem
+#
+# Preference labels come from people who are tired, hurried, not experts, or simply disagree. In
+# InstructGPT, the labellers agreed with each other on about 73 % of comparisons (Ouyang et al. 2022);
+# Casper et al. (2023) list noisy, biased and inconsistent feedback among the fundamental limitations of
+# RLHF. Our preference pairs carry the votes of three simulated annotators (chapter 3), each with its own
+# way of being wrong:
+
+# %%
+votes = np.array([p["votes"] for p in train_pairs])
+for k, a in enumerate(data.ANNOTATORS):
+    print(f"{a.name:<8} ({a.description}): agrees with the knowledge base on {votes[:, k].mean():.1%} of the "
+          "training pairs")
+print(f"majority of the three: {(votes.sum(axis=1) >= 2).mean():.1%}")
+
+# %% [markdown]
+# ### 2.2 Theory: what flipped labels do to the Bradley-Terry loss
+#
+# Suppose each label is flipped independently with probability $\varepsilon$. The expected Bradley-Terry
+# loss of a pair over the noise is
+#
+# $$\mathbb{E}[L] = -(1-\varepsilon) \log \sigma(\Delta) - \varepsilon \log \sigma(-\Delta), \qquad \Delta = r_c - r_r$$
+#
+# with $\sigma(u) = 1/(1+e^{-u})$, $r_c$ and $r_r$ the rewards of the answer labelled better and of the
+# other one. Its gradient $\partial L / \partial \Delta = \sigma(\Delta) - (1 - \varepsilon)$ vanishes at
+# $\sigma(\Delta) = 1 - \varepsilon$: the model should be confident, but not more than the labels are
+# reliable. Plain BT ($\varepsilon = 0$) keeps pushing every pair apart, including the flipped ones, which
+# it can only fit by memorising them. Training on this **conservative** (label-smoothed) loss with a
+# guessed $\varepsilon$ is one mitigation; symmetric noise below 50 % also leaves the *sign* of the
+# expected preference unchanged, which is why learning from noisy labels is possible at all (Natarajan et
+# al. 2013). The other mitigation is to ask more annotators: if each vote is wrong with probability $q$,
+# independently, the majority of three is wrong with probability $3q^2(1-q) + q^3$.
+#
+# **By hand.** $q = 0.3$: $3 \times 0.09 \times 0.7 + 0.027 = 0.189 + 0.027 = 0.216$, a third fewer wrong
+# labels, for three times the labelling cost. And with $\varepsilon = 0.1$, a pair at $\Delta = 2$ has
+# $\sigma(2) = 0.881$, so $\partial L / \partial \Delta = 0.881 - 0.9 = -0.019$ (still pushed apart, a
+# little), while at $\Delta = 3$, $\sigma(3) = 0.953$ and the gradient $+0.053$ pulls it back.
+
+# %%
+q = 0.3
+print(f"majority of three wrong: {3 * q**2 * (1 - q) + q**3:.3f}")
+for d in (2.0, 3.0):
+    loss, g, _ = experiments.conservative_bt_loss(np.array([d]), np.array([0.0]), 0.1)
+    print(f"ε = 0.1, Δ = {d:.0f}: loss {loss:.4f}, dL/dΔ = {g[0]:+.3f}")
+
+# %% [markdown]
+# ### 2.3 The experiment
+#
+# For each extra flip rate $p$, every vote of every annotator is flipped with probability $p$, on top of
+# the annotator's own errors. Three reward models are trained from the SFT trunk with chapter 3's recipe:
+# on the label of **one** random annotator per pair (what a budget of one label per pair buys), on the
+# **majority** of the three noisy votes, and on one annotator's label with the **conservative loss**. A
+# fourth, trained on the knowledge base's own clean labels, is the reference. Accuracy is measured on the
+# held-out test pairs against their clean labels.
+
+# %%
+N = S.noise
+nc, nm = R["noise_curves"], R["noise_mitigations"]
+print(f"flip rates {', '.join(f'{p:g}' for p in N.flip_rates)}; {N.epochs} epochs; ε = {N.smoothing:g}; "
+      f"{len(test_pairs)} test pairs")
+nc.round(3)
+
+# %%
+fig, ax = plt.subplots(figsize=(9.5, 4.6))
+colours = {"one annotator": COLORS["vermillion"], "majority of 3": COLORS["blue"],
+           "one annotator, conservative loss": COLORS["purple"]}
+for m, g in nc[nc.method != "clean labels"].groupby("method", sort=False):
+    shift = {"one annotator": -0.006, "majority of 3": 0.0}.get(m, 0.006)
+    ax.errorbar(g.flip_rate + shift, g.accuracy, yerr=[g.accuracy - g.ci_low, g.ci_high - g.accuracy], fmt="o-",
+                capsize=4, color=colours[m], label=m)
+clean = nc.loc[nc.method == "clean labels", "accuracy"].iloc[0]
+ax.axhline(clean, color=COLORS["black"], ls="--", lw=1.3, label="clean labels")
+ax.axhline(0.5, color=COLORS["grey"], ls=":", lw=1.3, label="chance")
+ax.set(xlabel="extra flip rate p of every vote", ylabel="held-out accuracy (clean labels)", ylim=(0.4, 1.02),
+       title="Reward models trained on noisy labels (95 % intervals)")
+ax.legend(loc="lower left")
+plt.show()
+one = nc[nc.method == "one annotator"].set_index("flip_rate")
+print(f"clean labels: {clean:.3f}")
+for p, r in one.iterrows():
+    print(f"one annotator, p = {p:.1f}: {r.label_error:.0%} of the training labels wrong, accuracy {r.accuracy:.3f}")
+
+# %% [markdown]
+# Two things to read off. First, how much accuracy a given share of wrong labels costs: a reward model
+# averages over many similar pairs, and random flips below 50 % leave the average preference on the right
+# side, so it degrades gradually rather than all at once. Second, where the curves of the mitigations sit
+# relative to the one-annotator curve. Effectiveness, pooled over the noisy rates:
+# $E = \sum_p (\text{acc}_M(p) - \text{acc}_1(p)) / \sum_p (\text{acc}_\text{clean} - \text{acc}_1(p))$.
+
+# %%
+nm[["mitigation", "labels_per_pair", "effectiveness", "ci_low", "ci_high", "accuracy_at_reference",
+    "one_annotator_at_reference", "clean_accuracy"]].round(3)
+
+# %%
+for r in nm.itertuples():
+    verdict = ("helps" if r.ci_low > 0 else "hurts" if r.ci_high < 0 else
+               "is not distinguishable from no mitigation")
+    print(f"{r.mitigation}: E = {r.effectiveness:.0%} [{r.ci_low:.0%}, {r.ci_high:.0%}]: {verdict}; "
+          f"{r.labels_per_pair} label(s) per pair")
+
+# %% [markdown]
+# Majority voting removes errors only where the three annotators err independently; where they share a
+# bias (all three tempted by the longer answer), the majority inherits it, and it triples the labelling
+# bill. The conservative loss limits how confident the model becomes, which is what it was designed for;
+# but a flipped label still pulls the ranking the wrong way, and at low noise the smoothing slows
+# learning, so it need not improve *accuracy*. A loss that assumes a noise rate is not a free lunch.
+#
+# ### 2.4 Live: one reward model on noisy labels
+#
+# One reward model at the extra flip rate of the parameters cell, one epoch (the cached ones had two),
+# from one annotator per pair, drawn over the cached curves:
+
+# %%
+fig, text, notes = noise_rate_view(tok, sft, train_pairs, test_pairs, LIVE_FLIP_RATE, "one annotator",
+                                   epochs=LIVE_EPOCHS, seed=SEED, cached=nc)
+plt.show()
+print(text)
+for n in notes:
+    print("note:", n)
+
+# %% [markdown]
+# ### 2.5 Try it: the noise rate
+#
+# Choose a flip rate and the labels, then press **Run** (a few seconds). Predict first: what happens at
+# $p = 0.5$? At $p = 0.7$?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# a widget: its output is live, not part of the book
+noise_rate_widget(tok, sft, train_pairs, test_pairs, cached=nc, seed=SEED)
+
+# %% [markdown]
+# ## 3. Distribution shift
+#
+# ### 3.1 The problem
+#
+# A reward model is trained on a fixed set of answers (here: expert answers and deliberately flawed
+# versions of them). PPO then asks it to score the policy's *own* answers, which drift further from that
+# set with every iteration, and users ask about topics the preference data never covered. A learned
+# reward is only as good as the data it saw (Casper et al. 2023), and Gao et al. (2022) trace
+# over-optimisation to exactly this gap.
+#
+# ### 3.2 A category the reward model never saw
+#
+# A reward model trained without the pairs of one category, tested on that category's pairs and on the
+# held-out pairs of the categories it did see:
+
+# %%
+sc = R["shift_categories"]
+sc.round(3)
+
+# %%
+fig, ax = plt.subplots(figsize=(10, 3.8))
+labels = [f"{r.reward_model}\n{r.pairs}" for r in sc.itertuples()]
+colours_sc = [COLORS["blue"] if r.seen_in_training else COLORS["vermillion"] for r in sc.itertuples()]
+ax.barh(np.arange(len(sc)), sc.accuracy, color=colours_sc, alpha=0.85)
+ax.errorbar(sc.accuracy, np.arange(len(sc)), xerr=[sc.accuracy - sc.ci_low, sc.ci_high - sc.accuracy], fmt="none",
+            ecolor=COLORS["black"], capsize=4)
+ax.set_yticks(np.arange(len(sc)), labels, fontsize=10)
+ax.set(xlim=(0.4, 1.02), xlabel="held-out accuracy (blue: category seen in training, red: not seen)",
+       title="Reward-model accuracy by category (95 % intervals)")
+ax.axvline(0.5, color=COLORS["grey"], ls=":")
+plt.show()
+out = sc[(~sc.seen_in_training) & sc.pairs.str.startswith("all pairs")].iloc[0]
+inn = sc[(sc.reward_model == out.reward_model) & (sc.pairs == "test pairs, other categories")].iloc[0]
+overlap = out.ci_high >= inn.ci_low and inn.ci_high >= out.ci_low
+print(f"{out.reward_model}: {inn.accuracy:.3f} on the categories it saw, {out.accuracy:.3f} on {out.held_out_category} "
+      f"({'the intervals overlap' if overlap else 'the intervals do not overlap'})")
+
+# %% [markdown]
+# How much a new category costs depends on what the pairs teach. Our flaws (an unsafe claim, a vague
+# non-answer, a missing key fact, no escalation) look the same in every category, so what the reward model
+# learned largely transfers; a category with its own kind of error (a dose convention, a special
+# population) would transfer worse. The test pairs of one category are few, so the intervals are wide.
+#
+# ### 3.3 The policy's own answers
+#
+# The harder shift is the one PPO creates. At each checkpoint of the hacked run, the two answers the policy
+# gave to the same held-out question form a pair; when the gold judge's scores of the two differ by at
+# least 0.05, we ask whether the reward model orders them the same way (**agreement**).
+
+# %%
+sa, sm = R["shift_agreement"], R["shift_mitigation"].iloc[0]
+fig, ax = plt.subplots(figsize=(9.5, 4.4))
+ax.plot(sa.kl, sa.agree_old, "o-", color=COLORS["vermillion"], label="chapter-3 reward model")
+ax.plot(sa.kl, sa.agree_new, "s-", color=COLORS["green"], label="retrained with on-policy pairs")
+ax.axhline(sm.accuracy_preference_pairs, color=COLORS["blue"], ls="--",
+           label="chapter-3 model on held-out preference pairs")
+ax.axhline(0.5, color=COLORS["grey"], ls=":", label="chance")
+ax.set(xlabel="KL of the policy to the reference (nats)", ylabel="pairs ordered like the gold judge",
+       ylim=(0.2, 1.02), title="Does the reward model rank the policy's own answers?")
+ax.legend(loc="lower left", fontsize=10)
+plt.show()
+n_all = int(sa.n_pairs.sum())
+k_all = float((sa.agree_old * sa.n_pairs).sum())
+lo, hi = reward.wilson_interval(int(round(k_all)), n_all)
+print(f"chapter-3 reward model: {sm.accuracy_preference_pairs:.3f} on held-out preference pairs; on pairs of the "
+      f"policy's own answers {k_all / n_all:.3f} over all {n_all} pairs of the run (95% interval {lo:.2f} to {hi:.2f}; "
+      f"{'chance lies inside it' if lo <= 0.5 <= hi else 'above chance'})")
+print(f"SFT samples {sm.agree_sft_samples:.3f}; drifted policy (checkpoints {sm.drifted_checkpoints}) {sm.agree_drifted:.3f}")
+
+# %% [markdown]
+# This is the most important comparison of the chapter. On pairs like its training data the reward model
+# is right almost every time; on two answers of the policy itself, which differ in many small ways
+# instead of one glaring flaw, it has little to go on. Compare the two printed rates: the reward model's
+# judgement does not transfer from the pairs we designed to the answers the policy writes, already for
+# the SFT policy. PPO climbs a score that, among the answers it actually produces, hardly tracks quality,
+# and so the policy goes wherever the score's quirks lead it (section 1.5).
+#
+# **Mitigation: label on-policy data.** Pairs of the hacked run's own training answers (training prompts,
+# not the evaluation prompts) are labelled by the gold judge, standing in for new human labels, added to
+# the preference pairs, and the reward model is retrained with the same recipe. This is the loop of
+# iterated ("online") RLHF (Bai et al. 2022; Touvron et al. 2023). Effectiveness: the share of the gap
+# between accuracy on preference pairs and agreement on the drifted policy's pairs that retraining closes.
+
+# %%
+R["shift_mitigation"].drop(columns=["mitigation"]).round(3)
+
+# %%
+print(f"{sm.n_onpolicy_pairs:.0f} on-policy pairs: agreement on the drifted policy's pairs {sm.agree_drifted:.3f} → "
+      f"{sm.agree_drifted_retrained:.3f}; E = {sm.effectiveness:.0%} [{sm.ci_low:.0%}, {sm.ci_high:.0%}]; "
+      f"accuracy on the held-out preference pairs {sm.accuracy_preference_pairs:.3f} → {sm.test_accuracy_after:.3f}")
+
+# %% [markdown]
+# Whatever the point estimate, look at the interval: a few hundred on-policy labels do not close the gap
+# reliably. It is wide, and closing it takes labels of the kind of answers the policy actually writes,
+# round after round, each one (in real life) a pharmacist's time. The last column checks that the new
+# pairs did not cost accuracy on the old ones.
+#
+# ## 4. Scalability
+#
+# ### 4.1 Four models in memory
+#
+# PPO for language models keeps four networks: the **policy** (trained), the **reference** (frozen, for the
+# KL), the **reward model** (frozen) and a **value function** (trained). SFT keeps one. Every trained
+# parameter costs 16 bytes in float32 with AdamW (weight, gradient and two moments), a frozen one 4 bytes.
+# Counted on the course's models at four widths (two blocks, as in every chapter):
+
+# %%
+sw = R["scale_width"]
+here = sw[sw.d_model == sft.config.d_model].iloc[0]
+four = pd.DataFrame({
+    "model": ["policy", "reference", "reward model", "value: head on the policy's trunk", "value: separate model"],
+    "parameters": [int(here[c]) for c in ("params_policy", "params_reference", "params_reward", "params_value_head",
+                                          "params_value_separate")],
+    "trained in PPO": ["yes", "no", "no", "yes", "yes"],
+})
+print(f"d_model = {here.d_model:.0f}:")
+print(four.to_string(index=False))
+print(f"\nweights + gradients + AdamW state: SFT {here.mb_sft:.1f} MB; PPO {here.mb_separate_value:.1f} MB with a separate "
+      f"value model, {here.mb_shared_trunk:.1f} MB with a value head on the shared trunk, {here.mb_last_block:.1f} MB "
+      "training only the last block")
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.4))
+ax1.plot(sw.d_model, sw.mb_separate_value, "o-", color=COLORS["vermillion"], label="PPO, separate value model")
+ax1.plot(sw.d_model, sw.mb_shared_trunk, "s-", color=COLORS["orange"], label="PPO, value head on the trunk")
+ax1.plot(sw.d_model, sw.mb_last_block, "^-", color=COLORS["green"], label="PPO, last block trained")
+ax1.plot(sw.d_model, sw.mb_sft, "d--", color=COLORS["blue"], label="SFT")
+ax1.set(xlabel="d_model", ylabel="MB (weights, gradients, AdamW)", title="Training-state memory (counted)")
+log_axes(ax1, sw.d_model)
+ax1.legend(fontsize=10)
+ax2.plot(sw.d_model, sw.mflop_ppo_iteration, "o-", color=COLORS["vermillion"], label="one PPO iteration")
+ax2.plot(sw.d_model, sw.mflop_sft_step, "d--", color=COLORS["blue"], label="one SFT step, same tokens")
+ax2.set(xlabel="d_model", ylabel="MFLOP (2N forward, 6N training)", title="Compute per iteration (counted)")
+log_axes(ax2, sw.d_model)
+ax2.legend(fontsize=10)
+plt.show()
+print(f"PPO / SFT at d_model = {here.d_model:.0f}: memory {here.mb_separate_value / here.mb_sft:.1f}× (separate value "
+      f"model), FLOPs {here.mflop_ppo_iteration / here.mflop_sft_step:.1f}× per iteration; from d_model "
+      f"{sw.d_model.iloc[0]:.0f} to {sw.d_model.iloc[-1]:.0f} the PPO memory grows "
+      f"{sw.mb_separate_value.iloc[-1] / sw.mb_separate_value.iloc[0]:.0f}×")
+
+# %% [markdown]
+# Counting is one thing; the clock is another. A PPO iteration measured on this machine at each width
+# (random weights: speed does not depend on what a model knows). Timings depend on the machine and on
+# whatever else it is doing, so they are only plotted, never printed and never cached:
+
+# %%
+cost = experiments.measure_ppo_cost(tok, widths=COST_WIDTHS, iterations=1, max_new_tokens=COST_NEW_TOKENS,
+                                    seed=SEED)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
+ax1.plot(cost.d_model, cost.seconds_per_iteration, "o-", color=COLORS["vermillion"], label="measured")
+flops = sw.set_index("d_model").loc[cost.d_model, "mflop_ppo_iteration"].to_numpy()
+ax1.plot(cost.d_model, cost.seconds_per_iteration.iloc[0] * flops / flops[0], "--", color=COLORS["grey"],
+         label="if time followed the FLOPs")
+ax1.set(xlabel="d_model", ylabel="seconds per PPO iteration", title="Measured time (this machine)")
+ax1.legend(fontsize=10)
+ax2.plot(cost.d_model, cost.peak_mb, "o-", color=COLORS["orange"])
+ax2.set(xlabel="d_model", ylabel="peak traced memory (MB)", title="Measured memory (this machine)")
+for ax in (ax1, ax2):
+    log_axes(ax, cost.d_model)
+plt.show()
+
+# %% [markdown]
+# Compare the measured line with the dashed one. At these sizes time usually grows more slowly than the
+# FLOPs: an answer is generated one token at a time, and each step pays a fixed overhead however small the
+# matrices are. On real accelerators the same thing happens for a different reason: generation is bound
+# by memory bandwidth rather than arithmetic, so RLHF spends much of its time *sampling*, which the 6N rule
+# does not count.
+#
+# ### 4.2 The cost of labels
+#
+# Labels are the other scarce resource. Reward-model accuracy against the number of labelled pairs
+# (each model trained for about the same number of steps):
+
+# %%
+lc = R["label_curve"]
+fig, ax = plt.subplots(figsize=(8.5, 4.2))
+ax.errorbar(lc.n_pairs, lc.accuracy, yerr=[lc.accuracy - lc.ci_low, lc.ci_high - lc.accuracy], fmt="o-",
+            capsize=4, color=COLORS["blue"])
+ax.set(xlabel="labelled training pairs", ylabel="held-out accuracy", ylim=(0.5, 1.02),
+       title="Reward-model accuracy against the number of labels (95 % intervals)")
+log_axes(ax, lc.n_pairs, y=False)
+plt.show()
+lc.round(3)
+
+# %% [markdown]
+# Our pairs are regular (six kinds of flaw, one knowledge base), so even a few dozen labels go a long way,
+# and neighbouring points have overlapping intervals. Real preference data is far less regular:
+# InstructGPT's reward model was trained on tens of thousands of comparisons (Ouyang et al. 2022).
+#
+# ### 4.3 On paper: real model sizes
+#
+# The same accounting for real sizes, **an estimate, not a measurement**: 16 bytes per trained parameter
+# (mixed-precision AdamW), 2 bytes per frozen one (bf16), a reward model and a value model the size of the
+# policy; compute by the rule of Kaplan et al. (2020), $C \approx 2N$ per token forward and $6N$ per token
+# trained, for a run of 256,000 answers of 300 tokens ($7.68 \times 10^7$ tokens) with two PPO epochs:
+# $C \approx (2 + 4 + 2 + 2 \times 6)\,N$ per token (generation, policy and reference forward, reward
+# forward, training), at an assumed $10^{14}$ useful FLOP/s per accelerator.
+#
+# **By hand for 7B parameters:** $20 \times 7 \times 10^9 \times 7.68 \times 10^7 = 1.08 \times 10^{19}$
+# FLOP; at $10^{14}$ FLOP/s that is $1.08 \times 10^5$ s, about 1.2 accelerator-days. Memory with a
+# separate value model: $(16 + 16) \times 7 \times 10^9 + (2 + 2) \times 7 \times 10^9 = 252$ GB, more
+# than three 80 GB accelerators hold, before a single activation.
+
+# %%
+ex = R["scale_extrapolation"].copy()
+ex["params"] = ex.params.map(lambda n: f"{n / 1e9:.2f} B")
+for c in ("estimate_ppo_run_flop", "estimate_sft_same_tokens_flop"):
+    ex[c] = ex[c].map(lambda f: f"{f:.2e}")
+ex.round(2)
+
+# %% [markdown]
+# ### 4.4 Mitigations
+#
+# Sharing the trunk between policy and value (what `ppo.py` does) drops a whole trained model; training
+# only the last block (LoRA-style; the frozen rest of the policy doubles as the reference) drops most of
+# the gradients and optimiser state. What they cost in quality is a separate question; for the reward
+# model we can measure it (training only its last block with chapter 3's recipe):
+
+# %%
+sx = R["scale_mitigations"]
+sx.round(3)
+
+# %% [markdown]
+# Our "effectiveness" for scalability is the share of PPO's training-state memory a mitigation saves at
+# the course's width. It is not comparable with the other three (no lost quality is won back), and the
+# brief's single percentage has no measurable counterpart: scalability is a cost that grows with $N$, and
+# every saving here trades memory against quality or speed.
+#
+# ## 5. The four challenges, measured
+#
+# **Severity rule** (`experiments.SEVERITY_RULE`). For the three challenges that cost quality, the effect
+# size is the share of the stage's skill above a no-skill floor that the unmitigated problem destroys,
+# $(q_\text{good} - q_\text{bad}) / (q_\text{good} - q_\text{floor})$: critical from 0.75, high from 0.40,
+# medium from 0.15, low below. The floors: chance (0.5) for accuracy and agreement; for the gold score,
+# the score of fluent answers to *other* questions (the SFT policy's answers, each judged against the next
+# prompt's case). Scalability costs money, not quality: its severity is the course's judgement, with the
+# measurement beside it.
+
+# %%
+summary = R["summary"]
+table = summary[["challenge", "effect_size", "severity", "brief_severity", "best_mitigation",
+                 "effectiveness", "ci_low", "ci_high", "brief_effectiveness"]].copy()
+table.round(3)
+
+# %%
+fig, ax = plt.subplots(figsize=(10, 4.6))
+y = np.arange(len(summary))
+ax.barh(y + 0.18, summary.effectiveness, 0.36, color=COLORS["green"], label="measured (best mitigation)")
+ok = summary.ci_low.notna().to_numpy()
+ax.errorbar(summary.effectiveness[ok], y[ok] + 0.18,
+            xerr=[(summary.effectiveness - summary.ci_low)[ok], (summary.ci_high - summary.effectiveness)[ok]],
+            fmt="none", ecolor=COLORS["black"], capsize=4)
+ax.barh(y - 0.18, summary.brief_effectiveness, 0.36, color=COLORS["grey"], label="the brief's claim")
+ax.set_yticks(y, [f"{c}\n({m})" for c, m in zip(summary.challenge, summary.best_mitigation)], fontsize=9)
+ax.axvline(1.0, color=COLORS["black"], ls="--", lw=1)
+ax.set(xlabel="effectiveness (scalability: share of memory saved)", title="Measured against claimed")
+ax.legend(loc="lower right", fontsize=10)
+plt.show()
+for r in summary.itertuples():
+    same = "same as" if r.severity.split(" ")[0] == r.brief_severity else "differs from"
+    print(f"{r.challenge}: {r.measured}")
+    print(wrap(f"severity {r.severity} ({same} the brief's {r.brief_severity}). {r.explanation}"))
+floor = mit.set_index("mitigation").loc["no skill (answers to other questions)", "gold"]
+print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} for the SFT policy's own answers")
+
+# %% [markdown]
+# **Why measured and claimed differ.** The brief's figures were printed, not measured, and they come
+# without intervals. Ours come from one tiny model, one seed per setting, 64 held-out prompts and 70 test
+# pairs, so the intervals are the result and the point estimates one draw each. Beyond noise, there are
+# reasons specific to each challenge:
+#
+# * **Reward hacking.** How much quality there is to lose, and therefore what "recovering 92 %" means,
+#   depends on how much PPO gained before over-optimising; on our models both are a few hundredths of the
+#   judge's scale, so recovering all of it means getting back to barely above the SFT policy, not to a
+#   good policy.
+# * **Annotation quality.** Our noise is random and our pairs are regular, the friendliest case for a
+#   reward model; systematic annotator biases (length, style) are not averaged away and do more harm. And
+#   a mitigation that triples the labelling cost is not comparable, at equal budget, with one that does not.
+# * **Distribution shift.** The brief counts it as one challenge among four; on our models it is the one
+#   that makes the reward model unreliable on exactly the answers PPO feeds it, and a few hundred new
+#   labels close at most part of the gap.
+# * **Scalability** is a cost curve, not a loss: the memory a mitigation saves is measurable, but it is
+#   not the same kind of number as the other three, and no single percentage summarises it.
+#
+# ## 6. Pitfalls seen in practice
+#
+# * **Judging a policy by the reward it was trained on.** PPO's own training curve shows the proxy on the
+#   prompts it trains on (section 1.3); it looks the same whether the answers improve or the reward model is
+#   being gamed. Only an independent measure (here the gold judge on held-out prompts; in practice human
+#   evaluation) can tell improvement from hacking.
+# * **Early stopping on the evaluation set.** Choosing the checkpoint with the best score on the prompts you
+#   then report makes the report optimistic; keep a separate validation set (section 1.6), and remember the
+#   best of many noisy checkpoints is biased upwards.
+# * **Averaging reward models without standardising them.** A reward model's zero and scale are arbitrary
+#   (chapter 3); the mean of raw scores is dominated by the member with the widest spread, the minimum by
+#   the one with the lowest offset. `experiments.EnsembleReward` standardises each member first.
+# * **One run, no interval.** The effects here are a few hundredths of the gold scale; a single run can
+#   show a mitigation at 60 % or at 110 %. Report the interval, or several seeds.
+# * **Trusting the gold judge.** It is a rubric, itself a proxy for a pharmacist. Section 5 prints its
+#   no-skill floor, the score it gives fluent answers to *other* questions; compare it with the SFT
+#   policy's score. Where the two are close, the tiny SFT model states few key facts on held-out
+#   paraphrases and the rubric's generic parts (escalation advice, no wrong dose) dominate, so small gold
+#   differences mean little. Chapter 7 looks at every stage with it.
+# * **Timings on a shared machine.** Wall-clock times vary several-fold with what else runs; never cache
+#   them, never compare them across machines, and prefer counts (parameters, FLOPs) for claims.
+#
+# ## 7. Exercises
+#
+# Each exercise has a reference solution in the cell (marked **replace with your own**): delete it,
+# write yours, and run the check.
+#
+# **Exercise 1: effectiveness.** Return $E = (q_M - q_\text{bad}) / (q_\text{good} - q_\text{bad})$, and
+# `float("nan")` when nothing was lost ($q_\text{good} \le q_\text{bad}$).
+
+# %%
+def effectiveness(q_mitigated: float, q_bad: float, q_good: float) -> float:
+    # reference solution: replace with your own
+    lost = q_good - q_bad
+    return (q_mitigated - q_bad) / lost if lost > 0 else float("nan")
+
+
+passed = check_effectiveness(effectiveness)
+
+# %% [markdown]
+# **Exercise 2: the conservative Bradley-Terry loss of one pair.** Return the loss
+# $-(1-\varepsilon)\log\sigma(\Delta) - \varepsilon\log\sigma(-\Delta)$ and its derivative
+# $\sigma(\Delta) - (1-\varepsilon)$. One check uses $|\Delta| = 800$: write $-\log\sigma(u) =
+# \log(1 + e^{-u})$ with `np.logaddexp(0, -u)`, and avoid computing $1 - \sigma$ by subtraction.
+
+# %%
+def conservative_bt(delta: float, eps: float) -> tuple[float, float]:
+    # reference solution: replace with your own
+    loss = (1 - eps) * np.logaddexp(0.0, -delta) + eps * np.logaddexp(0.0, delta)
+    sig, sig_neg = np.exp(-np.logaddexp(0.0, -delta)), np.exp(-np.logaddexp(0.0, delta))
+    return float(loss), float(eps * sig - (1 - eps) * sig_neg)
+
+
+passed = check_conservative_bt(conservative_bt)
+
+# %% [markdown]
+# **Exercise 3: the Gao fit.** Given distances $d > 0$ and gains $R$, return the least-squares $(a, b)$ of
+# $R(d) = d\,(a - b\log d)$. Hint: it is linear regression on two columns, without an intercept.
+
+# %%
+def gao_fit(d: np.ndarray, r: np.ndarray) -> tuple[float, float]:
+    # reference solution: replace with your own
+    X = np.stack([d, -d * np.log(d)], axis=1)
+    (a, b), *_ = np.linalg.lstsq(X, r, rcond=None)
+    return float(a), float(b)
+
+
+passed = check_gao_fit(gao_fit)
+
+# %% [markdown]
+# **Going further** (no check): (a) in section 1.7, raise `LIVE_ITERATIONS` to 30 and watch the medical
+# accuracy and the humility of the live policy; (b) in the cached results (`R["hacking_curves"]`), compute
+# $E$ of the large-β run at each of its checkpoints, not only the last; (c) with
+# `experiments.annotation_experiment` and `experiments.NoiseSettings(smoothing=0.3)`, try a larger
+# $\varepsilon$ (about half a minute); (d) with `from dataclasses import replace`, run
+# `experiments.reward_hacking_experiment(tok, sft, rm, replace(S.hacking, seed=1))` (about a minute) and
+# compare its `hacking_curves` with the cached seed's: how much of what section 1 shows survives a new
+# seed?
+#
+# ## 8. Summary
+#
+# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the proxy rises while the gold
+#   score, which PPO never sees, does not follow: it can rise a little and then fall below where it
+#   started. Gao et al.'s law $d\,(a - b\log d)$ describes that shape; sections 1.4 and 1.5 show which
+#   parts of the gold score moved and which words the proxy pays for.
+# * A stronger KL penalty, early stopping on a held-out gold check, and an ensemble of reward models are
+#   measured as the share of the lost gold score they recover, each with an interval. With losses of a few
+#   hundredths of the judge's scale, the intervals are wide: a single "92 %" is not a number an experiment
+#   of this size can pin down, and the printed brief never ran one.
+# * Random label noise degrades a reward model gradually; majority voting (at three times the labelling
+#   cost) and a label-smoothed loss were measured against it, and neither is free.
+# * A reward model ranks the pairs it was designed on far better than the policy's own answers: that
+#   distribution shift is what reward hacking exploits, and labelling on-policy data is the (expensive)
+#   remedy.
+# * PPO keeps four models; memory and compute grow with $N$, and sampling dominates the time. Sharing the
+#   trunk and training fewer weights save most of the memory, at a cost in quality that must be measured.
+#
+# Chapter 7 scores every stage, including the hacked and the mitigated policies of this chapter
+# (`R["policy_answers"]`), on the five metrics of the alignment scorecard.
+#
+# ## References
+#
+# * Gao, L., Schulman, J. & Hilton, J. (2022). *Scaling Laws for Reward Model Overoptimization.* arXiv:2210.10760 (ICML 2023).
+# * Skalse, J., Howe, N. H. R., Krasheninnikov, D. & Krueger, D. (2022). *Defining and Characterizing Reward Hacking.* NeurIPS.
+# * Casper, S., Davies, X., Shi, C., et al. (2023). *Open Problems and Fundamental Limitations of Reinforcement Learning from Human Feedback.* Transactions on Machine Learning Research.
+# * Coste, T., Anwar, U., Kirk, R. & Krueger, D. (2024). *Reward Model Ensembles Help Mitigate Overoptimization.* ICLR.
+# * Natarajan, N., Dhillon, I. S., Ravikumar, P. & Tewari, A. (2013). *Learning with Noisy Labels.* NeurIPS.
+# * Kaplan, J., McCandlish, S., Henighan, T., et al. (2020). *Scaling Laws for Neural Language Models.* arXiv:2001.08361.
+# * Ouyang, L., Wu, J., Jiang, X., et al. (2022). *Training Language Models to Follow Instructions with Human Feedback.* NeurIPS.
+# * Bai, Y., Jones, A., Ndousse, K., et al. (2022). *Training a Helpful and Harmless Assistant with Reinforcement Learning from Human Feedback.* arXiv:2204.05862.
+# * Touvron, H., Martin, L., Stone, K., et al. (2023). *Llama 2: Open Foundation and Fine-Tuned Chat Models.* arXiv:2307.09288.
+# * Schulman, J., Wolski, F., Dhariwal, P., Radford, A. & Klimov, O. (2017). *Proximal Policy Optimization Algorithms.* arXiv:1707.06347.
