@@ -79,17 +79,25 @@ print("Source:", case["source"])
 #   text like `IntSlider(value=...)` instead of a slider, the kernel is not running or the widget
 #   extension is missing: run the cell again in JupyterLab (the course installs `ipywidgets`).
 #
-# Try it: the slider below is built from the same parts as every widget in the course. Its callback
-# is a plain function, so it also runs (and is tested) without a browser.
+# Try it: the pretrained model of chapter 1 scores every word of its vocabulary as the next word
+# after a prompt. Below are its six favourites, turned into probabilities at three temperatures
+# (renormalised over these six), and a slider to try others. The slider is built from the same parts as
+# every widget in the course; its callback is a plain function, so it also runs (and is tested) without
+# a browser.
 
 # %%
 import numpy as np
 
+from course_utils import checkpoints
 from course_utils.widgets import softmax_with_temperature, temperature_view, temperature_widget
 
-words = ["bleeding", "ulcers", "headache", "sleepiness"]
-scores = np.array([2.0, 1.0, 0.2, -1.0])  # made-up scores for the demo; chapter 1 uses the real model
-prompt = "warfarin with ibuprofen increases the risk of ..."
+# the pretrained model of chapter 1: its scores (logits) for the next word after a prompt
+tok, base = checkpoints.load_tokenizer(), checkpoints.load("base")
+prompt = "Warfarin with ibuprofen increases the risk of"
+logits = base.forward(np.asarray([[tok.bos_id] + tok.encode(prompt)]))[0, -1].astype(float)
+top = np.argsort(-logits)[:6]
+words, scores = [tok.decode([i]) for i in top], logits[top]
+print(prompt, "...")
 for tau in (0.5, 1.0, 2.0):
     p = softmax_with_temperature(scores, tau)
     print(f"τ = {tau:.1f}: " + ", ".join(f"{w} {pi:.2f}" for w, pi in zip(words, p)))
@@ -97,7 +105,7 @@ for tau in (0.5, 1.0, 2.0):
 # %%
 # NBVAL_IGNORE_OUTPUT
 # a widget: its output is live, not part of the book
-temperature_widget(words, scores, prompt)
+temperature_widget(words, scores, prompt + " ...")
 
 # %% [markdown]
 # ## Conventions you will meet in every chapter
