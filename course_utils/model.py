@@ -71,7 +71,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["GPTConfig", "TinyGPT", "Generation", "filter_logits", "sample_next_token"]
+__all__ = ["GPTConfig", "TinyGPT", "Generation", "copy_into", "filter_logits", "sample_next_token"]
 
 
 # ----------------------------------------------------------------------------- memory
@@ -504,14 +504,7 @@ class TinyGPT:
 
         The keys and shapes must match exactly; values are cast to the model's dtype.
         """
-        missing, unexpected = self.params.keys() - state.keys(), state.keys() - self.params.keys()
-        if missing or unexpected:
-            raise KeyError(f"state_dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-        for name, a in self.params.items():
-            value = np.asarray(state[name])
-            if value.shape != a.shape:
-                raise ValueError(f"{name}: shape {value.shape} in state_dict, {a.shape} in the model")
-            a[...] = value
+        copy_into(self.params, state)
 
     def copy(self) -> "TinyGPT":
         """An independent model with the same config and a copy of the weights (e.g. the frozen
@@ -668,6 +661,22 @@ class TinyGPT:
 
 
 SAVE_FORMAT = "tinygpt-npz-1"
+
+
+def copy_into(params: dict[str, np.ndarray], state) -> None:
+    """Copy the arrays of ``state`` into ``params`` in place; keys and shapes must match exactly.
+
+    Shared by every model with a ``params`` dict (TinyGPT, the reward model), so an optimiser
+    holding the arrays keeps working after a load.
+    """
+    missing, unexpected = params.keys() - state.keys(), state.keys() - params.keys()
+    if missing or unexpected:
+        raise KeyError(f"state_dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    for name, a in params.items():
+        value = np.asarray(state[name])
+        if value.shape != a.shape:
+            raise ValueError(f"{name}: shape {value.shape} in state_dict, {a.shape} in the model")
+        a[...] = value
 
 
 def _scatter_add_rows(dst: np.ndarray, idx: np.ndarray, rows: np.ndarray) -> None:

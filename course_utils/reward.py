@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .losses import bradley_terry_loss
-from .model import GPTConfig, TinyGPT, layer_norm
+from .model import GPTConfig, TinyGPT, copy_into, layer_norm
 from .optim import AdamW, clip_grad_norm, lr_schedule
 from .paths import CHECKPOINT_DIR
 from .progress import Progress
@@ -224,14 +224,7 @@ class RewardModel:
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         """Copy ``state`` into ``params`` in place (keys and shapes must match)."""
-        missing, unexpected = self.params.keys() - state.keys(), state.keys() - self.params.keys()
-        if missing or unexpected:
-            raise KeyError(f"state_dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-        for k, a in self.params.items():
-            value = np.asarray(state[k])
-            if value.shape != a.shape:
-                raise ValueError(f"{k}: shape {value.shape} in state_dict, {a.shape} in the model")
-            a[...] = value
+        copy_into(self.params, state)
 
     def copy(self) -> "RewardModel":
         """An independent reward model with a copy of the trunk and of the head."""
