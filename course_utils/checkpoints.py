@@ -1,7 +1,7 @@
 """The committed model checkpoints, and the one command that rebuilds them.
 
     python -m course_utils.checkpoints build     # rewrite data/checkpoints/ (a few minutes)
-    python -m course_utils.checkpoints check     # rebuild in a temporary folder and compare
+    python -m course_utils.checkpoints check     # rebuild in a temporary folder and compare (make check-checkpoints)
 
 Every stage is trained from the previous one with fixed seeds and the default configs
 that the chapters show, so a rebuild reproduces the committed files:
@@ -17,18 +17,33 @@ that the chapters show, so a rebuild reproduces the committed files:
 | scorecard.npz | chapter-7 ablations | ``scorecard.build_scorecard_cache`` (PPO from base, PPO on a noisy reward model) |
 
 Later chapters call :func:`load` so each notebook runs standalone in a fresh kernel.
+
+Reproducibility. Training is chaotic: a matrix product summed in another order (another
+BLAS kernel, thread count or numpy build) changes the last bits of a float32 result, and a
+training run amplifies that. ``build`` therefore records, next to the checkpoints, the
+numerical environment it ran in and the headline metrics of what it built
+(``BUILD_INFO.json``). ``check`` rebuilds in a temporary folder and
+
+* requires every array and file to be **bit-identical** when its environment matches the
+  recorded one (same numpy, BLAS library, version, kernel and thread count, same CPU
+  architecture);
+* otherwise compares the **metrics**, each within its stated tolerance (``TOLERANCES``),
+  and lists the largest weight differences for information.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import platform
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 from . import data
 from .model import TinyGPT
@@ -71,6 +86,17 @@ def _later_stage(module: str, func: str) -> Callable:
     return getattr(importlib.import_module(f"course_utils.{module}"), func)
 
 
+BUILD_INFO = "BUILD_INFO.json"
+
+
+def fingerprint() -> dict:
+    """The numerical environment a build ran in: what makes float results bit-reproducible."""
+    blas = [{k: str(lib.get(k)) for k in ("internal_api", "version", "architecture", "threading_layer", "num_threads")}
+            for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return {"numpy": np.__version__, "python": platform.python_version(), "machine": platform.machine(),
+            "blas": blas}
+
+
 def build(out_dir: Path = CHECKPOINT_DIR, stages: tuple[str, ...] | None = None, progress: bool = False) -> list[Path]:
     """Train every stage in order and write the checkpoints to ``out_dir``; returns the files written."""
     out_dir = Path(out_dir)
@@ -90,7 +116,74 @@ def build(out_dir: Path = CHECKPOINT_DIR, stages: tuple[str, ...] | None = None,
             continue
         artefact = _later_stage(module, func)(tok, out_dir, progress=progress)
         written.append(artefact)
+    if stages is None:
+        info = {"environment": fingerprint(), "metrics": metrics(out_dir)}
+        (out_dir / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(out_dir / BUILD_INFO)
     return written
+
+
+# The headline result of each stage, and how far a rebuild on another machine may land from
+# the committed value. The tolerances are a few times the spread between training seeds.
+TOLERANCES: dict[str, float] = {
+    "base_val_loss": 0.05,          # nats per token on the corpus validation split
+    "sft_heldout_loss": 0.10,       # nats per token of the expert answers to the held-out wordings
+    "reward_test_accuracy": 0.06,   # share of held-out preference pairs ranked right
+    "ppo_heldout_reward": 1.0,      # reward-model score of the greedy answers to held-out questions
+}
+
+
+def metrics(directory: Path = CHECKPOINT_DIR) -> dict[str, float]:
+    """The headline metric of every stage in ``directory`` (see ``TOLERANCES``), rounded to 4 digits."""
+    from .ppo import sample_answers
+    from .reward import evaluate, load_reward_model
+    from .training import evaluate_lm, response_loss
+
+    tok = load_tokenizer(directory)
+    cfg = PretrainConfig()
+    _, val = split_stream(corpus_stream(tok, data.load_corpus()), cfg.val_fraction)
+    scenarios = {s["id"]: s for s in data.load_scenarios()}
+    held_out = [{"prompt": e["prompt"], "response": data.expert_response(scenarios[e["scenario_id"]])}
+                for e in data.load_eval_prompts()]
+    rm = load_reward_model(directory)
+    test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
+    prompts = [h["prompt"] for h in held_out]
+    out = {
+        "base_val_loss": evaluate_lm(load("base", directory), val, cfg.seq_len),
+        "sft_heldout_loss": response_loss(load("sft", directory), tok, held_out),
+        "reward_test_accuracy": evaluate(rm, tok, test_pairs)["accuracy"],
+        "ppo_heldout_reward": float(rm.score(tok, prompts, sample_answers(load("ppo", directory), tok, prompts)).mean()),
+    }
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def check(directory: Path = CHECKPOINT_DIR, rebuilt: Path | None = None) -> tuple[bool, list[str]]:
+    """Rebuild (or take ``rebuilt``) and compare with ``directory``; returns (passed, report lines)."""
+    committed = json.loads((Path(directory) / BUILD_INFO).read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory() as tmp:
+        new_dir = Path(rebuilt) if rebuilt is not None else Path(tmp)
+        if rebuilt is None:
+            build(new_dir)
+        new = json.loads((new_dir / BUILD_INFO).read_text(encoding="utf-8"))
+        differences = compare(directory, new_dir, exact=True, skip=(BUILD_INFO,))
+    lines = []
+    if new["environment"] == committed["environment"]:
+        lines.append("same numerical environment as the committed build: every file must be bit-identical")
+        lines += differences or ["every file is bit-identical"]
+        return not differences, lines
+    lines.append("a different numerical environment from the committed build:")
+    for key in sorted(set(committed["environment"]) | set(new["environment"])):
+        a, b = committed["environment"].get(key), new["environment"].get(key)
+        if a != b:
+            lines.append(f"  {key}: committed {a}, here {b}")
+    lines.append(f"weights: {len(differences)} array(s) differ (expected: training is chaotic)")
+    passed = True
+    for name, tol in TOLERANCES.items():
+        a, b = committed["metrics"].get(name), new["metrics"].get(name)
+        ok = a is not None and b is not None and abs(a - b) <= tol
+        passed &= ok
+        lines.append(f"  {name}: committed {a}, rebuilt {b}, tolerance ±{tol}: {'ok' if ok else 'OUT OF TOLERANCE'}")
+    return passed, lines
 
 
 # The stages after SFT, in build order: (name, module, function(tokenizer, out_dir, progress) -> path).
@@ -106,19 +199,28 @@ def load_tokenizer(directory: Path = CHECKPOINT_DIR) -> VocabularyTokenizer:
     return VocabularyTokenizer.load(Path(directory) / "tokenizer.json")
 
 
-def load(name: str, directory: Path = CHECKPOINT_DIR) -> TinyGPT:
-    """Load a committed TinyGPT checkpoint: ``"base"`` or ``"sft"`` (and ``"ppo"`` once chapter 5 built it)."""
+def load(name: str, directory: Path = CHECKPOINT_DIR, dtype: str | None = None) -> TinyGPT:
+    """Load a committed TinyGPT checkpoint: ``"base"``, ``"sft"`` or ``"ppo"``.
+
+    ``dtype="float64"`` evaluates the float32 weights in double precision: what the notebooks
+    print from a checkpoint is then the same on every CPU and BLAS kernel (a float32 logit
+    can differ in its last bits between kernels, enough to flip a near-tie in decoding).
+    """
     path = Path(directory) / f"{name}.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
-    return TinyGPT.load(path)
+    return TinyGPT.load(path, dtype)
 
 
-def compare(dir_a: Path, dir_b: Path, rtol: float = 1e-4, atol: float = 1e-5) -> list[str]:
-    """Differences between two checkpoint folders (empty list = the same up to float tolerance)."""
+def compare(dir_a: Path, dir_b: Path, rtol: float = 1e-4, atol: float = 1e-5, exact: bool = False,
+            skip: tuple[str, ...] = ()) -> list[str]:
+    """Differences between two checkpoint folders (empty list = the same up to float tolerance,
+    or bit for bit with ``exact=True``); files named in ``skip`` are not compared."""
+    if exact:
+        rtol = atol = 0.0
     problems = []
-    files_a = sorted(p.name for p in Path(dir_a).iterdir() if p.suffix in {".npz", ".json"})
-    files_b = sorted(p.name for p in Path(dir_b).iterdir() if p.suffix in {".npz", ".json"})
+    files_a = sorted(p.name for p in Path(dir_a).iterdir() if p.suffix in {".npz", ".json"} and p.name not in skip)
+    files_b = sorted(p.name for p in Path(dir_b).iterdir() if p.suffix in {".npz", ".json"} and p.name not in skip)
     if files_a != files_b:
         problems.append(f"different files: {files_a} vs {files_b}")
     for name in sorted(set(files_a) & set(files_b)):
@@ -135,7 +237,8 @@ def compare(dir_a: Path, dir_b: Path, rtol: float = 1e-4, atol: float = 1e-5) ->
                 x, y = za[key], zb[key]
                 if x.shape != y.shape:
                     problems.append(f"{name}:{key}: shape {x.shape} vs {y.shape}")
-                elif x.dtype.kind in "fc" and not np.allclose(x, y, rtol=rtol, atol=atol):
+                elif x.dtype.kind in "fc" and not (np.array_equal(x, y, equal_nan=True) if exact
+                                                   else np.allclose(x, y, rtol=rtol, atol=atol)):
                     problems.append(f"{name}:{key}: max difference {np.max(np.abs(x - y)):.3g}")
                 elif x.dtype.kind not in "fc" and not np.array_equal(x, y):
                     problems.append(f"{name}:{key}: values differ")
@@ -150,13 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         for p in build(progress=False):
             print(f"wrote {p.relative_to(CHECKPOINT_DIR.parent.parent)}")
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        build(Path(tmp))
-        problems = compare(CHECKPOINT_DIR, Path(tmp))
-    for p in problems:
-        print(p)
-    print("checkpoints reproduce" if not problems else f"{len(problems)} difference(s)")
-    return 1 if problems else 0
+    passed, lines = check()
+    print("\n".join(lines))
+    print("checkpoints reproduce" if passed else "checkpoints do NOT reproduce")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

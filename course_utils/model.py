@@ -521,13 +521,20 @@ class TinyGPT:
             np.savez(f, __format__=np.array(SAVE_FORMAT), __config__=np.array(json.dumps(asdict(self.config))), **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "TinyGPT":
-        """Rebuild a model written by ``save``."""
+    def load(cls, path: str | Path, dtype: str | None = None) -> "TinyGPT":
+        """Rebuild a model written by ``save``; ``dtype`` ("float32" or "float64") overrides the saved one.
+
+        Loading a float32 checkpoint as float64 gives inference whose results do not depend on
+        the CPU or BLAS kernel at any printed precision (the notebooks evaluate that way).
+        """
         with np.load(path, allow_pickle=False) as data:
             if "__config__" not in data.files:
                 raise ValueError(f"{path} is not a TinyGPT checkpoint (no config inside)")
             model = object.__new__(cls)
-            model._setup(GPTConfig(**json.loads(str(data["__config__"]))))
+            config = json.loads(str(data["__config__"]))
+            if dtype is not None:
+                config["dtype"] = dtype
+            model._setup(GPTConfig(**config))
             model.params = {name[len("param:"):]: data[name].astype(model.dtype)
                             for name in data.files if name.startswith("param:")}
         expected = cls(model.config).params.keys()  # same keys as a fresh model

@@ -242,12 +242,12 @@ class RewardModel:
                      __config__=np.array(json.dumps(asdict(self.config))), **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "RewardModel":
-        """Rebuild a reward model written by :meth:`save`."""
+    def load(cls, path: str | Path, dtype: str | None = None) -> "RewardModel":
+        """Rebuild a reward model written by :meth:`save`; ``dtype`` overrides the saved one."""
         with np.load(path, allow_pickle=False) as data:
             if "__format__" not in data.files or str(data["__format__"]) != SAVE_FORMAT:
                 raise ValueError(f"{path} is not a reward-model checkpoint (format {SAVE_FORMAT!r} expected)")
-            config = GPTConfig(**json.loads(str(data["__config__"])))
+            config = GPTConfig(**{**json.loads(str(data["__config__"])), **({"dtype": dtype} if dtype else {})})
             state = {name[len("param:"):]: data[name] for name in data.files if name.startswith("param:")}
         rm = cls(TinyGPT(config))
         rm.load_state_dict(state)
@@ -558,9 +558,10 @@ def build_reward_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: b
     return path
 
 
-def load_reward_model(directory: Path = CHECKPOINT_DIR) -> RewardModel:
-    """Load the committed reward model ``reward.npz`` (rebuild it with ``make checkpoints``)."""
+def load_reward_model(directory: Path = CHECKPOINT_DIR, dtype: str | None = None) -> RewardModel:
+    """Load the committed reward model ``reward.npz`` (rebuild it with ``make checkpoints``);
+    ``dtype="float64"`` for scores that do not depend on the CPU."""
     path = Path(directory) / "reward.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
-    return RewardModel.load(path)
+    return RewardModel.load(path, dtype)

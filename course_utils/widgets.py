@@ -5,7 +5,7 @@ Every widget follows one pattern, so its logic is testable without a browser:
 1. a plain function ``*_view(**knobs) -> (fig_or_text, warnings)`` computes and draws one state
    (tests call it directly, including at extreme knob values: β = 0, ε = 0, huge learning rates);
 2. a builder ``*_widget()`` creates the sliders, wires them to the view with
-   ``interactive_output``, displays nothing itself and returns the box for the cell to show.
+   ``_interactive``, displays nothing itself and returns the box for the cell to show.
 
 A widget cell executes headless (nbval, papermill) without blocking: build, display, return.
 One section per chapter below.
@@ -16,23 +16,36 @@ from __future__ import annotations
 import numpy as np
 
 
-def _show_result(result) -> None:
-    """Display what a view returned: figures, text, and a list of warnings."""
-    import matplotlib.pyplot as plt
-    from IPython.display import display
+def _render(out, result) -> None:
+    """Put what a view returned into the Output widget ``out``: figures, text, warnings.
 
+    The outputs are *set on the widget* (``append_display_data`` / ``append_stdout``), never
+    printed inside ``with out:``. Printing inside an Output widget while a cell executes
+    headless makes nbclient (papermill, nbconvert) mirror the output back to the kernel on
+    the shell channel while it waits for the cell's reply on that same socket, a race that
+    can lose the reply and hang the run forever (jupyter/nbclient#312). Set this way, a widget
+    cell builds, displays and returns, in JupyterLab and headless alike.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    out.outputs = ()
     items = result if isinstance(result, tuple) else (result,)
     for item in items:
         if item is None:
             continue
         if hasattr(item, "savefig"):
-            display(item)
+            png = io.BytesIO()
+            item.savefig(png, format="png", bbox_inches="tight")
+            out.append_display_data(Image(data=png.getvalue(), format="png"))
             plt.close(item)
         elif isinstance(item, (list, tuple)):
             for msg in item:
-                print(f"⚠ {msg}")
+                out.append_stdout(f"⚠ {msg}\n")
         else:
-            print(item)
+            out.append_stdout(f"{item}\n")
 
 
 def _interactive(view, controls: dict, layout: str = "vbox", manual: bool = False):
@@ -44,21 +57,20 @@ def _interactive(view, controls: dict, layout: str = "vbox", manual: bool = Fals
     import ipywidgets as w
 
     box = w.HBox if layout == "hbox" else w.VBox
-    if not manual:
-        out = w.interactive_output(lambda **kw: _show_result(view(**kw)), controls)
-        return box([w.HBox(list(controls.values())), out])
     out = w.Output()
-    button = w.Button(description="Run", button_style="primary", icon="play")
 
-    def _run(_=None):
-        with out:
-            out.clear_output(wait=True)
-            _show_result(view(**{k: c.value for k, c in controls.items()}))
+    def _update(_=None):
+        _render(out, view(**{k: c.value for k, c in controls.items()}))
 
-    button.on_click(_run)
-    with out:
-        print("Choose the settings, then press Run.")
-    return box([w.HBox(list(controls.values()) + [button]), out])
+    if manual:
+        button = w.Button(description="Run", button_style="primary", icon="play")
+        button.on_click(_update)
+        out.append_stdout("Choose the settings, then press Run.\n")
+        return box([w.HBox(list(controls.values()) + [button]), out])
+    for control in controls.values():
+        control.observe(_update, names="value")
+    _update()
+    return box([w.HBox(list(controls.values())), out])
 
 
 # ============================================================================ welcome

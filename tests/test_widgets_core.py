@@ -96,3 +96,36 @@ def test_sft_view_zero_learning_rate_explains(tiny):
     demos, case = _tiny_sft(tok)
     _, _, notes = sft_view(tok, new_model(tok, max_len=40), demos, demos[:1], [case], lr=0.0, epochs=1, mask_prompt=True)
     assert any("learning rate of 0" in n for n in notes)
+
+
+def test_widget_output_is_set_on_the_widget_not_printed_inside_it(monkeypatch):
+    """A widget renders by setting its Output widget's outputs: printing inside ``with out:``
+    while a cell executes headless can hang nbclient (a send on the shell socket it is polling)."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from course_utils import widgets
+
+    def refuse(*_):
+        raise AssertionError("output printed inside an Output widget")
+
+    monkeypatch.setattr(w.Output, "__enter__", refuse)
+
+    def view(x):
+        fig, ax = plt.subplots()
+        ax.plot([0, x])
+        return fig, f"x = {x}", ["a warning"]
+
+    slider = w.IntSlider(value=2, min=0, max=5)
+    box = widgets._interactive(view, {"x": slider})
+    out = box.children[1]
+    kinds = [o["output_type"] for o in out.outputs]
+    assert kinds == ["display_data", "stream", "stream"] and "image/png" in out.outputs[0]["data"]
+    assert out.outputs[1]["text"] == "x = 2\n" and "a warning" in out.outputs[2]["text"]
+    slider.value = 4                                    # a move re-renders, replacing the old outputs
+    assert len(out.outputs) == 3 and out.outputs[1]["text"] == "x = 4\n"
+    manual = widgets._interactive(view, {"x": w.IntSlider(value=1)}, manual=True)
+    run_out = manual.children[1]
+    assert [o["text"] for o in run_out.outputs] == ["Choose the settings, then press Run.\n"]
+    manual.children[0].children[-1].click()
+    assert run_out.outputs[1]["text"] == "x = 1\n"

@@ -59,7 +59,7 @@ def parse_source(text: str) -> list[dict]:
 def to_notebook(cells: list[dict]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
     for i, c in enumerate(cells):
@@ -112,7 +112,7 @@ def build(src: Path, execute: bool = True) -> Path:
     if execute:
         t0 = time.perf_counter()
         client = NotebookClient(
-            nb, timeout=600, kernel_name="python3", record_timing=False,
+            nb, timeout=240, kernel_name="python3", record_timing=False,
             store_widget_state=False, resources={"metadata": {"path": str(NB_DIR)}},
         )
         client.execute()

@@ -92,7 +92,7 @@ from course_utils import checkpoints
 from course_utils.widgets import softmax_with_temperature, temperature_view, temperature_widget
 
 # the pretrained model of chapter 1: its scores (logits) for the next word after a prompt
-tok, base = checkpoints.load_tokenizer(), checkpoints.load("base")
+tok, base = checkpoints.load_tokenizer(), checkpoints.load("base", dtype="float64")
 prompt = "Warfarin with ibuprofen increases the risk of"
 logits = base.forward(np.asarray([[tok.bos_id] + tok.encode(prompt)]))[0, -1].astype(float)
 top = np.argsort(-logits)[:6]
@@ -102,8 +102,7 @@ for tau in (0.5, 1.0, 2.0):
     p = softmax_with_temperature(scores, tau)
     print(f"τ = {tau:.1f}: " + ", ".join(f"{w} {pi:.2f}" for w, pi in zip(words, p)))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
 temperature_widget(words, scores, prompt + " ...")
 

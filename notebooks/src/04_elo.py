@@ -699,10 +699,10 @@ from course_utils.paths import CHECKPOINT_DIR
 from course_utils.plotting import STAGE_COLORS
 
 arena_tok = checkpoints.load_tokenizer()
-arena_models = {"base": checkpoints.load("base"), "SFT": checkpoints.load("sft")}
+arena_models = {"base": checkpoints.load("base", dtype="float64"), "SFT": checkpoints.load("sft", dtype="float64")}
 if (CHECKPOINT_DIR / "ppo.npz").exists():                 # chapter 5's policy, once `make checkpoints` built it
-    arena_models["PPO"] = checkpoints.load("ppo")
-arena_rm = reward.load_reward_model()
+    arena_models["PPO"] = checkpoints.load("ppo", dtype="float64")
+arena_rm = reward.load_reward_model(dtype="float64")
 arena_prompts = data.load_eval_prompts()
 arena_answers = scorecard.stage_answers(arena_models, arena_tok, arena_prompts, progress=True)
 arena_answers["stage"] = arena_answers["stage"].replace({"reference": "expert"})
@@ -804,8 +804,7 @@ rank_table.round(1)
 # **Expected score.** Move the scale $s$ and the gap. Before you move it, predict: at $s = 200$, what
 # expected score does a 200-point lead give? What happens to the curve as $s$ becomes tiny?
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
 expected_score_widget()
 
@@ -815,8 +814,7 @@ expected_score_widget()
 # K = 0, K = 4 and K = 200; then 20 matches against 2000. Then halve the scale and halve K: the
 # picture keeps its shape, because only K/s matters.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
 elo_k_widget(STRENGTHS, seed=SEED)
 

@@ -444,7 +444,7 @@ print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, str
 # The same experiment, small enough to run here: a few PPO iterations at β = 0.002 from the SFT policy,
 # then the greedy answers to some held-out questions, judged by both scores.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 live_cfg = experiments.hacking_ppo_config(H, LIVE_BETA, LIVE_ITERATIONS)
 live_cfg.lr, live_cfg.seed = LIVE_LR, SEED
 train_items, _ = experiments.split_sft_prompts(H.n_val, H.seed)
@@ -475,8 +475,7 @@ pd.DataFrame(rows).round(3)
 # The cached runs: pick β and how many iterations to show, and watch the Gao fit change. With few
 # checkpoints the fit is loose; at the large β the policy never gets far enough for the gold score to turn.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
 hacking_curves_widget(R)
 
@@ -595,7 +594,7 @@ for r in nm.itertuples():
 # One reward model at the extra flip rate of the parameters cell, one epoch (the cached ones had two),
 # from one annotator per pair, drawn over the cached curves:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 fig, text, notes = noise_rate_view(tok, sft, train_pairs, test_pairs, LIVE_FLIP_RATE, "one annotator",
                                    epochs=LIVE_EPOCHS, seed=SEED, cached=nc)
 plt.show()
@@ -609,8 +608,7 @@ for n in notes:
 # Choose a flip rate and the labels, then press **Run** (a few seconds). Predict first: what happens at
 # $p = 0.5$? At $p = 0.7$?
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
 noise_rate_widget(tok, sft, train_pairs, test_pairs, cached=nc, seed=SEED)
 

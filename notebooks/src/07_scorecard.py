@@ -68,8 +68,8 @@ pd.set_option("display.max_colwidth", 90)
 
 ckpt = COMMITTED_CHECKPOINTS if CHECKPOINT_DIR is None else Path(CHECKPOINT_DIR)
 tok = checkpoints.load_tokenizer(ckpt)
-policies = {name: checkpoints.load(name, ckpt) for name in ("base", "sft", "ppo")}
-rm = reward.load_reward_model(ckpt)               # chapter 3's reward model: the proxy PPO optimised
+policies = {name: checkpoints.load(name, ckpt, dtype="float64") for name in ("base", "sft", "ppo")}
+rm = reward.load_reward_model(ckpt, dtype="float64")  # chapter 3's reward model: the proxy PPO optimised
 ablations = scorecard.load_cache(ckpt)            # the "why all four stages" runs (trained by `make checkpoints`)
 scenarios = {s["id"]: s for s in data.load_scenarios()}
 eval_prompts = data.load_eval_prompts()           # held out: the last variant of every scenario
@@ -646,8 +646,7 @@ pipeline.round(3)
 # SFT and the expert largest? Does any stage beat SFT on every metric in one category? How wide do the
 # intervals get with a single category?
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
 scorecard_widget(scored, labels=LABELS, seed=SEED)
 
