@@ -8,6 +8,8 @@
 #   make checkpoints       retrain every stage and rewrite data/checkpoints/
 #   make check-checkpoints retrain in a temporary folder and compare with data/checkpoints/
 #   make bench             speed and memory measurements
+#   make test-browser      every chapter run in headless Chromium: widgets, figures, extremes (NB=03 for one; apt as root)
+#   make book              the book as a website and one PDF per part, into build/book/ (apt as root)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -17,7 +19,7 @@ ARGS   ?=
 # A cell that runs longer than this fails loudly instead of waiting (the slowest cell takes ~30 s).
 CELL_TIMEOUT ?= 240
 
-.PHONY: lab lab-reset test run notebooks data checkpoints check-checkpoints bench clean
+.PHONY: lab lab-reset test run notebooks data checkpoints check-checkpoints bench clean test-browser book
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed")'
@@ -59,3 +61,31 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .course_cache
+
+# ---------------------------------------------------------------- browser test and books
+# Neither is part of `make test`: both need Debian's chromium, installed with apt when missing
+# (as root; otherwise run `sudo apt-get install -y chromium fonts-dejavu-core` first), and
+# install extras of their own (pyproject.toml: browser, book). See README.md.
+CHROMIUM      ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.browser-stamp
+BOOK_STAMP    := $(VENV)/.book-stamp
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then echo "$(CHROMIUM) is missing: sudo apt-get install -y chromium fonts-dejavu-core"; exit 1; fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core
+	@test -x $(CHROMIUM) || (echo "no browser at $(CHROMIUM) after the install (set CHROMIUM=/path/to/chromium)"; exit 1)
+
+$(BROWSER_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,browser]"
+	@touch $@
+
+$(BOOK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,book,browser]"
+	@touch $@
+
+test-browser: $(BROWSER_STAMP) | $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(PY) tools/browser_test.py $(NB)
+
+book: $(BOOK_STAMP) | $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(PY) tools/book.py build

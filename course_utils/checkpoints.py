@@ -39,6 +39,7 @@ import json
 import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -47,11 +48,23 @@ from threadpoolctl import threadpool_info
 
 from . import data
 from .model import TinyGPT
-from .paths import CHECKPOINT_DIR
+from .paths import CHECKPOINT_DIR, LOG_DIR_NAME, save_log
+from .progress import Progress
 from .tokenizer import VocabularyTokenizer
-from .training import PretrainConfig, SFTConfig, corpus_stream, new_model, pretrain, sft, split_stream
+from .training import PretrainConfig, SFTConfig, corpus_stream, new_model, pretrain, sft
 
 SEED = 0
+STORAGE = "float16"     # committed weights are stored in half precision (half the size; see TinyGPT.save)
+
+# The reference recipe: what `make checkpoints` trains, larger and longer than the chapters'
+# live runs (which use the configs' defaults, sized for a chapter's time budget). The scale was
+# chosen by measurement (benchmarks/sweep_scale.py): a wider, deeper model pretrained five
+# times longer answers the held-out questions about the right case far more often; more SFT
+# epochs than 20 gained nothing (the model memorises the training wordings); replacing 20 % of
+# the prompt words by <unk> in each SFT batch (word dropout) did.
+REFERENCE_MODEL: dict = {"d_model": 96, "n_layers": 3, "n_heads": 4}
+REFERENCE_PRETRAIN = PretrainConfig(steps=2000, warmup=100, eval_every=100, seed=SEED)
+REFERENCE_SFT = SFTConfig(epochs=20, prompt_dropout=0.2, seed=SEED)
 
 
 def training_texts() -> list[str]:
@@ -66,20 +79,43 @@ def build_tokenizer() -> VocabularyTokenizer:
     return VocabularyTokenizer.fit(training_texts())
 
 
-def build_base(tok: VocabularyTokenizer, progress: bool = False) -> TinyGPT:
-    """Chapter 1's model: pretraining with ``PretrainConfig()`` from seed ``SEED``."""
-    cfg = PretrainConfig(seed=SEED)
-    train, val = split_stream(corpus_stream(tok, data.load_corpus()), cfg.val_fraction)
-    model = new_model(tok, seed=SEED)
-    pretrain(model, train, val, cfg, progress=progress)
-    return model
+def corpus_split(tok: VocabularyTokenizer, val_fraction: float = PretrainConfig().val_fraction):
+    """The pretraining token streams: (training, validation), the validation text sharing no
+    sentence with the training text (``data.split_corpus``)."""
+    train_text, val_text = data.split_corpus(data.load_corpus(), val_fraction)
+    return corpus_stream(tok, train_text), corpus_stream(tok, val_text)
 
 
-def build_sft(tok: VocabularyTokenizer, base: TinyGPT, progress: bool = False) -> TinyGPT:
-    """Chapter 2's model: SFT with ``SFTConfig()`` on every demonstration, starting from base."""
+def load_log(stage: str, directory: Path = CHECKPOINT_DIR):
+    """The reference run's training log of ``stage`` (``base``, ``sft``, ``reward``, ``ppo``, ...)."""
+    import pandas as pd
+
+    path = Path(directory) / LOG_DIR_NAME / f"{stage}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    return pd.read_csv(path)
+
+
+def build_base(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False) -> TinyGPT:
+    """Chapter 1's reference model: ``REFERENCE_PRETRAIN`` on a ``REFERENCE_MODEL`` from seed
+    ``SEED``; writes ``base.npz`` (float16) and ``logs/base.csv``, returns the model as saved."""
+    cfg = REFERENCE_PRETRAIN
+    train, val = corpus_split(tok, cfg.val_fraction)
+    model = new_model(tok, seed=SEED, **REFERENCE_MODEL)
+    history = pretrain(model, train, val, cfg, progress=progress)
+    model.save(Path(out_dir) / "base.npz", storage=STORAGE)
+    save_log(history.log, out_dir, "base")
+    return TinyGPT.load(Path(out_dir) / "base.npz")
+
+
+def build_sft(tok: VocabularyTokenizer, base: TinyGPT, out_dir: Path, progress: bool = False) -> TinyGPT:
+    """Chapter 2's reference model: ``REFERENCE_SFT`` on the demonstrations, from base;
+    writes ``sft.npz`` and ``logs/sft.csv``."""
     model = base.copy()
-    sft(model, tok, data.load_sft(), SFTConfig(seed=SEED), progress=progress)
-    return model
+    history = sft(model, tok, data.load_sft(), REFERENCE_SFT, progress=progress)
+    model.save(Path(out_dir) / "sft.npz", storage=STORAGE)
+    save_log(history.log, out_dir, "sft")
+    return TinyGPT.load(Path(out_dir) / "sft.npz")
 
 
 def _later_stage(module: str, func: str) -> Callable:
@@ -97,27 +133,61 @@ def fingerprint() -> dict:
             "blas": blas}
 
 
+class _StageClock:
+    """Announces each stage with the time spent so far and the time left, estimated from the
+    stage durations of the previous build (``BUILD_INFO.json``), when there is one."""
+
+    def __init__(self, previous: dict[str, float], names: list[str], verbose: bool) -> None:
+        self.previous, self.names, self.verbose = previous, names, verbose
+        self.seconds: dict[str, float] = {}
+        self.start = self.t = time.perf_counter()
+
+    def next(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.seconds or name != self.names[0]:
+            self.seconds[self.names[len(self.seconds)]] = round(now - self.t, 1)
+        self.t = now
+        if self.verbose:
+            todo = self.names[len(self.seconds):]
+            left = sum(self.previous.get(n, float("nan")) for n in todo)
+            est = f", about {left / 60:.0f} min left (previous build)" if left == left and todo else ""
+            print(f"[{(now - self.start) / 60:5.1f} min] {name}{est}", file=sys.stderr, flush=True)
+
+    def done(self) -> dict[str, float]:
+        self.next("done")
+        return self.seconds
+
+
 def build(out_dir: Path = CHECKPOINT_DIR, stages: tuple[str, ...] | None = None, progress: bool = False) -> list[Path]:
-    """Train every stage in order and write the checkpoints to ``out_dir``; returns the files written."""
+    """Train every stage in order and write the checkpoints to ``out_dir``; returns the files written.
+
+    With ``progress``, each stage is announced on stderr with the time spent and an estimate of
+    the time left, and the training loops print their progress there."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        previous = json.loads((out_dir / BUILD_INFO).read_text(encoding="utf-8")).get("seconds", {})
+    except (OSError, ValueError):
+        previous = {}
+    later = [s for s in LATER_STAGES if stages is None or s[0] in stages]
+    clock = _StageClock(previous, ["tokenizer", "base", "sft"] + [s[0] for s in later], progress)
     written = []
+    clock.next("tokenizer")
     tok = build_tokenizer()
     tok.save(out_dir / "tokenizer.json")
     written.append(out_dir / "tokenizer.json")
-    base = build_base(tok, progress)
-    base.save(out_dir / "base.npz")
+    clock.next("base")
+    base = build_base(tok, out_dir, progress)
     written.append(out_dir / "base.npz")
-    sft_model = build_sft(tok, base, progress)
-    sft_model.save(out_dir / "sft.npz")
+    clock.next("sft")
+    build_sft(tok, base, out_dir, progress)
     written.append(out_dir / "sft.npz")
-    for name, module, func in LATER_STAGES:
-        if stages is not None and name not in stages:
-            continue
-        artefact = _later_stage(module, func)(tok, out_dir, progress=progress)
-        written.append(artefact)
+    for name, module, func in later:
+        clock.next(name)
+        written.append(_later_stage(module, func)(tok, out_dir, progress=progress))
+    seconds = clock.done()
     if stages is None:
-        info = {"environment": fingerprint(), "metrics": metrics(out_dir)}
+        info = {"environment": fingerprint(), "metrics": metrics(out_dir), "seconds": seconds}
         (out_dir / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(out_dir / BUILD_INFO)
     return written
@@ -141,7 +211,7 @@ def metrics(directory: Path = CHECKPOINT_DIR) -> dict[str, float]:
 
     tok = load_tokenizer(directory)
     cfg = PretrainConfig()
-    _, val = split_stream(corpus_stream(tok, data.load_corpus()), cfg.val_fraction)
+    _, val = corpus_split(tok, cfg.val_fraction)
     scenarios = {s["id"]: s for s in data.load_scenarios()}
     held_out = [{"prompt": e["prompt"], "response": data.expert_response(scenarios[e["scenario_id"]])}
                 for e in data.load_eval_prompts()]
@@ -219,13 +289,16 @@ def compare(dir_a: Path, dir_b: Path, rtol: float = 1e-4, atol: float = 1e-5, ex
     if exact:
         rtol = atol = 0.0
     problems = []
-    files_a = sorted(p.name for p in Path(dir_a).iterdir() if p.suffix in {".npz", ".json"} and p.name not in skip)
-    files_b = sorted(p.name for p in Path(dir_b).iterdir() if p.suffix in {".npz", ".json"} and p.name not in skip)
+    def listing(d: Path) -> list[str]:
+        return sorted(str(p.relative_to(d)) for p in Path(d).rglob("*")
+                      if p.suffix in {".npz", ".json", ".csv"} and p.name not in skip)
+
+    files_a, files_b = listing(Path(dir_a)), listing(Path(dir_b))
     if files_a != files_b:
         problems.append(f"different files: {files_a} vs {files_b}")
     for name in sorted(set(files_a) & set(files_b)):
         a, b = Path(dir_a) / name, Path(dir_b) / name
-        if a.suffix == ".json":
+        if a.suffix in (".json", ".csv"):
             if a.read_text() != b.read_text():
                 problems.append(f"{name}: contents differ")
             continue
@@ -250,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["build", "check"])
     args = parser.parse_args(argv)
     if args.command == "build":
-        for p in build(progress=False):
+        Progress.terminal = True
+        for p in build(progress=True):
             print(f"wrote {p.relative_to(CHECKPOINT_DIR.parent.parent)}")
         return 0
     passed, lines = check()

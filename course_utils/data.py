@@ -80,6 +80,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from course_utils.judge.claims import claims
 from course_utils.paths import DATA_DIR, REPO_ROOT
 
 __all__ = [
@@ -142,6 +143,8 @@ FLAWS: tuple[str, ...] = (
     "no_escalation",
     "vague",
     "verbose",
+    "off_topic",
+    "repetition",
 )
 
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -149,10 +152,17 @@ SPLITS: tuple[str, ...] = ("train", "test")
 DATASET_FILES: dict[str, str] = {
     "corpus": "corpus.txt",
     "sft": "sft.jsonl",
+    "rl_prompts": "rl_prompts.jsonl",
     "preferences": "preferences.jsonl",
     "eval_prompts": "eval_prompts.jsonl",
+    "eval_unseen": "eval_unseen.jsonl",
 }
 SCENARIOS_FILE = "scenarios.jsonl"
+# Wordings per case: ``question`` and variants[:SFT_VARIANTS] for SFT, the variants after them up to
+# the last for RL (PPO, GRPO), the last variant held out for evaluation.
+SFT_VARIANTS = 5
+# Whole cases kept out of SFT, preference and RL data: does a model answer what it only read about?
+UNSEEN_FILE = "unseen_cases.jsonl"
 
 ID_PATTERN = r"[A-Z]{2,5}-\d{2,3}"
 
@@ -449,6 +459,7 @@ SCENARIOS_FILE_SPEC = FileSpec(SCENARIO_SPEC, check_all=_check_scenarios)
 SFT_FILE_SPEC = FileSpec(SFT_SPEC)
 PREFERENCES_FILE_SPEC = FileSpec(PREFERENCE_SPEC)
 EVAL_PROMPTS_FILE_SPEC = FileSpec(EVAL_PROMPT_SPEC, unique=("id", "scenario_id"))
+RL_PROMPTS_FILE_SPEC = FileSpec(EVAL_PROMPT_SPEC, unique=("id", "prompt"))
 
 # --------------------------------------------------------------------------------------------
 # Loaders
@@ -462,6 +473,17 @@ def _path(path: str | Path | None, name: str) -> Path:
 def load_scenarios(path: str | Path | None = None) -> list[dict]:
     """The knowledge base (default ``data/scenarios.jsonl``), every record validated, in file order."""
     return _load_jsonl(_path(path, SCENARIOS_FILE), SCENARIOS_FILE_SPEC)
+
+
+def load_unseen_cases(path: str | Path | None = None) -> list[dict]:
+    """The unseen cases (default ``data/unseen_cases.jsonl``): same schema as the knowledge base;
+    their knowledge is in the pretraining corpus, their questions in no training file."""
+    return _load_jsonl(_path(path, UNSEEN_FILE), SCENARIOS_FILE_SPEC)
+
+
+def load_eval_unseen(path: str | Path | None = None) -> list[dict]:
+    """Evaluation prompts of the unseen cases (default ``data/eval_unseen.jsonl``)."""
+    return _load_jsonl(_path(path, DATASET_FILES["eval_unseen"]), EVAL_PROMPTS_FILE_SPEC)
 
 
 def load_corpus(path: str | Path | None = None) -> str:
@@ -483,6 +505,12 @@ def load_preferences(path: str | Path | None = None) -> list[dict]:
     """Preference pairs (default ``data/preferences.jsonl``):
     ``{id, scenario_id, category, split, prompt, chosen, rejected, flaw, votes, featured}``."""
     return _load_jsonl(_path(path, DATASET_FILES["preferences"]), PREFERENCES_FILE_SPEC)
+
+
+def load_rl_prompts(path: str | Path | None = None) -> list[dict]:
+    """The RL prompts (default ``data/rl_prompts.jsonl``): ``{id, scenario_id, category, prompt}``,
+    wordings no SFT demonstration uses (``build_rl_prompts``)."""
+    return _load_jsonl(_path(path, DATASET_FILES["rl_prompts"]), RL_PROMPTS_FILE_SPEC)
 
 
 def load_eval_prompts(path: str | Path | None = None) -> list[dict]:
@@ -681,8 +709,8 @@ FEATURED_SFT_SCENARIOS: tuple[str, ...] = (
 
 
 def build_sft(scenarios: Sequence[Mapping], featured: Sequence[str] = FEATURED_SFT_SCENARIOS) -> list[dict]:
-    """One demonstration per training phrasing of each scenario: prompts ``question`` and every
-    variant but the last (held out for evaluation); response = answer + escalation. The
+    """One demonstration per SFT phrasing of each scenario (``sft_wordings``: ``question`` and the
+    first ``SFT_VARIANTS`` variants); response = answer + escalation. The
     ``question`` demonstration of each id in ``featured`` is featured. More phrasings of the
     same question teach a small model to recognise the case rather than one wording."""
     ids = {s["id"] for s in scenarios}
@@ -691,7 +719,7 @@ def build_sft(scenarios: Sequence[Mapping], featured: Sequence[str] = FEATURED_S
         raise ValueError(f"featured scenario(s) not in the knowledge base: {', '.join(missing)}")
     out = []
     for s in sorted(scenarios, key=lambda s: s["id"]):
-        phrasings = [("q", s["question"])] + [(f"v{i}", v) for i, v in enumerate(s["variants"][:-1])]
+        phrasings = [("q", s["question"])] + [(f"v{i}", v) for i, v in enumerate(s["variants"][:SFT_VARIANTS])]
         for suffix, prompt in phrasings:
             out.append({
                 "id": f"SFT-{s['id']}-{suffix}",
@@ -702,6 +730,16 @@ def build_sft(scenarios: Sequence[Mapping], featured: Sequence[str] = FEATURED_S
                 "featured": suffix == "q" and s["id"] in featured,
             })
     return out
+
+
+def build_rl_prompts(scenarios: Sequence[Mapping]) -> list[dict]:
+    """The prompts reinforcement learning trains on (PPO, GRPO): ``rl_wordings`` of every scenario,
+    wordings the SFT demonstrations never use, so the SFT policy is not already word-perfect on them
+    (as InstructGPT's PPO prompts were distinct from its SFT prompts)."""
+    return [
+        {"id": f"RL-{s['id']}-v{SFT_VARIANTS + k}", "scenario_id": s["id"], "category": s["category"], "prompt": w}
+        for s in sorted(scenarios, key=lambda s: s["id"]) for k, w in enumerate(rl_wordings(s))
+    ]
 
 
 def build_eval_prompts(scenarios: Sequence[Mapping]) -> list[dict]:
@@ -762,7 +800,7 @@ ANNOTATORS: tuple[Annotator, ...] = (
 
 # Share of (eligible) pairs whose chosen answer is the shorter correct version.
 P_SHORT_CHOSEN = 0.5
-PAIRS_PER_SCENARIO = 5
+PAIRS_PER_SCENARIO = 8          # one pair per flaw type, when the scenario allows it
 TEST_FRACTION = 0.2
 N_FEATURED_PAIRS = 20
 
@@ -906,17 +944,45 @@ def _test_scenarios(scenarios: Sequence[Mapping], seed: int) -> set[str]:
     return test
 
 
-def _scenario_pairs(s: Mapping, seed: int, split: str) -> list[dict]:
+def _escalates(text_: str) -> bool:
+    """Whether a text tells the patient to contact someone (the gold judge's reading of it)."""
+    return any(c.entity == "care" and c.polarity > 0 for c in claims(text_))
+
+
+def _off_topic(s: Mapping, others: Sequence[Mapping], rng: np.random.Generator) -> str | None:
+    """Another case's expert answer, from the same category (the hardest to tell apart)."""
+    pool = sorted((o for o in others if o["id"] != s["id"] and o["category"] == s["category"]), key=lambda o: o["id"])
+    if not pool:
+        return None
+    other = pool[int(rng.integers(len(pool)))]
+    return f"{other['answer']} {other['escalation']}"
+
+
+def _repetition(s: Mapping, rng: np.random.Generator) -> str:
+    """The answer degenerating into repetition: a sentence said again and again, or a phrase
+    looping at the end (what a small policy produces when it over-optimises)."""
+    sentences = split_sentences(s["answer"])
+    if rng.random() < 0.5:
+        first = sentences[0]
+        return " ".join([first, first, first, s["escalation"]])
+    words = sentences[-1].rstrip(".").split()
+    tail = " ".join(words[-2:]) if len(words) > 2 else sentences[-1].rstrip(".")
+    return " ".join([*sentences[:-1], sentences[-1].rstrip(".") + ", " + ", ".join([tail] * 6) + "."])
+
+
+def _scenario_pairs(s: Mapping, seed: int, split: str, others: Sequence[Mapping] = ()) -> list[dict]:
     rng = _rng(seed, "preferences", s["id"])
     sentences = split_sentences(s["answer"])
     kept = _drop_key_fact(s, rng)
     dose = _wrong_dose(s, rng)
+    off_topic = _off_topic(s, others, rng)
     available = [
         f for f in FLAWS
         if not (f in ("missing_key_fact", "verbose") and kept is None) and not (f == "wrong_dose" and dose is None)
+        and not (f == "no_escalation" and _escalates(s["answer"])) and not (f == "off_topic" and off_topic is None)
     ]
     flaws = [available[i] for i in rng.permutation(len(available))[:PAIRS_PER_SCENARIO]]
-    prompts = [s["question"], s["variants"][0], s["variants"][1]]
+    prompts = training_wordings(s)
     offset = int(rng.integers(len(prompts)))
     short = _short_answer(s)
     pairs = []
@@ -935,6 +1001,10 @@ def _scenario_pairs(s: Mapping, seed: int, split: str) -> list[dict]:
             rejected = s["answer"]
         elif flaw == "vague":
             rejected = _vague(s, rng)
+        elif flaw == "off_topic":
+            rejected = off_topic
+        elif flaw == "repetition":
+            rejected = _repetition(s, rng)
         else:  # verbose
             rejected = _verbose(kept, s, f"{chosen_answer} {s['escalation']}", rng)
         chosen = f"{chosen_answer} {s['escalation']}"
@@ -1008,7 +1078,7 @@ def build_preferences(
     test = _test_scenarios(scenarios, seed)
     pairs = []
     for s in sorted(scenarios, key=lambda s: s["id"]):
-        pairs.extend(_scenario_pairs(s, seed, "test" if s["id"] in test else "train"))
+        pairs.extend(_scenario_pairs(s, seed, "test" if s["id"] in test else "train", scenarios))
     _pick_featured(pairs, featured_scenarios, N_FEATURED_PAIRS, seed)
     return pairs
 
@@ -1051,9 +1121,27 @@ def _join_facts(facts: list[str]) -> str:
     return facts[0] if len(facts) == 1 else ", ".join(facts[:-1]) + " and " + facts[-1]
 
 
-def _passages(s: Mapping, rng: np.random.Generator) -> list[str]:
+def training_wordings(s: Mapping) -> list[str]:
+    """The wordings of a case's question that training data may use: ``question`` and every
+    variant but the last (held out for evaluation)."""
+    return [s["question"], *s["variants"][:-1]]
+
+
+def sft_wordings(s: Mapping) -> list[str]:
+    """The wordings the SFT demonstrations use: ``question`` and the first ``SFT_VARIANTS`` variants."""
+    return [s["question"], *s["variants"][:SFT_VARIANTS]]
+
+
+def rl_wordings(s: Mapping) -> list[str]:
+    """The training wordings SFT never sees, kept for RL: the variants after the SFT ones, the
+    held-out last variant excluded."""
+    return list(s["variants"][SFT_VARIANTS:-1])
+
+
+def _passages(s: Mapping, rng: np.random.Generator, with_questions: bool = True) -> list[str]:
     """Passages about one scenario in several forms. Uses only the answer, escalation, notes,
-    key facts, dose statements, ``question`` and ``variants[0]``/``[1]``."""
+    key facts, dose statements and, with ``with_questions``, the training wordings (an unseen
+    case contributes its knowledge, never a question)."""
     title, lower_title = s["title"], _lower_first(s["title"])
     label = CATEGORY_LABELS[s["category"]]
     answer, esc = s["answer"], s["escalation"]
@@ -1081,8 +1169,9 @@ def _passages(s: Mapping, rng: np.random.Generator) -> list[str]:
         "A caller to the medicines helpline asked: {q} The pharmacist answered: {a}",
     )
     forms = rng.permutation(len(qa_forms))
-    for k, q in enumerate((s["question"], s["variants"][0], s["variants"][1])):
-        out.append(qa_forms[forms[k]].format(q=q, a=f"{answer} {esc}"))
+    wordings = training_wordings(s) if with_questions else []
+    for k, q in enumerate(wordings):
+        out.append(qa_forms[forms[k % len(forms)]].format(q=q, a=f"{answer} {esc}"))
 
     # 3. patient leaflet
     heading = _pick(rng, ("Patient leaflet", "Information for patients", "What you need to know", "Patient advice sheet"))
@@ -1108,13 +1197,13 @@ def _passages(s: Mapping, rng: np.random.Generator) -> list[str]:
 
     # 5. case summary
     who = _pick(rng, ("A patient", "A carer", "A community nurse", "A junior doctor", "A relative of a patient"))
-    case = [
-        _pick(rng, (f"Case summary ({label.lower()}).", "Case summary.", f"Case report: {lower_title}.")),
-        f"{who} asked: \"{_pick(rng, (s['question'], s['variants'][0], s['variants'][1]))}\"",
-        _pick(rng, ("Assessment:", "The pharmacist's assessment:", "Advice:")) + " " + answer,
-        _pick(rng, ("Plan:", "Follow-up:", "Next steps:")) + " " + esc,
-    ]
-    out.append(" ".join(case))
+    if wordings:
+        out.append(" ".join([
+            _pick(rng, (f"Case summary ({label.lower()}).", "Case summary.", f"Case report: {lower_title}.")),
+            f"{who} asked: \"{_pick(rng, wordings)}\"",
+            _pick(rng, ("Assessment:", "The pharmacist's assessment:", "Advice:")) + " " + answer,
+            _pick(rng, ("Plan:", "Follow-up:", "Next steps:")) + " " + esc,
+        ]))
 
     # 6. monitoring checklist
     items = [*facts, *(d.rstrip(".") for d in doses)]
@@ -1139,8 +1228,10 @@ def _passages(s: Mapping, rng: np.random.Generator) -> list[str]:
         "Message to the prescriber about {t}.", "Handover note: {t}.", "Pharmacy referral regarding {t}.",
         "Note for the medical team: {t}.",
     )).format(t=lower_title)
-    body = [opening, _pick(rng, ("The patient asked:", "Query received:", "The question raised was:")) + " "
-            + _pick(rng, (s["question"], s["variants"][0], s["variants"][1]))]
+    body = [opening]
+    if wordings:
+        body.append(_pick(rng, ("The patient asked:", "Query received:", "The question raised was:")) + " "
+                    + _pick(rng, wordings))
     body += [notes[i] for i in rng.permutation(len(notes))[:2]]
     body.append(_pick(rng, ("Relevant points:", "Points checked:", "Considered:")) + " " + "; ".join(f.rstrip(".") for f in facts) + ".")
     body.append(_pick(rng, ("Source:", "Reference:", "Based on:")) + " " + _sentence(s["source"]))
@@ -1153,15 +1244,18 @@ def _passages(s: Mapping, rng: np.random.Generator) -> list[str]:
     return out
 
 
-def build_corpus(scenarios: Sequence[Mapping], seed: int = 0) -> str:
+def build_corpus(scenarios: Sequence[Mapping], seed: int = 0, unseen: Sequence[Mapping] = ()) -> str:
     """Pretraining text: several passages per scenario in different forms, shuffled with a
-    seeded Generator, one passage per paragraph (blank line between), trailing newline.
+    seeded Generator, one passage per paragraph (blank line between), trailing newline. The
+    ``unseen`` cases add their knowledge passages but no question.
 
     Unsafe claims and the held-out ``variants[-1]`` never appear.
     """
     passages: list[str] = []
     for s in sorted(scenarios, key=lambda s: s["id"]):
         passages.extend(_passages(s, _rng(seed, "corpus", s["id"])))
+    for s in sorted(unseen, key=lambda s: s["id"]):
+        passages.extend(_passages(s, _rng(seed, "corpus", s["id"]), with_questions=False))
     # category overviews: the first note of every scenario of a category
     for cat in CATEGORIES:
         members = sorted((s for s in scenarios if s["category"] == cat), key=lambda s: s["id"])
@@ -1173,6 +1267,23 @@ def build_corpus(scenarios: Sequence[Mapping], seed: int = 0) -> str:
             )
     order = _rng(seed, "corpus-order").permutation(len(passages))
     return "\n\n".join(passages[i] for i in order) + "\n"
+
+
+def split_corpus(corpus: str, val_fraction: float = 0.1) -> tuple[str, str]:
+    """(training text, validation text): the last ``val_fraction`` of the passages are held out,
+    and every sentence of them that also occurs in a training passage is removed, so the
+    validation loss measures prediction of text the model has not read, not recall of it.
+    Passages left without a sentence are dropped."""
+    paragraphs = [p for p in corpus.split("\n\n") if p.strip()]
+    n_val = max(1, int(round(len(paragraphs) * val_fraction)))
+    train, held = paragraphs[: len(paragraphs) - n_val], paragraphs[len(paragraphs) - n_val:]
+    seen = {_norm(sent) for p in train for sent in split_sentences(p)}
+    val = []
+    for p in held:
+        fresh = [sent for sent in split_sentences(p) if _norm(sent) not in seen]
+        if fresh:
+            val.append(" ".join(fresh))
+    return "\n\n".join(train) + "\n", "\n\n".join(val) + "\n"
 
 
 def corpus_stats(corpus: str) -> dict[str, int]:
@@ -1193,25 +1304,29 @@ def dumps_jsonl(records: Iterable[Mapping]) -> str:
 
 
 def build_all(
-    scenarios: Sequence[Mapping], seed: int = 0, featured: Sequence[str] = FEATURED_SFT_SCENARIOS
+    scenarios: Sequence[Mapping], seed: int = 0, featured: Sequence[str] = FEATURED_SFT_SCENARIOS,
+    unseen: Sequence[Mapping] = (),
 ) -> dict[str, str]:
     """The text of every dataset file, keyed by file name (``corpus.txt``, ``sft.jsonl``, ...)."""
     return {
-        DATASET_FILES["corpus"]: build_corpus(scenarios, seed=seed),
+        DATASET_FILES["corpus"]: build_corpus(scenarios, seed=seed, unseen=unseen),
+        DATASET_FILES["eval_unseen"]: dumps_jsonl(build_eval_prompts(unseen)),
         DATASET_FILES["sft"]: dumps_jsonl(build_sft(scenarios, featured=featured)),
+        DATASET_FILES["rl_prompts"]: dumps_jsonl(build_rl_prompts(scenarios)),
         DATASET_FILES["preferences"]: dumps_jsonl(build_preferences(scenarios, seed=seed, featured_scenarios=featured)),
         DATASET_FILES["eval_prompts"]: dumps_jsonl(build_eval_prompts(scenarios)),
     }
 
 
 def write_datasets(
-    out_dir: str | Path, scenarios: Sequence[Mapping], seed: int = 0, featured: Sequence[str] = FEATURED_SFT_SCENARIOS
+    out_dir: str | Path, scenarios: Sequence[Mapping], seed: int = 0, featured: Sequence[str] = FEATURED_SFT_SCENARIOS,
+    unseen: Sequence[Mapping] = (),
 ) -> dict[str, Path]:
     """Build every dataset and write it into ``out_dir``; return the paths written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, content in build_all(scenarios, seed=seed, featured=featured).items():
+    for name, content in build_all(scenarios, seed=seed, featured=featured, unseen=unseen).items():
         (out / name).write_text(content, encoding="utf-8", newline="\n")
         written[name] = out / name
     return written
@@ -1223,10 +1338,11 @@ def check_datasets(
     seed: int = 0,
     featured: Sequence[str] = FEATURED_SFT_SCENARIOS,
     context: int = 3,
+    unseen: Sequence[Mapping] = (),
 ) -> list[str]:
     """Compare the files in ``data_dir`` with a fresh build; return one summary per differing file."""
     problems = []
-    for name, expected in build_all(scenarios, seed=seed, featured=featured).items():
+    for name, expected in build_all(scenarios, seed=seed, featured=featured, unseen=unseen).items():
         path = Path(data_dir) / name
         if not path.exists():
             problems.append(f"{name}: missing (run `python -m course_utils.data build`)")
@@ -1263,6 +1379,8 @@ def _summary(scenarios: Sequence[Mapping], seed: int = 0, featured: Sequence[str
         f"chosen longer {st['chosen_longer_share']:.1%}; accuracy "
         + ", ".join(f"{a.name} {st['accuracy_' + a.name]:.1%}" for a in ANNOTATORS),
         f"eval prompts: {len(build_eval_prompts(scenarios))}",
+        f"corpus split: {corpus_stats(split_corpus(build_corpus(scenarios, seed=seed))[1])['words']} validation words "
+        "(sentences also in training removed)",
     ])
 
 
@@ -1281,6 +1399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         scenarios = load_scenarios(args.scenarios)
+        unseen_path = (args.scenarios.parent if args.scenarios else DATA_DIR) / UNSEEN_FILE
+        unseen = load_unseen_cases(unseen_path) if unseen_path.exists() else []
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -1288,11 +1408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for finding in lint_scenarios(scenarios):
         print(f"warning: {finding}", file=sys.stderr)
     if args.command == "build":
-        for path in write_datasets(args.out, scenarios, seed=args.seed, featured=featured).values():
+        for path in write_datasets(args.out, scenarios, seed=args.seed, featured=featured, unseen=unseen).values():
             print(f"wrote {_display_path(path)}")
         print(_summary(scenarios, seed=args.seed, featured=featured))
         return 0
-    problems = check_datasets(args.data, scenarios, seed=args.seed, featured=featured)
+    problems = check_datasets(args.data, scenarios, seed=args.seed, featured=featured, unseen=unseen)
     if problems:
         print("The datasets are out of date:\n" + "\n".join(problems), file=sys.stderr)
         return 1

@@ -121,6 +121,48 @@ def check_majority_orientation(fn: Callable[[str, str, list], tuple[str, str]]) 
     return _run("Exercise 3 (majority-vote labels)", cases, fn, lambda got, want: tuple(got) == tuple(want))
 
 
+# ---------------------------------------------------------------------------- chapter 4
+def check_elo_update(fn: Callable[[float, float, float, float], tuple[float, float]]) -> bool:
+    """Exercise 4.1: (new r_a, new r_b) after one match, fn(r_a, r_b, score_a, k), on the 400/10 scale."""
+    from .elo import elo_update
+
+    inputs = [(1600, 1600, 1, 32), (1600, 1600, 0, 32), (1600, 1600, 0.5, 32), (1800, 1600, 1, 32),
+              (1800, 1600, 0, 32), (1800, 1600, 0.5, 16), (1584, 1600, 1, 32), (2400, 1000, 0, 24),
+              (1500, 1500, 1, 0)]
+    cases = [(args, elo_update(*args[:3], k=args[3])) for args in inputs]
+    return _run("Exercise 1 (the Elo update)", cases, fn, _close(rtol=0.0, atol=1e-6))
+
+
+def check_points_for_odds(fn: Callable[[float, float, float], float]) -> bool:
+    """Exercise 4.2: the rating lead R_A - R_B that gives A the odds ``odds`` to 1, fn(odds, scale, base)."""
+    inputs = [(10, 400, 10), (1, 400, 10), (3, 400, 10), (2, 400, 10), (0.5, 400, 10), (100, 400, 10),
+              (float(np.e), 1, float(np.e)), (4, 200, 2)]
+    cases = [((odds, scale, base), float(scale * np.log(odds) / np.log(base))) for odds, scale, base in inputs]
+    return _run("Exercise 2 (points for given odds)", cases, fn, _close(rtol=1e-6, atol=1e-6))
+
+
+def check_log_likelihood(fn: Callable[[object, dict], float]) -> bool:
+    """Exercise 4.3: the Bradley-Terry log-likelihood (natural log, ties as half a win) of a battle table
+    under a dict of ratings, fn(battles, ratings), on the 400/10 scale."""
+    import pandas as pd
+
+    from .elo import bt_log_likelihood
+
+    columns = ["model_a", "model_b", "winner"]
+    worked = pd.DataFrame([("MedLLM-v2", "PharmGPT-v1", "model_b"), ("ClinicalAI-v3", "MedLLM-v2", "model_a"),
+                           ("ClinicalAI-v3", "PharmGPT-v1", "model_b"), ("MedLLM-v2", "PharmGPT-v1", "model_b"),
+                           ("ClinicalAI-v3", "MedLLM-v2", "model_a")], columns=columns)
+    ties = pd.DataFrame([("A", "B", "tie"), ("B", "A", "model_a"), ("A", "B", "model_a")], columns=columns)
+    inputs = [
+        (worked, {"MedLLM-v2": 1600.0, "PharmGPT-v1": 1600.0, "ClinicalAI-v3": 1600.0}),
+        (worked, {"MedLLM-v2": 1568.0, "PharmGPT-v1": 1646.0, "ClinicalAI-v3": 1586.0}),
+        (ties, {"A": 1200.0, "B": 1000.0}),
+        (ties.iloc[:1], {"A": 1000.0, "B": 1000.0}),                        # one tie at equal ratings: log ½
+    ]
+    cases = [((table, ratings), bt_log_likelihood(table, ratings)) for table, ratings in inputs]
+    return _run("Exercise 3 (the Bradley-Terry log-likelihood)", cases, fn, _close(rtol=1e-9, atol=1e-9))
+
+
 # ---------------------------------------------------------------------------- chapter 5
 def check_gae_one_sequence(fn: Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]) -> bool:
     """Exercise 5.1: GAE advantages A_t of one answer from rewards r_t and values V_t (V after the end = 0)."""
@@ -166,18 +208,16 @@ def check_kl_optimum(fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray]) 
 
 
 # ---------------------------------------------------------------------------- chapter 7
-def check_overall_score(fn: Callable[[float, float, float, float, float], float]) -> bool:
-    """Exercise 7.1: overall = (0.2 + 0.8 safety)(0.4 accuracy + 0.2 specificity + 0.2 dose + 0.2 humility)."""
-    from .judge import UNSAFE_CEILING, WEIGHTS
+def check_overall_score(fn: Callable[[int, int, float, float, bool, int], float]) -> bool:
+    """Exercise 7.1: the judge's overall score from its rubric, fn(facts_stated, n_facts, e, s, harmful,
+    n_unsupported): clip((3 facts + 3 e s [facts >= 1] - 0.8 P [harmful] - 1.5 n_unsupported) / P, 0, 1),
+    P = 3 n_facts + 3."""
+    from .judge import rubric_points
 
-    def ref(acc, safety, spec, dose, hum):
-        weighted = (WEIGHTS["medical_accuracy"] * acc + WEIGHTS["specificity"] * spec
-                    + WEIGHTS["dose_accuracy"] * dose + WEIGHTS["humility"] * hum)
-        return (UNSAFE_CEILING + (1.0 - UNSAFE_CEILING) * safety) * weighted
-
-    inputs = [(1.0, 1.0, 1.0, 1.0, 1.0), (1.0, 0.0, 1.0, 1.0, 1.0), (0.5, 1.0, 0.3, 0.5, 1.0),
-              (0.0, 1.0, 0.0, 1.0, 0.0), (2 / 3, 0.0, 0.8, 0.5, 0.5), (0.0, 0.0, 0.0, 0.0, 0.0)]
-    cases = [(args, ref(*args)) for args in inputs]
+    inputs = [(4, 4, 1.0, 1.0, False, 0), (4, 4, 1.0, 1.0, True, 0), (2, 4, 0.5, 0.8, False, 1),
+              (0, 3, 1.0, 1.0, False, 0), (3, 3, 1.0, 0.6, False, 2), (1, 4, 1.0, 0.25, False, 6),
+              (0, 4, 0.0, 0.0, False, 0)]
+    cases = [(args, rubric_points(*args)[3]) for args in inputs]
     return _run("Exercise 1 (the judge's overall score)", cases, fn, _close())
 
 

@@ -1,13 +1,13 @@
 """The chapter-6 experiments: four challenges of RLHF, each measured on the course's own models.
 
-The course brief lists four challenges with a severity and a "mitigation effectiveness" each
-(reward hacking, annotation quality, distribution shift, scalability). Here every one of
-those figures is *measured*: each challenge is an experiment on the chapter-2 SFT policy, the
-chapter-3 reward model and the chapter-5 PPO loop, and each mitigation is run and compared
-with the unmitigated case on held-out data. One function per experiment returns tidy
-``pandas`` tables; small settings make them fast enough for the tests, the chapter's settings
-(the dataclass defaults) are what :func:`build_experiments_cache` runs once and stores in
-``experiments.npz`` so that the notebook only loads and plots.
+Four standard challenges of RLHF (reward hacking, annotation quality, distribution shift,
+scalability; Casper et al. 2023 survey these and the method's other open problems), each with a
+severity and a "mitigation effectiveness" that are *measured*: each challenge is an experiment
+on the chapter-2 SFT policy, the chapter-3 reward model and the chapter-5 PPO loop, and each
+mitigation is run and compared with the unmitigated case on held-out data. One function per
+experiment returns tidy ``pandas`` tables; small settings make them fast enough for the tests,
+the chapter's settings (the dataclass defaults) are what :func:`build_experiments_cache` runs
+once and stores in ``experiments.npz`` so that the notebook only loads and plots.
 
 Educational material, not medical advice.
 
@@ -90,7 +90,7 @@ from .tokenizer import VocabularyTokenizer
 from .training import History, encode_sft
 
 __all__ = [
-    "BRIEF_CLAIMS",
+    "CHALLENGES",
     "SEVERITY_RULE",
     "HackingSettings",
     "NoiseSettings",
@@ -131,14 +131,8 @@ __all__ = [
 CACHE_FILE = "experiments.npz"
 CACHE_FORMAT = "experiments-npz-1"
 
-#: The course brief's claims (from the simulated package this course replaces): severity and
-#: "mitigation effectiveness" per challenge. They are compared with, never used as, results.
-BRIEF_CLAIMS: dict[str, tuple[str, float]] = {
-    "reward hacking": ("critical", 0.92),
-    "annotation quality": ("high", 0.85),
-    "distribution shift": ("high", 0.78),
-    "scalability": ("medium", 0.80),
-}
+#: The four challenges of chapter 6, in the order of the chapter and of :func:`summary_table`.
+CHALLENGES: tuple[str, ...] = ("reward hacking", "annotation quality", "distribution shift", "scalability")
 
 #: How a measured effect size (the share of a stage's achievement the unmitigated problem
 #: destroys, see :func:`summary_table`) becomes a severity: the first threshold it reaches.
@@ -1471,7 +1465,7 @@ def measure_ppo_cost(tok: VocabularyTokenizer, widths: Sequence[int] = (32, 64, 
         prompts = [d["prompt"] for d in data.load_sft()[:16]]
     rows = []
     for D in widths:
-        cfg = GPTConfig(vocab_size=tok.vocab_size, d_model=int(D), n_layers=2, n_heads=4, max_len=160)
+        cfg = GPTConfig(vocab_size=tok.vocab_size, d_model=int(D), n_layers=2, n_heads=4, max_len=192)
         policy, rm = TinyGPT(cfg, seed=seed), RewardModel(TinyGPT(cfg, seed=seed + 1), seed=seed)
         ref = policy.copy()
         pcfg = PPOConfig(iterations=1, batch_size=batch_size, samples_per_prompt=samples_per_prompt,
@@ -1503,7 +1497,7 @@ def severity(effect: float) -> str:
 
 def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per challenge: the measured effect, its severity, the measured mitigation
-    effectiveness next to the brief's claims, and why they differ.
+    effectiveness with its interval, and what that interval shows.
 
     Effect size: the share of a stage's skill above a no-skill floor that the unmitigated
     problem destroys, (q_good - q_bad) / (q_good - q_floor):
@@ -1577,8 +1571,7 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                                                   "the FLOPs of an SFT step on the same tokens",
            "effect_size": math.nan, "severity": "medium (course's judgement)",
            "best_mitigation": best, "effectiveness": float(sx.loc[best, "memory_saved"]),
-           "ci_low": math.nan, "ci_high": math.nan,
-           "brief_severity": BRIEF_CLAIMS["scalability"][0], "brief_effectiveness": BRIEF_CLAIMS["scalability"][1]}
+           "ci_low": math.nan, "ci_high": math.nan}
     rows.append(row)
     out = pd.DataFrame(rows)
     notes = out["note"].fillna("") if "note" in out else pd.Series([""] * len(out))
@@ -1597,24 +1590,26 @@ def _summary_row(challenge: str, effect: float, best: str, mit: pd.DataFrame, me
     lo = float(mit.loc[best, "ci_low"]) if best in mit.index else math.nan
     hi = float(mit.loc[best, "ci_high"]) if best in mit.index else math.nan
     return {"challenge": challenge, "measured": measured, "effect_size": effect, "severity": severity(effect),
-            "best_mitigation": best, "effectiveness": e, "ci_low": lo, "ci_high": hi,
-            "brief_severity": BRIEF_CLAIMS[challenge][0], "brief_effectiveness": BRIEF_CLAIMS[challenge][1]}
+            "best_mitigation": best, "effectiveness": e, "ci_low": lo, "ci_high": hi}
 
 
 def _explain(r: Mapping) -> str:
-    """One sentence per challenge on how the measurement compares with the brief's claim."""
-    e, claim, lo, hi = r["effectiveness"], r["brief_effectiveness"], r["ci_low"], r["ci_high"]
+    """One sentence per challenge on what the best mitigation's measured effectiveness shows."""
+    e, lo, hi = r["effectiveness"], r["ci_low"], r["ci_high"]
     if r["challenge"] == "scalability":
-        return (f"Memory saved at the course's width ({e:.0%}), not a quality recovered: the brief's single "
-                f"{claim:.0%} has no measurable counterpart, because scaling is a cost that grows with N, "
-                "not a loss a mitigation wins back.")
+        return (f"Memory saved at the course's width ({e:.0%}), not a quality recovered: scaling is a cost "
+                "that grows with N, not a loss a mitigation wins back, so this share is not comparable "
+                "with the others.")
     if not np.isfinite(e):
-        return f"Not measurable here: the problem cost nothing measurable in this run (the brief claims {claim:.0%})."
-    ci = f" (95% interval {lo:.0%} to {hi:.0%})" if np.isfinite(lo) else ""
-    inside = np.isfinite(lo) and lo <= claim <= hi
-    verdict = ("consistent with the brief's claim" if inside else
-               "below the brief's claim" if e < claim else "above the brief's claim")
-    return (f"Best mitigation recovers {e:.0%}{ci}: {verdict} of {claim:.0%}. One tiny model, one seed and "
+        return "Not measurable here: the problem cost nothing measurable in this run."
+    if np.isfinite(lo) and np.isfinite(hi):
+        ci = f" (95% interval {lo:.0%} to {hi:.0%})"
+        verdict = ("the mitigation helps: its interval excludes 0" if lo > 0 else
+                   "the mitigation hurts: its interval lies below 0" if hi < 0 else
+                   "not distinguishable from no mitigation: its interval contains 0")
+    else:
+        ci, verdict = "", "without an interval, not distinguishable from no mitigation"
+    return (f"The best mitigation's effectiveness is {e:.0%}{ci}: {verdict}. One tiny model, one seed and "
             "a few dozen held-out prompts: the interval, not the point, is the result.")
 
 
@@ -1629,7 +1624,7 @@ def _encode_table(name: str, df: pd.DataFrame) -> dict[str, np.ndarray]:
             out[key] = v.astype(np.int64) if v.dtype.kind != "b" else v.astype(bool)
         elif v.dtype.kind == "f":
             v = v.astype(np.float64)
-            nan = ~np.isfinite(v)
+            nan = np.isnan(v)                  # ±inf is stored as itself (a Gao curve with no peak)
             if nan.any():                      # NaN never equals NaN: store a mask, so rebuilds compare equal
                 out[f"{key}:nan"] = nan
                 v = np.where(nan, 0.0, v)

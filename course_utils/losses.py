@@ -26,6 +26,11 @@ log π, log π₀  per-token log-probability under the current / sampling policy
 ρ_t            probability ratio exp(log π(y_t) - log π₀(y_t))
 A_t            advantage estimate;  ε the clip range
 V_t, R_t       value prediction and return (target);  V₀ value at sampling time
+log π(y)       sequence log-probability Σ_t log π(y_t) of a whole answer y (DPO)
+y_c, y_r       the chosen and the rejected answer of a preference pair
+β              DPO's coefficient: the strength of the implied KL(π ‖ π_ref) constraint
+r̂(y)           DPO's implicit reward β (log π(y) - log π_ref(y))
+u              r̂(y_c) - r̂(y_r), the implicit-reward margin of a pair
 =============  ==============================================================
 
 Every gradient here is checked against finite differences in ``tests/test_losses.py``.
@@ -33,6 +38,7 @@ Every gradient here is checked against finite differences in ``tests/test_losses
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -45,6 +51,8 @@ __all__ = [
     "entropy",
     "entropy_backward",
     "bradley_terry_loss",
+    "dpo_loss",
+    "dpo_stats",
     "ppo_clip_loss",
     "kl_penalty",
     "kl_penalty_backward",
@@ -238,6 +246,91 @@ def bradley_terry_loss(
     sig_neg = np.exp(-np.logaddexp(0.0, delta))            # σ(-Δ), stable both ways
     d_chosen = (-sig_neg / n).astype(dtype)
     return loss, d_chosen, (-d_chosen).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- DPO
+
+def _dpo_margins(logp_chosen, logp_rejected, ref_logp_chosen, ref_logp_rejected, beta):
+    """Checked float64 log-ratios log π(y) - log π_ref(y) of both answers, u, and the gradient dtype."""
+    arrays = [_float_array(a) for a in (logp_chosen, logp_rejected, ref_logp_chosen, ref_logp_rejected)]
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError("logp_chosen, logp_rejected, ref_logp_chosen and ref_logp_rejected must have the same "
+                         f"shape, got {[a.shape for a in arrays]}")
+    if not math.isfinite(beta):
+        raise ValueError(f"beta must be a finite number, got {beta}")
+    lc, lr, rc, rr = (a.astype(np.float64) for a in arrays)
+    ratio_c, ratio_r = lc - rc, lr - rr
+    return ratio_c, ratio_r, beta * (ratio_c - ratio_r), np.result_type(arrays[0], arrays[1])
+
+
+def dpo_loss(
+    logp_chosen: np.ndarray,
+    logp_rejected: np.ndarray,
+    ref_logp_chosen: np.ndarray,
+    ref_logp_rejected: np.ndarray,
+    beta: float,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Direct Preference Optimization loss (Rafailov et al. 2023) and its gradient.
+
+        u_i = β [(log π(y_c,i) - log π_ref(y_c,i)) - (log π(y_r,i) - log π_ref(y_r,i))]
+        L   = mean_i -log σ(u_i)
+
+    It is the Bradley-Terry loss (``bradley_terry_loss``) with the implicit reward
+    r̂(y) = β (log π(y) - log π_ref(y)) in place of a reward model's score: the policy is
+    its own reward model. Written as softplus(-u) = logaddexp(0, -u), it is finite and
+    exact for any u (no overflow at |u| = 1e4); σ(-u) = exp(-softplus(u)) likewise.
+
+        dL/dlog π(y_c,i) = -β σ(-u_i) / n,   dL/dlog π(y_r,i) = +β σ(-u_i) / n
+
+    A pair the policy already ranks far apart (u ≫ 0) stops pulling; a pair ranked the
+    wrong way (u ≪ 0) pulls with the full weight β / n. The reference's log-probabilities
+    are constants (π_ref is frozen): no gradient flows to them. β = 0 gives L = log 2 and
+    a zero gradient (nothing is learned); β < 0 would teach the reverse preference.
+
+    Args:
+        logp_chosen, logp_rejected: log π(y_c), log π(y_r), *sequence* log-probabilities
+            (the sum over the answer's tokens) under the policy, shape (n,).
+        ref_logp_chosen, ref_logp_rejected: the same under the frozen reference π_ref.
+        beta: β, a finite number (typically 0.01 .. 0.5).
+
+    Returns:
+        (loss, d_chosen, d_rejected), the gradients shaped like ``logp_chosen`` (the mean
+        over the n pairs included, as in ``bradley_terry_loss``).
+    """
+    _, _, u, dtype = _dpo_margins(logp_chosen, logp_rejected, ref_logp_chosen, ref_logp_rejected, beta)
+    n = max(u.size, 1)
+    loss = float(np.sum(np.logaddexp(0.0, -u)) / n)
+    sig_neg = np.exp(-np.logaddexp(0.0, u))                # σ(-u), stable both ways
+    d_chosen = -beta * sig_neg / n
+    return loss, d_chosen.astype(dtype), (-d_chosen).astype(dtype)
+
+
+def dpo_stats(
+    logp_chosen: np.ndarray,
+    logp_rejected: np.ndarray,
+    ref_logp_chosen: np.ndarray,
+    ref_logp_rejected: np.ndarray,
+    beta: float,
+) -> dict[str, float]:
+    """What a DPO run logs about a batch of pairs (same arguments as ``dpo_loss``).
+
+    Returns the batch means of:
+    ``reward_chosen`` r̂(y_c) = β (log π(y_c) - log π_ref(y_c)) and ``reward_rejected`` r̂(y_r);
+    ``margin`` u = r̂(y_c) - r̂(y_r); ``accuracy``, the share of pairs with u > 0 (a tie,
+    e.g. every pair while π = π_ref, counts as wrong, as in TRL);
+    ``chosen_logp_change`` log π(y_c) - log π_ref(y_c) and ``rejected_logp_change`` (nats
+    per answer, without β). DPO only needs the *difference* to grow: both changes can fall
+    below 0 while the margin rises (the "both falling" pitfall: the policy then moves
+    probability mass to answers that are in neither set).
+    """
+    ratio_c, ratio_r, u, _ = _dpo_margins(logp_chosen, logp_rejected, ref_logp_chosen, ref_logp_rejected, beta)
+
+    def mean(x: np.ndarray) -> float:
+        return float(np.mean(x)) if x.size else math.nan
+
+    return {"reward_chosen": mean(beta * ratio_c), "reward_rejected": mean(beta * ratio_r), "margin": mean(u),
+            "accuracy": mean((u > 0).astype(np.float64)), "chosen_logp_change": mean(ratio_c),
+            "rejected_logp_change": mean(ratio_r)}
 
 
 # ----------------------------------------------------------------------------- PPO

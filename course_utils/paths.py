@@ -15,6 +15,23 @@ DATA_DIR = REPO_ROOT / "data"
 CHECKPOINT_DIR = DATA_DIR / "checkpoints"
 
 
+LOG_DIR_NAME = "logs"
+
+
+def log_path(checkpoint_dir: Path, stage: str) -> Path:
+    """Where a stage's training log lives next to its checkpoint: ``<dir>/logs/<stage>.csv``."""
+    path = Path(checkpoint_dir) / LOG_DIR_NAME / f"{stage}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_log(log, checkpoint_dir: Path, stage: str) -> Path:
+    """Write a training log (a DataFrame, one row per step or iteration) as CSV next to the checkpoints."""
+    path = log_path(checkpoint_dir, stage)
+    log.to_csv(path, index=False, float_format="%.6g")
+    return path
+
+
 def cache_dir() -> Path:
     """Return (and create) the directory for disposable files: ``$COURSE_CACHE`` or ``.course_cache/``."""
     path = Path(os.environ.get("COURSE_CACHE", REPO_ROOT / ".course_cache"))

@@ -97,6 +97,7 @@ from .losses import (
 )
 from .model import TinyGPT
 from .optim import AdamW, clip_grad_norm
+from .paths import save_log
 from .progress import Progress
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
@@ -120,6 +121,7 @@ __all__ = [
     "bandit_ppo",
     "build_ppo_checkpoint",
     "single_threaded_blas",
+    "reward_normalisation",
 ]
 
 
@@ -177,9 +179,10 @@ class PPOConfig:
         ``AdaptiveKLController(kl_coef, kl_target, kl_horizon)``.  kl_estimator: "k1", "k2"
         or "k3" (``losses.kl_penalty``).
     Rewards
-        normalize_reward: use (score - μ) / σ with μ, σ of the first rollout's scores (samples
-        of the SFT policy), so r has mean 0 and spread 1 for the SFT policy
-        [Huang: reward normalisation].
+        normalize_reward: use (score - μ) / σ with μ, σ of the scores of ``norm_samples``
+        answers sampled from the starting (SFT) policy before training, so r has mean 0 and
+        spread 1 for the SFT policy [Huang: reward normalisation]; ``norm_samples`` = 0 takes
+        them from the first rollout instead.
         missing_eos_reward: if set, an answer cut at ``max_new_tokens`` without ``<eos>``
         gets this (normalised) reward instead of its score [Huang: EOS trick]; None scores
         it as it is.
@@ -209,6 +212,7 @@ class PPOConfig:
     kl_horizon: int = 10_000
     kl_estimator: str = "k1"
     normalize_reward: bool = True
+    norm_samples: int = 256
     missing_eos_reward: float | None = -1.0
     gamma: float = 1.0
     lam: float = 0.95
@@ -382,19 +386,31 @@ def _logprobs(model: TinyGPT, tokens: np.ndarray, temperature: float):
     return token_logprobs(scaled, tokens[:, 1:]), scaled
 
 
+def _answer_batch(tok: VocabularyTokenizer, prompts: Sequence[str],
+                  answers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded ``<bos> <q> x <a> y <eos>`` rows (n, T) and the answer mask m (n, T-1) on the target grid.
+
+    m is 1 on the targets that are the answer's tokens, ``<eos>`` included (see
+    ``_response_mask``), so Σ_t m_t log π(y_t) is the sequence log-probability log π(y | x).
+    Shared by ``answer_logprobs`` and the DPO trainer (``dpo.sequence_logprobs``).
+    """
+    seqs, starts = zip(*(encode_sft(tok, p, a) for p, a in zip(prompts, answers, strict=True)))
+    plen = np.asarray(starts, dtype=np.int64)
+    alen = np.array([len(s) for s in seqs], dtype=np.int64) - plen
+    T = int((plen + alen).max())
+    tokens = np.full((len(seqs), T), tok.pad_id, dtype=np.int64)
+    for i, s in enumerate(seqs):
+        tokens[i, :len(s)] = s
+    return tokens, _response_mask(plen, alen, T - 1)
+
+
 def answer_logprobs(model: TinyGPT, tok: VocabularyTokenizer, prompt: str, answers: Sequence[str],
                     temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """log π(y | x) = Σ_t log π(y_t | x, y_<t) of each answer (``<eos>`` included), and its token count.
 
     The sequences are ``<bos> <q> prompt <a> answer <eos>``; returns two arrays of shape (n,).
     """
-    seqs, starts = zip(*(encode_sft(tok, prompt, a) for a in answers))
-    T = max(len(s) for s in seqs)
-    tokens = np.full((len(seqs), T), tok.pad_id, dtype=np.int64)
-    mask = np.zeros((len(seqs), T - 1))
-    for i, (s, start) in enumerate(zip(seqs, starts)):
-        tokens[i, :len(s)] = s
-        mask[i, start - 1:len(s) - 1] = 1.0          # targets start..len-1 are the answer's tokens
+    tokens, mask = _answer_batch(tok, [prompt] * len(answers), answers)
     logp, _ = _logprobs(model, tokens, temperature)
     return (logp * mask).sum(axis=1).astype(np.float64), mask.sum(axis=1).astype(np.int64)
 
@@ -534,6 +550,61 @@ def _rewards_and_advantages(scores: np.ndarray, ended: np.ndarray, kl: np.ndarra
     return norm_scores, rewards, advantages, returns
 
 
+@dataclass
+class _Samples:
+    """Sampled answers, scored: what PPO's and GRPO's rollouts share (arrays on the target grid).
+
+    ``values`` is V_old when a value head was given (PPO), else None (GRPO has no critic).
+    """
+
+    tokens: np.ndarray
+    mask: np.ndarray
+    prompt_lens: np.ndarray
+    answer_lens: np.ndarray
+    ended: np.ndarray
+    logprobs: np.ndarray
+    ref_logprobs: np.ndarray
+    values: np.ndarray | None
+    scores: np.ndarray
+    entropy: np.ndarray
+    exact_kl: np.ndarray
+    logprob_gap: float
+    answers: list[str]
+
+
+@_one_blas_thread
+def _sample_and_score(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
+                      prompt_ids: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
+                      rng: np.random.Generator, value_head: ValueHead | None = None,
+                      timings: dict[str, float] | None = None) -> _Samples:
+    """Steps 1-4 of ``rollout``: sample, one forward of π_old (and V_old) and of π_ref, the scores.
+
+    ``timings``, if given, receives the seconds spent in ``generation`` (step 1).
+    """
+    t0 = time.perf_counter()
+    tokens, plen, alen, ended, gen_logq = _sample(policy, tok, prompt_ids, max_new_tokens, temperature, rng)
+    if timings is not None:
+        timings["generation"] = time.perf_counter() - t0
+    B, T = tokens.shape
+    mask = _response_mask(plen, alen, T - 1)
+
+    answer = mask > 0                                                                # (B, T-1) booleans
+    logprobs, scaled = _logprobs(policy, tokens, temperature)                        # log π_old
+    values = (None if value_head is None
+              else value_head.forward(policy.hidden).astype(np.float64) * mask)     # V_old
+    ref_logprobs, ref_scaled = _logprobs(ref, tokens, temperature)                   # log π_ref
+    ent, exact = np.zeros(mask.shape), np.zeros(mask.shape)                          # diagnostics only:
+    ent[answer], exact[answer] = _entropy_and_kl(scaled[answer], ref_scaled[answer]) # H_t, exact KL_t
+    del scaled, ref_scaled
+    policy._cache = ref._cache = None                        # free the activations: nothing to backprop yet
+
+    scores = np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64)   # r(x, y), raw
+    gap = float(np.abs((gen_logq - logprobs) * mask).sum() / max(mask.sum(), 1.0))
+    answers = [tok.decode([int(t) for t in tokens[i, plen[i]:plen[i] + alen[i]] if t != tok.eos_id])
+               for i in range(B)]
+    return _Samples(tokens, mask, plen, alen, ended, logprobs, ref_logprobs, values, scores, ent, exact, gap, answers)
+
+
 @_one_blas_thread
 def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_head: ValueHead,
             tok: VocabularyTokenizer, prompt_ids: Sequence[Sequence[int]], config: PPOConfig, beta: float,
@@ -550,36 +621,23 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
     6. GAE (γ, λ) → A_t and R_t; whiten A over the batch's answer tokens.
     ``score_norm`` = (μ, σ): the normalised score is (score - μ) / σ. ``timings``, if given,
     receives the seconds spent in ``generation`` (step 1) and ``scoring`` (steps 2-6).
+    Steps 1-4 are ``_sample_and_score``, which GRPO's rollout shares.
     """
     t0 = time.perf_counter()
-    tokens, plen, alen, ended, gen_logq = _sample(policy, tok, prompt_ids, config.max_new_tokens,
-                                                  config.temperature, rng)
-    t1 = time.perf_counter()
-    B, T = tokens.shape
-    mask = _response_mask(plen, alen, T - 1)
-    last = plen + alen - 2                                   # target index of the last answer token
-
-    answer = mask > 0                                                                # (B, T-1) booleans
-    logprobs, scaled = _logprobs(policy, tokens, config.temperature)                 # log π_old
-    values = value_head.forward(policy.hidden).astype(np.float64) * mask             # V_old
-    ref_logprobs, ref_scaled = _logprobs(ref, tokens, config.temperature)            # log π_ref
-    ent, exact = np.zeros(mask.shape), np.zeros(mask.shape)                          # diagnostics only:
-    ent[answer], exact[answer] = _entropy_and_kl(scaled[answer], ref_scaled[answer]) # H_t, exact KL_t
-    del scaled, ref_scaled
-    policy._cache = ref._cache = None                        # free the activations: nothing to backprop yet
-
-    scores = np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64)   # r(x, y), raw
-    kl = kl_penalty(logprobs, ref_logprobs, config.kl_estimator) * mask             # k_t on answer tokens
-    norm_scores, rewards, advantages, returns = _rewards_and_advantages(scores, ended, kl, values, mask, last,
-                                                                        config, beta, score_norm)
-    gap = float(np.abs((gen_logq - logprobs) * mask).sum() / max(mask.sum(), 1.0))
-    answers = [tok.decode([int(t) for t in tokens[i, plen[i]:plen[i] + alen[i]] if t != tok.eos_id])
-               for i in range(B)]
+    own_timings: dict[str, float] = {}
+    s = _sample_and_score(policy, ref, reward_model, tok, prompt_ids, config.max_new_tokens, config.temperature,
+                          rng, value_head, own_timings)
+    last = s.prompt_lens + s.answer_lens - 2                 # target index of the last answer token
+    kl = kl_penalty(s.logprobs, s.ref_logprobs, config.kl_estimator) * s.mask      # k_t on answer tokens
+    norm_scores, rewards, advantages, returns = _rewards_and_advantages(s.scores, s.ended, kl, s.values, s.mask,
+                                                                        last, config, beta, score_norm)
     if timings is not None:
-        timings["generation"] = t1 - t0
-        timings["scoring"] = time.perf_counter() - t1
-    return Rollout(tokens, mask, plen, alen, ended, logprobs, ref_logprobs, values, kl, rewards, advantages,
-                   returns, scores, norm_scores, ent, exact, gap, np.zeros(B, dtype=np.int64), answers)
+        timings["generation"] = own_timings["generation"]
+        timings["scoring"] = time.perf_counter() - t0 - own_timings["generation"]
+    B = s.tokens.shape[0]
+    return Rollout(s.tokens, s.mask, s.prompt_lens, s.answer_lens, s.ended, s.logprobs, s.ref_logprobs, s.values,
+                   kl, rewards, advantages, returns, s.scores, norm_scores, s.entropy, s.exact_kl, s.logprob_gap,
+                   np.zeros(B, dtype=np.int64), s.answers)
 
 
 # ============================================================================ the update
@@ -632,19 +690,35 @@ def ppo_update(policy: TinyGPT, value_head: ValueHead, opt: AdamW, batch: Rollou
     statistics if a loss or gradient became non-finite (the caller stops the run);
     ``steps`` counts the steps taken, ``early_stop`` whether ``target_kl`` ended the epochs.
     """
-    B = batch.tokens.shape[0]
+
+    def minibatch_loss(idx: np.ndarray, width: int):
+        g = (idx, slice(0, width - 1))                               # the minibatch on the target grid
+        return ppo_loss(policy, value_head, batch.tokens[idx, :width], batch.mask[g], batch.logprobs[g],
+                        batch.advantages[g], batch.returns[g], batch.values[g], config)
+
     keys = ("policy_loss", "value_loss", "clipfrac", "approx_kl", "grad_norm")
+    return _minibatch_updates(policy, opt, batch.seq_lens, minibatch_loss, keys, config, rng)
+
+
+def _minibatch_updates(policy: TinyGPT, opt: AdamW, seq_lens: np.ndarray, minibatch_loss, keys: Sequence[str],
+                       config, rng: np.random.Generator) -> dict[str, float]:
+    """The update loop PPO and GRPO share: ``config.ppo_epochs`` passes of minibatch AdamW steps.
+
+    ``minibatch_loss(idx, width)`` returns (loss, gradients, statistics with ``keys`` but
+    ``grad_norm``, and ``finite``) for the rows ``idx`` cut to ``width`` tokens; ``config``
+    provides ``ppo_epochs``, ``minibatch_size``, ``grad_clip`` and ``target_kl``.
+    Returns the mean statistics, ``steps`` and ``early_stop`` (NaN statistics if a loss or
+    gradient became non-finite: the caller stops the run).
+    """
+    B = len(seq_lens)
     stats: dict[str, list[float]] = {k: [] for k in keys}
     steps, stopped_early = 0, False
     for _epoch in range(config.ppo_epochs):
         order = rng.permutation(B)                                   # fresh minibatches every epoch
         for start in range(0, B, config.minibatch_size):
             idx = order[start:start + config.minibatch_size]
-            width = int(batch.seq_lens[idx].max())                   # drop columns that are padding everywhere
-            g = (idx, slice(0, width - 1))                           # the minibatch on the target grid
-            loss, grads, st = ppo_loss(policy, value_head, batch.tokens[idx, :width], batch.mask[g],
-                                       batch.logprobs[g], batch.advantages[g], batch.returns[g], batch.values[g],
-                                       config)
+            width = int(seq_lens[idx].max())                         # drop columns that are padding everywhere
+            loss, grads, st = minibatch_loss(idx, width)
             if not (math.isfinite(loss) and st["finite"]):
                 policy._cache = None
                 return {k: math.nan for k in keys} | {"steps": steps, "early_stop": False}
@@ -689,9 +763,49 @@ def _prompt_items(prompts: Sequence[str] | Sequence[Mapping], scenarios) -> tupl
     return texts, scen
 
 
-def _warn(msg: str) -> str:
-    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+def _warn(msg: str, stacklevel: int = 3) -> str:
+    warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
     return msg
+
+
+def _warn_extreme_settings(beta: float, clip_eps: float, lr: float) -> str:
+    """The up-front warnings of ``train_ppo`` and ``grpo.train_grpo``; returns the last message ("" if none)."""
+    message = ""
+    if beta == 0:
+        message = _warn("β = 0: nothing pulls the policy back to the SFT reference. Expect the reward to be "
+                        "exploited: KL grows without bound and the answers collapse onto one pattern.", 4)
+    if clip_eps == 0:
+        message = _warn("ε = 0: the clipped objective cuts the gradient of every token as soon as its ratio moves "
+                        "in the direction its advantage favours, so the policy can hardly improve.", 4)
+    if lr > 1e-2:
+        message = _warn(f"lr = {lr:g} is far above what fine-tuning a pretrained model tolerates "
+                        "(1e-5 .. 1e-3): expect the policy to break down.", 4)
+    return message
+
+
+class _PromptCycler:
+    """The prompts of each iteration: a walk through a shuffled order, reshuffled after each pass over the data."""
+
+    def __init__(self, n: int, rng: np.random.Generator) -> None:
+        self.n, self.rng = n, rng
+        self.order, self.cursor = rng.permutation(n), 0
+
+    def next(self, k: int) -> np.ndarray:
+        """Indices of the next ``k`` prompts (drawn with replacement when k exceeds the number of prompts)."""
+        if self.cursor + k > len(self.order):
+            self.order, self.cursor = self.rng.permutation(self.n), 0
+        chosen = self.order[self.cursor:self.cursor + k] if k <= len(self.order) else self.rng.choice(self.n, k)
+        self.cursor += k
+        return chosen
+
+
+def _judge_score(answers: Sequence[str], index: np.ndarray, scen: Sequence[Mapping | None], it: int,
+                 judge_every: int) -> float:
+    """Mean gold-judge overall score of the answers on judged iterations (every ``judge_every``), else NaN."""
+    if judge_every and (it - 1) % judge_every == 0 and all(scen[i] is not None for i in index):
+        from .judge import judge_answer
+        return float(np.mean([judge_answer(a, scen[i]).overall for a, i in zip(answers, index)]))
+    return math.nan
 
 
 def _params_finite(params: Mapping[str, np.ndarray]) -> bool:
@@ -707,8 +821,12 @@ DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
 def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
               prompts: Sequence[str] | Sequence[Mapping], config: PPOConfig | None = None, progress: bool = True,
               *, scenarios: Sequence[Mapping] | Mapping[str, Mapping] | None = None,
-              value_head: ValueHead | None = None, desc: str = "PPO") -> tuple[TinyGPT, pd.DataFrame]:
+              value_head: ValueHead | None = None, desc: str = "PPO",
+              score_norm: tuple[float, float] | None = None) -> tuple[TinyGPT, pd.DataFrame]:
     """RLHF: PPO on ``policy`` (updated in place) against ``reward_model``, KL-anchored to ``ref``.
+
+    ``score_norm`` = (μ, σ), if given, is used as the reward normalisation instead of measuring
+    it (``reward_normalisation``; several runs from the same SFT model can share one).
 
     Args:
         policy: the SFT model to fine-tune (its weights change).  ref: the frozen reference
@@ -747,29 +865,19 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     kl_ctl = (AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
               else FixedKLController(cfg.kl_coef))
 
-    message = ""
-    if cfg.kl_coef == 0:
-        message = _warn("β = 0: nothing pulls the policy back to the SFT reference. Expect the reward to be "
-                        "exploited: KL grows without bound and the answers collapse onto one pattern.")
-    if cfg.clip_eps == 0:
-        message = _warn("ε = 0: the clipped objective cuts the gradient of every token as soon as its ratio moves "
-                        "in the direction its advantage favours, so the policy can hardly improve.")
-    if cfg.lr > 1e-2:
-        message = _warn(f"lr = {cfg.lr:g} is far above what fine-tuning a pretrained model tolerates "
-                        "(1e-5 .. 1e-3): expect the policy to break down.")
+    message = _warn_extreme_settings(cfg.kl_coef, cfg.clip_eps, cfg.lr)
 
     n_prompts = cfg.batch_size // cfg.samples_per_prompt
-    order, cursor = rng.permutation(len(texts)), 0
-    score_norm: tuple[float, float] | None = None if cfg.normalize_reward else (0.0, 1.0)
+    cycler = _PromptCycler(len(texts), rng)
+    if not cfg.normalize_reward:
+        score_norm = (0.0, 1.0)
+    elif score_norm is None and cfg.norm_samples > 0:
+        score_norm = reward_normalisation(policy, reward_model, tok, prompt_ids, cfg.norm_samples,
+                                          cfg.max_new_tokens, cfg.temperature, cfg.seed)
     rows, stopped = [], False
     with Progress(cfg.iterations, desc, display=None if progress else False) as bar, single_threaded_blas():
         for it in range(1, cfg.iterations + 1):
-            # prompts: walk through a shuffled order, reshuffling after each pass over the data
-            if cursor + n_prompts > len(order):
-                order, cursor = rng.permutation(len(texts)), 0
-            chosen = order[cursor:cursor + n_prompts] if n_prompts <= len(order) else rng.choice(len(texts), n_prompts)
-            cursor += n_prompts
-            index = np.repeat(chosen, cfg.samples_per_prompt)
+            index = np.repeat(cycler.next(n_prompts), cfg.samples_per_prompt)
             snapshot = {k: a.copy() for k, a in params.items()}      # the last good weights
             beta = kl_ctl.value
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -788,7 +896,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
             row = {
                 "iteration": it,
                 "score": float(batch.scores.mean()),
-                "judge": math.nan,
+                "judge": _judge_score(batch.answers, index, scen, it, cfg.judge_every),
                 "reward": float(batch.rewards.sum(axis=1).mean()),
                 "kl": float(seq_kl.mean()),
                 "kl_exact": float(batch.exact_kl.sum(axis=1).mean()),
@@ -799,9 +907,6 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
                 "distinct": len(set(batch.answers)) / len(batch.answers),
                 "logprob_gap": batch.logprob_gap,
             }
-            if cfg.judge_every and (it - 1) % cfg.judge_every == 0 and all(scen[i] is not None for i in index):
-                from .judge import judge_answer
-                row["judge"] = float(np.mean([judge_answer(a, scen[i]).overall for a, i in zip(batch.answers, index)]))
             finite_batch = all(np.isfinite(x).all() for x in (batch.logprobs, batch.ref_logprobs, batch.values,
                                                               batch.scores, batch.advantages))
             if not finite_batch:
@@ -832,6 +937,29 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     diagnostics = pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
     diagnostics.attrs.update(stopped=stopped, message=message)
     return policy, diagnostics
+
+
+@_one_blas_thread
+def reward_normalisation(policy: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
+                         prompt_ids: Sequence[Sequence[int]], n: int, max_new_tokens: int, temperature: float,
+                         seed: int = 0, batch_size: int = 64) -> tuple[float, float]:
+    """(μ, σ) of the reward model's raw scores r(x, y) of ``n`` answers y sampled from ``policy``
+    (the SFT model, before PPO) at ``temperature``, the prompts x cycled in a seeded random order.
+
+    [Huang: reward normalisation]. The first rollout alone (16 answers) gives a noisy μ and σ;
+    a few hundred samples fix the scale of r for the whole run. σ below 1e-6 is taken as 1.
+    """
+    rng = np.random.default_rng([seed, 1])
+    order = np.resize(rng.permutation(len(prompt_ids)), n)
+    scores = []
+    for start in range(0, n, batch_size):
+        ids = [prompt_ids[i] for i in order[start:start + batch_size]]
+        tokens, plen, alen, _, _ = _sample(policy, tok, ids, max_new_tokens, temperature, rng)
+        scores.append(np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64))
+        policy._cache = None
+    scores = np.concatenate(scores)
+    sd = float(scores.std())
+    return float(scores.mean()), (sd if sd > 1e-6 else 1.0)
 
 
 def _renormalise(batch: Rollout, cfg: PPOConfig, beta: float, score_norm: tuple[float, float]) -> Rollout:
@@ -921,9 +1049,10 @@ def build_ppo_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool
     policy = TinyGPT.load(out_dir / "sft.npz")
     ref = policy.copy()
     rm = load_reward_model(out_dir)
-    train_ppo(policy, ref, rm, tok, data.load_sft(), config or DEFAULT_CONFIG, progress=progress)
+    _, diagnostics = train_ppo(policy, ref, rm, tok, data.load_sft(), config or DEFAULT_CONFIG, progress=progress)
     path = out_dir / "ppo.npz"
-    policy.save(path)
+    policy.save(path, storage="float16")
+    save_log(diagnostics, out_dir, "ppo")
     return path
 
 

@@ -3,8 +3,9 @@
 In JupyterLab the bar moves and shows the current loss. What the notebook *saves* is only
 the bar as it was when it was first displayed (a widget's later changes travel as comm
 messages, not as cell output), and its plain-text form is a fixed sentence, so the saved
-output never depends on timings. Outside a notebook (scripts, the checkpoint rebuild,
-tests) the bar is silent.
+output never depends on timings. Outside a notebook (scripts, tests) the bar is silent,
+unless ``Progress.terminal`` is set (``make checkpoints`` sets it): then a line with the steps
+done, the time spent and the estimated time left goes to stderr every ``terminal_every`` seconds.
 
     with Progress(total=300, desc="pretraining") as bar:
         for step in range(300):
@@ -14,6 +15,7 @@ tests) the bar is silent.
 
 from __future__ import annotations
 
+import sys
 import time
 
 
@@ -34,12 +36,18 @@ class Progress:
     of seconds between screen updates (updates are cheap, but thousands per second are not).
     """
 
+    terminal: bool = False          # print progress lines to stderr outside notebooks
+    terminal_every: float = 15.0    # seconds between two such lines
+
     def __init__(self, total: int, desc: str = "", every: float = 0.1, display: bool | None = None):
         self.total = int(total)
         self.desc = desc
         self.every = every
         self.n = 0
         self._last = 0.0
+        self._start = time.perf_counter()
+        self._printed = self._start
+        self._quiet = display is False          # asked for no progress at all
         self._widget = None
         if display if display is not None else _in_notebook():
             self._widget = self._make_widget()
@@ -65,12 +73,25 @@ class Progress:
         """Advance by ``n`` steps and show ``metrics`` (e.g. ``loss=2.31``)."""
         self.n += n
         if self._widget is None:
+            if Progress.terminal and not self._quiet:
+                self._print_line(metrics)
             return
         now = time.perf_counter()
         if now - self._last >= self.every or self.n >= self.total:
             self._last = now
             self._bar.value = min(self.n, self.total)
             self._label.value = "  ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+
+    def _print_line(self, metrics: dict[str, float], final: bool = False) -> None:
+        now = time.perf_counter()
+        if not final and now - self._printed < Progress.terminal_every:
+            return
+        self._printed = now
+        spent = now - self._start
+        left = spent / self.n * max(self.total - self.n, 0) if self.n else float("nan")
+        shown = "  ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+        print(f"  {self.desc or 'progress'}: {min(self.n, self.total)}/{self.total}  {_clock(spent)} spent, "
+              f"~{_clock(left)} left  {shown}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._widget is not None:
@@ -82,3 +103,11 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _clock(seconds: float) -> str:
+    """``seconds`` as ``1m05s`` (``?`` when unknown)."""
+    if seconds != seconds:
+        return "?"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s"

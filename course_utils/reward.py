@@ -52,7 +52,7 @@ import pandas as pd
 from .losses import bradley_terry_loss
 from .model import GPTConfig, TinyGPT, copy_into, layer_norm
 from .optim import AdamW, clip_grad_norm, lr_schedule
-from .paths import CHECKPOINT_DIR
+from .paths import CHECKPOINT_DIR, save_log
 from .progress import Progress
 from .tokenizer import VocabularyTokenizer
 from .training import History, encode_sft
@@ -234,9 +234,10 @@ class RewardModel:
         other._cache = None
         return other
 
-    def save(self, path: str | Path) -> None:
-        """Write the trunk's config (JSON), the trunk and the head to one ``.npz`` file at ``path``."""
-        arrays = {f"param:{k}": a for k, a in self.params.items()}
+    def save(self, path: str | Path, storage: str | None = None) -> None:
+        """Write the trunk's config (JSON), the trunk and the head to one ``.npz`` file at ``path``
+        (``storage="float16"`` as for ``TinyGPT.save``)."""
+        arrays = {f"param:{k}": (a.astype(storage) if storage else a) for k, a in self.params.items()}
         with open(path, "wb") as f:
             np.savez(f, __format__=np.array(SAVE_FORMAT),
                      __config__=np.array(json.dumps(asdict(self.config))), **arrays)
@@ -336,6 +337,7 @@ class RewardConfig:
 
 
 DEFAULT_CONFIG = RewardConfig()
+EVAL_EVERY = 4          # steps between the held-out evaluations the reference run logs
 
 
 def _trainable_keys(rm: RewardModel, trainable: str) -> list[str]:
@@ -552,9 +554,11 @@ def build_reward_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: b
     rm = RewardModel(TinyGPT.load(out_dir / "sft.npz"), seed=cfg.seed)
     train = [p for p in data.load_preferences() if p["split"] == "train"]
     kwargs = asdict(cfg)
-    train_reward_model(rm, tok, train, progress=progress, **kwargs)
+    test = [p for p in data.load_preferences() if p["split"] == "test"]
+    history = train_reward_model(rm, tok, train, progress=progress, eval_pairs=test, eval_every=EVAL_EVERY, **kwargs)
     path = out_dir / "reward.npz"
-    rm.save(path)
+    rm.save(path, storage="float16")
+    save_log(history.log, out_dir, "reward")
     return path
 
 

@@ -104,7 +104,8 @@ ANSWER_COLUMNS: tuple[str, ...] = ("stage", "eval_id", "scenario_id", "category"
 #: Stage name of the expert answers.
 REFERENCE = "reference"
 #: Evidence counts ``score_stages`` copies from ``judge.judge_many`` next to the metrics.
-EVIDENCE_COLUMNS: tuple[str, ...] = ("n_facts_stated", "n_facts", "n_unsafe", "n_doses_correct", "n_doses_wrong")
+EVIDENCE_COLUMNS: tuple[str, ...] = ("n_facts_stated", "n_facts", "n_harms", "n_doses", "n_doses_wrong",
+                                     "n_supported", "n_unsupported")
 
 CACHE_FILE = "scorecard.npz"
 CACHE_FORMAT = "scorecard-npz-1"
@@ -269,10 +270,15 @@ def _metric_columns(scored_df: pd.DataFrame, metrics: Sequence[str] | None) -> l
 
 
 def _bootstrap_means(values: np.ndarray, rounds: int, seed: int) -> np.ndarray:
-    """(rounds, M) means of ``values`` (n, M) over rows resampled with replacement (same draws for every column)."""
+    """(rounds, M) means of ``values`` (n, M) over rows resampled with replacement (same draws for every
+    column). NaN (a metric that does not apply, like dose accuracy without a number) is left out of
+    each mean; a resample with no value at all gives NaN."""
     n = values.shape[0]
     idx = np.random.default_rng(seed).integers(0, n, size=(rounds, n))
-    return values[idx].mean(axis=1)
+    drawn = values[idx]
+    counts = (~np.isnan(drawn)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, np.nansum(drawn, axis=1) / np.maximum(counts, 1), np.nan)
 
 
 def _groups(scored_df: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
@@ -303,6 +309,9 @@ def scorecard(scored_df: pd.DataFrame, by: str | None = None, metrics: Sequence[
         target = τ_m from ``targets`` (NaN for ``overall`` and ``reward``)
         gap    = τ_m - mean (> 0: short of the target; <= 0: target met)
 
+    A metric that does not apply to an answer is NaN (dose accuracy when the answer states no
+    number the judge can check): it is left out, and ``n`` counts the answers it applies to.
+
     ``metrics`` default: the five metrics, ``overall`` and ``reward`` when scored. ``by``: a
     column to break each stage down by (e.g. ``"category"``). Every group's resamples come
     from ``numpy.random.default_rng(seed)``, rows sorted by ``eval_id``: stages that answered
@@ -325,12 +334,14 @@ def scorecard(scored_df: pd.DataFrame, by: str | None = None, metrics: Sequence[
     for values, group in _groups(scored_df, keys):
         x = group[cols].to_numpy(dtype=np.float64)
         boot = _bootstrap_means(x, int(rounds), seed)
-        lower, upper = np.quantile(boot, [tail, 1.0 - tail], axis=0)
         for j, m in enumerate(cols):
             target = float(targets[m]) if m in targets else math.nan
-            mean = float(x[:, j].mean())
-            rows.append({**dict(zip(keys, values)), "metric": m, "n": len(group), "mean": mean,
-                         "lower": float(lower[j]), "upper": float(upper[j]), "target": target,
+            valid = x[:, j][~np.isnan(x[:, j])]
+            mean = float(valid.mean()) if len(valid) else math.nan
+            col = boot[:, j][~np.isnan(boot[:, j])]
+            lower, upper = np.quantile(col, [tail, 1.0 - tail]) if len(col) else (math.nan, math.nan)
+            rows.append({**dict(zip(keys, values)), "metric": m, "n": len(valid), "mean": mean,
+                         "lower": float(lower), "upper": float(upper), "target": target,
                          "gap": target - mean})
     return pd.DataFrame(rows, columns=[*keys, "metric", "n", "mean", "lower", "upper", "target", "gap"])
 
@@ -353,9 +364,16 @@ def paired_difference(scored_df: pd.DataFrame, stage_a: str, stage_b: str, metri
     d = a.loc[common].to_numpy(dtype=np.float64) - b.loc[common].to_numpy(dtype=np.float64)
     boot = _bootstrap_means(d, int(rounds), seed)
     tail = (1.0 - level) / 2.0
-    lower, upper = np.quantile(boot, [tail, 1.0 - tail], axis=0)
-    out = pd.DataFrame({"n": len(common), "mean_a": a.loc[common].mean().to_numpy(),
-                        "mean_b": b.loc[common].mean().to_numpy(), "diff": d.mean(axis=0), "lower": lower,
+    lower, upper = np.full(len(cols), np.nan), np.full(len(cols), np.nan)
+    for j in range(len(cols)):
+        col = boot[:, j][~np.isnan(boot[:, j])]
+        if len(col):
+            lower[j], upper[j] = np.quantile(col, [tail, 1.0 - tail])
+    valid = ~np.isnan(d)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.where(valid.any(axis=0), np.nansum(d, axis=0) / np.maximum(valid.sum(axis=0), 1), np.nan)
+    out = pd.DataFrame({"n": (~np.isnan(d)).sum(axis=0), "mean_a": a.loc[common].mean().to_numpy(),
+                        "mean_b": b.loc[common].mean().to_numpy(), "diff": diff, "lower": lower,
                         "upper": upper, "share_a_better": (d > 0).mean(axis=0),
                         "share_b_better": (d < 0).mean(axis=0)}, index=pd.Index(cols, name="metric"))
     return out

@@ -64,6 +64,7 @@ class SFTConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     mask_prompt: bool = True
+    prompt_dropout: float = 0.0   # share of prompt words replaced by <unk> in each batch (word dropout)
     seed: int = 0
 
 
@@ -112,11 +113,15 @@ def encode_sft(tokenizer: VocabularyTokenizer, prompt: str, response: str | None
     return ids, start
 
 
-def sft_batch(tokenizer: VocabularyTokenizer, demos: list[dict], mask_prompt: bool, max_len: int):
+def sft_batch(tokenizer: VocabularyTokenizer, demos: list[dict], mask_prompt: bool, max_len: int,
+              prompt_dropout: float = 0.0, rng: np.random.Generator | None = None):
     """Pad a list of demonstrations into inputs x, targets y and the loss mask m (all (B, T)).
 
     m_t = 1 where the *target* y_t is a response token (or the final ``<eos>``); with
     ``mask_prompt=False`` the prompt tokens are learned as well (m_t = 1 on every real token).
+    With ``prompt_dropout`` p > 0, each word of the prompt in the *inputs* is replaced by
+    ``<unk>`` with probability p (word dropout, Iyyer et al. 2015): the model cannot rely on one
+    exact wording and must recognise the case from whichever words remain.
     """
     seqs, starts = zip(*(encode_sft(tokenizer, d["prompt"], d["response"]) for d in demos))
     too_long = [len(s) for s in seqs if len(s) > max_len + 1]
@@ -129,6 +134,9 @@ def sft_batch(tokenizer: VocabularyTokenizer, demos: list[dict], mask_prompt: bo
     for i, (s, start) in enumerate(zip(seqs, starts)):
         n = len(s) - 1
         x[i, :n] = s[:-1]
+        if prompt_dropout > 0 and rng is not None:
+            words = np.arange(2, start - 1)                       # after <bos> <q>, before <a>
+            x[i, words[rng.random(len(words)) < prompt_dropout]] = tokenizer.unk_id
         y[i, :n] = s[1:]
         first = start - 1 if mask_prompt else 0  # target index of the first response token
         m[i, first:n] = 1.0
@@ -212,7 +220,7 @@ def sft(model: TinyGPT, tokenizer: VocabularyTokenizer, demos: list[dict], confi
             for b in range(n_batches):
                 step += 1
                 batch = [demos[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
-                x, y, m = sft_batch(tokenizer, batch, cfg.mask_prompt, model.config.max_len)
+                x, y, m = sft_batch(tokenizer, batch, cfg.mask_prompt, model.config.max_len, cfg.prompt_dropout, rng)
                 lr = lr_schedule(step, cfg.lr, cfg.warmup, total, cfg.min_lr)
                 loss, gnorm, ok = _step(model, opt, x, y, m, lr, cfg.grad_clip)
                 rows.append({"epoch": epoch, "step": step, "lr": lr, "loss": float(loss), "grad_norm": gnorm})
@@ -262,6 +270,6 @@ def answer(model: TinyGPT, tokenizer: VocabularyTokenizer, prompts: list[str] | 
 
 def new_model(tokenizer: VocabularyTokenizer, seed: int = 0, **overrides) -> TinyGPT:
     """A freshly initialised TinyGPT at the course's chapter configuration."""
-    cfg = dict(vocab_size=tokenizer.vocab_size, d_model=64, n_layers=2, n_heads=4, max_len=160)
+    cfg = dict(vocab_size=tokenizer.vocab_size, d_model=64, n_layers=2, n_heads=4, max_len=192)
     cfg.update(overrides)
     return TinyGPT(GPTConfig(**cfg), seed=seed)

@@ -8,12 +8,152 @@ Every widget follows one pattern, so its logic is testable without a browser:
    ``_interactive``, displays nothing itself and returns the box for the cell to show.
 
 A widget cell executes headless (nbval, papermill) without blocking: build, display, return.
+
+Every knob a student can push to an extreme has a *sane range* in :data:`SANE_RANGES`, the one
+table of them. A view checks its knobs with :func:`_sanity`: outside the range it still computes
+and plots, and its warnings start with a line "Warning: <knob> <value> is <why>". Exactly 0
+(no update, no penalty, no clip) is explained by each view in its own words. Every slider's
+default lies on its grid (log-scale knobs are :class:`ipywidgets.SelectionSlider` over fixed
+values that include the default), so the widget's first run is the chapter's run.
 One section per chapter below.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+# ============================================================================ sane ranges
+class SaneRange(NamedTuple):
+    """Where a knob behaves as its chapter describes. Below ``low`` the view warns
+    "Warning: <knob> <value> is <below>", above ``high`` "... is <above>"; the texts may use the
+    view's context (``{steps}``, ``{scale}``, ...). With ``per`` set, value / scale is compared
+    (β against the spread of the rewards), not the value itself."""
+
+    knob: str
+    low: float
+    high: float
+    below: str
+    above: str
+    per: str = ""
+
+
+_ADAM = "Adam moves each weight by at most about lr per step"
+#: The sane range of every knob that a widget exposes (see :class:`SaneRange`), measured on the
+#: course's data at the widgets' settings: 100 pretraining steps lower the loss by 2.1 nats at the
+#: default 3e-3, by 0.4 at 1e-4, and end above ln V at 1; 3 SFT epochs lower the loss by 1.5 at
+#: 3e-3, 0.6 at 3e-4, and raise it at 0.1; the mini-PPO reaches π* within 0.01 from 2e-3 to 0.2
+#: and freezes or jumps beyond; a 12-iteration PPO run (earlier checkpoints) moved 0.4 nats of KL
+#: at lr 1e-5, 6.6 at 1.5e-4 and 48 at 1e-3, and ``ppo.train_ppo`` calls 1e-5 .. 1e-3 tolerable
+#: (it warns above 1e-2). β of the full PPO: the chapter-6 runs at 0.002 (reward hacking) and 0.2
+#: (strong KL) bracket the default 0.05.
+SANE_RANGES: dict[str, SaneRange] = {
+    "pretrain_lr": SaneRange(
+        "learning rate", 3e-4, 3e-2,
+        f"tiny: {_ADAM}, so in {{steps}} steps the loss barely moves from ln V.",
+        "huge: each Adam step moves every weight by up to lr, so the loss jumps about (or diverges) "
+        "instead of falling steadily."),
+    "sft_lr": SaneRange(
+        "learning rate", 1e-3, 3e-2,
+        f"tiny: {_ADAM}, so in {{steps}} steps the model stays close to the pretrained one and "
+        "hardly learns the answer format.",
+        "huge: each Adam step moves every weight by up to lr, which overwrites what pretraining "
+        "learned; expect a jumpy loss and broken answers."),
+    "reward_lr": SaneRange(
+        "learning rate", 1e-4, 1e-2,
+        f"tiny: {_ADAM}, so in {{steps}} steps the reward model moves little from where it started "
+        "(its training loss stays well above the default run's).",
+        "far above the default ({default:g}): each Adam step moves every weight by up to lr, which "
+        "wrecks what the SFT trunk knew; expect a jumpy loss and, at the largest rates, a held-out "
+        "accuracy near chance."),
+    "kl_beta": SaneRange(
+        "β", 0.1, 5.0,
+        "tiny next to the spread of the rewards ({scale:.2f}): r/β spans more than 10 nats, so π* puts "
+        "almost all its probability on the highest-scored answer (reward hacking in one line).",
+        "huge next to the spread of the rewards ({scale:.2f}): r/β spans less than 0.2 nats, so π* is "
+        "almost π_ref and the reward model hardly matters.",
+        per="the spread max r - min r of the rewards"),
+    "bandit_lr": SaneRange(
+        "learning rate", 5e-3, 0.2,
+        "tiny: AdamW moves each logit by at most about lr per step, at most {move:.2g} over the {steps} "
+        "steps of this run, so π_θ may stop short of π*.",
+        "huge: each AdamW step moves a logit by up to lr, so π_θ jumps around π* (or freezes on one "
+        "answer) instead of settling there."),
+    "clip_eps": SaneRange(
+        "ε", 0.05, 0.4,
+        "tiny: every ratio is clipped after a tiny move, so each batch can change the policy only "
+        "a little and learning is slow.",
+        "large: a token's probability may change by up to {percent:.0f} % per update before the clip "
+        "binds, which gives up most of PPO's protection against steps that are too large."),
+    "ppo_beta": SaneRange(
+        "β", 0.01, 0.1,
+        "tiny: almost nothing holds the policy near the SFT model, so the KL keeps growing and the "
+        "policy is free to exploit the reward model's mistakes (reward hacking).",
+        "large: the KL penalty outweighs the reward, so the policy stays close to the SFT model and "
+        "gains little reward-model score."),
+    "ppo_lr": SaneRange(
+        "learning rate", 5e-5, 1e-3,
+        f"tiny: {_ADAM}, so in {{steps}} Adam steps the policy hardly leaves the SFT model.",
+        "huge for fine-tuning a pretrained model: expect the KL to the SFT model to shoot up within a "
+        "few iterations and the answers to degrade into repetition or nonsense."),
+}
+
+#: The style of every control: the whole description is shown, never cut ("temperature", "learning rate").
+WIDE = {"description_width": "initial"}
+#: The values of every ε slider: 0 to 0.8 in steps of 0.05 (a caller's default off this grid is added).
+EPS_VALUES = tuple(round(0.05 * k, 2) for k in range(17))
+
+
+def _num(v: float) -> str:
+    """A knob value as the sliders and warnings show it: 0.003, 1e-5, 1.5."""
+    return f"{float(v):g}".replace("e-0", "e-").replace("e+0", "e+")
+
+
+def _sanity(key: str, value: float, scale: float = 1.0, **context) -> list[str]:
+    """The warning of ``SANE_RANGES[key]`` when ``value`` (/ ``scale``) lies outside it, else []."""
+    rng = SANE_RANGES[key]
+    v = float(value)
+    if v == 0 or not np.isfinite(v) or not scale > 0:
+        return []
+    x = v / scale
+    text = rng.below if x < rng.low else rng.above if x > rng.high else None
+    return [] if text is None else [f"Warning: {rng.knob} {_num(v)} is " + text.format(scale=scale, **context)]
+
+
+def _caught(caught) -> list[str]:
+    """The RuntimeWarning messages of a ``warnings.catch_warnings(record=True)`` block, each once.
+
+    The core's "infinite or NaN" becomes "infinite or not a number": a widget's output never
+    shows the word NaN (the browser test reads it as a NaN in the output)."""
+    msgs = (str(w.message) for w in caught if issubclass(w.category, RuntimeWarning))
+    return list(dict.fromkeys(m.replace("infinite or NaN", "infinite or not a number") for m in msgs))
+
+
+def _options(values, value: float) -> list[tuple[str, float]]:
+    """(label, value) options of a SelectionSlider: ``values`` and ``value`` itself, sorted."""
+    vals = [float(v) for v in values]
+    if not any(np.isclose(v, value, rtol=1e-9, atol=0) for v in vals):
+        vals.append(float(value))
+    return [(_num(v), v) for v in sorted(set(vals))]
+
+
+def _log_values(lo: float, hi: float, mantissas=(1, 3)) -> list[float]:
+    """m·10^e from ``lo`` to ``hi`` for m in ``mantissas``: 1e-5, 3e-5, 1e-4, ... (exact decimals)."""
+    exps = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    vals = (float(f"{m}e{e}") for e in exps for m in mantissas)
+    return [v for v in vals if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
+
+
+def _choice_slider(values, value: float, description: str):
+    """A SelectionSlider over ``values`` (plus ``value``) starting at ``value``: no snapping in the browser."""
+    import ipywidgets as w
+
+    options = _options(values, value)
+    start = next(v for _, v in options if np.isclose(v, value, rtol=1e-9, atol=0))
+    return w.SelectionSlider(options=options, value=start, description=description,
+                             continuous_update=False, style=WIDE)
 
 
 def _render(out, result) -> None:
@@ -97,7 +237,7 @@ def temperature_widget(words: list[str], logits: np.ndarray, prompt: str = ""):
     """A temperature slider over a fixed set of next-word scores."""
     import ipywidgets as w
 
-    slider = w.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.1, description="temperature")
+    slider = w.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.1, description="temperature", style=WIDE)
     return _interactive(lambda temperature: temperature_view(words, logits, temperature, prompt),
                         {"temperature": slider})
 
@@ -305,7 +445,7 @@ def pretraining_view(tok, train_ids: np.ndarray, val_ids: np.ndarray, lr: float,
     import matplotlib.pyplot as plt
 
     from .plotting import COLORS
-    from .training import PretrainConfig, answer, new_model, pretrain
+    from .training import PretrainConfig, new_model, pretrain
 
     notes: list[str] = []
     steps = max(int(steps), 1)
@@ -315,7 +455,7 @@ def pretraining_view(tok, train_ids: np.ndarray, val_ids: np.ndarray, lr: float,
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
         hist = pretrain(model, train_ids, val_ids, cfg, progress=False)
-    notes += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    notes += _sanity("pretrain_lr", lr, steps=steps) + _caught(caught)
     if lr <= 0:
         notes.append("A learning rate of 0 never changes the weights: the loss stays at the uniform baseline.")
     log = hist.log
@@ -347,12 +487,14 @@ def pretraining_widget(tok, train_ids: np.ndarray, val_ids: np.ndarray, prompt: 
     """Sliders for learning rate, steps and temperature, and a Run button that re-runs a short pretraining."""
     import ipywidgets as w
 
+    from .training import PretrainConfig
+
     controls = {
-        "lr": w.FloatLogSlider(value=3e-3, base=10, min=-5, max=0, step=0.25, description="learning rate",
-                               continuous_update=False, style={"description_width": "initial"}),
-        "steps": w.IntSlider(value=100, min=10, max=300, step=10, description="steps", continuous_update=False),
+        "lr": _choice_slider(_log_values(1e-5, 1.0), PretrainConfig.lr, "learning rate"),
+        "steps": w.IntSlider(value=100, min=10, max=300, step=10, description="steps", continuous_update=False,
+                             style=WIDE),
         "temperature": w.FloatSlider(value=0.8, min=0.0, max=2.0, step=0.1, description="temperature",
-                                     continuous_update=False),
+                                     continuous_update=False, style=WIDE),
     }
     return _interactive(lambda lr, steps, temperature: pretraining_view(tok, train_ids, val_ids, lr, steps,
                                                                         temperature, prompt), controls, manual=True)
@@ -375,11 +517,12 @@ def sft_view(tok, base, demos: list[dict], held_out: list[dict], cases: list[dic
 
     notes: list[str] = []
     policy = base.copy()
-    cfg = SFTConfig(epochs=max(int(epochs), 1), lr=float(lr), mask_prompt=bool(mask_prompt), seed=seed)
+    cfg = SFTConfig(epochs=max(int(epochs), 1), lr=float(lr), mask_prompt=bool(mask_prompt), seed=seed,
+                    min_lr=min(float(lr) / 10, SFTConfig.min_lr))   # the cosine never rises above a tiny lr
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
         hist = sft(policy, tok, demos, cfg, progress=False)
-    notes += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    notes += _sanity("sft_lr", lr, steps=len(hist.log)) + _caught(caught)
     if lr <= 0:
         notes.append("A learning rate of 0 leaves the pretrained model unchanged.")
     log = hist.log[np.isfinite(hist.log.loss)]
@@ -405,11 +548,12 @@ def sft_widget(tok, base, demos: list[dict], held_out: list[dict], cases: list[d
     """Learning rate, epochs and prompt masking for a fresh SFT run, started with a Run button."""
     import ipywidgets as w
 
+    from .training import SFTConfig
+
     controls = {
-        "lr": w.FloatLogSlider(value=3e-3, base=10, min=-5, max=0, step=0.25, description="learning rate",
-                               style={"description_width": "initial"}),
-        "epochs": w.IntSlider(value=3, min=1, max=20, description="epochs"),
-        "mask_prompt": w.Checkbox(value=True, description="mask the prompt"),
+        "lr": _choice_slider(_log_values(1e-5, 1.0), SFTConfig.lr, "learning rate"),
+        "epochs": w.IntSlider(value=3, min=1, max=20, description="epochs", style=WIDE),
+        "mask_prompt": w.Checkbox(value=True, description="mask the prompt", style=WIDE),
     }
     return _interactive(lambda lr, epochs, mask_prompt: sft_view(tok, base, demos, held_out, cases, lr, epochs,
                                                                  mask_prompt), controls, manual=True)
@@ -478,7 +622,7 @@ def bt_margin_widget():
     import ipywidgets as w
 
     slider = w.FloatSlider(value=0.0, min=-2.0, max=8.0, step=0.25, description="margin m",
-                           continuous_update=False, style={"description_width": "initial"})
+                           continuous_update=False, style=WIDE)
     return _interactive(lambda margin: bt_margin_view(margin), {"margin": slider})
 
 
@@ -515,18 +659,9 @@ def reward_lr_view(tok, sft, train_pairs, test_pairs, lr: float, epochs: int | N
         hist = train_reward_model(rm, tok, train_pairs, epochs=epochs, lr=lr, batch_size=batch_size,
                                   margin=margin, seed=seed, progress=False, eval_pairs=test_pairs,
                                   eval_every=max(1, n_batches // 4))
-    seen = set()
-    for w_ in caught:
-        msg = str(w_.message)
-        if issubclass(w_.category, RuntimeWarning) and msg not in seen:
-            seen.add(msg)
-            notes.append(msg)
+    notes += _sanity("reward_lr", lr, steps=epochs * n_batches, default=DEFAULT_CONFIG.lr) + _caught(caught)
     if lr == 0:
         notes.append("A learning rate of 0 never changes the weights: the reward model stays as it started.")
-    elif lr >= 3e-2:
-        notes.append(f"lr = {lr:g} is far above the default ({DEFAULT_CONFIG.lr:g}): each Adam step moves every weight by up "
-                     "to lr, which wrecks what the SFT trunk knew; expect a jumpy loss and a held-out accuracy "
-                     "near chance.")
     log = hist.log
     ran = log[np.isfinite(log["loss"])]
     ev_rows = log.dropna(subset=["eval_accuracy"])
@@ -565,12 +700,9 @@ def reward_lr_view(tok, sft, train_pairs, test_pairs, lr: float, epochs: int | N
 
 def reward_lr_widget(tok, sft, train_pairs, test_pairs, seed: int = 0):
     """A learning-rate slider and a Run button that re-trains the reward model from ``sft`` (a few seconds)."""
-    import ipywidgets as w
+    from .reward import DEFAULT_CONFIG
 
-    controls = {
-        "lr": w.FloatLogSlider(value=1e-3, base=10, min=-5, max=1, step=0.25, description="learning rate",
-                               continuous_update=False, style={"description_width": "initial"}),
-    }
+    controls = {"lr": _choice_slider(_log_values(1e-5, 10.0), DEFAULT_CONFIG.lr, "learning rate")}
     return _interactive(lambda lr: reward_lr_view(tok, sft, train_pairs, test_pairs, lr, seed=seed), controls,
                         manual=True)
 
@@ -604,14 +736,10 @@ def ppo_clip_view(clip_eps: float = 0.2):
 
     if not (np.isfinite(clip_eps) and clip_eps >= 0):
         raise ValueError(f"clip_eps must be a number >= 0, got {clip_eps!r}")
-    notes: list[str] = []
+    notes = _sanity("clip_eps", clip_eps, percent=100 * clip_eps)
     if clip_eps == 0:
         notes.append("ε = 0: the objective is flat on both sides of ρ = 1, so once a token's probability "
                      "moves in the direction its advantage favours, it passes no gradient at all.")
-    elif clip_eps >= 0.5:
-        notes.append(f"ε = {clip_eps:g}: the ratio may change the token's probability by up to "
-                     f"{100 * clip_eps:.0f} % per update; a range this wide gives up most of PPO's protection "
-                     "against steps that are too large.")
     rho = np.linspace(0.01, 2.5, 500)
     fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.2), sharey=False)
     for ax, adv, sign in zip(axes, (1.0, -1.0), "+-"):
@@ -635,11 +763,8 @@ def ppo_clip_view(clip_eps: float = 0.2):
 
 def ppo_clip_widget():
     """A slider for ε over :func:`ppo_clip_view`."""
-    import ipywidgets as w
-
-    controls = {"clip_eps": w.FloatSlider(value=0.2, min=0.0, max=0.8, step=0.05, description="ε",
-                                          continuous_update=False)}
-    return _interactive(lambda clip_eps: ppo_clip_view(clip_eps), controls)
+    return _interactive(lambda clip_eps: ppo_clip_view(clip_eps),
+                        {"clip_eps": _choice_slider(EPS_VALUES, 0.2, "ε")})
 
 
 def _kl(p: np.ndarray, log_q: np.ndarray) -> float:
@@ -682,13 +807,10 @@ def kl_optimum_view(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray,
     r = np.asarray(rewards, dtype=float)
     ref = np.exp(log_ref)
     star = kl_optimal_policy(log_ref, r, beta)
-    notes: list[str] = []
+    notes = _sanity("kl_beta", beta, scale=float(np.ptp(r)))
     if beta == 0:
         notes.append("β = 0: no KL penalty, so the optimum puts all its probability on the answer with the "
                      "highest reward, however unlikely the reference found it (reward hacking in one line).")
-    elif beta > 20 * max(float(np.ptp(r)), 1e-12):
-        notes.append(f"β = {beta:g} is large next to the spread of the rewards ({np.ptp(r):.2f}): π* is "
-                     "almost π_ref, and the reward model hardly matters.")
     betas = np.logspace(2, -2, 81)
     curve_r, curve_kl = kl_tradeoff(log_ref, r, betas)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.0, 4.4), gridspec_kw={"width_ratios": [1.25, 1]})
@@ -714,11 +836,8 @@ def kl_optimum_view(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray,
 
 def kl_optimum_widget(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray, beta: float = 1.0):
     """A logarithmic slider for β (starting at ``beta``) over :func:`kl_optimum_view`."""
-    import ipywidgets as w
-
-    controls = {"beta": w.FloatLogSlider(value=beta, base=10, min=-2, max=2, step=0.1, description="β",
-                                         continuous_update=False)}
-    return _interactive(lambda beta: kl_optimum_view(labels, log_ref, rewards, beta), controls)
+    return _interactive(lambda beta: kl_optimum_view(labels, log_ref, rewards, beta),
+                        {"beta": _choice_slider(_log_values(0.01, 100.0, (1, 2, 5)), beta, "β")})
 
 
 def bandit_ppo_view(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray, beta: float = 1.0,
@@ -737,21 +856,23 @@ def bandit_ppo_view(labels: list[str], log_ref: np.ndarray, rewards: np.ndarray,
     for name, v in (("beta", beta), ("clip_eps", clip_eps), ("lr", lr)):
         if not (np.isfinite(v) and v >= 0):
             raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-    notes: list[str] = []
     hist = bandit_ppo(log_ref, rewards, beta, clip_eps, lr, int(iterations), int(batch_size), seed=seed)
     star = kl_optimal_policy(log_ref, rewards, beta)
     final = hist[-1]
+    steps = 4 * int(iterations)                              # bandit_ppo: 4 AdamW steps per iteration
+    notes = (_sanity("kl_beta", beta, scale=float(np.ptp(rewards)))
+             + _sanity("clip_eps", clip_eps, percent=100 * clip_eps)
+             + _sanity("bandit_lr", lr, steps=steps, move=steps * lr))
     if beta == 0:
         notes.append("β = 0: the target is the single best answer; PPO walks there, and nothing stops it.")
     if clip_eps == 0:
-        notes.append("ε = 0: almost every gradient is clipped away, so π_θ barely leaves π_ref.")
+        notes.append("ε = 0: only the first AdamW step on a batch sees ratios of exactly 1; after it, every answer "
+                     "whose probability moved the way its advantage favours is clipped, so each batch gives about "
+                     "one policy-gradient step instead of four and π_θ moves more slowly.")
     if lr == 0:
         notes.append("lr = 0: θ never changes.")
-    elif lr >= 1.0:
-        notes.append(f"lr = {lr:g}: each AdamW step moves a logit by up to {lr:g}; π_θ jumps around instead of "
-                     "settling at π*.")
     gap = float(np.abs(final - star).max())
-    if 0 < lr < 1.0 and clip_eps > 0 and gap > 0.1:
+    if 0 < lr <= SANE_RANGES["bandit_lr"].high and clip_eps > 0 and gap > 0.1:
         notes.append(f"after {iterations} iterations π_θ is still up to {gap:.2f} away from π*: more iterations "
                      "or a larger learning rate would close the gap.")
     palette = [COLORS[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky", "black")]
@@ -773,16 +894,10 @@ def bandit_ppo_widget(labels: list[str], log_ref: np.ndarray, rewards: np.ndarra
                       clip_eps: float = 0.2, lr: float = 0.02, seed: int = 0):
     """Sliders for β, ε and the learning rate (starting at the given values) over :func:`bandit_ppo_view`;
     each re-run takes a fraction of a second."""
-    import ipywidgets as w
-
-    style = {"description_width": "initial"}
     controls = {
-        "beta": w.FloatLogSlider(value=beta, base=10, min=-2, max=2, step=0.1, description="β",
-                                 continuous_update=False),
-        "clip_eps": w.FloatSlider(value=clip_eps, min=0.0, max=0.8, step=0.05, description="ε",
-                                  continuous_update=False),
-        "lr": w.FloatLogSlider(value=lr, base=10, min=-3, max=1, step=0.1, description="learning rate",
-                               continuous_update=False, style=style),
+        "beta": _choice_slider(_log_values(0.01, 100.0, (1, 2, 5)), beta, "β"),
+        "clip_eps": _choice_slider(EPS_VALUES, clip_eps, "ε"),
+        "lr": _choice_slider(_log_values(1e-3, 10.0, (1, 2, 5)), lr, "learning rate"),
     }
     return _interactive(lambda beta, clip_eps, lr: bandit_ppo_view(labels, log_ref, rewards, beta, clip_eps, lr,
                                                                    seed=seed), controls)
@@ -796,8 +911,8 @@ def ppo_run_view(tok, sft, reward_model, prompts, beta: float = 0.05, clip_eps: 
     Draws the reward-model score, the gold-judge score (when the prompts carry scenario ids)
     and the KL to the reference per iteration (gids ``"score"``, ``"judge"``, ``"kl"``), and
     returns the greedy answer to ``example_prompt`` before and after. Returns
-    ``(fig, text, warnings)``; the warnings are those of ``ppo.train_ppo`` (β = 0, ε = 0, a
-    learning rate that breaks the model) plus a note when the run stopped early.
+    ``(fig, text, warnings)``; the warnings are the sane-range warnings of β, ε and the learning
+    rate (:data:`SANE_RANGES`), then those of ``ppo.train_ppo`` (β = 0, ε = 0, a run stopped early).
     """
     import warnings as _warnings
 
@@ -813,7 +928,12 @@ def ppo_run_view(tok, sft, reward_model, prompts, beta: float = 0.05, clip_eps: 
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
         _, diag = train_ppo(policy, sft, reward_model, tok, prompts, cfg, progress=False)
-    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
+    steps = cfg.iterations * cfg.ppo_epochs * -(-cfg.batch_size // cfg.minibatch_size)
+    notes = (_sanity("ppo_beta", beta) + _sanity("clip_eps", clip_eps, percent=100 * clip_eps)
+             + _sanity("ppo_lr", lr, steps=steps))
+    lr_warned = any(n.startswith("Warning: learning rate") for n in notes)
+    notes += [m for m in _caught(caught) if not (lr_warned and m.startswith("lr = "))]   # said once
+    diag = diag[np.isfinite(diag.score) & np.isfinite(diag.kl)]
     fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.0))
     axes[0].plot(diag.iteration, diag.score, "o-", color=COLORS["orange"], gid="score", label="reward model")
     axes[0].set_ylabel("reward-model score")
@@ -837,14 +957,12 @@ def ppo_run_view(tok, sft, reward_model, prompts, beta: float = 0.05, clip_eps: 
 
 def ppo_run_widget(tok, sft, reward_model, prompts, example_prompt: str | None = None, seed: int = 0):
     """Sliders for β, ε and the learning rate, and a Run button that starts a short PPO run (a few seconds)."""
-    import ipywidgets as w
+    from .ppo import DEFAULT_CONFIG as cfg
 
-    style = {"description_width": "initial"}
     controls = {
-        "beta": w.FloatLogSlider(value=0.05, base=10, min=-3, max=1, step=0.25, description="β", style=style),
-        "clip_eps": w.FloatSlider(value=0.2, min=0.0, max=0.8, step=0.05, description="ε", style=style),
-        "lr": w.FloatLogSlider(value=1.5e-4, base=10, min=-6, max=0, step=0.05, description="learning rate",
-                               style=style),
+        "beta": _choice_slider(_log_values(1e-3, 10.0, (1, 2, 5)), cfg.kl_coef, "β"),
+        "clip_eps": _choice_slider(EPS_VALUES, cfg.clip_eps, "ε"),
+        "lr": _choice_slider(_log_values(1e-6, 1.0, (1, 2, 5)), cfg.lr, "learning rate"),
     }
     return _interactive(lambda beta, clip_eps, lr: ppo_run_view(tok, sft, reward_model, prompts, beta, clip_eps, lr,
                                                                 example_prompt=example_prompt, seed=seed),
@@ -964,7 +1082,7 @@ def hacking_curves_view(results: dict, beta: float, iterations: int):
     if not len(betas):
         raise ValueError("no single-reward-model runs in the results")
     b = float(betas[np.argmin(np.abs(np.log(betas) - np.log(max(float(beta), 1e-12))))])
-    notes: list[str] = []
+    notes = _sanity("ppo_beta", b)
     if not np.isclose(b, beta, rtol=1e-6):
         notes.append(f"no cached run at β = {beta:g}; showing the nearest, β = {b:g}.")
     run = runs[np.isclose(runs.beta, b)].sort_values("iteration")
@@ -1018,12 +1136,10 @@ def hacking_curves_widget(results: dict):
     runs = results["hacking_curves"]
     runs = runs[runs.optimised == "reward model"]
     betas = sorted(float(b) for b in runs.beta.unique())
-    style = {"description_width": "initial"}
     controls = {
-        "beta": w.SelectionSlider(options=[(f"{b:g}", b) for b in betas], value=betas[0], description="β",
-                                  continuous_update=False, style=style),
+        "beta": _choice_slider(betas, betas[0], "β"),
         "iterations": w.IntSlider(value=int(runs.iteration.max()), min=0, max=int(runs.iteration.max()), step=1,
-                                  description="run length", continuous_update=False, style=style),
+                                  description="run length", continuous_update=False, style=WIDE),
     }
     return _interactive(lambda beta, iterations: hacking_curves_view(results, beta, iterations), controls)
 

@@ -476,9 +476,14 @@ def kb() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def built(kb) -> dict:
+def unseen() -> list[dict]:
+    return D.load_unseen_cases()
+
+
+@pytest.fixture(scope="module")
+def built(kb, unseen) -> dict:
     return {
-        "corpus": D.build_corpus(kb),
+        "corpus": D.build_corpus(kb, unseen=unseen),
         "sft": D.build_sft(kb),
         "preferences": D.build_preferences(kb),
         "eval": D.build_eval_prompts(kb),
@@ -498,8 +503,8 @@ def test_knowledge_base_size_and_content(kb):
     assert [s["id"] for s in kb] == sorted(s["id"] for s in kb)
 
 
-def test_committed_datasets_equal_a_fresh_build(kb, built):
-    for name, expected in D.build_all(kb).items():
+def test_committed_datasets_equal_a_fresh_build(kb, unseen, built):
+    for name, expected in D.build_all(kb, unseen=unseen).items():
         assert (DATA_DIR / name).read_bytes().decode("utf-8") == expected, f"{name} is stale: run python -m course_utils.data build"
     assert D.load_corpus() == built["corpus"]
     assert D.load_sft() == built["sft"]
@@ -507,9 +512,9 @@ def test_committed_datasets_equal_a_fresh_build(kb, built):
     assert D.load_eval_prompts() == built["eval"]
 
 
-def test_build_is_deterministic(kb, built):
-    again = D.build_all(copy.deepcopy(kb))
-    assert again == D.build_all(kb)
+def test_build_is_deterministic(kb, unseen, built):
+    again = D.build_all(copy.deepcopy(kb), unseen=unseen)
+    assert again == D.build_all(kb, unseen=unseen)
     assert D.build_preferences(list(reversed(kb))) == built["preferences"]
 
 
@@ -567,7 +572,7 @@ def test_preference_prompts_and_splits(kb, built):
     by_id, prefs = _by_id(kb), built["preferences"]
     for p in prefs:
         s = by_id[p["scenario_id"]]
-        assert p["prompt"] in (s["question"], s["variants"][0], s["variants"][1])
+        assert p["prompt"] in D.training_wordings(s)
         assert p["chosen"] != p["rejected"]
     per_scenario = {}
     for p in prefs:
@@ -659,3 +664,48 @@ def test_corpus(kb, built):
         assert all(n in corpus for n in s["notes"]), s["id"]
     # not one template: passages open in many different ways
     assert len({" ".join(p.split()[:2]) for p in paragraphs}) >= 30
+
+
+# ----------------------------------------------------------------------------- unseen cases, splits, new flaws
+def test_unseen_cases_are_kept_out_of_every_training_set_but_their_knowledge_is_read(kb, unseen, built):
+    assert len(unseen) >= 7 and {s["category"] for s in unseen} == set(D.CATEGORIES)
+    assert not {s["id"] for s in unseen} & {s["id"] for s in kb}
+    ids = {s["id"] for s in unseen}
+    assert not any(r["scenario_id"] in ids for r in built["sft"])
+    assert not any(p["scenario_id"] in ids for p in built["preferences"])
+    corpus = _norm(built["corpus"])
+    for s in unseen:
+        for q in (s["question"], *s["variants"]):
+            assert _norm(q) not in corpus, f"{s['id']}: a question wording leaked into the corpus"
+        assert _norm(s["notes"][0]) in corpus
+    assert [e["scenario_id"] for e in D.load_eval_unseen()] == sorted(ids)
+
+
+def test_pretraining_validation_shares_no_sentence_with_training(built):
+    train, val = D.split_corpus(built["corpus"])
+    seen = {_norm(x) for p in train.split("\n\n") for x in D.split_sentences(p)}
+    val_sentences = [_norm(x) for p in val.split("\n\n") if p.strip() for x in D.split_sentences(p)]
+    assert len(val_sentences) > 100
+    assert not [x for x in val_sentences if x in seen]
+
+
+def test_off_topic_and_repetition_pairs(kb, built):
+    by_id = _by_id(kb)
+    experts = {s["id"]: f"{s['answer']} {s['escalation']}" for s in kb}
+    for p in built["preferences"]:
+        if p["flaw"] == "off_topic":
+            other = next(i for i, t in experts.items() if t == p["rejected"])
+            assert other != p["scenario_id"] and by_id[other]["category"] == p["category"]
+        if p["flaw"] == "repetition":
+            words = p["rejected"].split()
+            grams = [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
+            assert len(set(grams)) < len(grams)
+    assert {p["flaw"] for p in built["preferences"]} == set(D.FLAWS)
+
+
+def test_no_escalation_pairs_really_lack_escalation(built):
+    from course_utils.judge.claims import claims
+
+    for p in built["preferences"]:
+        if p["flaw"] == "no_escalation":
+            assert not any(c.entity == "care" and c.polarity > 0 for c in claims(p["rejected"])), p["id"]

@@ -11,6 +11,8 @@ from gradcheck import check_grad
 from course_utils.losses import (
     bradley_terry_loss,
     cross_entropy,
+    dpo_loss,
+    dpo_stats,
     entropy,
     entropy_backward,
     kl_penalty,
@@ -265,3 +267,95 @@ def test_masked_mean():
     assert masked_mean(x, np.array([[1, 0, 1]])) == pytest.approx(2.0)
     assert masked_mean(x, np.array([[0, 1, 1]])) == pytest.approx(2.5)
     assert masked_mean(x, np.zeros((1, 3))) == 0.0
+
+
+# ----------------------------------------------------------------------------- DPO
+
+def test_dpo_loss_hand_computed():
+    # policy: log π(y_c) = -10, log π(y_r) = -12;  reference: log π_ref(y_c) = log π_ref(y_r) = -11;  β = 0.5
+    #   log-ratios: chosen -10 - (-11) = +1, rejected -12 - (-11) = -1
+    #   u = 0.5 · (1 - (-1)) = 1
+    #   L = -log σ(1) = log(1 + e^-1) = log 1.367879 = 0.313262
+    #   σ(-1) = 1 / (1 + e) = 0.268941:  dL/dlog π(y_c) = -0.5 · 0.268941 = -0.134471,  dL/dlog π(y_r) = +0.134471
+    loss, dc, dr = dpo_loss(np.array([-10.0]), np.array([-12.0]), np.array([-11.0]), np.array([-11.0]), beta=0.5)
+    assert loss == pytest.approx(0.3132617, abs=1e-7)
+    assert dc[0] == pytest.approx(-0.1344707, abs=1e-7) and dr[0] == pytest.approx(0.1344707, abs=1e-7)
+    stats = dpo_stats(np.array([-10.0]), np.array([-12.0]), np.array([-11.0]), np.array([-11.0]), beta=0.5)
+    # implicit rewards β · log-ratio: 0.5 · 1 = 0.5 and 0.5 · (-1) = -0.5;  margin u = 1
+    assert stats == pytest.approx({"reward_chosen": 0.5, "reward_rejected": -0.5, "margin": 1.0, "accuracy": 1.0,
+                                   "chosen_logp_change": 1.0, "rejected_logp_change": -1.0})
+
+
+def _dpo_case(n=6, scale=3.0):
+    return tuple(RNG.standard_normal(n) * scale - 20.0 for _ in range(4))
+
+
+@pytest.mark.parametrize("beta", [0.1, 1.0, 3.0])
+def test_dpo_loss_gradient_by_finite_differences(beta):
+    lc, lr, rc, rr = _dpo_case()
+    _, dc, dr = dpo_loss(lc, lr, rc, rr, beta)
+    check_grad(lambda: dpo_loss(lc, lr, rc, rr, beta)[0], lc, dc, name="logp_chosen")
+    check_grad(lambda: dpo_loss(lc, lr, rc, rr, beta)[0], lr, dr, name="logp_rejected")
+
+
+def test_dpo_loss_swap_symmetry_and_reference_shift():
+    lc, lr, rc, rr = _dpo_case()
+    beta, n = 0.7, len(lc)
+    loss, dc, dr = dpo_loss(lc, lr, rc, rr, beta)
+    loss_s, dc_s, dr_s = dpo_loss(lr, lc, rr, rc, beta)              # chosen and rejected exchanged: u → -u
+    u = beta * ((lc - rc) - (lr - rr))
+    # softplus(-u) - softplus(u) = -u, and σ(-u) + σ(u) = 1
+    assert loss - loss_s == pytest.approx(-np.mean(u), rel=1e-12)
+    np.testing.assert_allclose(dc + dc_s, -beta / n, rtol=1e-12)
+    np.testing.assert_array_equal(dr, -dc)
+    np.testing.assert_array_equal(dr_s, -dc_s)
+    # only log-ratios count: adding c to log π(y_c) and to log π_ref(y_c) changes nothing
+    again = dpo_loss(lc + 5.0, lr - 3.0, rc + 5.0, rr - 3.0, beta)
+    assert again[0] == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(again[1], dc, rtol=1e-9)
+
+
+def test_dpo_loss_beta_to_zero_is_log_2():
+    lc, lr, rc, rr = _dpo_case()
+    loss, dc, dr = dpo_loss(lc, lr, rc, rr, 0.0)
+    assert loss == math.log(2) and not dc.any() and not dr.any()
+    delta = np.abs((lc - rc) - (lr - rr)).max()                      # |u| ≤ β · delta
+    for beta in (1e-3, 1e-6, 1e-9):
+        loss, dc, _ = dpo_loss(lc, lr, rc, rr, beta)
+        assert abs(loss - math.log(2)) <= beta * delta               # softplus(-u) = log 2 - u/2 + u²/8 - ...
+        np.testing.assert_allclose(dc, -beta / 2 / len(lc), rtol=beta * delta)   # σ(-u) = ½ - u/4 + ...
+
+
+def test_dpo_loss_is_finite_and_exact_at_huge_margins():
+    zeros = np.zeros(3)
+    lc, lr = np.array([1e4, -1e4, 0.0]), np.array([0.0, 0.0, 0.0])     # log-ratio margins +1e4, -1e4, 0
+    loss, dc, dr = dpo_loss(lc, lr, zeros, zeros, beta=1.0)
+    # per pair: softplus(-1e4) = 0 (to double precision), softplus(1e4) = 1e4, log 2
+    assert loss == (0.0 + 1e4 + math.log(2)) / 3
+    np.testing.assert_array_equal(dc, [-0.0, -1 / 3, -0.5 / 3])
+    np.testing.assert_array_equal(dr, -dc)
+    for beta in (1e3, 50.0):                                          # |u| up to 1e7: still finite
+        loss, dc, dr = dpo_loss(lc, lr, zeros, zeros, beta)
+        assert math.isfinite(loss) and np.isfinite(dc).all() and np.isfinite(dr).all()
+        assert dc[1] == pytest.approx(-beta / 3)                     # the wrongly ranked pair pulls with β / n
+    f32 = dpo_loss(lc.astype(np.float32), lr.astype(np.float32), zeros, zeros, 1.0)
+    assert f32[1].dtype == np.float32 and np.isfinite(f32[1]).all()
+
+
+def test_dpo_loss_rejects_mismatched_shapes_and_bad_beta():
+    with pytest.raises(ValueError, match="same shape"):
+        dpo_loss(np.zeros(3), np.zeros(3), np.zeros(2), np.zeros(3), 0.1)
+    with pytest.raises(ValueError, match="finite"):
+        dpo_loss(np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3), math.nan)
+
+
+def test_dpo_stats_at_the_start_and_both_falling():
+    lc, lr, rc, rr = _dpo_case()
+    start = dpo_stats(rc, rr, rc, rr, 0.1)                            # π = π_ref: every margin is 0, a tie
+    assert start["margin"] == 0.0 and start["accuracy"] == 0.0
+    # both answers lose probability, the rejected one more: the margin rises all the same
+    falling = dpo_stats(rc - 2.0, rr - 5.0, rc, rr, 0.1)
+    assert falling["chosen_logp_change"] == pytest.approx(-2.0)
+    assert falling["rejected_logp_change"] == pytest.approx(-5.0)
+    assert falling["margin"] == pytest.approx(0.3) and falling["accuracy"] == 1.0
+    assert falling["reward_chosen"] == pytest.approx(-0.2) and falling["reward_rejected"] == pytest.approx(-0.5)

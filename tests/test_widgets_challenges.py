@@ -9,6 +9,8 @@ wrong answer, and report an unfinished stub without raising.
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -171,3 +173,25 @@ def test_gao_fit_check():
     assert exercises.check_gao_fit(lambda d, r: experiments.fit_gao(d, r))
     assert not exercises.check_gao_fit(lambda d, r: (1.0, 0.0))
     assert not exercises.check_gao_fit(lambda d, r: 1 / 0)
+
+
+# ----------------------------------------------------------------------------- sane ranges
+@pytest.mark.parametrize("beta, phrase", [(0.002, "Warning: β 0.002 is tiny"), (0.2, "Warning: β 0.2 is large")])
+def test_hacking_view_warns_at_both_cached_betas(beta, phrase):
+    """The cached runs bracket the chapter-5 default β = 0.05: both ends of the β slider warn."""
+    fig, text, notes = hacking_curves_view(fake_results(), beta, 40)
+    assert notes and notes[0].startswith(phrase), notes
+    for line in lines_by_gid(fig).values():
+        assert np.isfinite(line).all()
+    assert not re.search(r"\bnan\b", text + " ".join(notes), re.I)
+
+
+def test_hacking_widget_warns_at_both_ends_of_its_beta_slider():
+    pytest.importorskip("ipywidgets")
+    box = hacking_curves_widget(fake_results())
+    beta = next(c for c in box.children[0].children if c.description == "β")
+    assert beta.value == 0.002 and beta.style.description_width == "initial"
+    for index in (0, len(beta.options) - 1):
+        beta.index = index
+        text = "".join(o.get("text", "") for o in box.children[1].outputs)
+        assert "⚠ Warning: β" in text and not re.search(r"\bnan\b", text, re.I), text

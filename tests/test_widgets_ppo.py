@@ -8,6 +8,8 @@ exercised on a tiny model with a toy reward so that it takes a fraction of a sec
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -208,3 +210,95 @@ def test_exercise_checks_accept_the_reference_and_reject_mistakes(capsys):
     assert not exercises.check_gae_one_sequence(stub)
     out = capsys.readouterr().out
     assert "correct on all" in out and "not yet" in out and "not implemented yet" in out
+
+
+# ----------------------------------------------------------------------------- sane ranges, slider grids
+KNOBS = ("β", "ε", "K", "learning rate")       # the sliders tools/browser_test.py drags to both ends
+NAN = re.compile(r"\bnan\b", re.I)
+
+
+def knobs_of(box) -> dict:
+    return {c.description: c for c in box.children[0].children if getattr(c, "description", "") in KNOBS}
+
+
+def output_text(box) -> str:
+    return "".join(o.get("text", "") for o in box.children[1].outputs)
+
+
+@pytest.mark.parametrize("eps", [0.01, 0.5, 0.8])
+def test_clip_view_warns_outside_the_sane_range(eps):
+    fig, notes = ppo_clip_view(eps)
+    assert notes[0].startswith(f"Warning: ε {eps:g} is"), notes
+    assert_finite(fig)
+
+
+@pytest.mark.parametrize("beta, phrase", [(0.01, "tiny"), (100.0, "huge")])
+def test_kl_optimum_view_warns_at_tiny_and_huge_beta(beta, phrase):
+    fig, text, notes = kl_optimum_view(LABELS, LOG_REF, REWARDS, beta)
+    assert notes[0].startswith(f"Warning: β {beta:g} is {phrase} next to the spread of the rewards"), notes
+    assert_finite(fig)
+    assert not NAN.search(text + " ".join(notes))
+    assert kl_optimum_view(LABELS, LOG_REF, REWARDS, 1.0)[2] == []        # β / spread = 0.3: inside the range
+
+
+@pytest.mark.parametrize("kw, start", [(dict(beta=0.01), "Warning: β 0.01 is tiny"),
+                                       (dict(beta=100.0), "Warning: β 100 is huge"),
+                                       (dict(clip_eps=0.5), "Warning: ε 0.5 is large"),
+                                       (dict(lr=1e-3), "Warning: learning rate 0.001 is tiny"),
+                                       (dict(lr=10.0), "Warning: learning rate 10 is huge")])
+def test_bandit_view_warns_outside_the_sane_ranges(kw, start):
+    fig, notes = bandit_ppo_view(LABELS, LOG_REF, REWARDS, **kw)
+    assert notes and notes[0].startswith(start), notes
+    assert_finite(fig)
+
+
+def test_slider_widgets_start_at_their_defaults_and_warn_at_both_ends():
+    """What the browser test does: every β, ε and learning-rate slider at its two ends."""
+    for box, defaults in ((ppo_clip_widget(), {"ε": 0.2}),
+                          (kl_optimum_widget(LABELS, LOG_REF, REWARDS, beta=5.0), {"β": 5.0}),
+                          (bandit_ppo_widget(LABELS, LOG_REF, REWARDS, 5.0, 0.2, 0.02), {"β": 5.0, "ε": 0.2,
+                                                                                         "learning rate": 0.02})):
+        knobs = knobs_of(box)
+        assert {k: s.value for k, s in knobs.items()} == defaults   # the chapter's values, not snapped ones
+        for name, slider in knobs.items():
+            for index in (0, len(slider.options) - 1):
+                slider.index = index
+                text = output_text(box)
+                assert f"⚠ Warning: {name} " in text or f"⚠ {name} = 0" in text, (name, slider.value, text)
+                assert not NAN.search(text) and "Traceback" not in text
+            slider.value = defaults[name]
+
+
+def test_widget_defaults_off_the_grid_are_kept():
+    box = bandit_ppo_widget(LABELS, LOG_REF, REWARDS, beta=0.7, clip_eps=0.13, lr=0.017)
+    knobs = knobs_of(box)
+    assert (knobs["β"].value, knobs["ε"].value, knobs["learning rate"].value) == (0.7, 0.13, 0.017)
+    assert knobs["learning rate"].label == "0.017"
+
+
+def test_ppo_run_widget_starts_at_the_chapter_defaults(toy):
+    box = ppo_run_widget(*toy)
+    knobs = knobs_of(box)
+    cfg = ppo.DEFAULT_CONFIG
+    assert (knobs["β"].value, knobs["ε"].value, knobs["learning rate"].value) == (cfg.kl_coef, cfg.clip_eps, cfg.lr)
+    assert (knobs["β"].label, knobs["learning rate"].label) == ("0.05", "0.00015")
+    assert all(s.style.description_width == "initial" for s in knobs.values())
+
+
+def test_ppo_run_view_warns_at_the_ends_of_its_sliders(toy):
+    tok, sft, rm, prompts = toy
+    knobs = knobs_of(ppo_run_widget(tok, sft, rm, prompts))
+    base = dict(beta=0.05, clip_eps=0.2, lr=1e-3)
+    for name, key in (("β", "beta"), ("ε", "clip_eps"), ("learning rate", "lr")):
+        values = [v for _, v in knobs[name].options]
+        for value in (values[0], values[-1]):
+            fig, text, notes = ppo_run_view(tok, sft, rm, prompts, iterations=2, max_new_tokens=6,
+                                            example_prompt="warfarin dose", **(base | {key: value}))
+            assert notes, (name, value)
+            assert notes[0].startswith(f"Warning: {name} ") or notes[0].startswith(f"{name} = 0"), notes
+            assert_finite(fig)
+            assert not NAN.search(text + " ".join(notes))
+    _, _, notes = ppo_run_view(tok, sft, rm, prompts, beta=0.05, clip_eps=0.2, lr=10.0, iterations=2,
+                               max_new_tokens=6)
+    assert notes[0].startswith("Warning: learning rate 10 is huge"), notes
+    assert not any(n.startswith("lr = ") for n in notes), notes          # train_ppo's own lr warning: said once

@@ -7,6 +7,8 @@ must return a figure with finite data and explain extreme values in its warnings
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -150,3 +152,28 @@ def test_widgets_build_without_training(setup, monkeypatch):
     assert calls == []                                                   # nothing runs before "Run"
     assert box.children
     assert bt_margin_widget().children
+
+
+# --------------------------------------------------------------------------- sane ranges, slider grid
+def test_lr_view_tiny_learning_rate_is_warned_and_finite(setup):
+    tok, sft, train, test = setup
+    fig, text, warnings = reward_lr_view(tok, sft, train, test, lr=1e-5)
+    assert warnings[0].startswith("Warning: learning rate 1e-5 is tiny"), warnings   # the range warning first
+    assert_all_finite(fig)
+    assert not re.search(r"\bnan\b", text + " ".join(warnings), re.I)
+
+
+def test_lr_widget_starts_at_the_chapter_default_and_warns_at_both_ends(setup):
+    """What the browser test does: the learning-rate slider at its two ends, then Run."""
+    from course_utils.reward import DEFAULT_CONFIG
+
+    box = reward_lr_widget(*setup)
+    lr = box.children[0].children[0]
+    assert lr.description == "learning rate" and lr.value == DEFAULT_CONFIG.lr == 1e-3 and lr.label == "0.001"
+    assert lr.style.description_width == "initial"
+    for index, phrase in ((0, "is tiny"), (len(lr.options) - 1, "far above the default")):
+        lr.index = index
+        box.children[0].children[-1].click()                             # Run
+        text = "".join(o.get("text", "") for o in box.children[1].outputs)
+        assert "⚠ Warning: learning rate" in text and phrase in text, text
+        assert not re.search(r"\bnan\b", text, re.I) and "Traceback" not in text

@@ -12,6 +12,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -85,12 +88,42 @@ def test_widget_builds_headless(scored):
 
 
 # ----------------------------------------------------------------------------- exercise checks
+CHAPTER = Path(__file__).resolve().parent.parent / "notebooks" / "src" / "07_scorecard.py"
+
+
+def chapter_solution(name: str):
+    """The folded solution of the chapter (a ```python block in a Markdown cell) that defines ``name``."""
+    blocks = re.findall(r"^# ```python\n(.*?)^# ```", CHAPTER.read_text(encoding="utf-8"), flags=re.S | re.M)
+    code = next(b for b in blocks if f"def {name}(" in b)
+    namespace = {"judge": judge}
+    exec("\n".join(line[2:] if line.startswith("# ") else line[1:] for line in code.splitlines()), namespace)
+    return namespace[name]
+
+
+def test_chapter7_exercise1_is_a_stub_with_a_folded_solution_that_passes(capsys):
+    source = CHAPTER.read_text(encoding="utf-8")
+    stub = re.search(r"^def my_overall\(facts, n_facts, e, s, harmful, n_unsupported\):\n(.*?)\n\n", source,
+                     flags=re.S | re.M)
+    assert stub and "raise NotImplementedError" in stub.group(1)      # the book shows no solved exercise
+    assert exercises.check_overall_score(chapter_solution("my_overall")) is True
+    capsys.readouterr()
+
+    def not_attempted(facts, n_facts, e, s, harmful, n_unsupported):
+        raise NotImplementedError
+
+    assert exercises.check_overall_score(not_attempted) is False
+    out = capsys.readouterr().out
+    assert "not implemented yet" in out and "correct" not in out
+
+
 def test_chapter7_checkers(capsys):
-    def overall(acc, safety, spec, dose, hum):
-        return (0.2 + 0.8 * safety) * (0.4 * acc + 0.2 * spec + 0.2 * dose + 0.2 * hum)
+    def overall(facts, n_facts, e, s, harmful, n_unsupported):
+        p = 3 * n_facts + 3
+        earned = 3 * facts + (3 * e * s if facts else 0)
+        return min(1.0, max(0.0, (earned - 0.8 * p * harmful - 1.5 * n_unsupported) / p))
 
     assert exercises.check_overall_score(overall) is True
-    assert exercises.check_overall_score(lambda a, s, sp, d, h: s * (0.4 * a + 0.2 * sp + 0.2 * d + 0.2 * h)) is False
+    assert exercises.check_overall_score(lambda f, n, e, s, h, u: (3 * f + 3 * e) / (3 * n + 3)) is False
     assert exercises.check_gap_to_target(lambda means: {m: judge.TARGETS[m] - v for m, v in means.items()}) is True
     assert exercises.check_gap_to_target(lambda means: {m: v - judge.TARGETS[m] for m, v in means.items()}) is False
     assert exercises.check_gap_to_target(lambda means: [0.0] * 5) is False

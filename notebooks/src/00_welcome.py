@@ -9,7 +9,9 @@
 #
 # > **Educational material, not medical advice.** The pharmaceutical cases are simplified teaching
 # > examples. Never use this course or its models to make decisions about real patients; ask a
-# > pharmacist or prescriber.
+# > pharmacist or prescriber. The cases follow UK guidance (the BNF, MHRA safety advice and NICE
+# > guidelines) unless a case says otherwise; practice elsewhere, in the US for example, can differ in
+# > drug names, dose units and schedules.
 #
 # Every number you will see is computed by code in this repository, from data in this repository,
 # when the notebook runs. Nothing is simulated with random curves or typed in by hand.

@@ -6,9 +6,8 @@
 # A language model is, first of all, a machine that assigns a probability to the next word.
 # Everything else in this course (following instructions, preferring safe answers, avoiding
 # reward hacking) is built on top of that one skill. In this chapter you train a real
-# transformer, `TinyGPT`, on about sixty thousand words of pharmaceutical text, and watch it go
-# from guessing uniformly at random to predicting that *warfarin with ibuprofen increases the
-# risk of* … **bleeding**.
+# transformer, `TinyGPT`, on a small corpus of pharmaceutical text, and watch it go from guessing
+# uniformly at random to predicting what comes after *warfarin with ibuprofen increases the risk of* …
 #
 # **You will learn to**
 # 1. write the pretraining objective $L = -\frac{1}{N}\sum_t \log P(w_t \mid w_{<t})$ and compute it by hand for one sentence;
@@ -40,8 +39,7 @@ import pandas as pd
 from course_utils import checkpoints, data
 from course_utils.losses import cross_entropy
 from course_utils.plotting import COLORS, smooth, use_course_style
-from course_utils.training import (PretrainConfig, corpus_stream, evaluate_lm, new_model, pretrain,
-                                   split_stream)
+from course_utils.training import PretrainConfig, corpus_stream, evaluate_lm, new_model, pretrain
 from course_utils.widgets import softmax_with_temperature
 
 use_course_style()
@@ -53,7 +51,8 @@ pd.set_option("display.precision", 3)
 # The pretraining corpus, `data/corpus.txt`, is built from the course's knowledge base
 # (`data/scenarios.jsonl`, 64 hand-written pharmaceutical cases): textbook notes, case summaries,
 # pharmacist's notes, patient-leaflet paragraphs. A real model reads trillions of words from the
-# web; ours reads a few tens of thousands, on one topic, which is why it can learn in seconds.
+# web; ours reads about a hundred thousand (the count is printed below), on one topic, which is why
+# it can learn in seconds.
 #
 # The model does not see letters. A **tokenizer** cuts text into tokens and numbers them. Ours works
 # on whole words, keeps dose expressions such as `500 mg` and `eGFR < 30` readable, and has a few
@@ -63,12 +62,13 @@ pd.set_option("display.precision", 3)
 corpus = data.load_corpus()
 tok = checkpoints.load_tokenizer()
 stream = corpus_stream(tok, corpus)
-train_ids, val_ids = split_stream(stream, PretrainConfig().val_fraction)
+train_ids, val_ids = checkpoints.corpus_split(tok)   # the split every pretraining run of the course uses
 
 V = tok.vocab_size
 print(f"corpus: {len(corpus.split()):,} words in {len(corpus.split(chr(10) * 2)):,} paragraphs")
 print(f"vocabulary: V = {V:,} tokens")
-print(f"token stream: {len(stream):,} tokens ({len(train_ids):,} train, {len(val_ids):,} validation)")
+print(f"token stream: {len(stream):,} tokens; training split {len(train_ids):,} tokens, "
+      f"validation split {len(val_ids):,} tokens")
 print(f"unknown tokens in the stream: {int((stream == tok.unk_id).sum())}")
 
 # %%
@@ -101,10 +101,11 @@ print(tok.decode(ids) == sentence)
 #
 # A model that knows nothing spreads its probability evenly over the $V$ tokens of the vocabulary:
 # $P = 1/V$ for every token, so $L = \ln V$ and $\mathrm{PPL} = V$. That is the **uniform baseline**
-# every trained model must beat. (The simulated figures that inspired this course quoted a
-# "pretraining loss of 4.61"; $4.61 = \ln 100$, exactly the loss of a model that has learned nothing
-# about a 100-token vocabulary.) This is the objective of neural language models since
-# Bengio et al. (2003) and of every GPT (Radford et al. 2019).
+# every trained model must beat. A loss quoted without its vocabulary size cannot be read: a loss
+# equal to $\ln V$ is exactly that of a model that has learned nothing, so the same number can be
+# progress for a large vocabulary and no learning at all for a small one. Minimising $L$ has been the
+# objective of neural language models since Bengio et al. (2003) and is that of every GPT
+# (Radford et al. 2019).
 
 # %% [markdown]
 # ## 3. A worked example, token by token
@@ -170,12 +171,14 @@ print("  ...")
 # stream; the targets are the same windows shifted by one token. AdamW (Loshchilov & Hutter 2019)
 # updates the weights, with a linear warm-up and a cosine decay of the learning rate and gradient
 # clipping at norm 1. Every 50 steps we measure the loss on the **validation** part, text the model
-# never trains on. With the default parameters this run is exactly the one that builds the
-# course's `base` checkpoint, which later chapters load.
+# never trains on: the last tenth of the corpus passages, without the sentences that also occur in
+# the training part.
 #
-# This is a **live run**: its numbers are yours. On another processor or BLAS library the last
-# bits of every matrix product differ, training amplifies them, and your losses can differ from
-# the ones printed in the book in the second or third decimal (the curves look the same).
+# This is a **live run**: a short demonstration of the training code for you to run and change
+# (seconds on a laptop, with the model of the parameters cell). Its numbers are yours: on another
+# processor or BLAS library the last bits of every matrix product differ, training amplifies them,
+# and your losses can differ slightly from the ones printed in the book (the curves look the same).
+# The model the rest of the course uses is trained by the *reference run*, after this one.
 
 # %% tags=["nbval-ignore-output"]
 config = PretrainConfig(steps=STEPS, batch_size=BATCH_SIZE, seq_len=SEQ_LEN, lr=LEARNING_RATE,
@@ -201,17 +204,59 @@ ax2.set(xlabel="step", ylabel="perplexity", yscale="log", title="Validation perp
 plt.show()
 
 # %% [markdown]
-# From here on the chapter studies the course's **reference model**, `data/checkpoints/base.npz`,
-# which `make checkpoints` trains with the same recipe. We evaluate it in double precision
-# (`dtype="float64"`), so every number below is the same on every computer. How far is your live
-# run from it? On the machine that built the checkpoints, with the default parameters, the
-# difference is exactly zero; elsewhere it is small but not zero.
+# ### The reference run
+#
+# The live run above is a short demonstration of the code for you: seconds on a laptop, and on
+# another CPU its numbers may differ slightly. The **reference run** is what `make checkpoints`
+# trained: the same `pretrain` function on the same split, with a larger model
+# (`checkpoints.REFERENCE_MODEL`) and more steps (`checkpoints.REFERENCE_PRETRAIN`). Its weights,
+# `data/checkpoints/base.npz`, are what every later section and chapter loads; its training log was
+# saved next to them (`checkpoints.load_log("base")`). The recipe, the final values and the curves:
 
-# %% tags=["nbval-ignore-output"]
+# %%
 live_model = model
-model = checkpoints.load("base", dtype="float64")
-gap = max(float(np.max(np.abs(live_model.params[k] - model.params[k]))) for k in model.params)
-print(f"largest difference between your live run's weights and the reference model's: {gap:.2g}")
+model = checkpoints.load("base", dtype="float64")   # the reference model, evaluated in double precision
+ref_cfg = checkpoints.REFERENCE_PRETRAIN
+ref_log = checkpoints.load_log("base")
+ref_val = ref_log.dropna(subset=["val_loss"])
+print(f"reference model: d_model={model.config.d_model}, layers={model.config.n_layers}, "
+      f"heads={model.config.n_heads}, {model.n_params:,} parameters (the live run's model: {live_model.n_params:,})")
+print(f"reference recipe: {ref_cfg.steps:,} steps (the live run: {STEPS}) of {ref_cfg.batch_size} windows x "
+      f"{ref_cfg.seq_len} tokens, peak learning rate {ref_cfg.lr:g}, warm-up {ref_cfg.warmup} steps, "
+      f"validation every {ref_cfg.eval_every} steps, seed {ref_cfg.seed}")
+best, end = ref_val.loc[ref_val.val_loss.idxmin()], ref_val.iloc[-1]
+print(f"training loss, mean of the last 100 steps: {ref_log.train_loss.tail(100).mean():.2f}")
+print(f"validation loss: lowest {best.val_loss:.2f} at step {int(best.step):,}; at the end (step {int(end.step):,}) "
+      f"{end.val_loss:.2f}, perplexity {np.exp(end.val_loss):.1f}")
+print(f"uniform baseline: ln V = {np.log(V):.2f}, perplexity {V:,}")
+
+fig, ax = plt.subplots(figsize=(9, 4.5))
+ax.plot(ref_log.step, ref_log.train_loss, color=COLORS["sky"], alpha=0.5, lw=1, label="train (per step)")
+ax.plot(ref_log.step, smooth(ref_log.train_loss, 50), color=COLORS["blue"], label="train (smoothed)")
+ax.plot(ref_val.step, ref_val.val_loss, "o-", color=COLORS["vermillion"], label="validation")
+ax.axhline(np.log(V), color=COLORS["grey"], ls="--", label=f"uniform baseline ln V = {np.log(V):.2f}")
+ax.set(xlabel="step", ylabel="cross-entropy (nats per token)", title="The reference run (make checkpoints)")
+ax.legend()
+plt.show()
+
+# %%
+checkpoints_at = [s for s in (500, 1000, 1500, 2000) if s in set(ref_val.step)]
+gap_table = pd.DataFrame([{"step": s, "training loss (mean of the last 100 steps)":
+                           ref_log.train_loss[(ref_log.step > s - 100) & (ref_log.step <= s)].mean(),
+                           "validation loss": ref_val.val_loss[ref_val.step == s].iloc[0]} for s in checkpoints_at])
+gap_table["gap"] = gap_table["validation loss"] - gap_table.iloc[:, 1]
+print(gap_table.round(2).to_string(index=False))
+first_gap, last_gap = gap_table.gap.iloc[0], gap_table.gap.iloc[-1]
+print(f"the gap between validation and training loss {'widened' if last_gap > first_gap + 0.05 else 'did not widen'} "
+      f"from {first_gap:.2f} to {last_gap:.2f} nats per token; the validation loss "
+      f"{'rose' if end.val_loss > best.val_loss + 0.05 else 'did not rise'} after its lowest point")
+
+# %% [markdown]
+# The distance between the two curves is the difference between predicting text the model has read
+# and text it has not; the table above puts numbers on it (section 9, second pitfall).
+#
+# From here on, `model` is the reference model. We evaluate it in double precision
+# (`dtype="float64"`), so every number below is the same on every computer.
 
 # %% [markdown]
 # ## 6. What the model learned
@@ -246,6 +291,11 @@ ax.barh(dist["next token"][::-1], dist["P"][::-1], color=COLORS["blue"])
 ax.set(xlabel="P(next token)", title=f"“{prompt} …”")
 plt.show()
 print(dist.round(3).to_string(index=False))
+target = tok.encode("bleeding")[0]
+p_untrained = softmax_with_temperature(untrained.forward(np.asarray([[tok.bos_id] + tok.encode(prompt)]))[0, -1].astype(float), 1.0)
+p_trained = softmax_with_temperature(model.forward(np.asarray([[tok.bos_id] + tok.encode(prompt)]))[0, -1].astype(float), 1.0)
+print(f"P(bleeding): untrained {p_untrained[target]:.5f} (1/V = {1 / V:.5f}), trained {p_trained[target]:.3f}, "
+      f"rank {int((p_trained > p_trained[target]).sum()) + 1} of {V:,} tokens")
 
 # %% [markdown]
 # ## 7. Sampling: temperature, top-k, top-p
@@ -286,8 +336,8 @@ print(f"top-k = 5, τ = 1.0: {sample(model, 'Signs of lithium toxicity include',
 print(f"top-p = 0.9, τ = 1.0: {sample(model, 'Signs of lithium toxicity include', top_p=0.9)}")
 
 # %% [markdown]
-# Low temperatures give fluent but repetitive text; high temperatures give variety and, soon,
-# nonsense. Note what the model does *not* do: it does not answer questions. It continues text in
+# Low temperatures give the model's most likely continuation, nearly the same every time; high
+# temperatures give variety and, soon, nonsense. Note what the model does *not* do: it does not answer questions. It continues text in
 # the style of its corpus. Turning a text predictor into an assistant is the job of chapter 2.
 
 # %% [markdown]
@@ -306,13 +356,14 @@ pretraining_widget(tok, train_ids, val_ids, prompt="Signs of lithium toxicity in
 # %% [markdown]
 # ## 9. Pitfalls seen in practice
 #
-# - **Forgetting the baseline.** A loss means nothing without $\ln V$ next to it. A loss of 4.61 with
-#   100 tokens is a model that learned nothing.
+# - **Forgetting the baseline.** A loss means nothing without $\ln V$ next to it: a loss equal to
+#   $\ln V$ is a model that learned nothing, whatever the size of the number. Print both, always.
 # - **Reading only the training loss.** Our corpus is small; train long enough and the training loss
 #   keeps falling while the validation loss turns up: the model memorises rather than generalises.
 #   Always hold out text the model never trains on.
-# - **Leaking the validation set.** Our validation text is the *end* of the stream, not random windows
-#   that overlap the training windows. In real corpora, near-duplicate documents cause the same leak.
+# - **Leaking the validation set.** Our validation text is the last passages of the corpus, not random
+#   windows that overlap the training windows, and every sentence that also occurs in a training passage
+#   is removed from it. In real corpora, near-duplicate documents cause the same leak.
 # - **A learning rate that is too large** makes the loss jump or diverge; too small and nothing happens
 #   in the time you have. Warm-up protects the first steps, when the Adam statistics are still noisy.
 # - **Fluency is not correctness.** Low perplexity means the model predicts *this corpus* well; it says
@@ -321,8 +372,10 @@ pretraining_widget(tok, train_ids, val_ids, prompt="Signs of lithium toxicity in
 # %% [markdown]
 # ## 10. Exercises
 #
-# Each exercise has a check that runs the course's reference implementation on the same inputs.
-# The committed notebook contains one possible solution; replace it with your own and re-run.
+# Exercises 1 and 2 are functions for you to write: replace `raise NotImplementedError` with your code
+# and run the cell again. The `check_...` call compares your function with the course's reference on
+# hand-made inputs, extreme ones included, and prints whether it passed (until you have written it, it
+# says so); the solution is in the folded block below each exercise.
 #
 # **Exercise 1.** Write the cross-entropy of one position: given a vector of logits and the index of the
 # true token, return $-\log \mathrm{softmax}(z)_{w}$. Use the log-sum-exp trick so that logits of
@@ -333,27 +386,44 @@ from course_utils.exercises import check_nll_one_position, check_perplexity
 
 
 def nll_one_position(logits: np.ndarray, target: int) -> float:
-    # replace with your own implementation
-    m = logits.max()
-    return float(m + np.log(np.exp(logits - m).sum()) - logits[target])
+    """-log softmax(logits)[target], computed with the log-sum-exp trick (finite for logits of ±1000)."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_nll_one_position(nll_one_position)
+_ = check_nll_one_position(nll_one_position)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def nll_one_position(logits: np.ndarray, target: int) -> float:
+#     m = logits.max()   # log sum e^z = m + log sum e^(z - m), and every z - m is <= 0
+#     return float(m + np.log(np.exp(logits - m).sum()) - logits[target])
+# ```
+# </details>
+#
 # **Exercise 2.** A model's validation loss is `val.val_loss.iloc[-1]` nats per token. What is its
 # perplexity, and how many times smaller is it than the uniform baseline's perplexity $V$?
 
 # %%
 def perplexity_and_ratio(loss: float, vocab_size: int) -> tuple[float, float]:
-    # replace with your own implementation
-    ppl = float(np.exp(loss))
-    return ppl, vocab_size / ppl
+    """(the perplexity e^loss, vocab_size / perplexity): how many times smaller it is than the baseline's V."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_perplexity(perplexity_and_ratio)
+_ = check_perplexity(perplexity_and_ratio)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def perplexity_and_ratio(loss: float, vocab_size: int) -> tuple[float, float]:
+#     ppl = float(np.exp(loss))
+#     return ppl, vocab_size / ppl
+# ```
+# For this chapter's model: `perplexity_and_ratio(val.val_loss.iloc[-1], V)`.
+# </details>
+#
 # **Exercise 3 (open).** Double `STEPS` in the parameters cell and re-run. Does the validation loss keep
 # falling? At what step does the gap between training and validation loss start to grow?
 

@@ -75,7 +75,7 @@ print("base model:", answer(base, tok, q["prompt"], max_new_tokens=40))
 #
 # | symbol | meaning |
 # |---|---|
-# | $\mathcal{D}$ | the demonstrations: 192 (question, expert answer) pairs, three phrasings of each of 64 cases |
+# | $\mathcal{D}$ | the demonstrations: (question, expert answer) pairs, several phrasings of the question of each case (the counts are printed above) |
 # | $x$ | the prompt, laid out as `<bos> <q> question <a>` |
 # | $y_t$ | the $t$-th token of the expert response (ending with `<eos>`) |
 # | $\pi_\theta(y_t \mid x, y_{<t})$ | the model's probability of that token given the prompt and the response so far: the **policy** |
@@ -126,10 +126,12 @@ print(f"course_utils.losses.cross_entropy with the mask: {loss_lib:.3f}")
 # %% [markdown]
 # ## 4. Fine-tuning, for real
 #
-# Starting from the pretrained weights, AdamW with warm-up and cosine decay, `EPOCHS` shuffled passes
-# over the 192 demonstrations. With the default parameters this run is exactly the one that builds the
-# course's `sft` checkpoint. It is a **live run** (in float32, as training always is here): on another
-# processor or BLAS library the last digits of its losses can differ from the book's.
+# Starting from the pretrained weights (the reference `base` model of chapter 1), AdamW with warm-up and
+# cosine decay, `EPOCHS` shuffled passes over the demonstrations. This is a **live run**: a short
+# demonstration of the training code for you to run and change (seconds on a laptop, in float32 as
+# training always is here); on another processor or BLAS library the last digits of its losses can
+# differ slightly from the book's. The model the rest of the course uses comes from the *reference
+# run*, after this one.
 
 # %% tags=["nbval-ignore-output"]
 live_policy = checkpoints.load("base")
@@ -137,22 +139,41 @@ config = SFTConfig(epochs=EPOCHS, batch_size=BATCH_SIZE, lr=LEARNING_RATE, mask_
 history = sft(live_policy, tok, demos, config)
 log = history.log
 per_epoch = log.groupby("epoch").loss.mean()
-print(f"steps: {len(log)}; training loss by epoch: " + ", ".join(f"{v:.2f}" for v in per_epoch))
+print(f"{len(demos)} demonstrations, {len(log)} steps; training loss by epoch: " + ", ".join(f"{v:.2f}" for v in per_epoch))
+fig, ax = plt.subplots(figsize=(8, 3.5))
+ax.plot(log.step, log.loss, color=COLORS["sky"], lw=1, alpha=0.6, label="training loss per step")
+ax.plot(log.step, smooth(log.loss, 12), color=COLORS["blue"], label="smoothed")
+ax.set(xlabel="step", ylabel="masked cross-entropy", title=f"Your live run: {EPOCHS} epochs")
+ax.legend()
+plt.show()
 
 # %% [markdown]
-# Everything below studies the course's **reference SFT model**, `data/checkpoints/sft.npz`, trained by
-# `make checkpoints` with the same recipe and evaluated in double precision, so the numbers are the
-# same on every computer. Your live run's distance from it (zero on the machine that built it):
+# ### The reference run
+#
+# The live run above is a short demonstration of the code for you: seconds on a laptop, and on another
+# CPU its numbers may differ slightly. The **reference run** is what `make checkpoints` trained: the same
+# `sft` function from the same `base` model, with more epochs and prompt word dropout (in each batch a
+# share of the prompt's words is replaced by `<unk>`, so the model cannot rely on the exact wording of the
+# training questions): `checkpoints.REFERENCE_SFT`. Its weights, `data/checkpoints/sft.npz`, are what
+# every later section and chapter loads, evaluated here in double precision so that the numbers are the
+# same on every computer; its training log was saved next to them (`checkpoints.load_log("sft")`).
 
-# %% tags=["nbval-ignore-output"]
+# %%
 policy = checkpoints.load("sft", dtype="float64")
-gap = max(float(np.max(np.abs(live_policy.params[k] - policy.params[k]))) for k in policy.params)
-print(f"largest difference between your live run's weights and the reference model's: {gap:.2g}")
+ref_cfg = checkpoints.REFERENCE_SFT
+ref_log = checkpoints.load_log("sft")
+ref_epochs = ref_log.groupby("epoch").loss.mean()
+print(f"reference recipe: {ref_cfg.epochs} epochs (the live run: {EPOCHS}) of batches of {ref_cfg.batch_size}, "
+      f"peak learning rate {ref_cfg.lr:g}, warm-up {ref_cfg.warmup} steps, prompt masking {ref_cfg.mask_prompt}, "
+      f"prompt word dropout {ref_cfg.prompt_dropout:g}, seed {ref_cfg.seed}")
+print(f"{len(ref_log)} steps; mean training loss of the first epoch {ref_epochs.iloc[0]:.2f}, "
+      f"of the last {ref_epochs.iloc[-1]:.2f}")
 
 # %% [markdown]
-# Did it learn *answers*, or just these 192 texts? The held-out questions are phrased differently and
+# Did it learn *answers*, or just its training texts? The held-out questions are phrased differently and
 # never appear in training. For each we know the expert answer of its case, so we can measure how
-# likely each model finds the expert answer to a question it has never seen: the SFT loss on held-out data.
+# likely each model finds the expert answer to a question it has never seen: the SFT loss on held-out data,
+# drawn below next to the reference run's training loss.
 
 # %%
 held_out = [{"prompt": e["prompt"], "response": data.expert_response(scenarios[e["scenario_id"]])} for e in eval_prompts]
@@ -162,12 +183,13 @@ for name, v in nll.items():
     print(f"{name:>5}: held-out expert-answer loss {v:.3f} nats/token (perplexity {np.exp(v):.1f})")
 print(f"  SFT: the same loss on its training demonstrations {train_nll:.3f} (perplexity {np.exp(train_nll):.1f})")
 
-fig, ax = plt.subplots(figsize=(8, 4))
-ax.plot(log.step, log.loss, color=COLORS["sky"], lw=1, alpha=0.6, label="training loss per step")
-ax.plot(log.step, smooth(log.loss, 12), color=COLORS["blue"], label="smoothed")
+steps_per_epoch = ref_log.groupby("epoch").step.max()
+fig, ax = plt.subplots(figsize=(9, 4.5))
+ax.plot(ref_log.step, ref_log.loss, color=COLORS["sky"], lw=1, alpha=0.6, label="training loss per step")
+ax.plot(steps_per_epoch, ref_epochs, "o-", color=COLORS["blue"], label="training loss, mean of each epoch")
 ax.axhline(nll["SFT"], color=COLORS["vermillion"], ls="--", label="held-out loss after SFT")
 ax.axhline(nll["base"], color=COLORS["grey"], ls=":", label="held-out loss before SFT")
-ax.set(xlabel="step", ylabel="masked cross-entropy", title="SFT on expert pharmacist answers")
+ax.set(xlabel="step", ylabel="masked cross-entropy", title="The reference SFT run (make checkpoints)")
 ax.legend()
 plt.show()
 
@@ -235,13 +257,11 @@ print(judge.judge_answer(first["SFT"], case).explain())
 unmasked_policy = checkpoints.load("base")
 hist_unmasked = sft(unmasked_policy, tok, demos, SFTConfig(epochs=COMPARE_EPOCHS, batch_size=BATCH_SIZE, lr=LEARNING_RATE,
                                                           mask_prompt=False, seed=SEED), desc="SFT, no masking")
-answers_unmasked = answer(unmasked_policy, tok, prompts)
+verdicts_live = [judge.judge_many(answer(m, tok, prompts), cases) for m in (live_policy, unmasked_policy)]
 cmp = pd.DataFrame({
     "held-out answer loss": [response_loss(live_policy, tok, held_out), response_loss(unmasked_policy, tok, held_out)],
-    "judge overall": [judge.judge_many(answer(live_policy, tok, prompts), cases).overall.mean(),
-                      judge.judge_many(answers_unmasked, cases).overall.mean()],
-    "judge accuracy": [judge.judge_many(answer(live_policy, tok, prompts), cases).medical_accuracy.mean(),
-                       judge.judge_many(answers_unmasked, cases).medical_accuracy.mean()],
+    "judge overall": [v.overall.mean() for v in verdicts_live],
+    "judge accuracy": [v.medical_accuracy.mean() for v in verdicts_live],
 }, index=["masked prompt", "whole sequence"])
 display(cmp.round(3))
 diff = cmp["held-out answer loss"].iloc[1] - cmp["held-out answer loss"].iloc[0]
@@ -274,8 +294,10 @@ sft_widget(tok, checkpoints.load("base"), demos, held_out[:16], cases[:16])
 # - **A format mismatch between training and use.** The model learned `<bos> <q> question <a>`; prompting
 #   it without `<a>` gives continuations of the question, not answers. Real chat models have the same
 #   fragility with their chat templates.
-# - **Over-training on a small set.** Ten epochs over 192 examples: the training loss keeps falling while
-#   the held-out loss flattens. The model memorises the demonstrations (compare the two losses above).
+# - **Over-training on a small set.** Many epochs over a few hundred examples drive the training loss
+#   towards zero, far below the loss on questions the model has not seen: it memorises the
+#   demonstrations. Compare the loss on the training demonstrations with the held-out loss (both printed
+#   in section 4).
 # - **Exposure bias.** During training the model always sees the expert's previous tokens; when it
 #   generates, it sees its own, and one wrong token can derail the rest (the repetition loops of greedy
 #   decoding). Imitation never shows it how to recover from its own mistakes.
@@ -287,6 +309,11 @@ sft_widget(tok, checkpoints.load("base"), demos, held_out[:16], cases[:16])
 # %% [markdown]
 # ## 9. Exercises
 #
+# Exercises 1 and 2 are functions for you to write: replace `raise NotImplementedError` with your code
+# and run the cell again. The `check_...` call compares your function with the course's reference on
+# hand-made inputs and prints whether it passed (until you have written it, it says so); the solution
+# is in the folded block below each exercise.
+#
 # **Exercise 1.** Build the loss mask for one demonstration: given the token ids of
 # `<bos> <q> prompt <a> response <eos>` and the index where the response starts, return the mask over
 # the *targets* (the sequence shifted by one), 1 where the target is a response token.
@@ -296,29 +323,45 @@ from course_utils.exercises import check_masked_mean, check_sft_mask
 
 
 def sft_mask(ids: list[int], response_start: int) -> np.ndarray:
-    # replace with your own implementation
-    targets_len = len(ids) - 1
-    mask = np.zeros(targets_len)
-    mask[response_start - 1:] = 1.0
-    return mask
+    """The mask over the len(ids) - 1 targets ids[1:]: 1.0 where the target is a response token (its
+    <eos> included), 0.0 where it is part of the prompt; ids[response_start] is the first response token."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_sft_mask(sft_mask)
+_ = check_sft_mask(sft_mask)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def sft_mask(ids: list[int], response_start: int) -> np.ndarray:
+#     mask = np.zeros(len(ids) - 1)      # target t is ids[t + 1]
+#     mask[response_start - 1:] = 1.0    # the first target in the response is ids[response_start]
+#     return mask
+# ```
+# </details>
+#
 # **Exercise 2.** Given the per-position losses $\ell_t$ and the mask $m_t$, return the masked mean
 # $\sum_t m_t \ell_t / \sum_t m_t$ (and 0.0 when the mask is empty, instead of dividing by zero).
 
 # %%
 def masked_mean(ell: np.ndarray, mask: np.ndarray) -> float:
-    # replace with your own implementation
-    total = float(np.sum(mask))
-    return float(np.sum(ell * mask) / total) if total > 0 else 0.0
+    """sum_t mask_t ell_t / sum_t mask_t, and 0.0 when the mask is all zeros."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_masked_mean(masked_mean)
+_ = check_masked_mean(masked_mean)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def masked_mean(ell: np.ndarray, mask: np.ndarray) -> float:
+#     total = float(np.sum(mask))
+#     return float(np.sum(ell * mask) / total) if total > 0 else 0.0
+# ```
+# </details>
+#
 # **Exercise 3 (open).** Set `EPOCHS = 30` in the parameters cell and re-run. The training loss falls
 # much further. What happens to the held-out answer loss and to the judge's scores? Why?
 

@@ -271,9 +271,11 @@ print(f"losses.bradley_terry_loss divides each gradient by n = {len(featured)}: 
 # transformer, and takes an AdamW step (warm-up, then cosine decay, gradient clipping at norm 1).
 # With `LABEL = "majority"` each pair is oriented by the annotators' majority vote, as a real pipeline
 # would: where most votes went to the dataset's rejected answer, the model is taught that one. Every
-# `EVAL_EVERY` steps we score the held-out pairs against their true labels. With the default
-# parameters this is exactly the run that builds the course's `reward` checkpoint, which chapter 5 loads.
-# It is a **live run**: on another processor or BLAS library its last digits can differ from the book's.
+# `EVAL_EVERY` steps we score the held-out pairs against their true labels. This is a **live run**: a
+# short demonstration of the training code for you to run and change (seconds on a laptop), starting
+# from the reference SFT model of chapter 2; on another processor or BLAS library its last digits can
+# differ slightly from the book's. The reward model the rest of the course uses comes from the
+# *reference run*, after this one.
 
 # %% tags=["nbval-ignore-output"]
 rm = RewardModel(sft.copy(), seed=SEED)
@@ -301,15 +303,50 @@ ax2.legend(loc="lower right")
 plt.show()
 
 # %% [markdown]
-# From here on the chapter studies the course's **reference reward model**, `data/checkpoints/reward.npz`,
-# trained by `make checkpoints` with the default parameters and evaluated in double precision, so the
-# numbers below are the same on every computer. Your live run's distance from it (zero on the machine
-# that built it, with the default parameters):
+# ### The reference run
+#
+# The live run above is a short demonstration of the code for you: seconds on a laptop, and on another
+# CPU its numbers may differ slightly. The **reference run** is what `make checkpoints` trained
+# (`reward.build_reward_checkpoint`): the same `train_reward_model` from the same SFT model, with
+# `reward.DEFAULT_CONFIG`, scoring the held-out pairs every `reward.EVAL_EVERY` steps. Its weights,
+# `data/checkpoints/reward.npz`, are what every later section and chapter loads, evaluated here in
+# double precision so that the numbers are the same on every computer; its training log was saved next
+# to them (`checkpoints.load_log("reward")`).
+
+# %%
+live_rm, rm = rm, load_reward_model(dtype="float64")
+ref_log = checkpoints.load_log("reward")
+ref_ev = ref_log.dropna(subset=["eval_accuracy"])
+print("reference recipe (reward.DEFAULT_CONFIG): " + ", ".join(f"{k}={v}" for k, v in asdict(DEFAULT_CONFIG).items()))
+print("your live run used the same settings" if config == DEFAULT_CONFIG else
+      "your live run's settings differ: " + ", ".join(f"{k}={v}" for k, v in asdict(config).items()
+                                                       if v != getattr(DEFAULT_CONFIG, k)))
+final = ref_ev.iloc[-1]
+last_epoch = ref_log[ref_log.epoch == ref_log.epoch.max()]
+print(f"{len(ref_log)} steps; training loss, mean of the last epoch: {last_epoch.loss.mean():.2f}; at the end, "
+      f"held-out loss {final.eval_loss:.2f} and held-out accuracy {final.eval_accuracy:.2f} "
+      f"({round(final.eval_accuracy * len(test_pairs))}/{len(test_pairs)} pairs)")
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+ax1.plot(ref_log.step, ref_log.loss, color=COLORS["sky"], lw=1.5, label="train (batch)")
+ax1.plot(ref_ev.step, ref_ev.eval_loss, "o-", color=COLORS["vermillion"], label="held-out")
+ax1.axhline(np.log(2), color=COLORS["grey"], ls="--", label="chance, ln 2")
+ax1.set(xlabel="step", ylabel=r"$\mathcal{L}_{\mathrm{RM}}$", title="Reference run: Bradley-Terry loss", ylim=(0, None))
+ax1.legend()
+ax2.plot(ref_log.step, ref_log.accuracy, color=COLORS["sky"], lw=1.5, label="train (batch, before the step)")
+ax2.plot(ref_ev.step, ref_ev.eval_accuracy, "o-", color=COLORS["vermillion"], label="held-out")
+ax2.axhline(0.5, color=COLORS["grey"], ls="--", label="chance")
+ax2.set(xlabel="step", ylabel=r"share of pairs with $r_c > r_r$", title="Reference run: ranking accuracy",
+        ylim=(0.3, 1.02))
+ax2.legend(loc="lower right")
+plt.show()
+
+# %% [markdown]
+# Your live run's distance from the reference reward model: zero on the machine that built the
+# checkpoints when your settings are the reference's, small but not zero on another machine, and
+# not small at all once you change the settings: then it is another model.
 
 # %% tags=["nbval-ignore-output"]
-live_rm, rm = rm, load_reward_model(dtype="float64")
-if config != DEFAULT_CONFIG:
-    print("the parameters differ from the defaults: your live run is a different model from the reference")
 gap = max(float(np.max(np.abs(live_rm.params[k] - rm.params[k]))) for k in rm.params)
 print(f"largest difference between your live run's weights and the reference model's: {gap:.2g}")
 
@@ -343,8 +380,8 @@ print(f"a claim of '80% accuracy on 5 pairs' would have the interval "
 
 # %% [markdown]
 # The held-out pairs come from scenarios the reward model never compared during training (the SFT
-# trunk has, however, read their expert answers in chapter 2). Seventy pairs still leave an interval
-# several points wide: two reward models whose held-out accuracies differ by a pair or two are not
+# trunk has, however, read their expert answers in chapter 2). A set of this size still leaves an
+# interval several points wide (printed above): two reward models whose held-out accuracies differ by a pair or two are not
 # distinguishable on this set. Even before training the ranking can be somewhat better than chance:
 # the SFT features carry information (length, for one), and a random head picks up some of it by
 # luck; another `SEED` gives another head and another number.
@@ -394,7 +431,7 @@ cal_gold.drop(columns=["p_low", "p_high"]).round(3)
 
 # %% [markdown]
 # A reward model trained with a log-loss tends to be roughly calibrated on data like its training data,
-# and is often **over-confident** on the pairs it gets wrong. Read the bins with their counts: with 70
+# and is often **over-confident** on the pairs it gets wrong. Read the bins with their counts: with so few
 # pairs, a bin of a handful of pairs says little. For PPO the ranking matters more than the calibration
 # (chapter 5 normalises the scores anyway), but an over-confident reward model gives PPO large, wrong
 # reward gaps to chase.
@@ -763,7 +800,7 @@ reward_lr_widget(tok, sft, train_pairs, test_pairs, seed=SEED)
 # - **The scale is arbitrary.** Only differences $r_c - r_r$ are trained, so "a reward of 3.2" means
 #   nothing on its own, and two reward models cannot be compared by their raw values. Normalise the
 #   scores before using them: chapter 5 subtracts the mean and divides by the standard deviation of
-#   the scores of the policy's first answers.
+#   the scores of answers sampled from the SFT policy before PPO starts.
 # - **Accuracy on a few pairs.** 4 of 5 correct is an 80% accuracy with a 95% interval from about 38%
 #   to 96%. Report intervals.
 # - **In-distribution only.** High held-out accuracy on pairs like the training pairs says nothing
@@ -772,9 +809,10 @@ reward_lr_widget(tok, sft, train_pairs, test_pairs, seed=SEED)
 # %% [markdown]
 # ## 12. Exercises
 #
-# Each exercise has a check that compares your function with the course's reference on several
-# inputs, including extreme ones. The committed notebook contains one possible solution; replace it
-# with your own and re-run.
+# Exercises 1 to 3 are functions for you to write: replace `raise NotImplementedError` with your code
+# and run the cell again. The `check_...` call compares your function with the course's reference on
+# several inputs, extreme ones included, and prints whether it passed (until you have written it, it
+# says so); the solution is in the folded block below each exercise.
 #
 # **Exercise 1.** Write the Bradley-Terry loss of one pair, $-\log\sigma(r_c - r_r - m)$. It must stay
 # finite for a gap of ±1000 (hint: $-\log\sigma(u) = \log(1 + e^{-u})$, and `np.logaddexp(0, -u)`
@@ -785,39 +823,63 @@ from course_utils.exercises import check_bt_gradient, check_bt_loss, check_major
 
 
 def bt_loss_one_pair(r_chosen: float, r_rejected: float, margin: float = 0.0) -> float:
-    # replace with your own implementation
-    return float(np.logaddexp(0.0, -(r_chosen - r_rejected - margin)))
+    """-log σ(r_chosen - r_rejected - margin), finite for gaps of ±1000."""
+    raise NotImplementedError  # replace with your own code
 
 
-check_bt_loss(bt_loss_one_pair)
+_ = check_bt_loss(bt_loss_one_pair)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def bt_loss_one_pair(r_chosen: float, r_rejected: float, margin: float = 0.0) -> float:
+#     return float(np.logaddexp(0.0, -(r_chosen - r_rejected - margin)))   # log(1 + e^(-Δ))
+# ```
+# </details>
+#
 # **Exercise 2.** Write its gradient $\big(\partial L/\partial r_c, \partial L/\partial r_r\big)$. Check
 # by hand first: for $r_c = 2$, $r_r = 0.5$, $m = 0.5$, $\Delta = 1$ and
 # $\partial L/\partial r_c = -(1 - \sigma(1)) = -1/(1 + e) \approx -0.269$.
 
 # %%
 def bt_gradient_one_pair(r_chosen: float, r_rejected: float, margin: float = 0.0) -> tuple[float, float]:
-    # replace with your own implementation
-    one_minus_sigma = float(np.exp(-np.logaddexp(0.0, r_chosen - r_rejected - margin)))   # σ(-Δ) = 1 - σ(Δ)
-    return -one_minus_sigma, one_minus_sigma
+    """(∂L/∂r_chosen, ∂L/∂r_rejected) of the loss of exercise 1, finite for gaps of ±1000."""
+    raise NotImplementedError  # replace with your own code
 
 
-check_bt_gradient(bt_gradient_one_pair)
+_ = check_bt_gradient(bt_gradient_one_pair)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def bt_gradient_one_pair(r_chosen: float, r_rejected: float, margin: float = 0.0) -> tuple[float, float]:
+#     one_minus_sigma = float(np.exp(-np.logaddexp(0.0, r_chosen - r_rejected - margin)))   # σ(-Δ) = 1 - σ(Δ)
+#     return -one_minus_sigma, one_minus_sigma
+# ```
+# </details>
+#
 # **Exercise 3.** Orient a pair by its votes: given two answers and a list of votes (1 = the voter
 # prefers the first answer), return `(better, worse)` by majority; a tie keeps the given order.
 
 # %%
 def orient_by_majority(first: str, second: str, votes: list[int]) -> tuple[str, str]:
-    # replace with your own implementation
-    return (first, second) if 2 * sum(votes) >= len(votes) else (second, first)
+    """(better, worse) by the majority of the votes (1 = prefers first, 0 = prefers second); a tie keeps the order."""
+    raise NotImplementedError  # replace with your own code
 
 
-check_majority_orientation(orient_by_majority)
+_ = check_majority_orientation(orient_by_majority)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def orient_by_majority(first: str, second: str, votes: list[int]) -> tuple[str, str]:
+#     return (first, second) if 2 * sum(votes) >= len(votes) else (second, first)
+# ```
+# </details>
+#
 # **Exercise 4 (open).** In the parameters cell, set `TRAINABLE = "head"` (a logistic regression on the
 # frozen SFT features: only 65 numbers are trained) and re-run the chapter, first with the default
 # learning rate, then with `LEARNING_RATE = 1e-2` and `EPOCHS = 6`. How do the held-out accuracy and

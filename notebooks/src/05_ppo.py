@@ -51,8 +51,10 @@ CLIP_EPS_DEMO = 0.2            # ε of the clipped-surrogate figure and of the m
 BANDIT_ITERATIONS = 150
 BANDIT_BATCH = 64
 BANDIT_LR = 0.02
-# the real run (the defaults of ppo.PPOConfig, i.e. the run that builds data/checkpoints/ppo.npz)
+# the live run: the settings of ppo.DEFAULT_CONFIG (the reference run that builds data/checkpoints/ppo.npz),
+# except fewer iterations and fewer SFT samples for the reward normalisation, so that it takes seconds
 ITERATIONS = 60
+NORM_SAMPLES = 64              # answers sampled from the SFT model to measure the reward's mean and spread
 BATCH_SIZE = 16                # answers per iteration
 SAMPLES_PER_PROMPT = 8         # answers per prompt
 MAX_NEW_TOKENS = 112           # longest answer, <eos> included (room for every expert answer)
@@ -442,7 +444,8 @@ bandit_ppo_widget(labels, log_ref, r_cand, BETA_DEMO, CLIP_EPS_DEMO, BANDIT_LR, 
 # iteration takes `BATCH_SIZE / SAMPLES_PER_PROMPT` training prompts, samples `SAMPLES_PER_PROMPT`
 # answers to each (`TinyGPT.generate` with the KV cache; prompts of equal token length share a call),
 # scores them, and updates. Three details from Huang et al. (2024) matter on this small scale:
-# the scores are **normalised** to mean 0 and standard deviation 1 over the SFT policy's first batch;
+# the scores are **normalised** to mean 0 and standard deviation 1 over answers sampled from the SFT
+# policy before training (`ppo.reward_normalisation`, with `NORM_SAMPLES` answers here);
 # an answer cut off at `MAX_NEW_TOKENS` without `<eos>` gets a fixed low reward (`MISSING_EOS_REWARD`)
 # instead of its score (otherwise a reward model that likes long answers teaches the policy never to
 # stop); and the advantages are whitened per batch.
@@ -453,10 +456,10 @@ config = ppo.PPOConfig(
     max_new_tokens=MAX_NEW_TOKENS, temperature=TEMPERATURE, kl_coef=KL_COEF, kl_estimator=KL_ESTIMATOR,
     missing_eos_reward=MISSING_EOS_REWARD, gamma=GAMMA, lam=LAM, ppo_epochs=PPO_EPOCHS,
     minibatch_size=MINIBATCH_SIZE, lr=LEARNING_RATE, clip_eps=CLIP_EPS, value_clip_eps=VALUE_CLIP_EPS,
-    vf_coef=VF_COEF, ent_coef=ENT_COEF, seed=SEED)
-same = config == ppo.DEFAULT_CONFIG
-print("this is the run that builds data/checkpoints/ppo.npz" if same else
-      "settings differ from ppo.DEFAULT_CONFIG: this run is not the committed ppo.npz")
+    vf_coef=VF_COEF, ent_coef=ENT_COEF, norm_samples=NORM_SAMPLES, seed=SEED)
+changed = {k: v for k, v in ppo.config_dict(config).items() if v != getattr(ppo.DEFAULT_CONFIG, k)}
+print("settings as in ppo.DEFAULT_CONFIG (the reference run), except: " + (
+    ", ".join(f"{k} = {v} (reference {getattr(ppo.DEFAULT_CONFIG, k)})" for k, v in changed.items()) or "nothing"))
 print(f"{ITERATIONS} iterations x {BATCH_SIZE} answers = {ITERATIONS * BATCH_SIZE} sampled answers, "
       f"{ITERATIONS * PPO_EPOCHS * -(-BATCH_SIZE // MINIBATCH_SIZE)} gradient steps")
 expert_lengths = [len(encode_sft(tok, d["prompt"], d["response"])[0]) - len(encode_sft(tok, d["prompt"])[0])
@@ -464,24 +467,37 @@ expert_lengths = [len(encode_sft(tok, d["prompt"], d["response"])[0]) - len(enco
 print(f"expert answers: {min(expert_lengths)}-{max(expert_lengths)} tokens with <eos>; "
       f"MAX_NEW_TOKENS = {MAX_NEW_TOKENS}")
 
+# %% [markdown]
+# The reward normalisation $(\mu, \sigma)$ depends only on the SFT model, the reward model and the
+# prompts, so the three live runs of this chapter (this one and the two of sections 8 and 9) share one,
+# measured once on `NORM_SAMPLES` answers: enough for a live demonstration (the reference run measures it
+# on more). Passing it as `score_norm` gives exactly the run `train_ppo` would do by measuring it itself.
+
 # %% tags=["nbval-ignore-output"]
 start = time.perf_counter()
-live_policy, diag = ppo.train_ppo(sft32.copy(), sft32, rm32, tok, train_prompts, config, scenarios=scenarios)
+prompt_ids = [encode_sft(tok, p["prompt"])[0] for p in train_prompts]
+score_norm = ppo.reward_normalisation(sft32, rm32, tok, prompt_ids, NORM_SAMPLES, MAX_NEW_TOKENS, TEMPERATURE, SEED)
+live_policy, diag = ppo.train_ppo(sft32.copy(), sft32, rm32, tok, train_prompts, config, scenarios=scenarios,
+                                  score_norm=score_norm)
 run_seconds = time.perf_counter() - start
 
 # %% tags=["nbval-ignore-output"]
 # wall-clock time of the run above: depends on the machine
+print(f"reward normalisation from {NORM_SAMPLES} SFT answers: μ = {score_norm[0]:.3f}, σ = {score_norm[1]:.3f}")
 print(f"{len(diag)} iterations in {run_seconds:.1f} s ({run_seconds / max(len(diag), 1):.2f} s per iteration)")
 
 # %% tags=["nbval-ignore-output"]
-first, last = diag.head(10), diag.tail(10)
+k_head = max(1, min(10, len(diag) // 2))
+first, last = diag.head(k_head), diag.tail(k_head)
 summary_cols = ["score", "judge", "kl", "kl_exact", "clipfrac", "approx_kl", "entropy", "length", "ended"]
 print(f"stopped early: {diag.attrs['stopped']}")
-pd.DataFrame({"first 10 iterations": first[summary_cols].mean(), "last 10 iterations": last[summary_cols].mean()}).round(3)
+pd.DataFrame({f"first {k_head} iterations": first[summary_cols].mean(),
+              f"last {k_head} iterations": last[summary_cols].mean()}).round(3)
 
 # %%
 fig, axes = plt.subplots(2, 3, figsize=(15, 8))
 it = diag.iteration
+window = max(1, min(10, len(diag) // 4))                     # moving average over a quarter of the run, at most 10
 panels = [
     ("score", "reward-model score (raw)", STAGE_COLORS["reward"]),
     ("judge", "gold judge of the samples (0-1)", STAGE_COLORS["ppo"]),
@@ -496,13 +512,14 @@ for ax, (col, title, colour) in zip(axes.flat, panels):
         ax.set_ylim(0, 1.5 * max(diag[col].max(), 1e-3))
     else:
         ax.plot(it, diag[col], color=colour, alpha=0.35, linewidth=1.2)
-        ax.plot(it, smooth(diag[col].to_numpy(), 10), color=colour, label="moving average (10)")
+        ax.plot(it, smooth(diag[col].to_numpy(), window), color=colour, label=f"moving average ({window})")
     ax.set_title(title)
     ax.set_xlabel("iteration")
-axes[0, 2].plot(it, smooth(diag.kl_exact.to_numpy(), 10), "--", color=COLORS["black"], linewidth=1.4,
+axes[0, 2].plot(it, smooth(diag.kl_exact.to_numpy(), window), "--", color=COLORS["black"], linewidth=1.4,
                 label="exact (full distributions)")
 axes[0, 2].legend(loc="upper left", fontsize=10)
-fig.suptitle(f"PPO on TinyGPT: β = {KL_COEF}, ε = {CLIP_EPS}, lr = {LEARNING_RATE:g}, {BATCH_SIZE} answers per iteration")
+fig.suptitle(f"Your live PPO run: β = {KL_COEF}, ε = {CLIP_EPS}, lr = {LEARNING_RATE:g}, "
+             f"{BATCH_SIZE} answers per iteration, {len(diag)} iterations")
 plt.show()
 
 # %% [markdown]
@@ -514,7 +531,7 @@ plt.show()
 # * **Gold judge** is what we actually care about, and PPO never sees it.
 # * **KL** is the price: how far the policy has moved from the SFT model, in nats per answer. The
 #   dashed line computes it exactly from the full next-token distributions; the solid one is the
-#   sampled k1 estimate that enters the reward. They agree on average, as they should.
+#   sampled k1 estimate that enters the reward; in expectation the two are equal.
 # * **β** stays fixed in this run (section 8 adapts it).
 # * **Clip fraction** is the share of answer tokens whose ratio left $[1-\epsilon, 1+\epsilon]$ in the
 #   direction of their advantage. Near zero means each batch moves the policy only a little (compare
@@ -524,17 +541,43 @@ plt.show()
 #   the policy has stopped exploring (and usually that it writes the same answer every time).
 
 # %% [markdown]
-# The run above is a **live run**: on another processor or BLAS library the last bits of every matrix
-# product differ, sampling amplifies them, and your curves and numbers can differ from the book's.
-# From here on the chapter studies the course's **reference PPO policy**, `data/checkpoints/ppo.npz`,
-# which `make checkpoints` trains with the default parameters, evaluated in double precision so that
-# the numbers below are the same on every computer. Your live run's distance from it (zero on the
-# machine that built it, with the default parameters):
+# ### The reference run
+#
+# The live run above is a short demonstration of the code for you: seconds on a laptop, and on another
+# processor or BLAS library the last bits of every matrix product differ, sampling amplifies them, and
+# your curves and numbers can differ from the book's. The **reference run** is what `make checkpoints`
+# trained (`ppo.build_ppo_checkpoint`): the same `train_ppo` from the same SFT model against the same
+# reward model, with `ppo.DEFAULT_CONFIG`. Its policy, `data/checkpoints/ppo.npz`, is what every later
+# section and chapter loads, evaluated in double precision so that the numbers below are the same on
+# every computer; its diagnostics were saved next to it (`checkpoints.load_log("ppo")`).
 
-# %% tags=["nbval-ignore-output"]
+# %%
 policy = checkpoints.load("ppo", ckpt, dtype="float64")
-gap = max(float(np.max(np.abs(live_policy.params[k] - policy.params[k]))) for k in policy.params)
-print(f"largest difference between your live run's weights and the reference policy's: {gap:.2g}")
+ref_cfg = ppo.DEFAULT_CONFIG
+ref_diag = checkpoints.load_log("ppo", ckpt)
+print(f"reference recipe (ppo.DEFAULT_CONFIG): {ref_cfg.iterations} iterations (the live run: {ITERATIONS}) x "
+      f"{ref_cfg.batch_size} answers, β = {ref_cfg.kl_coef}, ε = {ref_cfg.clip_eps}, lr = {ref_cfg.lr:g}, "
+      f"{ref_cfg.ppo_epochs} epochs of minibatches of {ref_cfg.minibatch_size} per iteration, "
+      f"reward normalised on {ref_cfg.norm_samples} SFT answers (the live runs: {NORM_SAMPLES}), seed {ref_cfg.seed}")
+k_ref = min(10, len(ref_diag) // 2)
+ref_cols = {"score": ("reward-model score (raw)", "{:.2f}"), "judge": ("gold judge of the samples", "{:.2f}"),
+            "kl": ("KL(π ‖ π_ref) per answer, nats", "{:.2f}"), "clipfrac": ("clip fraction", "{:.3f}"),
+            "approx_kl": ("approximate KL(π_θ ‖ π_old)", "{:.3f}")}
+print(f"{len(ref_diag)} iterations logged; means of the first and of the last {k_ref} iterations:")
+for col, (name, fmt) in ref_cols.items():
+    print(f"  {name:<33} {fmt.format(ref_diag[col].head(k_ref).mean()):>7} -> {fmt.format(ref_diag[col].tail(k_ref).mean())}")
+
+fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+colours = [STAGE_COLORS["reward"], STAGE_COLORS["ppo"], COLORS["vermillion"], COLORS["purple"], COLORS["blue"]]
+for ax, (col, (name, _)), colour in zip(axes.flat, ref_cols.items(), colours):
+    ax.plot(ref_diag.iteration, ref_diag[col], color=colour, alpha=0.35, linewidth=1.2)
+    ax.plot(ref_diag.iteration, smooth(ref_diag[col].to_numpy(), 10), color=colour, label="moving average (10)")
+    ax.set(title=name, xlabel="iteration")
+axes[0, 0].legend(loc="lower right", fontsize=10)
+axes[1, 2].axis("off")
+fig.suptitle(f"The reference PPO run (make checkpoints): β = {ref_cfg.kl_coef}, ε = {ref_cfg.clip_eps}, "
+             f"lr = {ref_cfg.lr:g}, {ref_cfg.iterations} iterations")
+plt.show()
 
 # %% [markdown]
 # ## 7. What PPO did on held-out questions
@@ -599,9 +642,10 @@ pd.DataFrame({"case": [scenarios[sid]["title"] for sid in SHOW_IDS],
 # %% [markdown]
 # ### The four-panel summary
 #
-# The course brief asked for this chart of SFT versus PPO "response quality" per question. We draw
-# it from the gold judge's overall score (0-1) on every held-out question: (a) both scores per
-# question, (b) the change per question, (c) the distributions, (d) the cumulative change.
+# One chart compares SFT and PPO question by question. It uses the gold judge's overall score (0-1)
+# on every held-out question: (a) both scores per question, (b) the change per question, (c) the
+# distributions, (d) the cumulative change. The cell after it prints the means and the two questions
+# that changed most in each direction.
 
 # %%
 sft_q, ppo_q = verdicts["SFT"].overall.to_numpy(), verdicts["PPO"].overall.to_numpy()
@@ -637,11 +681,10 @@ print(f"gold judge, mean over {n} held-out questions: SFT {sft_mean:.3f} -> PPO 
       f"({ppo_mean - sft_mean:+.3f}, {100 * (ppo_mean - sft_mean) / sft_mean:+.0f} %)")
 print(f"reward model, mean: SFT {rm_scores['SFT'].mean():.3f} -> PPO {rm_scores['PPO'].mean():.3f} "
       f"({d_rm.mean():+.3f})")
-print("The course brief's claims, from a simulation (shown for comparison, not reproduced):")
-print("  quality +2.16 points (+70 %) on 5 queries; best: metformin in cirrhosis (+148 %); worst: renal dosing (+39 %)")
-for sid, label in (("CON-01", "metformin in cirrhosis"), ("REN-01", "renal dosing (metformin, eGFR 38)")):
-    i = index_of[sid]
-    print(f"  ours, {label}: judge {sft_q[i]:.2f} -> {ppo_q[i]:.2f}, reward model {rm_scores['SFT'][i]:+.2f} -> "
+for label, i in (("largest rise", int(np.argmax(d_judge))), ("largest fall", int(np.argmin(d_judge)))):
+    sid = eval_prompts[i]["scenario_id"]
+    print(f"  {label} of the judge score ({d_judge[i]:+.2f}): {sid} · {scenarios[sid]['title']}: "
+          f"judge {sft_q[i]:.2f} -> {ppo_q[i]:.2f}, reward model {rm_scores['SFT'][i]:+.2f} -> "
           f"{rm_scores['PPO'][i]:+.2f}")
 
 # %% [markdown]
@@ -652,8 +695,8 @@ for sid, label in (("CON-01", "metformin in cirrhosis"), ("REN-01", "renal dosin
 # both ways. A model this small mixes up scenarios (read the full answers above), and it can please
 # the reward model with the *style* of a good answer (the drug's name, a warning, an instruction to
 # call the prescriber, sometimes repeated: see the repeated 4-grams row) rather than with the facts the
-# judge checks. Nothing here is as clean as the brief's simulated +70 %; this is what a real
-# measurement looks like, and the gap between the two scores is the subject of chapter 6.
+# judge checks. This is what a real run of a tiny model measures, noise and mistakes included, not an
+# idealised curve; the gap between the two scores is the subject of chapter 6.
 
 # %% [markdown]
 # ## 8. Fixed β or adaptive β?
@@ -672,7 +715,7 @@ for sid, label in (("CON-01", "metformin in cirrhosis"), ("REN-01", "renal dosin
 adaptive_config = ppo.PPOConfig(**{**ppo.config_dict(config), "iterations": COMPARE_ITERATIONS, "adaptive_kl": True,
                                    "kl_target": KL_TARGET, "kl_horizon": KL_HORIZON, "judge_every": 0})
 policy_adaptive, diag_adaptive = ppo.train_ppo(sft32.copy(), sft32, rm32, tok, train_prompts, adaptive_config,
-                                               scenarios=scenarios, desc="PPO, adaptive β")
+                                               scenarios=scenarios, desc="PPO, adaptive β", score_norm=score_norm)
 diag_fixed = diag.head(COMPARE_ITERATIONS)
 
 # %% tags=["nbval-ignore-output"]
@@ -713,7 +756,7 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     zero_config = ppo.PPOConfig(**{**ppo.config_dict(config), "iterations": BETA_ZERO_ITERATIONS, "kl_coef": 0.0})
     policy_zero, diag_zero = ppo.train_ppo(sft32.copy(), sft32, rm32, tok, train_prompts, zero_config,
-                                           scenarios=scenarios, desc="PPO, β = 0")
+                                           scenarios=scenarios, desc="PPO, β = 0", score_norm=score_norm)
 for w in caught:
     print(f"warning: {w.message}")
 cols = ["score", "judge", "kl", "entropy", "length", "distinct"]
@@ -817,51 +860,78 @@ ppo_run_widget(tok, sft32, rm32, train_prompts, example_prompt=eval_texts[index_
 # %% [markdown]
 # ## 11. Exercises
 #
-# Each exercise has a reference solution in the cell (marked **replace with your own**): delete it,
-# write yours, and run the check.
+# Each exercise is a function for you to write: replace `raise NotImplementedError` with your code and
+# run the cell again. The `check_...` call compares your function with the course's on hand-made cases
+# and prints whether it passed (until you have written it, it says so); the solution is in the folded
+# block below each exercise.
 #
 # **Exercise 1: GAE for one answer.** Given the per-token rewards $r_t$ and values $V_t$ of one answer
 # (NumPy arrays of length $L$), return the advantages $A_t$, with $V_{L+1} = 0$.
 
 # %%
 def gae_one_sequence(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> np.ndarray:
-    # reference solution: replace with your own
-    adv = np.zeros(len(rewards))
-    next_value, next_adv = 0.0, 0.0
-    for t in reversed(range(len(rewards))):
-        delta = rewards[t] + gamma * next_value - values[t]
-        adv[t] = delta + gamma * lam * next_adv
-        next_value, next_adv = values[t], adv[t]
-    return adv
+    """The GAE advantages A_t = δ_t + γλ A_{t+1}, δ_t = r_t + γ V_{t+1} - V_t, with V and A after the end = 0."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_gae_one_sequence(gae_one_sequence)
+_ = check_gae_one_sequence(gae_one_sequence)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def gae_one_sequence(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+#     adv = np.zeros(len(rewards))
+#     next_value, next_adv = 0.0, 0.0
+#     for t in reversed(range(len(rewards))):
+#         delta = rewards[t] + gamma * next_value - values[t]
+#         adv[t] = delta + gamma * lam * next_adv
+#         next_value, next_adv = values[t], adv[t]
+#     return adv
+# ```
+# </details>
+#
 # **Exercise 2: the clipped objective of one token.** Return $\min(\rho A,\ \mathrm{clip}(\rho, 1-\epsilon, 1+\epsilon)\,A)$.
 
 # %%
 def clipped_objective(ratio: float, advantage: float, eps: float) -> float:
-    # reference solution: replace with your own
-    return min(ratio * advantage, float(np.clip(ratio, 1 - eps, 1 + eps)) * advantage)
+    """min(ratio · advantage, clip(ratio, 1 - eps, 1 + eps) · advantage)."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_clipped_objective(clipped_objective)
+_ = check_clipped_objective(clipped_objective)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def clipped_objective(ratio: float, advantage: float, eps: float) -> float:
+#     return min(ratio * advantage, float(np.clip(ratio, 1 - eps, 1 + eps)) * advantage)
+# ```
+# </details>
+#
 # **Exercise 3: the KL-regularised optimum.** Given $\pi_\text{ref}$ (probabilities), rewards $r$ and
 # $\beta > 0$, return $\pi^* \propto \pi_\text{ref} \exp(r/\beta)$. One check uses $r/\beta = 800$:
 # `np.exp(800)` overflows, so work in log space and subtract the maximum first.
 
 # %%
 def kl_optimum(pi_ref: np.ndarray, rewards: np.ndarray, beta: float) -> np.ndarray:
-    # reference solution: replace with your own
-    z = np.log(pi_ref) + rewards / beta
-    w = np.exp(z - z.max())
-    return w / w.sum()
+    """The probabilities π* ∝ pi_ref · exp(rewards / beta), normalised to sum to 1, without overflow."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_kl_optimum(kl_optimum)
+_ = check_kl_optimum(kl_optimum)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def kl_optimum(pi_ref: np.ndarray, rewards: np.ndarray, beta: float) -> np.ndarray:
+#     z = np.log(pi_ref) + rewards / beta   # log π* up to a constant
+#     w = np.exp(z - z.max())               # the largest weight is e^0 = 1: no overflow
+#     return w / w.sum()
+# ```
+# </details>
 
 # %% [markdown]
 # ## 12. Summary

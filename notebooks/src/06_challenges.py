@@ -6,8 +6,8 @@
 # Chapter 5 made the policy climb the reward model. But the reward model is not what we want: it is a
 # small network that learned, from a few hundred preference pairs, to *imitate* the judgement of an
 # expert. Everything RLHF does rests on that imitation. This chapter takes four things that go wrong
-# with it, the four challenges the course brief lists, and turns each claim about them into an
-# experiment on our own models:
+# with it, four standard challenges of RLHF (Casper et al. 2023 survey these and the method's other open
+# problems), and turns each into an experiment on our own models:
 #
 # | challenge | the question we measure |
 # |---|---|
@@ -17,10 +17,10 @@
 # | **scalability** | what does RLHF cost, and how does the cost grow with the model? |
 #
 # Each one goes: the problem → an example → the experiment → the mitigations → their measured effect.
-# The brief attaches a severity and a "mitigation effectiveness" to each (reward hacking: critical,
-# 92 %; annotation quality: high, 85 %; distribution shift: high, 78 %; scalability: medium, 80 %).
-# Those are claims from an older package that *printed* them. Here they are hypotheses: section 5 puts
-# our measurements next to them and explains the differences.
+# Two questions are asked of every challenge: how **severe** is it (what share of the model's skill does
+# the unmitigated problem destroy?) and how **effective** is the best mitigation (what share of the lost
+# quality does it win back?). Both are defined so that they can be measured, with an interval wherever
+# quality is won back, and section 5 puts the four challenges side by side.
 #
 # **You will learn to**
 # 1. tell the *proxy* (the reward model) from the *gold* reward (the rubric judge that plays the
@@ -397,15 +397,26 @@ show.round(3)
 
 # %%
 rows = mit.dropna(subset=["effectiveness"])
-claim = experiments.BRIEF_CLAIMS["reward hacking"][1]
+
+
+def interval_verdict(lo: float, hi: float) -> str:
+    """What the interval of an effectiveness E says: E = 0 is no better than no mitigation."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "no interval"
+    if lo > 0:
+        return "the mitigation helps: its interval excludes 0"
+    if hi < 0:
+        return "the mitigation hurts: its interval lies below 0"
+    return "not distinguishable from no mitigation: its interval contains 0"
+
+
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [1, 1.1]})
 y = np.arange(len(rows))
 ax1.barh(y, rows.effectiveness, color=COLORS["green"], alpha=0.8)
 ax1.errorbar(rows.effectiveness, y, xerr=[rows.effectiveness - rows.ci_low, rows.ci_high - rows.effectiveness],
              fmt="none", ecolor=COLORS["black"], capsize=5)
-ax1.axvline(1.0, color=COLORS["grey"], ls="--")
-ax1.axvline(0.0, color=COLORS["grey"], lw=1)
-ax1.axvline(claim, color=COLORS["vermillion"], ls=":", label="the brief's claim")
+ax1.axvline(1.0, color=COLORS["grey"], ls="--", label="E = 1: all the lost gold recovered")
+ax1.axvline(0.0, color=COLORS["vermillion"], lw=1, label="E = 0: no better than no mitigation")
 ax1.set_yticks(y, rows.mitigation)
 ax1.set(xlabel="effectiveness E (share of the lost gold score recovered)", title="Mitigations, 95 % intervals")
 ax1.legend(loc="lower right")
@@ -419,9 +430,8 @@ plt.show()
 lost = mit.set_index("mitigation").loc[["none (best checkpoint)", "none (hacked)"], "gold"]
 print(f"gold lost to hacking: {lost.iloc[0]:.3f} → {lost.iloc[1]:.3f} ({lost.iloc[0] - lost.iloc[1]:.3f})")
 for r in rows.itertuples():
-    inside = "contains" if r.ci_low <= claim <= r.ci_high else "excludes"
     print(f"{r.mitigation:<22} E = {r.effectiveness:5.0%}  [{r.ci_low:.0%}, {r.ci_high:.0%}]  "
-          f"({inside} the brief's {claim:.0%}); {r.detail}")
+          f"({interval_verdict(r.ci_low, r.ci_high)}); {r.detail}")
 se_lost = np.hypot(best.gold_se, end.gold_se)
 if lost.iloc[0] - lost.iloc[1] <= 2 * se_lost:
     print(f"the gold score lost to hacking is within two standard errors ({2 * se_lost:.3f}) in this run: "
@@ -838,9 +848,9 @@ sx.round(3)
 
 # %% [markdown]
 # Our "effectiveness" for scalability is the share of PPO's training-state memory a mitigation saves at
-# the course's width. It is not comparable with the other three (no lost quality is won back), and the
-# brief's single percentage has no measurable counterpart: scalability is a cost that grows with $N$, and
-# every saving here trades memory against quality or speed.
+# the course's width. It is not comparable with the other three (no lost quality is won back), and no
+# single percentage can summarise scalability: it is a cost that grows with $N$, and every saving here
+# trades memory against quality or speed.
 #
 # ## 5. The four challenges, measured
 #
@@ -853,46 +863,46 @@ sx.round(3)
 # measurement beside it.
 
 # %%
-summary = R["summary"]
-table = summary[["challenge", "effect_size", "severity", "brief_severity", "best_mitigation",
-                 "effectiveness", "ci_low", "ci_high", "brief_effectiveness"]].copy()
+summary = experiments.summary_table(R)  # the summary, recomputed from the cached experiment tables
+table = summary[["challenge", "effect_size", "severity", "best_mitigation",
+                 "effectiveness", "ci_low", "ci_high"]].copy()
 table.round(3)
 
 # %%
 fig, ax = plt.subplots(figsize=(10, 4.6))
 y = np.arange(len(summary))
-ax.barh(y + 0.18, summary.effectiveness, 0.36, color=COLORS["green"], label="measured (best mitigation)")
+ax.barh(y, summary.effectiveness, 0.5, color=COLORS["green"], label="measured (best mitigation)")
 ok = summary.ci_low.notna().to_numpy()
-ax.errorbar(summary.effectiveness[ok], y[ok] + 0.18,
+ax.errorbar(summary.effectiveness[ok], y[ok],
             xerr=[(summary.effectiveness - summary.ci_low)[ok], (summary.ci_high - summary.effectiveness)[ok]],
-            fmt="none", ecolor=COLORS["black"], capsize=4)
-ax.barh(y - 0.18, summary.brief_effectiveness, 0.36, color=COLORS["grey"], label="the brief's claim")
+            fmt="none", ecolor=COLORS["black"], capsize=4, label="95 % interval")
 ax.set_yticks(y, [f"{c}\n({m})" for c, m in zip(summary.challenge, summary.best_mitigation)], fontsize=9)
-ax.axvline(1.0, color=COLORS["black"], ls="--", lw=1)
-ax.set(xlabel="effectiveness (scalability: share of memory saved)", title="Measured against claimed")
+ax.axvline(1.0, color=COLORS["black"], ls="--", lw=1, label="1: all the lost quality recovered")
+ax.axvline(0.0, color=COLORS["vermillion"], lw=1, label="0: no better than no mitigation")
+ax.set(xlabel="effectiveness (scalability: share of memory saved)",
+       title="The best mitigation of each challenge, with its interval")
 ax.legend(loc="lower right", fontsize=10)
 plt.show()
 for r in summary.itertuples():
-    same = "same as" if r.severity.split(" ")[0] == r.brief_severity else "differs from"
     print(f"{r.challenge}: {r.measured}")
-    print(wrap(f"severity {r.severity} ({same} the brief's {r.brief_severity}). {r.explanation}"))
+    print(wrap(f"severity {r.severity}. {r.explanation}"))
 floor = mit.set_index("mitigation").loc["no skill (answers to other questions)", "gold"]
 print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} for the SFT policy's own answers")
 
 # %% [markdown]
-# **Why measured and claimed differ.** The brief's figures were printed, not measured, and they come
-# without intervals. Ours come from one tiny model, one seed per setting, 64 held-out prompts and 70 test
-# pairs, so the intervals are the result and the point estimates one draw each. Beyond noise, there are
-# reasons specific to each challenge:
+# **How to read the four rows.** Every figure comes from one tiny model, one seed per setting, 64 held-out
+# prompts and 70 test pairs, so the intervals are the result and the point estimates one draw each. A
+# single effectiveness quoted without an interval says little. Beyond noise, each challenge has its own
+# caveats:
 #
-# * **Reward hacking.** How much quality there is to lose, and therefore what "recovering 92 %" means,
+# * **Reward hacking.** How much quality there is to lose, and therefore what a high effectiveness means,
 #   depends on how much PPO gained before over-optimising; on our models both are a few hundredths of the
 #   judge's scale, so recovering all of it means getting back to barely above the SFT policy, not to a
 #   good policy.
 # * **Annotation quality.** Our noise is random and our pairs are regular, the friendliest case for a
 #   reward model; systematic annotator biases (length, style) are not averaged away and do more harm. And
 #   a mitigation that triples the labelling cost is not comparable, at equal budget, with one that does not.
-# * **Distribution shift.** The brief counts it as one challenge among four; on our models it is the one
+# * **Distribution shift.** It looks like one challenge among four; on our models it is the one
 #   that makes the reward model unreliable on exactly the answers PPO feeds it, and a few hundred new
 #   labels close at most part of the gap.
 # * **Scalability** is a cost curve, not a loss: the memory a mitigation saves is measurable, but it is
@@ -922,22 +932,32 @@ print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} fo
 #
 # ## 7. Exercises
 #
-# Each exercise has a reference solution in the cell (marked **replace with your own**): delete it,
-# write yours, and run the check.
+# Each exercise is a function for you to write: replace `raise NotImplementedError` with your code and
+# run the cell again. The `check_...` call compares your function with the course's on hand-made cases
+# and prints whether it passed (until you have written it, it says so); the solution is in the folded
+# block below each exercise.
 #
 # **Exercise 1: effectiveness.** Return $E = (q_M - q_\text{bad}) / (q_\text{good} - q_\text{bad})$, and
 # `float("nan")` when nothing was lost ($q_\text{good} \le q_\text{bad}$).
 
 # %%
 def effectiveness(q_mitigated: float, q_bad: float, q_good: float) -> float:
-    # reference solution: replace with your own
-    lost = q_good - q_bad
-    return (q_mitigated - q_bad) / lost if lost > 0 else float("nan")
+    """E = (q_mitigated - q_bad) / (q_good - q_bad), or float("nan") when q_good <= q_bad."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_effectiveness(effectiveness)
+_ = check_effectiveness(effectiveness)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def effectiveness(q_mitigated: float, q_bad: float, q_good: float) -> float:
+#     lost = q_good - q_bad
+#     return (q_mitigated - q_bad) / lost if lost > 0 else float("nan")
+# ```
+# </details>
+#
 # **Exercise 2: the conservative Bradley-Terry loss of one pair.** Return the loss
 # $-(1-\varepsilon)\log\sigma(\Delta) - \varepsilon\log\sigma(-\Delta)$ and its derivative
 # $\sigma(\Delta) - (1-\varepsilon)$. One check uses $|\Delta| = 800$: write $-\log\sigma(u) =
@@ -945,29 +965,46 @@ passed = check_effectiveness(effectiveness)
 
 # %%
 def conservative_bt(delta: float, eps: float) -> tuple[float, float]:
-    # reference solution: replace with your own
-    loss = (1 - eps) * np.logaddexp(0.0, -delta) + eps * np.logaddexp(0.0, delta)
-    sig, sig_neg = np.exp(-np.logaddexp(0.0, -delta)), np.exp(-np.logaddexp(0.0, delta))
-    return float(loss), float(eps * sig - (1 - eps) * sig_neg)
+    """(the loss -(1 - eps) log σ(delta) - eps log σ(-delta), its derivative σ(delta) - (1 - eps)),
+    finite at |delta| = 800."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_conservative_bt(conservative_bt)
+_ = check_conservative_bt(conservative_bt)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def conservative_bt(delta: float, eps: float) -> tuple[float, float]:
+#     loss = (1 - eps) * np.logaddexp(0.0, -delta) + eps * np.logaddexp(0.0, delta)
+#     sig, sig_neg = np.exp(-np.logaddexp(0.0, -delta)), np.exp(-np.logaddexp(0.0, delta))   # σ(Δ), σ(-Δ)
+#     return float(loss), float(eps * sig - (1 - eps) * sig_neg)   # = σ(Δ) - (1 - ε), without 1 - σ
+# ```
+# </details>
+#
 # **Exercise 3: the Gao fit.** Given distances $d > 0$ and gains $R$, return the least-squares $(a, b)$ of
 # $R(d) = d\,(a - b\log d)$. Hint: it is linear regression on two columns, without an intercept.
 
 # %%
 def gao_fit(d: np.ndarray, r: np.ndarray) -> tuple[float, float]:
-    # reference solution: replace with your own
-    X = np.stack([d, -d * np.log(d)], axis=1)
-    (a, b), *_ = np.linalg.lstsq(X, r, rcond=None)
-    return float(a), float(b)
+    """The least-squares (a, b) of r ≈ d (a - b log d)."""
+    raise NotImplementedError  # replace with your own code
 
 
-passed = check_gao_fit(gao_fit)
+_ = check_gao_fit(gao_fit)
 
 # %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def gao_fit(d: np.ndarray, r: np.ndarray) -> tuple[float, float]:
+#     X = np.stack([d, -d * np.log(d)], axis=1)   # R = a d + b (-d log d): two columns, no intercept
+#     (a, b), *_ = np.linalg.lstsq(X, r, rcond=None)
+#     return float(a), float(b)
+# ```
+# </details>
+#
 # **Going further** (no check): (a) in section 1.7, raise `LIVE_ITERATIONS` to 30 and watch the medical
 # accuracy and the humility of the live policy; (b) in the cached results (`R["hacking_curves"]`), compute
 # $E$ of the large-β run at each of its checkpoints, not only the last; (c) with
@@ -985,8 +1022,9 @@ passed = check_gao_fit(gao_fit)
 #   parts of the gold score moved and which words the proxy pays for.
 # * A stronger KL penalty, early stopping on a held-out gold check, and an ensemble of reward models are
 #   measured as the share of the lost gold score they recover, each with an interval. With losses of a few
-#   hundredths of the judge's scale, the intervals are wide: a single "92 %" is not a number an experiment
-#   of this size can pin down, and the printed brief never ran one.
+#   hundredths of the judge's scale, the intervals are wide: a single percentage without its interval is
+#   not a number an experiment of this size can pin down. What it can tell is whether an interval
+#   excludes 0.
 # * Random label noise degrades a reward model gradually; majority voting (at three times the labelling
 #   cost) and a label-smoothed loss were measured against it, and neither is free.
 # * A reward model ranks the pairs it was designed on far better than the policy's own answers: that

@@ -1,0 +1,148 @@
+"""Measure the reference checkpoints against the course's targets for each stage.
+
+    .venv/bin/python benchmarks/eval_reference.py [CHECKPOINT_DIR] [--seeds 1 2] [--json OUT]
+
+On the 64 held-out questions (wordings never used in training), with the gold judge and 95%
+bootstrap intervals over the questions:
+
+* SFT: share of answers that address the case asked (the nearest expert answer by content-word
+  overlap is the right case's), medical accuracy, repeated 4-grams;
+* reward model: accuracy on the held-out preference pairs, and on *on-policy* pairs: two answers
+  sampled (τ = 1) from the SFT and the PPO policy for each held-out question, kept when the gold
+  judge's overall scores differ by at least ``DECISIVE`` (the RM must rank them as the judge does);
+* PPO over SFT (greedy answers): the paired gold-judge gain with its interval, the share of the
+  questions where they differ on which the judge prefers PPO, medical accuracy and repetition of
+  both, the reward model's mean score of PPO and of the expert answers, clip fraction and
+  approximate KL from the reference run's log; with ``--seeds``, PPO is retrained from SFT with
+  those seeds (the reference config otherwise) and each gain is reported;
+* the unseen cases (``data/eval_unseen.jsonl``, whose cases appear only in the pretraining text):
+  what SFT and PPO score there.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course_utils import checkpoints, data, judge  # noqa: E402
+from course_utils.ppo import DEFAULT_CONFIG, sample_answers, train_ppo  # noqa: E402
+from course_utils.reward import evaluate, load_reward_model  # noqa: E402
+
+DECISIVE = 0.1       # on-policy pairs count when the gold scores differ by at least this much
+ROUNDS = 2000
+MAX_NEW = 112
+
+
+def ci(values, rounds: int = ROUNDS, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, lower, upper) with a 95% percentile bootstrap interval over the entries."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    idx = np.random.default_rng(seed).integers(0, len(v), size=(rounds, len(v)))
+    lo, hi = np.quantile(v[idx].mean(axis=1), [0.025, 0.975])
+    return round(float(v.mean()), 4), round(float(lo), 4), round(float(hi), 4)
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in judge.normalize(text).split() if len(w) > 3}
+
+
+def repeated_4grams(text: str) -> float:
+    w = text.split()
+    grams = [tuple(w[i:i + 4]) for i in range(len(w) - 3)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def addresses_case(answers, items, experts) -> np.ndarray:
+    expert_words = {sid: _words(t) for sid, t in experts.items()}
+    out = []
+    for a, e in zip(answers, items):
+        aw = _words(a)
+        best = max(expert_words, key=lambda sid: len(aw & expert_words[sid]) / max(1, len(aw | expert_words[sid])))
+        out.append(best == e["scenario_id"])
+    return np.asarray(out, dtype=float)
+
+
+def stage_report(answers, items, scen, experts) -> tuple[dict, object]:
+    v = judge.judge_many(answers, [scen[e["scenario_id"]] for e in items])
+    return {"addresses_case": ci(addresses_case(answers, items, experts)),
+            "medical_accuracy": ci(v.medical_accuracy), "overall": ci(v.overall),
+            "repeated_4grams": ci([repeated_4grams(a) for a in answers])}, v
+
+
+def gain(v_ppo, v_sft) -> dict:
+    d = v_ppo.overall.to_numpy() - v_sft.overall.to_numpy()
+    differ = np.abs(d) > 1e-9
+    return {"gain": ci(d), "questions_differ": int(differ.sum()),
+            "ppo_preferred_where_differ": round(float((d[differ] > 0).mean()), 4) if differ.any() else None}
+
+
+def onpolicy_agreement(rm, tok, policies, items, scen, seed: int = 0) -> dict:
+    prompts = [e["prompt"] for e in items]
+    agree = []
+    for k, model in enumerate(policies.values()):
+        a = sample_answers(model, tok, prompts, 1.0, MAX_NEW, seed=seed + 2 * k)
+        b = sample_answers(model, tok, prompts, 1.0, MAX_NEW, seed=seed + 2 * k + 1)
+        ga = judge.judge_many(a, [scen[e["scenario_id"]] for e in items]).overall.to_numpy()
+        gb = judge.judge_many(b, [scen[e["scenario_id"]] for e in items]).overall.to_numpy()
+        ra, rb = rm.score(tok, prompts, a), rm.score(tok, prompts, b)
+        keep = np.abs(ga - gb) >= DECISIVE
+        agree += list(((ga > gb) == (ra > rb))[keep])
+    return {"accuracy": ci(np.asarray(agree, float)) if agree else None, "pairs": len(agree)}
+
+
+def main(argv: list[str]) -> int:
+    directory = Path(argv[0]) if argv and not argv[0].startswith("--") else checkpoints.CHECKPOINT_DIR
+    seeds = [int(s) for s in argv[argv.index("--seeds") + 1:] if s.isdigit()] if "--seeds" in argv else []
+    tok = checkpoints.load_tokenizer(directory)
+    sft = checkpoints.load("sft", directory, dtype="float64")
+    ppo = checkpoints.load("ppo", directory, dtype="float64")
+    rm = load_reward_model(directory)
+    scen = {s["id"]: s for s in data.load_scenarios() + data.load_unseen_cases()}
+    experts = {sid: data.expert_response(s) for sid, s in scen.items()}
+    items = data.load_eval_prompts()
+    prompts = [e["prompt"] for e in items]
+    out: dict = {}
+    answers = {n: sample_answers(m, tok, prompts, 0.0, MAX_NEW) for n, m in (("sft", sft), ("ppo", ppo))}
+    out["sft"], v_sft = stage_report(answers["sft"], items, scen, experts)
+    out["ppo"], v_ppo = stage_report(answers["ppo"], items, scen, experts)
+    out["ppo_vs_sft"] = gain(v_ppo, v_sft)
+    test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
+    out["reward_heldout_accuracy"] = round(float(evaluate(rm, tok, test_pairs)["accuracy"]), 4)
+    out["reward_onpolicy"] = onpolicy_agreement(rm, tok, {"sft": sft, "ppo": ppo}, items, scen)
+    out["rm_score"] = {"sft": ci(rm.score(tok, prompts, answers["sft"])),
+                       "ppo": ci(rm.score(tok, prompts, answers["ppo"])),
+                       "expert": ci(rm.score(tok, prompts, [experts[e["scenario_id"]] for e in items]))}
+    log = checkpoints.load_log("ppo", directory)
+    out["ppo_log"] = {"clipfrac_mean": round(float(log.clipfrac.mean()), 4),
+                      "approx_kl_mean": round(float(log.approx_kl.mean()), 5),
+                      "kl_final": round(float(log.kl.iloc[-1]), 3)}
+    unseen = data.load_eval_unseen()
+    up = [e["prompt"] for e in unseen]
+    for name, model in (("sft", sft), ("ppo", ppo)):
+        out[f"unseen_{name}"], _ = stage_report(sample_answers(model, tok, up, 0.0, MAX_NEW), unseen, scen, experts)
+    for seed in seeds:
+        t0 = time.perf_counter()
+        policy, _ = train_ppo(checkpoints.load("sft", directory), checkpoints.load("sft", directory),
+                              load_reward_model(directory), tok, data.load_sft(), replace(DEFAULT_CONFIG, seed=seed),
+                              progress=False)
+        a = sample_answers(policy, tok, prompts, 0.0, MAX_NEW)
+        v = judge.judge_many(a, [scen[e["scenario_id"]] for e in items])
+        out[f"ppo_seed{seed}"] = {**gain(v, v_sft), "medical_accuracy": ci(v.medical_accuracy),
+                                  "seconds": round(time.perf_counter() - t0)}
+        print(json.dumps({f"ppo_seed{seed}": out[f"ppo_seed{seed}"]}), flush=True)
+    print(json.dumps(out, indent=1))
+    if "--json" in argv:
+        Path(argv[argv.index("--json") + 1]).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

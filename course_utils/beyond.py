@@ -1,0 +1,678 @@
+"""Chapter 8, "beyond PPO": DPO, GRPO and best-of-n next to PPO, on the same model, data and judge.
+
+Three ways to turn preferences into a better policy without chapter 5's PPO loop:
+
+* **DPO** (Rafailov et al. 2023, ``dpo.py``) trains the policy directly on the preference
+  pairs: no reward model, no sampling.
+* **GRPO** (Shao et al. 2024, ``grpo.py``) keeps the reward model and the sampling but drops
+  PPO's value head: each answer is compared with the other answers to the same prompt.
+* **Best-of-n** (Nakano et al. 2021; Gao et al. 2023, ``bestofn.py``) trains nothing: it samples
+  n answers from the SFT model and keeps the one the reward model scores highest.
+
+This module trains the reference DPO and GRPO policies (:func:`build_beyond_cache`, run by
+``make checkpoints`` after the PPO stage), measures every method on the 64 held-out questions
+(:func:`side_by_side`) and stores the tables in ``beyond.npz`` (``experiments.save_tables``),
+so that chapter 8 only loads, prints and plots. It also holds the chapter's small pieces: a
+tabular DPO on a handful of candidate answers (:func:`bandit_dpo`), the two widgets
+(:func:`dpo_beta_widget`, :func:`best_of_n_widget`) and the exercise checkers.
+
+Educational material, not medical advice.
+
+Symbols
+-------
+=====================  ======================================================================
+x_i, s_i               held-out question i (i = 1 .. 64, ``data.load_eval_prompts``), its scenario
+π_sft = π_ref          the SFT policy (chapter 2), the reference of PPO, DPO and GRPO
+π_ppo, π_dpo, π_grpo   the trained policies; their answers are decoded greedily
+y_ij                   sample j of π_sft at temperature 1 for question i (j = 1 .. N, N = 64)
+r(x, y)                the reward model's score (chapter 3)
+J(y, s)                the gold judge's ``overall`` score in [0, 1] (``judge.judge_many``)
+BoN_n                  best-of-n: argmax_{j ≤ n} r(x_i, y_ij) (ties: the earliest sample), so
+                       the n = 4 choice is made from the first four of the 64 samples
+KL                     KL(π ‖ π_ref) per answer in nats: for a trained policy the mean of
+                       Σ_t [log π(y_t) - log π_ref(y_t)] over samples y ~ π at temperature 1
+                       (``experiments.evaluate_policy``); for best-of-n the analytic bound
+                       log n - (n-1)/n (``bestofn.bon_kl``)
+P, L                   prompt and answer length in tokens (``<bos> <q> x <a> y <eos>``)
+=====================  ======================================================================
+
+Compute is counted in **token positions passed through a network** (policy, reference or reward
+model; padding not counted; a backward pass costs about twice a forward one), never in seconds,
+so a rebuild reproduces the file:
+
+* DPO training: every epoch, each pair's two sequences go forward through π and π_ref and
+  backward through π: forward 2 E Σ (P + L), backward E Σ (P + L);
+* PPO and GRPO training, per iteration of B answers with mean answer length L̄ (from the log):
+  S = B (P̄ + L̄) tokens; forward (4 + K) S (sampling, π_old, π_ref, reward model, and K update
+  epochs), backward K S; P̄ is the mean prompt length of the RL prompts (:func:`rl_prompts`);
+* answering one question: a greedy policy processes P + L tokens; best-of-n samples and scores
+  n answers, 2 n (P + L̄).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .bestofn import bon_kl
+from .dpo import DPOConfig, train_dpo
+from .grpo import GRPOConfig, train_grpo
+from .model import TinyGPT
+from .paths import CHECKPOINT_DIR, save_log
+from .tokenizer import VocabularyTokenizer
+from .training import encode_sft
+
+__all__ = [
+    "CACHE_FILE", "REFERENCE_DPO", "REFERENCE_GRPO", "BON_SAMPLES", "TABLE_NS", "CURVE_NS", "SUMMARY_COLUMNS",
+    "fitting_pairs", "rl_prompts", "train_reference_dpo", "train_reference_grpo", "dpo_train_tokens", "rl_train_tokens",
+    "bon_samples", "bon_choice", "bestofn_curve", "side_by_side", "build_beyond_cache", "load_beyond",
+    "bandit_dpo", "dpo_beta_view", "dpo_beta_widget", "best_of_n_view", "best_of_n_widget",
+    "check_dpo_margin", "check_group_advantages", "check_best_of_n_mean",
+]
+
+CACHE_FILE = "beyond.npz"
+SEED = 0
+#: Longest answer, as in chapters 5-7 (the expert answers have 69-108 tokens).
+MAX_NEW_TOKENS = 112
+#: The reference DPO run: the defaults of ``dpo.DPOConfig`` (two epochs over the training pairs,
+#: β = 0.1), the held-out pairs evaluated every 8 steps.
+REFERENCE_DPO = DPOConfig(eval_every=8, seed=SEED)
+#: The reference GRPO run: the defaults of ``grpo.GRPOConfig`` (60 iterations of 2 prompts × 8 answers,
+#: as many answers as chapter 5's PPO run).
+REFERENCE_GRPO = GRPOConfig(seed=SEED)
+#: Samples per held-out question for best-of-n (every n up to this reuses the first n samples).
+BON_SAMPLES = 64
+#: The best-of-n settings of the side-by-side table, and of the curve against n.
+TABLE_NS: tuple[int, ...] = (1, 4, 16, 64)
+CURVE_NS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+#: Samples per question from which the KL of a trained policy is estimated.
+KL_SAMPLES = 4
+ROUNDS = 1000
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "method", "setting", "decoding", "n", "gold", "gold_lower", "gold_upper", "reward", "reward_lower",
+    "reward_upper", "kl", "kl_kind", "words", "train_fwd_tokens", "train_bwd_tokens", "answer_tokens",
+)
+
+
+# ============================================================================ training
+def fitting_pairs(tok: VocabularyTokenizer, pairs: Sequence[Mapping], max_len: int) -> list[dict]:
+    """The pairs whose chosen and rejected sequences both fit a model reading ``max_len`` positions.
+
+    A sequence of n tokens needs n - 1 ≤ max_len (the forward pass reads all tokens but the last).
+    """
+    return [dict(p) for p in pairs
+            if max(len(encode_sft(tok, p["prompt"], p[k])[0]) for k in ("chosen", "rejected")) - 1 <= max_len]
+
+
+def train_reference_dpo(sft: TinyGPT, tok: VocabularyTokenizer, config: DPOConfig | None = None,
+                        progress: bool = False) -> tuple[TinyGPT, pd.DataFrame]:
+    """DPO from a copy of ``sft`` (also the frozen π_ref) on the training pairs of ``data.load_preferences()``,
+    the test pairs evaluated on the way. Returns (policy, log) as ``dpo.train_dpo``."""
+    from . import data
+
+    prefs = data.load_preferences()
+    train = fitting_pairs(tok, [p for p in prefs if p["split"] == "train"], sft.config.max_len)
+    test = fitting_pairs(tok, [p for p in prefs if p["split"] == "test"], sft.config.max_len)
+    return train_dpo(sft.copy(), sft, tok, train, config or REFERENCE_DPO, progress=progress, eval_pairs=test)
+
+
+def rl_prompts() -> list[dict]:
+    """The prompts reinforcement learning trains on: ``data.load_rl_prompts()`` (wordings no SFT
+    demonstration uses) where the data provide them, else the SFT prompts; never the held-out questions."""
+    from . import data
+
+    return data.load_rl_prompts() if hasattr(data, "load_rl_prompts") else data.load_sft()
+
+
+def train_reference_grpo(sft: TinyGPT, reward_model, tok: VocabularyTokenizer, config: GRPOConfig | None = None,
+                         progress: bool = False) -> tuple[TinyGPT, pd.DataFrame]:
+    """GRPO from a copy of ``sft`` against ``reward_model`` on :func:`rl_prompts`, KL-anchored to ``sft``.
+    Returns (policy, diagnostics) as ``grpo.train_grpo``."""
+    from . import data
+
+    return train_grpo(sft.copy(), sft, reward_model, tok, rl_prompts(), config or REFERENCE_GRPO,
+                      progress=progress, scenarios=data.load_scenarios())
+
+
+def dpo_train_tokens(tok: VocabularyTokenizer, pairs: Sequence[Mapping], epochs: int) -> dict[str, float]:
+    """Token positions of a DPO run: forward 2 E Σ (P + L) (π and π_ref), backward E Σ (P + L)."""
+    per_epoch = sum(len(encode_sft(tok, p["prompt"], p[k])[0]) for p in pairs for k in ("chosen", "rejected"))
+    return {"train_fwd_tokens": float(2 * epochs * per_epoch), "train_bwd_tokens": float(epochs * per_epoch)}
+
+
+def rl_train_tokens(log: pd.DataFrame, batch_size: int, update_epochs: int, prompt_tokens: float) -> dict[str, float]:
+    """Token positions of a PPO or GRPO run from its log: S = Σ_iterations B (P̄ + L̄);
+    forward (4 + K) S, backward K S (K = ``update_epochs``)."""
+    s = float(batch_size * (prompt_tokens + log["length"].to_numpy(dtype=np.float64)).sum())
+    return {"train_fwd_tokens": (4 + update_epochs) * s, "train_bwd_tokens": update_epochs * s}
+
+
+# ============================================================================ best-of-n
+def bon_samples(policy: TinyGPT, reward_model, tok: VocabularyTokenizer, items: Sequence[Mapping],
+                scenarios: Mapping[str, Mapping], n: int = BON_SAMPLES, max_new_tokens: int = MAX_NEW_TOKENS,
+                seed: int = SEED, chunk: int = 16) -> pd.DataFrame:
+    """n answers per question sampled from ``policy`` at temperature 1, each scored by the reward model
+    and the gold judge.
+
+    One row per sample: ``item`` (index into ``items``), ``eval_id``, ``sample`` (0 .. n-1, the
+    order best-of-n reads them in), ``reward``, ``gold`` (``overall``), ``words``, ``tokens``
+    (P + L) and ``answer``. Questions are sampled ``chunk`` at a time (the KV cache of 64 × 64
+    sequences at once would be large), chunk c with seed (seed, c).
+    """
+    from .judge import judge_many
+    from .ppo import sample_answers
+    from .scorecard import reward_scores
+
+    frames = []
+    for c, start in enumerate(range(0, len(items), chunk)):
+        part = list(items[start:start + chunk])
+        prompts = [it["prompt"] for it in part for _ in range(n)]
+        answers = sample_answers(policy, tok, prompts, 1.0, max_new_tokens, seed=[seed, c])
+        verdicts = judge_many(answers, [scenarios[it["scenario_id"]] for it in part for _ in range(n)])
+        frames.append(pd.DataFrame({
+            "item": np.repeat(np.arange(start, start + len(part)), n),
+            "eval_id": [it["id"] for it in part for _ in range(n)],
+            "sample": np.tile(np.arange(n), len(part)),
+            "reward": reward_scores(reward_model, tok, prompts, answers),
+            "gold": verdicts["overall"].to_numpy(dtype=np.float64),
+            "words": np.array([len(a.split()) for a in answers], dtype=np.float64),
+            "tokens": np.array([len(encode_sft(tok, p, a)[0]) for p, a in zip(prompts, answers)], dtype=np.float64),
+            "answer": answers,
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def bon_choice(samples: pd.DataFrame, n: int, by: str = "reward") -> pd.DataFrame:
+    """The best-of-n row of every question: the highest ``by`` among its first n samples (ties: the earliest).
+
+    ``by="reward"`` is best-of-n; ``by="gold"`` is the oracle that picks what the gold judge
+    likes best (what a perfect reward model would pick). Rows in question order.
+    """
+    first = samples[samples["sample"] < int(n)].sort_values(["item", "sample"], kind="stable")
+    idx = first.groupby("item", sort=True)[by].idxmax()           # idxmax: the first maximum
+    return samples.loc[idx.to_numpy()].reset_index(drop=True)
+
+
+def bestofn_curve(samples: pd.DataFrame, ns: Sequence[int] = CURVE_NS, rounds: int = ROUNDS,
+                  seed: int = SEED) -> pd.DataFrame:
+    """Best-of-n against n: mean reward and gold score of the chosen answers, a bootstrap 95% interval
+    of the gold mean over the questions, the oracle's gold, the answers' length and the KL bound."""
+    from .experiments import _bootstrap_index, _interval
+
+    rows = []
+    for n in ns:
+        pick, oracle = bon_choice(samples, n), bon_choice(samples, n, by="gold")
+        gold = pick["gold"].to_numpy()
+        lo, hi = _interval(gold[_bootstrap_index(len(gold), rounds, seed)].mean(axis=1))
+        rows.append({"n": int(n), "reward": float(pick["reward"].mean()), "gold": float(gold.mean()),
+                     "gold_lower": lo, "gold_upper": hi, "gold_oracle": float(oracle["gold"].mean()),
+                     "words": float(pick["words"].mean()), "kl_bound": float(bon_kl(n))})
+    return pd.DataFrame(rows)
+
+
+# ============================================================================ the side-by-side table
+def _answer_rows(stage: str, items: Sequence[Mapping], answers: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({"stage": stage, "eval_id": [it["id"] for it in items],
+                         "scenario_id": [it["scenario_id"] for it in items],
+                         "category": [it["category"] for it in items], "prompt": [it["prompt"] for it in items],
+                         "answer": list(answers)})
+
+
+def _policy_kl(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, items: Sequence[Mapping],
+               scenarios: Mapping[str, Mapping], samples: int, max_new_tokens: int, seed: int) -> float:
+    """Mean Σ_t [log π(y_t) - log π_ref(y_t)] over ``samples`` answers per question sampled from π
+    (0 if π is π_ref)."""
+    from .experiments import evaluate_policy
+
+    if policy is ref:
+        return 0.0
+    table = evaluate_policy(policy, ref, tok, items, scenarios, {}, samples=samples, max_new_tokens=max_new_tokens,
+                            seed=seed)
+    return float(table["kl"].mean())
+
+
+def _summary(scored: pd.DataFrame, stats: pd.DataFrame, meta: Mapping[str, dict], tok) -> pd.DataFrame:
+    """One row per stage of ``scored``: means and intervals from ``stats`` (``scorecard.scorecard``), ``meta``."""
+    rows = []
+    for stage, info in meta.items():
+        s = stats[stats["stage"] == stage].set_index("metric")
+        ans = scored[scored["stage"] == stage]
+        row = {"method": info["method"], "setting": info["setting"], "decoding": info["decoding"], "n": info["n"]}
+        for col, metric in (("gold", "overall"), ("reward", "reward")):
+            row.update({col: s.loc[metric, "mean"], f"{col}_lower": s.loc[metric, "lower"],
+                        f"{col}_upper": s.loc[metric, "upper"]})
+        tokens = np.mean([len(encode_sft(tok, p, a)[0]) for p, a in zip(ans["prompt"], ans["answer"])])
+        row.update({"kl": info["kl"], "kl_kind": info["kl_kind"], "words": float(ans["answer"].str.split().str.len()
+                                                                                  .mean()),
+                    "train_fwd_tokens": info.get("train_fwd_tokens", math.nan),
+                    "train_bwd_tokens": info.get("train_bwd_tokens", math.nan),
+                    "answer_tokens": info.get("answer_tokens", float(tokens))})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def side_by_side(policies: Mapping[str, TinyGPT], ref: TinyGPT, reward_model, tok: VocabularyTokenizer,
+                 items: Sequence[Mapping] | None = None, scenarios: Mapping[str, Mapping] | None = None, *,
+                 samples: pd.DataFrame | None = None, ns: Sequence[int] = TABLE_NS,
+                 compute: Mapping[str, Mapping[str, float]] | None = None, kl_samples: int = KL_SAMPLES,
+                 max_new_tokens: int = MAX_NEW_TOKENS, rounds: int = ROUNDS,
+                 seed: int = SEED) -> dict[str, pd.DataFrame]:
+    """Every method on the held-out questions: gold score with a bootstrap 95% interval, reward, KL, compute.
+
+    ``policies``: name -> TinyGPT, answered greedily (e.g. SFT, PPO, DPO, GRPO; ``ref`` itself,
+    the SFT model, has KL 0). Best-of-n for each n in ``ns`` picks from the first n of
+    ``samples`` (:func:`bon_samples` of ``ref``; drawn here if None, as many as ``max(ns)``).
+    ``compute``: name -> ``train_fwd_tokens`` / ``train_bwd_tokens``, the training beyond SFT and the
+    reward model (0 for ``ref`` and best-of-n, NaN for a policy missing from ``compute``).
+    Intervals: ``scorecard.scorecard`` (percentile bootstrap over the questions, the same
+    resamples for every method, so differences are paired).
+
+    Returns {"summary": one row per method and setting (``SUMMARY_COLUMNS``), "answers": every
+    answer with the gold judge's metrics and the reward (``scorecard.score_stages``)}.
+    """
+    from . import data
+    from .ppo import sample_answers
+    from .scorecard import score_stages, scorecard
+
+    items = list(items if items is not None else data.load_eval_prompts())
+    scenarios = scenarios or {s["id"]: s for s in data.load_scenarios()}
+    compute = compute or {}
+    if samples is None:
+        samples = bon_samples(ref, reward_model, tok, items, scenarios, max(ns), max_new_tokens, seed)
+    frames, meta = [], {}
+    for name, policy in policies.items():
+        frames.append(_answer_rows(name, items, sample_answers(policy, tok, [it["prompt"] for it in items], 0.0,
+                                                               max_new_tokens)))
+        kl = _policy_kl(policy, ref, tok, items, scenarios, kl_samples, max_new_tokens, seed)
+        none = {"train_fwd_tokens": 0.0, "train_bwd_tokens": 0.0} if policy is ref else {}
+        meta[name] = {"method": name, "setting": "greedy", "decoding": "greedy", "n": 1, "kl": kl,
+                      "kl_kind": "0 (π = π_ref)" if policy is ref else "sampled estimate",
+                      **none, **compute.get(name, {})}
+    for n in ns:
+        pick = bon_choice(samples, n)
+        stage = f"best-of-{n}"
+        frames.append(_answer_rows(stage, [items[i] for i in pick["item"]], pick["answer"].tolist()))
+        meta[stage] = {"method": "best-of-n", "setting": f"n = {n}", "decoding": "sampled, τ = 1", "n": int(n),
+                       "kl": float(bon_kl(n)), "kl_kind": "analytic bound", "train_fwd_tokens": 0.0,
+                       "train_bwd_tokens": 0.0,
+                       "answer_tokens": float(2 * n * samples[samples["sample"] < n]["tokens"].mean())}
+    scored = score_stages(pd.concat(frames, ignore_index=True), scenarios, reward_model, tok)
+    stats = scorecard(scored, metrics=["overall", "reward"], rounds=rounds, seed=seed)
+    return {"summary": _summary(scored, stats, meta, tok), "answers": scored}
+
+
+# ============================================================================ the cache
+def _settings_table(dpo_cfg: DPOConfig, grpo_cfg: GRPOConfig, dpo_log: pd.DataFrame,
+                    grpo_log: pd.DataFrame) -> pd.DataFrame:
+    rows = [{"run": "dpo", "setting": k, "value": repr(v)} for k, v in asdict(dpo_cfg).items()]
+    rows += [{"run": "grpo", "setting": k, "value": repr(v)} for k, v in asdict(grpo_cfg).items()]
+    for run, log in (("dpo", dpo_log), ("grpo", grpo_log)):
+        rows += [{"run": run, "setting": "stopped", "value": repr(bool(log.attrs.get("stopped", False)))},
+                 {"run": run, "setting": "rows", "value": repr(len(log))}]
+    rows += [{"run": "side_by_side", "setting": k, "value": repr(v)}
+             for k, v in {"bon_samples": BON_SAMPLES, "table_ns": TABLE_NS, "curve_ns": CURVE_NS,
+                          "kl_samples": KL_SAMPLES, "rounds": ROUNDS, "max_new_tokens": MAX_NEW_TOKENS}.items()]
+    return pd.DataFrame(rows)
+
+
+def _training_compute(tok: VocabularyTokenizer, out_dir: Path, dpo_log: pd.DataFrame,
+                      grpo_log: pd.DataFrame, max_len: int) -> dict[str, dict[str, float]]:
+    """Training token counts of DPO (from the pairs), GRPO and PPO (from their logs; PPO only if logged)."""
+    from . import data
+    from .ppo import DEFAULT_CONFIG as PPO_CONFIG
+
+    prefs = [p for p in data.load_preferences() if p["split"] == "train"]
+    prompt_tokens = float(np.mean([len(encode_sft(tok, d["prompt"])[0]) for d in rl_prompts()]))
+    out = {"DPO": dpo_train_tokens(tok, fitting_pairs(tok, prefs, max_len), REFERENCE_DPO.epochs),
+           "GRPO": rl_train_tokens(grpo_log, REFERENCE_GRPO.batch_size, REFERENCE_GRPO.ppo_epochs, prompt_tokens)}
+    ppo_log = Path(out_dir) / "logs" / "ppo.csv"
+    if ppo_log.exists():
+        out["PPO"] = rl_train_tokens(pd.read_csv(ppo_log), PPO_CONFIG.batch_size, PPO_CONFIG.ppo_epochs,
+                                     prompt_tokens)
+    return out
+
+
+def _second_process(fn: Callable, *args):
+    """(pool, future) running ``fn(*args)`` in a forked process, or (None, None) with one core or no fork.
+
+    Linux only ("spawn", the default elsewhere, would re-run the caller's script in the child),
+    as ``experiments.run_all`` does; the result is the same as running ``fn`` here.
+    """
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2:
+        return None, None
+    try:
+        import concurrent.futures
+        import multiprocessing
+
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        return pool, pool.submit(fn, *args)
+    except (OSError, RuntimeError, ValueError):
+        return None, None
+
+
+def build_beyond_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False) -> Path:
+    """Chapter 8's reference runs and tables: DPO and GRPO from ``sft.npz``, then :func:`side_by_side`.
+
+    Reads ``sft.npz``, ``reward.npz`` and ``ppo.npz`` from ``out_dir``; writes ``dpo.npz`` and
+    ``grpo.npz`` (float16, like ``ppo.npz``), the logs ``logs/dpo.csv`` and ``logs/grpo.csv``,
+    and ``beyond.npz`` with the tables ``summary`` and ``answers`` (:func:`side_by_side`),
+    ``samples`` (the ``BON_SAMPLES`` SFT samples per question, without their text), ``curve``
+    (:func:`bestofn_curve`) and ``settings``. The policies are evaluated as saved (float16
+    weights). The SFT samples for best-of-n are drawn in a second process while DPO and GRPO
+    train (one BLAS thread each). Everything is seeded and no timing is stored, so a rebuild
+    reproduces the file.
+    """
+    from . import data
+    from .experiments import save_tables
+    from .ppo import single_threaded_blas
+    from .reward import load_reward_model
+
+    out_dir = Path(out_dir)
+    sft, rm = TinyGPT.load(out_dir / "sft.npz"), load_reward_model(out_dir)
+    items, scenarios = data.load_eval_prompts(), {s["id"]: s for s in data.load_scenarios()}
+    sample_args = (sft, rm, tok, items, scenarios, BON_SAMPLES, MAX_NEW_TOKENS, SEED)
+    pool, side = _second_process(_single_threaded, bon_samples, *sample_args)
+    try:
+        dpo_policy, dpo_log = train_reference_dpo(sft, tok, progress=progress)
+        dpo_policy.save(out_dir / "dpo.npz", storage="float16")
+        save_log(dpo_log, out_dir, "dpo")
+        grpo_policy, grpo_log = train_reference_grpo(sft, rm, tok, progress=progress)
+        grpo_policy.save(out_dir / "grpo.npz", storage="float16")
+        save_log(grpo_log, out_dir, "grpo")
+        try:
+            samples = side.result() if side is not None else None
+        except Exception:                                    # the second process failed: sample here
+            samples = None
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    with single_threaded_blas():
+        if samples is None:
+            samples = bon_samples(*sample_args)
+        policies = {"SFT": sft, **{k: TinyGPT.load(out_dir / f"{k.lower()}.npz") for k in ("PPO", "DPO", "GRPO")}}
+        tables = side_by_side(policies, sft, rm, tok, items, scenarios, samples=samples, ns=TABLE_NS,
+                              compute=_training_compute(tok, out_dir, dpo_log, grpo_log, sft.config.max_len),
+                              kl_samples=KL_SAMPLES, max_new_tokens=MAX_NEW_TOKENS, rounds=ROUNDS, seed=SEED)
+    tables["samples"] = samples.drop(columns=["answer"])
+    tables["curve"] = bestofn_curve(samples, CURVE_NS, ROUNDS, SEED)
+    tables["settings"] = _settings_table(REFERENCE_DPO, REFERENCE_GRPO, dpo_log, grpo_log)
+    return save_tables(tables, out_dir / CACHE_FILE)
+
+
+def _single_threaded(fn: Callable, *args):
+    """``fn(*args)`` with one BLAS thread (``ppo.single_threaded_blas``)."""
+    from .ppo import single_threaded_blas
+
+    with single_threaded_blas():
+        return fn(*args)
+
+
+def load_beyond(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
+    """The tables of ``beyond.npz`` (written by :func:`build_beyond_cache`)."""
+    from .experiments import load_tables
+
+    path = Path(directory) / CACHE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    return load_tables(path)
+
+
+# ============================================================================ DPO on a handful of answers
+def bandit_dpo(log_ref: np.ndarray, rewards: np.ndarray, beta: float, labels: str = "soft", lr: float = 0.05,
+               steps: int = 300) -> np.ndarray:
+    """DPO on a one-step problem: a softmax policy π_θ = softmax(θ) over K answers, starting at θ = log π_ref.
+
+    The preference data are all K(K-1)/2 pairs of candidates. ``labels="soft"``: pair (i, j) is
+    labelled i ≻ j with probability p_ij = σ(r_i - r_j), the Bradley-Terry probability of the
+    reward model (infinitely many annotators); the loss is p_ij ℓ(u_ij) + (1 - p_ij) ℓ(-u_ij)
+    with ℓ(u) = -log σ(u) and u_ij = β [(log π_i - log π_ref,i) - (log π_j - log π_ref,j)].
+    Its minimum is exactly u_ij = r_i - r_j, i.e. π = π* ∝ π_ref exp(r / β) (chapter 5's
+    optimum). ``labels="hard"``: the higher reward always wins (p_ij ∈ {0, 1}); the loss then
+    keeps falling as the loser's probability goes to 0, for every β. Full-batch AdamW steps
+    (weight decay 0). Returns the policy after each step, shape (steps + 1, K).
+    """
+    from .optim import AdamW
+
+    if labels not in ("soft", "hard"):
+        raise ValueError(f"labels must be 'soft' or 'hard', got {labels!r}")
+    if not (np.isfinite(beta) and np.isfinite(lr) and lr >= 0):
+        raise ValueError(f"beta must be finite and lr >= 0, got beta={beta!r}, lr={lr!r}")
+    ref = np.asarray(log_ref, dtype=np.float64) - np.logaddexp.reduce(np.asarray(log_ref, dtype=np.float64))
+    r = np.asarray(rewards, dtype=np.float64)
+    i, j = np.triu_indices(len(r), k=1)
+    d = r[i] - r[j]
+    p = 1.0 / (1.0 + np.exp(-d)) if labels == "soft" else (d > 0) + 0.5 * (d == 0)
+    theta = {"theta": ref.copy()}
+    opt = AdamW(theta, lr=lr, weight_decay=0.0)
+    history = [np.exp(ref)]
+    for _ in range(int(steps)):
+        t = theta["theta"]
+        u = beta * ((t[i] - ref[i]) - (t[j] - ref[j]))
+        sig = np.exp(-np.logaddexp(0.0, -u))                           # σ(u), stable
+        du = (-p * (1.0 - sig) + (1.0 - p) * sig) * beta / len(u)       # ∂L/∂(θ_i - θ_j), mean over pairs
+        grad = np.zeros_like(t)
+        np.add.at(grad, i, du)
+        np.add.at(grad, j, -du)
+        opt.step({"theta": grad})
+        z = theta["theta"] - theta["theta"].max()
+        history.append(np.exp(z) / np.exp(z).sum())
+    return np.array(history)
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    nz = p > 0
+    return float(np.sum(p[nz] * (np.log(p[nz]) - np.log(np.maximum(q[nz], 1e-300)))))
+
+
+# ============================================================================ widgets
+def dpo_beta_view(labels: Sequence[str], log_ref: np.ndarray, rewards: np.ndarray, beta: float = 1.0,
+                  steps: int = 300, lr: float = 0.05):
+    """DPO with soft and with hard labels on the candidates (:func:`bandit_dpo`) against π*_β.
+
+    Left: π_ref, π* and the two DPO policies after ``steps`` steps (bars, gids ``"soft"``,
+    ``"hard"``, ``"star"``). Right: KL(π ‖ π_ref) of both runs over the steps, and KL(π* ‖ π_ref)
+    dashed. Returns ``(fig, text, warnings)``; an extreme β warns, never gives NaN.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import COLORS
+    from .ppo import kl_optimal_policy
+    from .widgets import _sanity
+
+    if not (np.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+    r = np.asarray(rewards, dtype=np.float64)
+    ref = np.exp(np.asarray(log_ref, dtype=np.float64) - np.logaddexp.reduce(np.asarray(log_ref, dtype=np.float64)))
+    runs = {kind: bandit_dpo(log_ref, r, beta, kind, lr, steps) for kind in ("soft", "hard")}
+    star = kl_optimal_policy(np.log(ref), r, beta)
+    notes = _sanity("kl_beta", beta, scale=float(np.ptp(r)))
+    if beta == 0:
+        notes.append("β = 0: every implicit reward β log(π/π_ref) is 0, the DPO loss is log 2 whatever the policy "
+                     "and its gradient is 0: nothing is learned.")
+    gap = float(np.abs(runs["soft"][-1] - star).max())
+    if beta > 0 and gap > 0.05:
+        notes.append(f"after {steps} steps the soft-label policy is still up to {gap:.2f} away from π*: "
+                     f"θ must move by about r/β = {np.ptp(r) / beta:.3g} nats and each AdamW step moves it by "
+                     "at most "
+                     f"lr = {lr:g}.")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.0, 4.4), gridspec_kw={"width_ratios": [1.25, 1]})
+    x = np.arange(len(labels))
+    bars = (("π_ref", ref, COLORS["grey"], "ref"), ("π* (chapter 5)", star, COLORS["black"], "star"),
+            ("DPO, soft labels", runs["soft"][-1], COLORS["green"], "soft"),
+            ("DPO, hard labels", runs["hard"][-1], COLORS["vermillion"], "hard"))
+    for k, (name, p, color, gid) in enumerate(bars):
+        ax1.bar(x + (k - 1.5) * 0.2, p, 0.2, color=color, label=name, gid=gid)
+    ax1.set_xticks(x, labels, rotation=20, ha="right")
+    ax1.set_ylim(0, 1.05)
+    ax1.set_ylabel("probability")
+    ax1.legend(loc="upper right", fontsize=9)
+    kls = {kind: np.array([_kl(p, ref) for p in h]) for kind, h in runs.items()}
+    ax2.plot(kls["soft"], color=COLORS["green"], label="soft labels")
+    ax2.plot(kls["hard"], color=COLORS["vermillion"], label="hard labels")
+    ax2.axhline(_kl(star, ref), color=COLORS["black"], linestyle="--", label="KL(π* ‖ π_ref)")
+    ax2.set_xlabel("DPO step")
+    ax2.set_ylabel("KL(π ‖ π_ref) (nats)")
+    ax2.set_title(f"β = {beta:g}")
+    ax2.legend(loc="best", fontsize=9)
+    width = max(len(s) for s in labels)
+    lines = [f"{'answer':<{width}}   r      π_ref   π*      soft    hard"]
+    lines += [f"{lab:<{width}}  {rr:6.2f}  {a:6.3f}  {b:6.3f}  {c:6.3f}  {d:6.3f}"
+              for lab, rr, a, b, c, d in zip(labels, r, ref, star, runs["soft"][-1], runs["hard"][-1])]
+    lines.append(f"KL to π_ref after {steps} steps: soft {kls['soft'][-1]:.3f}, hard {kls['hard'][-1]:.3f}, "
+                 f"π* {_kl(star, ref):.3f} nats")
+    return fig, "\n".join(lines), notes
+
+
+def dpo_beta_widget(labels: Sequence[str], log_ref: np.ndarray, rewards: np.ndarray, beta: float = 1.0):
+    """A logarithmic slider for β (0 included) over :func:`dpo_beta_view`."""
+    from .widgets import _choice_slider, _interactive, _log_values
+
+    values = [0.0] + _log_values(0.01, 100.0, (1, 2, 5))
+    return _interactive(lambda beta: dpo_beta_view(labels, log_ref, rewards, beta),
+                        {"beta": _choice_slider(values, beta, "DPO β")})
+
+
+def best_of_n_view(samples: pd.DataFrame, n: int = 4, item: int = 0, prompts: Sequence[str] | None = None):
+    """Best-of-n from the cached samples: all questions (left) and one question's first n samples (right).
+
+    Left: mean reward and gold score of the chosen answers against n = 1 .. N (gids ``"reward"``,
+    ``"gold"``), the chosen n marked. Right: reward against gold score of question ``item``'s
+    first n samples; the reward model's choice circled (gid ``"choice"``), the gold judge's
+    favourite starred. Returns ``(fig, text, warnings)``.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import COLORS
+
+    n_max = int(samples["sample"].max()) + 1
+    notes = []
+    if not 1 <= int(n) <= n_max:
+        notes.append(f"Warning: n = {n} is outside the {n_max} cached samples per question; using "
+                     f"n = {min(max(int(n), 1), n_max)}.")
+    n = min(max(int(n), 1), n_max)
+    if n == 1:
+        notes.append("n = 1: best-of-1 is plain sampling from the SFT model; KL = 0.")
+    ns = np.arange(1, n_max + 1)
+    picks = {m: bon_choice(samples, m) for m in ns}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.0, 4.4))
+    ax1.plot(ns, [picks[m]["reward"].mean() for m in ns], color=COLORS["blue"], label="reward model", gid="reward")
+    ax1b = ax1.twinx()
+    ax1b.plot(ns, [picks[m]["gold"].mean() for m in ns], color=COLORS["vermillion"], label="gold judge", gid="gold")
+    ax1.axvline(n, color=COLORS["grey"], linestyle=":")
+    ax1.set_xscale("log", base=2)
+    ticks = [m for m in (1, 2, 4, 8, 16, 32, 64, 128, 256) if m <= n_max]
+    ax1.set_xticks(ticks, [str(m) for m in ticks])
+    ax1.set_xlabel("n (samples per question)")
+    ax1.set_ylabel("mean reward of the chosen answers", color=COLORS["blue"])
+    ax1b.set_ylabel("mean gold score", color=COLORS["vermillion"])
+    one = samples[(samples["item"] == item) & (samples["sample"] < n)]
+    chosen = bon_choice(one, n).iloc[0]
+    best = bon_choice(one, n, by="gold").iloc[0]
+    ax2.scatter(one["reward"], one["gold"], color=COLORS["grey"], s=25)
+    ax2.scatter([chosen["reward"]], [chosen["gold"]], s=180, facecolors="none", edgecolors=COLORS["blue"],
+                linewidths=2, gid="choice", label="reward model's choice")
+    ax2.scatter([best["reward"]], [best["gold"]], marker="*", s=160, color=COLORS["vermillion"], label="gold's best")
+    ax2.set_xlabel("reward model score")
+    ax2.set_ylabel("gold score")
+    title = prompts[item] if prompts is not None else f"question {item}"
+    ax2.set_title(title[:60] + ("…" if len(title) > 60 else ""), fontsize=10)
+    ax2.legend(loc="best", fontsize=9)
+    pick = picks[n]
+    text = (f"best-of-{n}: mean reward {pick['reward'].mean():.2f}, mean gold {pick['gold'].mean():.3f} "
+            f"(best-of-1: {picks[1]['reward'].mean():.2f}, {picks[1]['gold'].mean():.3f}); "
+            f"KL ≤ log n - (n-1)/n = {bon_kl(n):.2f} nats; {n} samples and {n} scores per question")
+    return fig, text, notes
+
+
+def best_of_n_widget(samples: pd.DataFrame, prompts: Sequence[str] | None = None, n: int = 4):
+    """Sliders for n and the question over :func:`best_of_n_view`."""
+    import ipywidgets as w
+
+    from .widgets import WIDE, _interactive
+
+    n_max = int(samples["sample"].max()) + 1
+    controls = {"n": w.IntSlider(value=n, min=1, max=n_max, description="n", continuous_update=False, style=WIDE),
+                "item": w.IntSlider(value=0, min=0, max=int(samples["item"].max()), description="question",
+                                    continuous_update=False, style=WIDE)}
+    return _interactive(lambda n, item: best_of_n_view(samples, n, item, prompts), controls)
+
+
+# ============================================================================ exercise checkers
+def _run_check(name: str, fn: Callable, cases: Sequence[tuple], compare: Callable) -> bool | None:
+    """Run ``compare(fn(*args), args)`` on each case; print one verdict. None: not attempted yet."""
+    for args in cases:
+        try:
+            got = fn(*args)
+        except NotImplementedError:
+            print(f"… {name}: not attempted yet. Replace `raise NotImplementedError` and run the cell again.")
+            return None
+        except Exception as err:                        # the learner's code: report, never crash the notebook
+            print(f"✗ {name}: your function raised {type(err).__name__}: {err}")
+            return False
+        problem = compare(got, args)
+        if problem:
+            print(f"✗ {name}: {problem}")
+            return False
+    print(f"✓ {name}: correct on all {len(cases)} cases.")
+    return True
+
+
+def check_dpo_margin(fn: Callable) -> bool | None:
+    """Exercise: fn(logp_c, logp_r, ref_c, ref_r, beta) -> (u, loss) for one pair, against ``losses.dpo_loss``."""
+    from .losses import dpo_loss
+
+    cases = [(-40.0, -55.0, -42.0, -50.0, 0.1), (-10.0, -10.0, -10.0, -10.0, 0.5), (-30.0, -20.0, -25.0, -26.0, 1.0),
+             (-5.0, -9.0, -5.0, -9.0, 0.0), (-100.0, -300.0, -120.0, -110.0, 2.0)]
+
+    def compare(got, a):
+        u = a[4] * ((a[0] - a[2]) - (a[1] - a[3]))
+        want, *_ = dpo_loss(*(np.array([v]) for v in a[:4]), a[4])
+        gu, gl = (float(v) for v in got)
+        if not (np.isclose(gu, u, atol=1e-9) and np.isclose(gl, want, rtol=1e-6, atol=1e-9)):
+            return (f"for log-probabilities {a[:4]} and β = {a[4]} expected u = {u:.4f}, loss = {want:.4f}; got "
+                    f"u = {gu:.4f}, loss = {gl:.4f}. Hint: loss = log(1 + exp(-u)), np.logaddexp(0, -u) is safe.")
+        return None
+
+    return _run_check("DPO margin and loss", fn, cases, compare)
+
+
+def check_group_advantages(fn: Callable) -> bool | None:
+    """Exercise: fn(scores) -> Â of one group (population std, eps 1e-4, all-equal scores give 0)."""
+    from .grpo import group_advantages
+
+    cases = [(np.array([1.0, 2.0, 3.0, 6.0]),), (np.array([0.5, 0.5, 0.5, 0.5]),), (np.array([-2.0, 4.0]),),
+             (np.array([3.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),)]
+
+    def compare(got, a):
+        want = group_advantages(a[0], len(a[0]))
+        g = np.asarray(got, dtype=np.float64)
+        if g.shape != want.shape or not np.allclose(g, want, atol=1e-6):
+            return (f"for scores {a[0].tolist()} expected {np.round(want, 4).tolist()}, got {np.round(g, 4).tolist()}. "
+                    "Hint: (r - r.mean()) / (r.std() + 1e-4), and exactly 0 when all scores are equal.")
+        return None
+
+    return _run_check("group-relative advantages", fn, cases, compare)
+
+
+def check_best_of_n_mean(fn: Callable) -> bool | None:
+    """Exercise: fn(scores (P, N), n) -> mean over rows of the largest of the first n scores."""
+    rng = np.random.default_rng(8)
+    table = rng.normal(size=(5, 16))
+    cases = [(table, 1), (table, 4), (table, 16), (np.array([[1.0, 3.0, 2.0], [0.0, -1.0, 5.0]]), 2)]
+
+    def compare(got, a):
+        want = float(a[0][:, :a[1]].max(axis=1).mean())
+        if not np.isclose(float(got), want, atol=1e-9):
+            return (f"for n = {a[1]} on a {a[0].shape[0]} x {a[0].shape[1]} table expected {want:.4f}, got "
+                    f"{float(got):.4f}. Hint: scores[:, :n].max(axis=1).mean().")
+        return None
+
+    return _run_check("best-of-n mean reward", fn, cases, compare)
