@@ -72,7 +72,6 @@ __all__ = [
     "fitting_pairs", "rl_prompts", "train_reference_dpo", "train_reference_grpo", "dpo_train_tokens", "rl_train_tokens",
     "bon_samples", "bon_choice", "bestofn_curve", "side_by_side", "build_beyond_cache", "load_beyond",
     "bandit_dpo", "dpo_beta_view", "dpo_beta_widget", "best_of_n_view", "best_of_n_widget",
-    "check_dpo_margin", "check_group_advantages", "check_best_of_n_mean",
 ]
 
 CACHE_FILE = "beyond.npz"
@@ -126,7 +125,7 @@ def rl_prompts() -> list[dict]:
     demonstration uses) where the data provide them, else the SFT prompts; never the held-out questions."""
     from . import data
 
-    return data.load_rl_prompts() if hasattr(data, "load_rl_prompts") else data.load_sft()
+    return data.load_rl_prompts()
 
 
 def train_reference_grpo(sft: TinyGPT, reward_model, tok: VocabularyTokenizer, config: GRPOConfig | None = None,
@@ -603,76 +602,3 @@ def best_of_n_widget(samples: pd.DataFrame, prompts: Sequence[str] | None = None
                 "item": w.IntSlider(value=0, min=0, max=int(samples["item"].max()), description="question",
                                     continuous_update=False, style=WIDE)}
     return _interactive(lambda n, item: best_of_n_view(samples, n, item, prompts), controls)
-
-
-# ============================================================================ exercise checkers
-def _run_check(name: str, fn: Callable, cases: Sequence[tuple], compare: Callable) -> bool | None:
-    """Run ``compare(fn(*args), args)`` on each case; print one verdict. None: not attempted yet."""
-    for args in cases:
-        try:
-            got = fn(*args)
-        except NotImplementedError:
-            print(f"… {name}: not attempted yet. Replace `raise NotImplementedError` and run the cell again.")
-            return None
-        except Exception as err:                        # the learner's code: report, never crash the notebook
-            print(f"✗ {name}: your function raised {type(err).__name__}: {err}")
-            return False
-        problem = compare(got, args)
-        if problem:
-            print(f"✗ {name}: {problem}")
-            return False
-    print(f"✓ {name}: correct on all {len(cases)} cases.")
-    return True
-
-
-def check_dpo_margin(fn: Callable) -> bool | None:
-    """Exercise: fn(logp_c, logp_r, ref_c, ref_r, beta) -> (u, loss) for one pair, against ``losses.dpo_loss``."""
-    from .losses import dpo_loss
-
-    cases = [(-40.0, -55.0, -42.0, -50.0, 0.1), (-10.0, -10.0, -10.0, -10.0, 0.5), (-30.0, -20.0, -25.0, -26.0, 1.0),
-             (-5.0, -9.0, -5.0, -9.0, 0.0), (-100.0, -300.0, -120.0, -110.0, 2.0)]
-
-    def compare(got, a):
-        u = a[4] * ((a[0] - a[2]) - (a[1] - a[3]))
-        want, *_ = dpo_loss(*(np.array([v]) for v in a[:4]), a[4])
-        gu, gl = (float(v) for v in got)
-        if not (np.isclose(gu, u, atol=1e-9) and np.isclose(gl, want, rtol=1e-6, atol=1e-9)):
-            return (f"for log-probabilities {a[:4]} and β = {a[4]} expected u = {u:.4f}, loss = {want:.4f}; got "
-                    f"u = {gu:.4f}, loss = {gl:.4f}. Hint: loss = log(1 + exp(-u)), np.logaddexp(0, -u) is safe.")
-        return None
-
-    return _run_check("DPO margin and loss", fn, cases, compare)
-
-
-def check_group_advantages(fn: Callable) -> bool | None:
-    """Exercise: fn(scores) -> Â of one group (population std, eps 1e-4, all-equal scores give 0)."""
-    from .grpo import group_advantages
-
-    cases = [(np.array([1.0, 2.0, 3.0, 6.0]),), (np.array([0.5, 0.5, 0.5, 0.5]),), (np.array([-2.0, 4.0]),),
-             (np.array([3.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),)]
-
-    def compare(got, a):
-        want = group_advantages(a[0], len(a[0]))
-        g = np.asarray(got, dtype=np.float64)
-        if g.shape != want.shape or not np.allclose(g, want, atol=1e-6):
-            return (f"for scores {a[0].tolist()} expected {np.round(want, 4).tolist()}, got {np.round(g, 4).tolist()}. "
-                    "Hint: (r - r.mean()) / (r.std() + 1e-4), and exactly 0 when all scores are equal.")
-        return None
-
-    return _run_check("group-relative advantages", fn, cases, compare)
-
-
-def check_best_of_n_mean(fn: Callable) -> bool | None:
-    """Exercise: fn(scores (P, N), n) -> mean over rows of the largest of the first n scores."""
-    rng = np.random.default_rng(8)
-    table = rng.normal(size=(5, 16))
-    cases = [(table, 1), (table, 4), (table, 16), (np.array([[1.0, 3.0, 2.0], [0.0, -1.0, 5.0]]), 2)]
-
-    def compare(got, a):
-        want = float(a[0][:, :a[1]].max(axis=1).mean())
-        if not np.isclose(float(got), want, atol=1e-9):
-            return (f"for n = {a[1]} on a {a[0].shape[0]} x {a[0].shape[1]} table expected {want:.4f}, got "
-                    f"{float(got):.4f}. Hint: scores[:, :n].max(axis=1).mean().")
-        return None
-
-    return _run_check("best-of-n mean reward", fn, cases, compare)

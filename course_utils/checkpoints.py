@@ -260,6 +260,7 @@ def check(directory: Path = CHECKPOINT_DIR, rebuilt: Path | None = None) -> tupl
 LATER_STAGES: list[tuple[str, str, str]] = [
     ("reward", "reward", "build_reward_checkpoint"),            # chapter 3: reward.npz
     ("ppo", "ppo", "build_ppo_checkpoint"),                     # chapter 5: ppo.npz
+    ("beyond", "beyond", "build_beyond_cache"),                 # chapter 8: DPO, GRPO, best-of-n, beyond.npz
     ("experiments", "experiments", "build_experiments_cache"),  # chapter 6: experiments.npz
     ("scorecard", "scorecard", "build_scorecard_cache"),        # chapter 7: the ablations, scorecard.npz
 ]

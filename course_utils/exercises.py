@@ -288,3 +288,38 @@ def check_gao_fit(fn: Callable[[np.ndarray, np.ndarray], tuple[float, float]]) -
         r = d * (a - b * np.log(d))
         cases.append(((d, r), (a, b)))
     return _run("Exercise 3 (the Gao fit)", cases, fn, _close(rtol=1e-6, atol=1e-9))
+
+
+# ---------------------------------------------------------------------------- chapter 8
+def check_dpo_margin(fn: Callable[[float, float, float, float, float], tuple[float, float]]) -> bool:
+    """Exercise 8.1: fn(log π_θ(y_w|x), log π_θ(y_l|x), log π_ref(y_w|x), log π_ref(y_l|x), β) -> (u, loss),
+    u = β[(log π_θ(y_w) - log π_ref(y_w)) - (log π_θ(y_l) - log π_ref(y_l))], loss = log(1 + e^{-u})."""
+    inputs = [(-40.0, -55.0, -42.0, -50.0, 0.1), (-10.0, -10.0, -10.0, -10.0, 0.5), (-30.0, -20.0, -25.0, -26.0, 1.0),
+              (-5.0, -9.0, -5.0, -9.0, 0.0), (-100.0, -300.0, -120.0, -110.0, 2.0)]
+    cases = []
+    for c, r, rc, rr, b in inputs:
+        u = b * ((c - rc) - (r - rr))
+        cases.append(((c, r, rc, rr, b), (u, float(np.logaddexp(0.0, -u)))))
+    return _run("Exercise 1 (DPO margin and loss)", cases, fn, _close(rtol=1e-6, atol=1e-9))
+
+
+def check_group_advantages(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
+    """Exercise 8.2: the group-relative advantages Â_i = (r_i - mean r) / (std r + 1e-4) of one group
+    (population std; all-equal scores give 0)."""
+    inputs = [np.array([1.0, 2.0, 3.0, 6.0]), np.array([0.5, 0.5, 0.5, 0.5]), np.array([-2.0, 4.0]),
+              np.array([3.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])]
+    cases = [((r,), (r - r.mean()) / (r.std() + 1e-4)) for r in inputs]
+
+    def compare(got, want) -> bool:
+        g = np.asarray(got, dtype=np.float64)
+        return g.shape == want.shape and bool(np.allclose(g, want, atol=1e-6))
+
+    return _run("Exercise 2 (group-relative advantages)", cases, fn, compare)
+
+
+def check_best_of_n_mean(fn: Callable[[np.ndarray, int], float]) -> bool:
+    """Exercise 8.3: fn(scores (P, N), n) -> the mean over the P rows of the largest of the first n scores."""
+    table = np.random.default_rng(8).normal(size=(5, 16))
+    small = np.array([[1.0, 3.0, 2.0], [0.0, -1.0, 5.0]])
+    cases = [((s, n), float(s[:, :n].max(axis=1).mean())) for s, n in ((table, 1), (table, 4), (table, 16), (small, 2))]
+    return _run("Exercise 3 (best-of-n mean reward)", cases, fn, _close(rtol=1e-9, atol=1e-9))

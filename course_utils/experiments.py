@@ -107,7 +107,7 @@ __all__ = [
     "gao_peak",
     "repetition",
     "hacking_ppo_config",
-    "split_sft_prompts",
+    "split_rl_prompts",
     "ppo_state_bytes",
     "run_all",
     "conservative_bt_loss",
@@ -570,11 +570,18 @@ def run_ppo_checkpointed(sft: TinyGPT, reward_model, tok: VocabularyTokenizer, p
     of iterations that ran, which is smaller than ``config.iterations`` if the run stopped at
     ``max_kl``). Warnings of ``train_ppo`` (β = 0, a stopped run) are passed on.
     """
-    from .ppo import train_ppo
+    from .ppo import reward_normalisation, train_ppo
+    from .training import encode_sft
 
     policy = sft.copy()
+    score_norm = None
+    if config.normalize_reward and config.norm_samples > 0:   # measured on the raw model, not the recorder
+        prompt_ids = [encode_sft(tok, p["prompt"] if isinstance(p, Mapping) else p)[0] for p in prompts]
+        score_norm = reward_normalisation(policy, reward_model, tok, prompt_ids, config.norm_samples,
+                                          config.max_new_tokens, config.temperature, config.seed)
     rec = _Recorder(reward_model, policy, set(int(c) for c in checkpoints), record_rollouts)
-    _, diag = train_ppo(policy, sft, rec, tok, list(prompts), config, progress=progress, desc=name)
+    _, diag = train_ppo(policy, sft, rec, tok, list(prompts), config, progress=progress, desc=name,
+                        score_norm=score_norm)
     done = len(diag)
     if done and diag.attrs.get("stopped") and not np.isfinite(diag["policy_loss"].iloc[-1]):
         done -= 1                                     # the last update was undone
@@ -638,11 +645,11 @@ def hacking_ppo_config(s: HackingSettings, beta: float, iterations: int | None =
                      minibatch_size=s.batch_size, max_new_tokens=s.max_new_tokens, judge_every=0, seed=s.seed)
 
 
-def split_sft_prompts(n_val: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """(PPO training prompts, validation prompts): ``n_val`` SFT prompts held out for early stopping."""
+def split_rl_prompts(n_val: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """(PPO training prompts, validation prompts): ``n_val`` RL prompts held out for early stopping."""
     from . import data
 
-    items = data.load_sft()
+    items = data.load_rl_prompts()
     order = np.random.default_rng(seed).permutation(len(items))
     val = {int(i) for i in order[:n_val]}
     return [items[i] for i in range(len(items)) if i not in val], [items[i] for i in sorted(val)]
@@ -746,7 +753,7 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     eval_items = data.load_eval_prompts()
     if s.n_eval is not None:
         eval_items = eval_items[:s.n_eval]
-    train_items, val_items = split_sft_prompts(s.n_val, s.seed)
+    train_items, val_items = split_rl_prompts(s.n_val, s.seed)
     pairs = [p for p in data.load_preferences() if p["split"] == "train"][:s.n_pairs]
     members = _train_members(tok, sft, pairs, s, progress)
     ensemble = EnsembleReward(members, s.ensemble_reduce).calibrate(
@@ -1462,7 +1469,7 @@ def measure_ppo_cost(tok: VocabularyTokenizer, widths: Sequence[int] = (32, 64, 
     from .reward import RewardModel
 
     if prompts is None:
-        prompts = [d["prompt"] for d in data.load_sft()[:16]]
+        prompts = [d["prompt"] for d in data.load_rl_prompts()[:16]]
     rows = []
     for D in widths:
         cfg = GPTConfig(vocab_size=tok.vocab_size, d_model=int(D), n_layers=2, n_heads=4, max_len=192)

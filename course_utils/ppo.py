@@ -834,7 +834,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
         reward_model: anything with ``forward(tokens, lengths) -> rewards (B,)`` read at the
             last real token (``reward.RewardModel``).
         prompts: training prompts: strings, or dicts with ``"prompt"`` and ``"scenario_id"``
-            (e.g. ``data.load_sft()``); with scenario ids the gold judge scores the answers.
+            (e.g. ``data.load_rl_prompts()``); with scenario ids the gold judge scores the answers.
         scenarios: the knowledge base (list or id → scenario); default ``data.load_scenarios()``.
         value_head: a ``ValueHead`` to train (and keep); default a fresh one (dropped).
 
@@ -1038,8 +1038,8 @@ def build_ppo_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool
                          config: PPOConfig | None = None) -> Path:
     """Chapter 5's policy: PPO from ``sft.npz`` against ``reward.npz`` (both in ``out_dir``).
 
-    Trains with ``DEFAULT_CONFIG`` on the SFT prompts (``data.load_sft()``, the training
-    prompts of every scenario, never the held-out evaluation prompts) and writes the policy
+    Trains with ``DEFAULT_CONFIG`` on the RL prompts (``data.load_rl_prompts()``: wordings of
+    every training scenario that no SFT demonstration uses, never the held-out evaluation prompts) and writes the policy
     to ``out_dir / "ppo.npz"`` (a plain TinyGPT checkpoint; the value head is dropped).
     """
     from . import data
@@ -1049,7 +1049,7 @@ def build_ppo_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool
     policy = TinyGPT.load(out_dir / "sft.npz")
     ref = policy.copy()
     rm = load_reward_model(out_dir)
-    _, diagnostics = train_ppo(policy, ref, rm, tok, data.load_sft(), config or DEFAULT_CONFIG, progress=progress)
+    _, diagnostics = train_ppo(policy, ref, rm, tok, data.load_rl_prompts(), config or DEFAULT_CONFIG, progress=progress)
     path = out_dir / "ppo.npz"
     policy.save(path, storage="float16")
     save_log(diagnostics, out_dir, "ppo")

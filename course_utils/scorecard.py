@@ -566,7 +566,7 @@ def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: boo
 
     Reads ``base.npz``, ``sft.npz`` and ``reward.npz`` from ``out_dir`` and, with the
     chapter-5 PPO configuration (``ppo.DEFAULT_CONFIG`` unless ``ppo_config``) on the
-    training prompts (``data.load_sft()``):
+    training prompts (``data.load_rl_prompts()``):
 
     * ``ppo_from_base``: PPO with the **base** model as policy and reference (no SFT);
     * ``sft``: the SFT model alone (no training);
@@ -585,7 +585,7 @@ def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: boo
     base = TinyGPT.load(out_dir / "base.npz")
     sft = TinyGPT.load(out_dir / "sft.npz")
     clean_rm = reward.load_reward_model(out_dir)
-    train_prompts = data.load_sft()
+    train_prompts = data.load_rl_prompts()
     eval_prompts = data.load_eval_prompts()
     prefs = data.load_preferences()
     train_pairs = [p for p in prefs if p["split"] == "train"]

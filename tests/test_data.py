@@ -487,6 +487,7 @@ def built(kb, unseen) -> dict:
         "sft": D.build_sft(kb),
         "preferences": D.build_preferences(kb),
         "eval": D.build_eval_prompts(kb),
+        "rl_prompts": D.build_rl_prompts(kb),
     }
 
 
@@ -531,10 +532,21 @@ def test_sft_demonstrations(kb, built):
     by_id = _by_id(kb)
     for r in built["sft"]:
         s = by_id[r["scenario_id"]]
-        assert r["prompt"] in (s["question"], *s["variants"][:-1])
+        assert r["prompt"] in D.sft_wordings(s)
         assert r["response"] == s["answer"] + " " + s["escalation"]
         assert r["category"] == s["category"]
-    assert len({(r["scenario_id"], r["prompt"]) for r in built["sft"]}) == sum(len(s["variants"]) for s in kb)
+    assert len({(r["scenario_id"], r["prompt"]) for r in built["sft"]}) == sum(len(D.sft_wordings(s)) for s in kb)
+
+
+def test_wordings_split_sft_rl_and_held_out(kb, built):
+    """Every case's wordings go to exactly one of SFT, RL and evaluation; none is shared."""
+    for s in kb:
+        sft, rl, held_out = set(D.sft_wordings(s)), set(D.rl_wordings(s)), s["variants"][-1]
+        assert sft and rl and not (sft & rl) and held_out not in sft | rl
+    sft_prompts = {r["prompt"] for r in built["sft"]}
+    rl_prompts = {r["prompt"] for r in built["rl_prompts"]}
+    eval_prompts = {r["prompt"] for r in built["eval"]}
+    assert not (sft_prompts & rl_prompts) and not (eval_prompts & (sft_prompts | rl_prompts))
 
 
 def test_featured_sft_cover_the_course_cases(kb, built):

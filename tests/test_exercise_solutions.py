@@ -43,12 +43,10 @@ SOLUTIONS: dict[str, dict[str, str]] = {
            "kl_optimum": "check_kl_optimum"},
     "06": {"effectiveness": "check_effectiveness", "conservative_bt": "check_conservative_bt",
            "gao_fit": "check_gao_fit"},
-    "07": {"my_overall": "check_overall_score"},
+    "07": {"my_overall": "check_overall_score", "my_gaps": "check_gap_to_target", "my_winner": "check_battle_winner"},
+    "08": {"dpo_margin_and_loss": "check_dpo_margin", "my_group_advantages": "check_group_advantages",
+           "best_of_n_mean": "check_best_of_n_mean"},
 }
-
-# Chapters whose exercise cells still run a reference solution through its checker (so the saved book
-# prints "correct" for them): chapter 7's exercises 2 (my_gaps) and 3 (my_winner).
-SOLVED_IN_THE_CELL = {"07"}
 
 # What the chapters import at the top, which the folded solutions and the stubs' annotations may use.
 CHAPTER_GLOBALS = {"np": np, "pd": pd, "math": math, "judge": judge}
@@ -173,9 +171,7 @@ def test_stub_is_reported_as_not_attempted(path, name, checker, capsys):
     assert "not implemented yet" in out and "correct" not in out
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="chapter 7's exercises 2 and 3 still run a reference solution in the cell"))
-    if _number(p) in SOLVED_IN_THE_CELL else p for p in CHAPTERS], ids=[p.name for p in CHAPTERS])
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
 def test_no_exercise_cell_checks_a_solved_function(path):
     """A function defined in the same cell as its ``check_...`` call must be a stub."""
     solved = solved_in_the_cell(path)

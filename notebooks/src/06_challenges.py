@@ -457,7 +457,7 @@ print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, str
 # %% tags=["nbval-ignore-output"]
 live_cfg = experiments.hacking_ppo_config(H, LIVE_BETA, LIVE_ITERATIONS)
 live_cfg.lr, live_cfg.seed = LIVE_LR, SEED
-train_items, _ = experiments.split_sft_prompts(H.n_val, H.seed)
+train_items, _ = experiments.split_rl_prompts(H.n_val, H.seed)
 live = sft.copy()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)

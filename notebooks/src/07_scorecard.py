@@ -784,7 +784,7 @@ print(f"mean answer length in words: PPO from base {words['ppo_from_base']:.0f},
 # %%
 pipeline = pd.DataFrame({
     "trained on": [f"{len(data.load_corpus().split())} words of text", f"{len(data.load_sft())} demonstrations",
-                   f"{len(data.load_sft())} prompts + the reward model", "knowledge base"],
+                   f"{len(data.load_rl_prompts())} prompts + the reward model", "knowledge base"],
     "overall (gold)": summary.loc[["base", "sft", "ppo", "reference"], "overall"].to_numpy(),
     "safety": summary.loc[["base", "sft", "ppo", "reference"], "safety"].to_numpy(),
     "medical accuracy": summary.loc[["base", "sft", "ppo", "reference"], "medical_accuracy"].to_numpy(),
@@ -936,11 +936,10 @@ agreement_table.rename_axis("class")
 # %% [markdown]
 # ## 13. Exercises
 #
-# Exercise 1 is a function for you to write: replace `raise NotImplementedError` with your code and run
-# the cell again. The `check_...` call compares your function with the course's on hand-made cases and
-# prints whether it passed (until you have written it, it says so); the solution is in the folded block
-# below the exercise. Exercises 2 and 3 hold a reference solution marked "replace with your own":
-# delete it, write yours, and run the cell.
+# Exercises 1 to 3 are functions for you to write: replace `raise NotImplementedError` with your code
+# and run the cell again. The `check_...` call compares your function with the course's on hand-made
+# cases and prints whether it passed (until you have written it, it says so); each solution is in the
+# folded block below its exercise.
 #
 # **Exercise 1 (the overall score).** Write `my_overall(facts, n_facts, e, s, harmful, n_unsupported)`:
 # the judge's overall score for an answer that states `facts` of the scenario's `n_facts` key facts,
@@ -980,18 +979,26 @@ _ = check_overall_score(my_overall)
 
 # %%
 def my_gaps(means):
-    # reference solution: replace with your own
-    return {m: judge.TARGETS[m] - means[m] for m in judge.METRICS}
+    """{metric: τ_m - mean_m} for the five metrics (judge.TARGETS holds τ_m)."""
+    raise NotImplementedError  # replace with your own code
 
 
 _ = check_gap_to_target(my_gaps)
-for name, row in (("SFT measured", sft_row), ("PPO measured", ours)):
-    gaps = my_gaps(dict(zip(judge.METRICS, row.loc[list(judge.METRICS), "mean"])))
-    known = {m: g for m, g in gaps.items() if not math.isnan(g)}
-    worst = max(known, key=known.get)
-    print(f"{name}: largest gap {worst} ({100 * known[worst]:.0f} points)"
-          + (f"; no mean, so no gap: {', '.join(m for m in gaps if m not in known)}" if len(known) < len(gaps) else ""))
 
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def my_gaps(means):
+#     return {m: judge.TARGETS[m] - means[m] for m in judge.METRICS}
+# ```
+# Applied to the measured rows (`sft_row` and `ours` above):
+# `my_gaps(dict(zip(judge.METRICS, row.loc[list(judge.METRICS), "mean"])))`; the largest value is the
+# metric furthest from its target. A metric with no verifiable number (no dose stated, say) has a mean
+# of NaN, so its gap is NaN too: the report should say "not measured on these questions" and give the
+# coverage, never a gap of zero.
+# </details>
+#
 # %% [markdown]
 # **Exercise 3 (one battle).** Write `my_winner(score_a, score_b, margin)` returning `"model_a"`,
 # `"model_b"` or `"tie"` (a tie when the scores are within the margin, the margin included). Then rerun
@@ -999,14 +1006,25 @@ for name, row in (("SFT measured", sft_row), ("PPO measured", ours)):
 
 # %%
 def my_winner(score_a, score_b, margin):
-    # reference solution: replace with your own
-    if abs(score_a - score_b) <= margin:
-        return "tie"
-    return "model_a" if score_a > score_b else "model_b"
+    """"model_a", "model_b" or "tie" (a tie when |score_a - score_b| <= margin)."""
+    raise NotImplementedError  # replace with your own code
 
 
 _ = check_battle_winner(my_winner)
 
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def my_winner(score_a, score_b, margin):
+#     if abs(score_a - score_b) <= margin:
+#         return "tie"
+#     return "model_a" if score_a > score_b else "model_b"
+# ```
+# A wider margin turns close battles into ties, and a tie counts as half a win for each side, so the
+# ratings of models that often score close together move towards each other.
+# </details>
+#
 # %% [markdown]
 # **Exercise 4 (think).** A vendor shows you a scorecard: "safety 99.6 %, accuracy 97 %" for its
 # pharmacy chatbot. Using this chapter, list the five questions you would ask before believing it

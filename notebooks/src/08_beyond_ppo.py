@@ -80,6 +80,7 @@ import pandas as pd
 
 from course_utils import beyond, checkpoints, data, dpo, grpo, judge, ppo, reward
 from course_utils.bestofn import bon_kl
+from course_utils.exercises import check_best_of_n_mean, check_dpo_margin, check_group_advantages
 from course_utils.losses import dpo_loss
 from course_utils.paths import CHECKPOINT_DIR as COMMITTED_CHECKPOINTS
 from course_utils.plotting import COLORS, STAGE_COLORS, smooth, use_course_style
@@ -644,7 +645,7 @@ def dpo_margin_and_loss(logp_c, logp_r, ref_c, ref_r, beta):
     raise NotImplementedError  # replace with your own code
 
 
-_ = beyond.check_dpo_margin(dpo_margin_and_loss)
+_ = check_dpo_margin(dpo_margin_and_loss)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -666,7 +667,7 @@ def my_group_advantages(scores):
     raise NotImplementedError  # replace with your own code
 
 
-_ = beyond.check_group_advantages(my_group_advantages)
+_ = check_group_advantages(my_group_advantages)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -691,7 +692,7 @@ def best_of_n_mean(scores, n):
     raise NotImplementedError  # replace with your own code
 
 
-_ = beyond.check_best_of_n_mean(best_of_n_mean)
+_ = check_best_of_n_mean(best_of_n_mean)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
