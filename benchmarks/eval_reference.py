@@ -1,6 +1,10 @@
 """Measure the reference checkpoints against the course's targets for each stage.
 
     .venv/bin/python benchmarks/eval_reference.py [CHECKPOINT_DIR] [--seeds 1 2] [--json OUT]
+        [--set lr=3e-4 iterations=120] [--only-seeds]
+
+``--set`` changes fields of ``ppo.DEFAULT_CONFIG`` for the ``--seeds`` runs; ``--only-seeds`` skips
+everything but SFT's answers and those runs (to compare PPO settings).
 
 On the 64 held-out questions (wordings never used in training), with the gold judge and 95%
 bootstrap intervals over the questions:
@@ -98,44 +102,62 @@ def onpolicy_agreement(rm, tok, policies, items, scen, seed: int = 0) -> dict:
     return {"accuracy": ci(np.asarray(agree, float)) if agree else None, "pairs": len(agree)}
 
 
+def _values_after(argv: list[str], flag: str) -> list:
+    """The arguments after ``flag`` up to the next ``--`` option (seeds as ints, the rest as text)."""
+    if flag not in argv:
+        return []
+    out = []
+    for a in argv[argv.index(flag) + 1:]:
+        if a.startswith("--"):
+            break
+        out.append(int(a) if a.isdigit() else a)
+    return out
+
+
 def main(argv: list[str]) -> int:
     directory = Path(argv[0]) if argv and not argv[0].startswith("--") else checkpoints.CHECKPOINT_DIR
-    seeds = [int(s) for s in argv[argv.index("--seeds") + 1:] if s.isdigit()] if "--seeds" in argv else []
+    seeds = _values_after(argv, "--seeds")
+    overrides = dict(kv.split("=", 1) for kv in _values_after(argv, "--set"))
+    config = replace(DEFAULT_CONFIG, **{k: type(getattr(DEFAULT_CONFIG, k))(v) for k, v in overrides.items()})
     tok = checkpoints.load_tokenizer(directory)
     sft = checkpoints.load("sft", directory, dtype="float64")
     ppo = checkpoints.load("ppo", directory, dtype="float64")
+    only_seeds = "--only-seeds" in argv
     rm = load_reward_model(directory)
     scen = {s["id"]: s for s in data.load_scenarios() + data.load_unseen_cases()}
     experts = {sid: data.expert_response(s) for sid, s in scen.items()}
     items = data.load_eval_prompts()
     prompts = [e["prompt"] for e in items]
     out: dict = {}
-    answers = {n: sample_answers(m, tok, prompts, 0.0, MAX_NEW) for n, m in (("sft", sft), ("ppo", ppo))}
+    answers = {n: sample_answers(m, tok, prompts, 0.0, MAX_NEW) for n, m in (("sft", sft), ("ppo", ppo))
+               if n == "sft" or not only_seeds}
     out["sft"], v_sft = stage_report(answers["sft"], items, scen, experts)
-    out["ppo"], v_ppo = stage_report(answers["ppo"], items, scen, experts)
-    out["ppo_vs_sft"] = gain(v_ppo, v_sft)
-    test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
-    out["reward_heldout_accuracy"] = round(float(evaluate(rm, tok, test_pairs)["accuracy"]), 4)
-    out["reward_onpolicy"] = onpolicy_agreement(rm, tok, {"sft": sft, "ppo": ppo}, items, scen)
-    out["rm_score"] = {"sft": ci(rm.score(tok, prompts, answers["sft"])),
-                       "ppo": ci(rm.score(tok, prompts, answers["ppo"])),
-                       "expert": ci(rm.score(tok, prompts, [experts[e["scenario_id"]] for e in items]))}
-    log = checkpoints.load_log("ppo", directory)
-    out["ppo_log"] = {"clipfrac_mean": round(float(log.clipfrac.mean()), 4),
-                      "approx_kl_mean": round(float(log.approx_kl.mean()), 5),
-                      "kl_final": round(float(log.kl.iloc[-1]), 3)}
-    unseen = data.load_eval_unseen()
-    up = [e["prompt"] for e in unseen]
-    for name, model in (("sft", sft), ("ppo", ppo)):
-        out[f"unseen_{name}"], _ = stage_report(sample_answers(model, tok, up, 0.0, MAX_NEW), unseen, scen, experts)
+    if not only_seeds:
+        out["ppo"], v_ppo = stage_report(answers["ppo"], items, scen, experts)
+        out["ppo_vs_sft"] = gain(v_ppo, v_sft)
+        test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
+        out["reward_heldout_accuracy"] = round(float(evaluate(rm, tok, test_pairs)["accuracy"]), 4)
+        out["reward_onpolicy"] = onpolicy_agreement(rm, tok, {"sft": sft, "ppo": ppo}, items, scen)
+        out["rm_score"] = {"sft": ci(rm.score(tok, prompts, answers["sft"])),
+                           "ppo": ci(rm.score(tok, prompts, answers["ppo"])),
+                           "expert": ci(rm.score(tok, prompts, [experts[e["scenario_id"]] for e in items]))}
+        log = checkpoints.load_log("ppo", directory)
+        out["ppo_log"] = {"clipfrac_mean": round(float(log.clipfrac.mean()), 4),
+                          "approx_kl_mean": round(float(log.approx_kl.mean()), 5),
+                          "kl_final": round(float(log.kl.iloc[-1]), 3)}
+        unseen = data.load_eval_unseen()
+        up = [e["prompt"] for e in unseen]
+        for name, model in (("sft", sft), ("ppo", ppo)):
+            out[f"unseen_{name}"], _ = stage_report(sample_answers(model, tok, up, 0.0, MAX_NEW), unseen, scen, experts)
     for seed in seeds:
         t0 = time.perf_counter()
         policy, _ = train_ppo(checkpoints.load("sft", directory), checkpoints.load("sft", directory),
-                              load_reward_model(directory), tok, data.load_sft(), replace(DEFAULT_CONFIG, seed=seed),
+                              load_reward_model(directory), tok, data.load_rl_prompts(), replace(config, seed=seed),
                               progress=False)
         a = sample_answers(policy, tok, prompts, 0.0, MAX_NEW)
         v = judge.judge_many(a, [scen[e["scenario_id"]] for e in items])
         out[f"ppo_seed{seed}"] = {**gain(v, v_sft), "medical_accuracy": ci(v.medical_accuracy),
+                                  "repeated_4grams": ci([repeated_4grams(t) for t in a]),
                                   "seconds": round(time.perf_counter() - t0)}
         print(json.dumps({f"ppo_seed{seed}": out[f"ppo_seed{seed}"]}), flush=True)
     print(json.dumps(out, indent=1))

@@ -1,4 +1,4 @@
-"""Tests for course_utils.elo: hand-computed Elo updates, the course brief's worked example,
+"""Tests for course_utils.elo: hand-computed Elo updates, the worked example's worked example,
 Bradley-Terry MLE properties (score equations, order invariance, recovery of known
 strengths), ties, edge cases, bootstrap determinism and coverage, input validation."""
 
@@ -38,8 +38,8 @@ def centred(ratings: pd.Series | dict) -> pd.Series:
     return r - r.mean()
 
 
-# The course brief's worked example, in the brief's order.
-BRIEF_MATCHES = table(
+# Chapter 4's worked example, in the chapter's order.
+WORKED_MATCHES = table(
     ("MedLLM-v2", "PharmGPT-v1", "model_b"),
     ("ClinicalAI-v3", "MedLLM-v2", "model_a"),
     ("ClinicalAI-v3", "PharmGPT-v1", "model_b"),
@@ -138,14 +138,14 @@ def test_elo_update_rejects_bad_score_and_k():
 # --------------------------------------------------------------------------- online Elo
 
 
-def test_course_brief_worked_example():
-    # All three start at 1600, K = 32, the five matches in the brief's order.
+def test_chapter_worked_example():
+    # All three start at 1600, K = 32, the five matches in the chapter's order.
     # 1. Med vs Pharm, Pharm wins:  E = 0.5            Pharm 1616.000, Med 1584.000
     # 2. Clin vs Med, Clin wins:    E_Clin = 0.52301   Clin 1615.264,  Med 1568.736
     # 3. Clin vs Pharm, Pharm wins: E_Clin = 0.49894   Pharm 1631.966, Clin 1599.298
     # 4. Med vs Pharm, Pharm wins:  E_Med  = 0.40999   Pharm 1645.086, Med 1555.616
     # 5. Clin vs Med, Clin wins:    E_Clin = 0.56253   Clin 1613.297,  Med 1541.617
-    ratings = online_elo(BRIEF_MATCHES, k=32, init=1600)
+    ratings = online_elo(WORKED_MATCHES, k=32, init=1600)
     assert list(ratings.index) == ["PharmGPT-v1", "ClinicalAI-v3", "MedLLM-v2"]
     assert ratings.round(1).to_dict() == {
         "PharmGPT-v1": 1645.1,
@@ -157,16 +157,16 @@ def test_course_brief_worked_example():
 
 
 def test_elo_history_match_by_match():
-    history = elo_history(BRIEF_MATCHES, k=32, init=1600)
+    history = elo_history(WORKED_MATCHES, k=32, init=1600)
     assert history.shape == (6, 3) and history.index.name == "match"
     assert (history.iloc[0] == 1600).all()
     assert history.loc[1, "PharmGPT-v1"] == 1616 and history.loc[1, "MedLLM-v2"] == 1584
     # each match moves exactly its two players, and keeps the total
-    for t, (a, b) in enumerate(zip(BRIEF_MATCHES.model_a, BRIEF_MATCHES.model_b), start=1):
+    for t, (a, b) in enumerate(zip(WORKED_MATCHES.model_a, WORKED_MATCHES.model_b), start=1):
         changed = set(history.columns[history.loc[t] != history.loc[t - 1]])
         assert changed == {a, b}
     np.testing.assert_allclose(history.sum(axis=1), 3 * 1600)
-    final = online_elo(BRIEF_MATCHES, k=32, init=1600)
+    final = online_elo(WORKED_MATCHES, k=32, init=1600)
     pd.testing.assert_series_equal(
         history.iloc[-1].sort_values(ascending=False), final, check_names=False
     )
@@ -323,8 +323,8 @@ def test_bradley_terry_all_wins_stays_finite():
     # so r_A - r_B = 400 log10(10.05 / 0.05) = 400 log10(201) = 921.3 (as documented)
     r = bradley_terry_ratings(table(*[("A", "B", "model_a")] * 10))
     assert r["A"] - r["B"] == pytest.approx(400 * math.log10(201), abs=1e-6)
-    # the brief's example: PharmGPT won all three of its games
-    r = bradley_terry_ratings(BRIEF_MATCHES)
+    # the worked example: PharmGPT won all three of its games
+    r = bradley_terry_ratings(WORKED_MATCHES)
     assert list(r.index) == ["PharmGPT-v1", "ClinicalAI-v3", "MedLLM-v2"] and np.all(np.isfinite(r))
     # a chain A > B > C (each pair one-sided): connected, no finite MLE, still finite here
     chain = table(*[("A", "B", "model_a")] * 3, *[("B", "C", "model_a")] * 3)
@@ -474,7 +474,7 @@ def test_simulate_battles():
 def test_bt_log_likelihood_hand_values():
     # equal ratings: every battle has E = 1/2, so l = n log(1/2) whatever the results
     equal = {m: 1600.0 for m in ("PharmGPT-v1", "ClinicalAI-v3", "MedLLM-v2")}
-    assert bt_log_likelihood(BRIEF_MATCHES, equal) == pytest.approx(5 * math.log(0.5), abs=1e-12)
+    assert bt_log_likelihood(WORKED_MATCHES, equal) == pytest.approx(5 * math.log(0.5), abs=1e-12)
     # one battle, A 400 points ahead: A wins -> log(10/11); A loses -> log(1/11); tie -> the mean
     ratings = {"A": 2000.0, "B": 1600.0}
     assert bt_log_likelihood(table(("A", "B", "model_a")), ratings) == pytest.approx(math.log(10 / 11))
@@ -518,9 +518,9 @@ def test_bt_log_likelihood_is_maximised_by_the_bradley_terry_fit():
 
 def test_bt_log_likelihood_rejects_missing_or_non_finite_ratings():
     with pytest.raises(ValueError, match="MedLLM-v2"):
-        bt_log_likelihood(BRIEF_MATCHES, {"PharmGPT-v1": 1600.0, "ClinicalAI-v3": 1600.0})
+        bt_log_likelihood(WORKED_MATCHES, {"PharmGPT-v1": 1600.0, "ClinicalAI-v3": 1600.0})
     ratings = {"PharmGPT-v1": 1600.0, "ClinicalAI-v3": 1600.0, "MedLLM-v2": float("nan")}
     with pytest.raises(ValueError, match="finite"):
-        bt_log_likelihood(BRIEF_MATCHES, ratings)
+        bt_log_likelihood(WORKED_MATCHES, ratings)
     with pytest.raises(ValueError, match="scale"):
-        bt_log_likelihood(BRIEF_MATCHES, {m: 0.0 for m in ratings}, scale=0)
+        bt_log_likelihood(WORKED_MATCHES, {m: 0.0 for m in ratings}, scale=0)

@@ -23,11 +23,11 @@
 
 # %% tags=["parameters"]
 SEED = 0
-EPOCHS = 10           # passes over the demonstrations
+EPOCHS = 2            # passes over the demonstrations (the reference run: 20)
 BATCH_SIZE = 16
 LEARNING_RATE = 3e-3  # peak learning rate (warm-up, then cosine decay)
 MASK_PROMPT = True    # learn only the answer tokens
-COMPARE_EPOCHS = 10   # epochs of the run without masking, for the comparison
+COMPARE_EPOCHS = 2    # epochs of the run without masking, for the comparison
 N_SHOW = 5            # held-out questions shown in full
 
 # %%
