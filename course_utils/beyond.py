@@ -121,8 +121,8 @@ def train_reference_dpo(sft: TinyGPT, tok: VocabularyTokenizer, config: DPOConfi
 
 
 def rl_prompts() -> list[dict]:
-    """The prompts reinforcement learning trains on: ``data.load_rl_prompts()`` (wordings no SFT
-    demonstration uses) where the data provide them, else the SFT prompts; never the held-out questions."""
+    """The prompts reinforcement learning trains on: ``data.load_rl_prompts()`` (two training
+    wordings of every case); never the held-out questions."""
     from . import data
 
     return data.load_rl_prompts()

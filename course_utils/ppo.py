@@ -1038,8 +1038,8 @@ def build_ppo_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool
                          config: PPOConfig | None = None) -> Path:
     """Chapter 5's policy: PPO from ``sft.npz`` against ``reward.npz`` (both in ``out_dir``).
 
-    Trains with ``DEFAULT_CONFIG`` on the RL prompts (``data.load_rl_prompts()``: wordings of
-    every training scenario that no SFT demonstration uses, never the held-out evaluation prompts) and writes the policy
+    Trains with ``DEFAULT_CONFIG`` on the RL prompts (``data.load_rl_prompts()``: two training
+    wordings of every training scenario, never the held-out evaluation prompts) and writes the policy
     to ``out_dir / "ppo.npz"`` (a plain TinyGPT checkpoint; the value head is dropped).
     """
     from . import data

@@ -108,7 +108,7 @@ rm = reward.load_reward_model(ckpt, dtype="float64")   # book prints from it is 
 sft32 = checkpoints.load("sft", ckpt)                  # float32 copies: the live runs train these (twice as fast)
 rm32 = reward.load_reward_model(ckpt)
 scenarios = {s["id"]: s for s in data.load_scenarios()}
-train_prompts = data.load_rl_prompts()        # RL prompts: wordings no SFT demonstration uses
+train_prompts = data.load_rl_prompts()        # RL prompts: two training wordings per case
 eval_prompts = data.load_eval_prompts()       # held-out: the last variant, never trained on
 print(f"policy and reference: TinyGPT with {sft.n_params:,} parameters; reward model: {rm!r}")
 print(f"{len(train_prompts)} training prompts from {len({p['scenario_id'] for p in train_prompts})} scenarios; "
