@@ -3,8 +3,9 @@
 #
 # This course runs the whole pipeline that turns a text predictor into an assistant, **for real**,
 # on one tiny transformer you can inspect line by line: pretraining, supervised fine-tuning (SFT),
-# a reward model learned from preferences, ratings from pairwise comparisons, and reinforcement
-# learning from human feedback with PPO. Every example comes from pharmacy and medicine, because
+# a reward model learned from preferences, ratings from pairwise comparisons, reinforcement
+# learning from human feedback with PPO, and the methods that came after it (best-of-n, DPO,
+# GRPO), all compared on the same model, data and judge. Every example comes from pharmacy and medicine, because
 # that is a field where "sounds fluent" and "is correct and safe" are very different things.
 #
 # > **Educational material, not medical advice.** The pharmaceutical cases are simplified teaching
@@ -31,10 +32,12 @@ SEED = 0
 # | 2 | 5. PPO | `05_ppo` | RLHF with the clipped objective, a KL penalty, a value head, GAE, adaptive β | `ppo` |
 # | 2 | 6. Challenges | `06_challenges` | reward hacking, annotation quality, distribution shift, scalability | `experiments` |
 # | 2 | 7. Scorecard | `07_scorecard` | medical accuracy, safety, specificity, dose accuracy, humility for every stage | `judge`, `scorecard` |
+# | 2 | 8. Beyond PPO | `08_beyond_ppo` | best-of-n, DPO and GRPO on the same model, data and judge | `bestofn`, `losses`, `dpo`, `grpo`, `beyond` |
 #
 # The chapters build on each other, but each notebook runs on its own in a fresh kernel: later
 # chapters load the earlier chapters' models from small checkpoints in `data/checkpoints/`,
-# which one command (`make checkpoints`) rebuilds exactly.
+# which one command (`make checkpoints`) retrains with the course's reference recipe (about a quarter
+# of an hour on a laptop; the result is bit for bit the same on the same kind of machine).
 
 # %% [markdown]
 # ## Where the data comes from
