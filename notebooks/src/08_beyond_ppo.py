@@ -45,7 +45,7 @@
 
 # %% tags=["parameters"]
 SEED = 0
-CHECKPOINT_DIR = "/tmp/ck8"          # None: the committed checkpoints and caches in data/checkpoints/
+CHECKPOINT_DIR = None               # None: the committed checkpoints and caches in data/checkpoints/
 MAX_NEW_TOKENS = 112           # longest answer, as in chapters 5-7
 # DPO
 WORKED_PAIR = "PREF-MON-03-4"  # the worked example: gentamicin trough level, 1 mg/L against a tenfold 10 mg/L
@@ -315,13 +315,34 @@ print(f"n = {int(first.n)} -> {int(last.n)}: reward {first.reward:+.2f} -> {last
       f"{first.gold:.3f} -> {last.gold:.3f}, oracle gold {first.gold_oracle:.3f} -> {last.gold_oracle:.3f}, "
       f"KL bound {first.kl_bound:.2f} -> {last.kl_bound:.2f} nats")
 print(f"the reward model's choice reaches {last.gold / last.gold_oracle:.0%} of the oracle's gold score at n = "
-      f"{int(last.n)}" if last.gold_oracle > 0 else "no sample scores above 0 with the gold judge")
+      f"{int(last.n)}")
+# every n against n = 1 on the same questions: paired differences of the chosen answers' scores
+picks = pd.concat([beyond.bon_choice(samples, n).assign(stage=f"n = {n}") for n in curve.n], ignore_index=True)
+rows = []
+for n in curve.n[1:]:
+    d = paired_difference(picks, f"n = {n}", "n = 1", metrics=["gold", "reward"], level=LEVEL,
+                          rounds=BOOTSTRAP_ROUNDS, seed=SEED)
+    rows.append({"n": n, **{f"{m} - at n = 1": d.loc[m, "diff"] for m in ("gold", "reward")},
+                 "gold, lower": d.loc["gold", "lower"], "gold, upper": d.loc["gold", "upper"]})
+vs_one = pd.DataFrame(rows).set_index("n")
+peak = int(curve.loc[curve.gold.idxmax(), "n"])
+up = ", ".join(str(n) for n in vs_one.index[vs_one["gold, lower"] > 0])
+down = ", ".join(str(n) for n in vs_one.index[vs_one["gold, upper"] < 0])
+print(f"gold is highest at n = {peak}; paired {LEVEL:.0%} intervals against n = 1 support a gold gain "
+      f"{'at n = ' + up if up else 'at no n'} and a gold loss {'at n = ' + down if down else 'at no n'}; "
+      f"reward above n = 1 at every n > 1: "
+      f"{bool((vs_one['reward - at n = 1'] > 0).all())}")
+vs_one.round(3)
 
 # %% [markdown]
 # Compare the two gold curves: the gap between the reward model's choice and the oracle's is the
 # reward model's error, made visible by selection. Gao et al. (2023) measured this on large models:
-# with a learned proxy, the gold score of best-of-n first rises with $n$ and can then fall, because a
+# with a learned proxy, the gold score of best-of-n first rises with $n$ and then falls, because a
 # larger $n$ finds more answers that exploit the proxy's blind spots (over-optimisation, chapter 6).
+# The same shape appears here, strongly: the reward model's score of the chosen answer rises with
+# every $n$, while the gold score peaks at a small $n$ and then falls far below plain sampling, and
+# the paired intervals above support the losses at the large $n$ printed there. The oracle shows that
+# good answers are among the samples; the reward model does not find them.
 #
 # ## 3. GRPO: PPO without a critic
 #
@@ -333,7 +354,7 @@ print(f"the reward model's choice reaches {last.gold / last.gold_oracle:.0%} of 
 #
 # | symbol | meaning | here |
 # |---|---|---|
-# | $G$ | the group size: answers sampled per question | `GROUP_SIZE` (the reference run: 8) |
+# | $G$ | the group size: answers sampled per question | `GROUP_SIZE` here; the reference run's is printed in its section |
 # | $r_i$ | the reward model's score of answer $i$ of the group | chapter 3's reward model |
 # | $\hat A_i$ | the group-relative advantage, given to **every token** of answer $i$ | `grpo.group_advantages` |
 # | std, $\varepsilon$ | the population standard deviation of the group's scores, and $10^{-4}$ | a group of equal scores gets $\hat A = 0$ |
@@ -364,7 +385,7 @@ print(f"Q ({SHOW_ID}): {eval_prompts[show_item]['prompt']}")
 print(f"scores r = {r_group.tolist()}; mean = {mean_g:.4f}; "
       f"std = sqrt(mean((r - mean)^2)) = {std_g:.4f}")
 print(f"answer 1: Â = ({r_group[0]:.2f} - {mean_g:.4f}) / ({std_g:.4f} + 0.0001) = {adv_hand[0]:+.4f}")
-print(f"the advantages sum to {adv_hand.sum():+.4f}: the group is its own baseline")
+print(f"the advantages sum to {abs(adv_hand.sum()):.4f}: the group is its own baseline")
 pd.DataFrame({"reward r_i": r_group, "r_i - mean": r_group - mean_g, "Â_i": adv_hand,
               "gold judge": group["gold"].to_numpy()},
              index=pd.Index(np.arange(1, GROUP_SIZE + 1), name="answer")).round(4)
@@ -373,8 +394,10 @@ pd.DataFrame({"reward r_i": r_group, "r_i - mean": r_group - mean_g, "Â_i": adv
 # ### A live GRPO run
 #
 # `LIVE_GRPO_ITERATIONS` iterations of `LIVE_GRPO_BATCH` answers (groups of `GROUP_SIZE`) on the
-# RL prompts (`beyond.rl_prompts()`: wordings of the training cases that the SFT demonstrations never
-# use, never the held-out questions). Again a demonstration whose numbers depend on your processor.
+# RL prompts (`beyond.rl_prompts()`: two training wordings of every case, the same prompts chapter 5's
+# PPO trained on; never the held-out questions). Again a demonstration whose numbers depend on your
+# processor. Watch the column `zero_std_groups`: the share of groups whose answers all received the same
+# score, which get $\hat A = 0$ and teach nothing (section 6.4).
 
 # %% tags=["nbval-ignore-output"]
 live_grpo_cfg = grpo.GRPOConfig(iterations=LIVE_GRPO_ITERATIONS, batch_size=LIVE_GRPO_BATCH, group_size=GROUP_SIZE,
@@ -398,13 +421,20 @@ grpo_settings = settings[settings["run"] == "grpo"].set_index("setting")["value"
 print("reference GRPO run: " + ", ".join(f"{k} = {grpo_settings[k]}" for k in ("iterations", "batch_size",
                                                                              "group_size", "kl_coef", "lr")))
 k = min(10, len(grpo_log) // 2)
-for col, name in (("score", "reward-model score"), ("kl", "KL per answer (nats)"), ("length", "answer tokens"),
-                  ("ended", "share ending with <eos>"), ("zero_std_groups", "groups with equal scores")):
+G_ref = int(grpo_settings["group_size"])
+grpo_log["distinct_per_group"] = grpo_log["distinct"] * G_ref        # distinct answers in a group of G
+for col, name in (("score", "reward-model score"), ("judge", "gold judge of the samples"),
+                  ("kl_exact", "KL per answer (nats)"), ("length", "answer tokens"),
+                  ("distinct_per_group", f"distinct answers per {G_ref}"),
+                  ("zero_std_groups", "groups with equal scores")):
     print(f"  {name:<27} first {k} iterations {grpo_log[col].head(k).mean():7.3f} -> last {k} "
           f"{grpo_log[col].tail(k).mean():7.3f}")
+all_alike = int((grpo_log["zero_std_groups"] == 1).sum())
+print(f"iterations on which every group had equal scores (no gradient from the advantages): {all_alike} of "
+      f"{len(grpo_log)}; median distinct answers per group: {grpo_log['distinct_per_group'].median():.1f}")
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
 for ax, (col, title, colour) in zip(axes, (("score", "reward-model score of the samples", STAGE_COLORS["reward"]),
-                                           ("kl", "KL(π ‖ π_ref) per answer (nats)", COLORS["vermillion"]),
+                                           ("kl_exact", "KL(π ‖ π_ref) per answer (nats)", COLORS["vermillion"]),
                                            ("length", "answer length (tokens)", COLORS["blue"]))):
     ax.plot(grpo_log.iteration, grpo_log[col], color=colour, alpha=0.35)
     ax.plot(grpo_log.iteration, smooth(grpo_log[col].to_numpy(), 10), color=colour, label="moving average (10)")
@@ -412,6 +442,13 @@ for ax, (col, title, colour) in zip(axes, (("score", "reward-model score of the 
 axes[0].legend(fontsize=9)
 fig.suptitle("The reference GRPO run (make checkpoints)")
 plt.show()
+
+# %% [markdown]
+# The lines above explain why GRPO moved the policy so little. The RL prompts are wordings the SFT
+# model was trained on, and its samples for them are nearly deterministic: most groups contain one
+# answer repeated, all with the same score, so most advantages are exactly 0 and most of each batch
+# gives no gradient. The gold judge already rates these samples close to the maximum, so there is
+# little left to gain on the training prompts. A group-relative method needs answers that differ.
 
 # %% [markdown]
 # ## 4. Side by side on the held-out questions
@@ -432,7 +469,9 @@ table = pd.DataFrame({
     "method": summary["method"], "setting": summary["setting"],
     "gold judge": summary["gold"],
     "gold 95 % interval": [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(summary.gold_lower, summary.gold_upper)],
-    "reward model": summary["reward"], "KL (nats)": summary["kl"], "KL is": summary["kl_kind"],
+    "reward model": summary["reward"],
+    "reward 95 % interval": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(summary.reward_lower, summary.reward_upper)],
+    "KL (nats)": summary["kl"], "KL is": summary["kl_kind"],
     "words": summary["words"],
     "training fwd (M tokens)": summary["train_fwd_tokens"] / 1e6,
     "training bwd (M tokens)": summary["train_bwd_tokens"] / 1e6,
@@ -455,6 +494,12 @@ for stage in stage_names:
                      "difference to SFT": d.loc[metric, "diff"], "lower": lo, "upper": hi,
                      "supported": bool(lo > 0 or hi < 0)})
 diffs = pd.DataFrame(rows)
+for stage in stage_names[1:]:
+    part = diffs[diffs["method"] == stage].set_index("score")
+    print(f"{stage} - SFT: " + "; ".join(
+        f"{score} {r['difference to SFT']:+.3f} [{r['lower']:+.3f}, {r['upper']:+.3f}] "
+        f"{'excludes 0: supported' if r['supported'] else 'includes 0: not supported'}"
+        for score, r in part.iterrows()))
 for score in ("gold judge", "reward model"):
     part = diffs[diffs["score"] == score]
     up = part[part.supported & (part["difference to SFT"] > 0)]["method"].tolist()
@@ -488,12 +533,23 @@ ranked = pd.DataFrame({"stage": stage_names, "gold": summary["gold"], "reward": 
 for col, name, fmt in (("gold", "gold judge", "{:.3f}"), ("reward", "reward model", "{:+.2f}")):
     order = ranked.sort_values(col, ascending=False, kind="stable")
     print(f"{name}, best first: " + ", ".join(f"{s} {fmt.format(v)}" for s, v in zip(order.stage, order[col])))
+kl_gold = list(zip(stage_names, summary["kl"].round(3), summary["gold"].round(3)))
+front = [s for s, kl, g in kl_gold
+         if not any(k2 <= kl and g2 >= g and (k2 < kl or g2 > g) for _, k2, g2 in kl_gold)]
+print("on the gold-KL frontier (no other point has at least the same gold score at no more KL): " + ", ".join(front))
+gold_supported = diffs[(diffs["score"] == "gold judge") & diffs["supported"]]
+print("gold differences to SFT that the paired intervals support: " + (", ".join(
+    f"{m} {d:+.3f}" for m, d in zip(gold_supported["method"], gold_supported["difference to SFT"])) or "none"))
 
 # %% [markdown]
 # Read the two panels together. The right one is what each method optimised (or selected for); the
 # left one is what we care about, which no method ever saw. Points far to the right paid a large KL;
 # points high on the right panel but not on the left bought reward-model score that the gold judge
-# does not confirm. The paired differences above say which gaps 64 questions can resolve at all.
+# does not confirm. Here the reward-model ranking and the gold ranking disagree: best-of-n at large
+# $n$ tops the reward model and sits at the bottom for the gold judge. Among the trained policies DPO
+# reaches the highest gold score at the smallest KL, but the paired intervals printed earlier do not
+# separate it, GRPO or PPO from the SFT model; the only gold differences they support are losses of
+# best-of-n at large $n$.
 #
 # One question in full, every method's answer:
 
@@ -504,8 +560,18 @@ for stage in stage_names:
     row = sub[sub["stage"] == stage].iloc[0]
     print(f"{stage} (reward model {row['reward']:+.2f}, gold judge {row['overall']:.2f}):\n  {row['answer']}\n")
 print(f"expert (the knowledge base): {data.expert_response(scenarios[SHOW_ID])}")
+sft_answer = sub[sub["stage"] == "SFT"].iloc[0]["answer"]
+same = [s for s in stage_names[1:] if sub[sub["stage"] == s].iloc[0]["answer"] == sft_answer]
+print(f"\nanswers identical to the SFT model's greedy answer: {', '.join(same) or 'none'}; "
+      f"answers the gold judge scores 0: {', '.join(sub[sub['overall'] == 0]['stage']) or 'none'}")
 
 # %% [markdown]
+# On this question the SFT model's greedy answer is about another drug (abacavir), not metformin.
+# The reward model still gives it a high score and the gold judge gives it 0: the reward model has
+# learned what a good pharmacy answer looks like, not whether it answers the question asked. DPO and
+# GRPO return the very same answer, and best-of-n at large $n$ selects an off-topic answer with an even
+# higher reward. The single sample of best-of-1 is the only answer here that addresses the question.
+#
 # ## 5. Try it
 #
 # **DPO's β on five answers.** Chapter 5 solved the KL-regularised problem on five candidate answers
@@ -570,42 +636,74 @@ beyond.best_of_n_widget(samples, [p["prompt"] for p in eval_prompts], n=4)
 
 # %%
 k = min(10, len(dpo_log) // 2)
-early, late = dpo_log.head(k), dpo_log.tail(k)
+late = dpo_log.tail(k)
 ch, rj = late["chosen_logp_change"].mean(), late["rejected_logp_change"].mean()
 print(f"last {k} steps, batch means: log π_θ(y_c) - log π_ref(y_c) = {ch:+.2f} nats, "
       f"log π_θ(y_r) - log π_ref(y_r) = {rj:+.2f} nats, margin u = {late['margin'].mean():+.3f}")
-if ch < 0 and rj < 0:
-    print(f"both fell: the chosen answers became e^{-ch:.2f} = {np.exp(-ch):.3g} times less likely, the rejected "
-          f"ones {np.exp(-rj):.3g} times; the margin grew because the rejected ones fell faster")
-else:
-    print(f"the chosen answers' log-probability moved by {ch:+.2f} and the rejected ones' by {rj:+.2f} nats: "
-          f"{'only the rejected fell' if rj < 0 else 'neither fell'}")
-steps_both = int(((dpo_log.chosen_logp_change < 0) & (dpo_log.rejected_logp_change < 0)).sum())
-print(f"steps on which both batch means were below the reference: {steps_both} of {len(dpo_log)}")
+trained = dpo_log[dpo_log["step"] > 1]                            # step 1 is the reference itself
+fell_c = int((trained.chosen_logp_change < 0).sum())
+fell_r = int((trained.rejected_logp_change < 0).sum())
+fell_both = int(((trained.chosen_logp_change < 0) & (trained.rejected_logp_change < 0)).sum())
+print(f"of the {len(trained)} steps after the first, the chosen answers' batch mean was below the reference on "
+      f"{fell_c}, the rejected answers' on {fell_r}, both on {fell_both}")
+print(f"largest fall of the chosen answers' batch mean: {trained.chosen_logp_change.min():+.2f} nats; largest rise: "
+      f"{trained.chosen_logp_change.max():+.2f} nats; the rejected answers' smallest fall: "
+      f"{-trained.rejected_logp_change.max():.2f} nats")
 
 # %% [markdown]
+# The reference run shows the pitfall only weakly. Its margin was won almost entirely by pushing the
+# rejected answers down; the chosen answers' batch mean moved little, rose on most steps, and fell
+# together with the rejected one on a few steps only. A log of batch means can hide single pairs whose
+# chosen answer fell; what it rules out here is a general slide of the chosen answers. Watch the
+# chosen curve of section 1's right panel in every DPO run you make: a falling chosen curve is the
+# warning sign.
+#
 # ### 6.2 Length exploitation
 #
 # Several flaws in chapter 3's pairs change an answer's length (a *vague* answer is shorter than the
 # expert's, a *verbose* one longer), so a reward model can learn length as a cue, and every method
 # that optimises or selects by the reward model then inherits that bias (Singhal et al. 2023). Three measurements:
-# the correlation of reward and length among the SFT model's own samples, the answer length of every
-# method against the expert answers, and the share of GRPO's samples cut off at the length limit.
+# does the reward model prefer longer answers to the same question (the correlation of reward and length
+# among the SFT model's samples, within each question); are the answers of each method longer than the
+# SFT model's (paired differences, with intervals); and did GRPO's samples run into the length limit?
 
 # %%
-corr = float(np.corrcoef(samples["words"], samples["reward"])[0, 1])
-print(f"among the {len(samples)} SFT samples, correlation of the reward-model score with the length in words: "
-      f"{corr:+.2f}")
+centred = samples.groupby("item")[["words", "reward"]].transform(lambda v: v - v.mean())
+corr_within = float(np.corrcoef(centred["words"], centred["reward"])[0, 1])
+corr_all = float(np.corrcoef(samples["words"], samples["reward"])[0, 1])
+print(f"{len(samples)} SFT samples: correlation of reward-model score and length in words {corr_all:+.2f} over all "
+      f"samples, {corr_within:+.2f} among the samples of the same question")
+answers_w = answers.assign(words=answers["answer"].str.split().str.len().astype(float))
+rows = []
+for stage in stage_names[1:]:
+    d = paired_difference(answers_w, stage, "SFT", metrics=["words"], level=LEVEL, rounds=BOOTSTRAP_ROUNDS,
+                          seed=SEED).loc["words"]
+    rows.append({"method": stage, "words per answer": d["mean_a"], "minus SFT": d["diff"], "lower": d["lower"],
+                 "upper": d["upper"], "supported": bool(d["lower"] > 0 or d["upper"] < 0)})
+lengths = pd.DataFrame(rows).set_index("method")
+sel = paired_difference(answers_w, stage_names[-1], "best-of-1", metrics=["words"], level=LEVEL,
+                        rounds=BOOTSTRAP_ROUNDS, seed=SEED).loc["words"]
 expert_words = np.mean([len(data.expert_response(scenarios[p["scenario_id"]]).split()) for p in eval_prompts])
-lengths = pd.Series(dict(zip(stage_names, summary["words"])), name="words per answer")
-lengths["expert answers"] = expert_words
-print(f"the longest answers: {lengths.idxmax()} ({lengths.max():.1f} words); expert answers {expert_words:.1f} words")
-print(f"GRPO reference run: share of samples ending with <eos> {grpo_log['ended'].head(k).mean():.2f} in the first "
-      f"{k} iterations, {grpo_log['ended'].tail(k).mean():.2f} in the last {k} (the others were cut at "
-      f"{MAX_NEW_TOKENS} tokens)")
-lengths.round(1).to_frame()
+print(f"SFT greedy answers {answers_w[answers_w.stage == 'SFT'].words.mean():.1f} words, expert answers "
+      f"{expert_words:.1f}; longer than SFT by a supported margin: "
+      f"{', '.join(lengths.index[lengths.supported & (lengths['minus SFT'] > 0)]) or 'none'}")
+print(f"selection alone ({stage_names[-1]} against best-of-1, the same samples): {sel['diff']:+.1f} words "
+      f"[{sel['lower']:+.1f}, {sel['upper']:+.1f}], "
+      f"{'supported' if sel['lower'] > 0 or sel['upper'] < 0 else 'not supported'}")
+print(f"GRPO reference run: share of samples cut at {MAX_NEW_TOKENS} tokens without <eos>: "
+      f"{1 - grpo_log['ended'].mean():.3f}")
+lengths.round(2)
 
 # %% [markdown]
+# The reward model does prefer the longer of two answers to the same question: the within-question
+# correlation is clearly positive, stronger than the correlation over all samples. Yet no method turned
+# that into length exploitation here. The trained policies' answers are not longer than the SFT
+# model's by a margin the intervals support. Best-of-n's answers are a few words longer, but so are
+# best-of-1's, which selects nothing: the extra length comes from sampling instead of greedy decoding,
+# and selecting the best of many samples added no length the intervals support. All methods stay near the
+# expert answers' length, and only a small share of GRPO's samples ran into the length limit. With
+# longer generations and a larger reward model the bias has more room to act.
+#
 # ### 6.3 Deterministic preferences make DPO ignore β
 #
 # The bandit above showed it: with hard labels the DPO loss is minimised only by sending the loser's
@@ -621,13 +719,23 @@ lengths.round(1).to_frame()
 
 # %%
 zero = float(grpo_log["zero_std_groups"].mean())
-print(f"GRPO reference run: share of groups with equal scores {zero:.3f}")
+print(f"GRPO reference run (training prompts): share of groups with equal scores {zero:.3f}")
+levels = samples.groupby("item")["reward"].nunique()
+first_g = samples[samples["sample"] < G_ref].groupby("item")["reward"].nunique()
+print(f"SFT samples on the held-out questions: distinct reward values among {samples['sample'].nunique()} samples, "
+      f"median {levels.median():.0f} (range {levels.min()}-{levels.max()}); questions whose first {G_ref} samples "
+      f"all score alike: {(first_g == 1).mean():.3f}")
 greedy_tokens = summary.loc[summary["method"] == "SFT", "answer_tokens"].iloc[0]
 for _, row in bon.iterrows():
     print(f"best-of-{row['n']}: {row['answer_tokens']:.0f} token positions per question at answer time, "
           f"{row['answer_tokens'] / greedy_tokens:.0f} times a greedy answer of the SFT model")
 
 # %% [markdown]
+# Both costs are visible. On the training prompts most of GRPO's groups carried no signal, and even on
+# the held-out questions, where the SFT model's samples vary more, a sizeable share of groups of the same
+# size would score all alike. Best-of-n's cost at answer time grows in proportion to $n$, and beyond a
+# small $n$ it bought reward-model score, not gold score.
+#
 # ## 7. Exercises
 #
 # Each exercise is a function for you to write: replace `raise NotImplementedError` with your code and
@@ -718,7 +826,9 @@ _ = check_best_of_n_mean(best_of_n_mean)
 # - Best-of-n needs no training at all; its KL to the SFT model is at most $\log n - \frac{n-1}{n}$, and
 #   its price is $n$ samples and scores per question.
 # - The side-by-side table and the frontier put all of them on the gold judge's scale, with paired
-#   intervals; the sentences printed under the table say which differences the 64 questions support.
+#   intervals. On these held-out questions no method's gold gain over the SFT model is supported by
+#   the intervals; the supported gold differences are losses of best-of-n at large $n$, which raised
+#   the reward-model score most: over-optimisation of a learned reward, without any training.
 # - Every method that uses the reward model (PPO, GRPO, best-of-n) can only be as good as the reward
 #   model lets it be; DPO avoids the reward model but not the limits of the preference data.
 #
