@@ -52,9 +52,10 @@ BANDIT_ITERATIONS = 150
 BANDIT_BATCH = 64
 BANDIT_LR = 0.02
 # the live run: the settings of ppo.DEFAULT_CONFIG (the reference run that builds data/checkpoints/ppo.npz),
-# except fewer iterations and fewer SFT samples for the reward normalisation, so that it takes seconds
-ITERATIONS = 60
-NORM_SAMPLES = 64              # answers sampled from the SFT model to measure the reward's mean and spread
+# except far fewer iterations and fewer SFT samples for the reward normalisation, so that it takes seconds;
+# the reference run's results come from data/checkpoints (its policy and its log)
+ITERATIONS = 4
+NORM_SAMPLES = 16              # answers sampled from the SFT model to measure the reward's mean and spread
 BATCH_SIZE = 16                # answers per iteration
 SAMPLES_PER_PROMPT = 8         # answers per prompt
 MAX_NEW_TOKENS = 112           # longest answer, <eos> included (room for every expert answer)
@@ -72,10 +73,10 @@ GAMMA = 1.0
 LAM = 0.95
 MISSING_EOS_REWARD = -1.0      # reward of an answer cut off before <eos>
 # shorter runs: adaptive β, and the β = 0 pitfall
-COMPARE_ITERATIONS = 10
+COMPARE_ITERATIONS = 4
 KL_TARGET = 3.0                # nats per answer
 KL_HORIZON = 25                # tiny, so that β moves visibly within a short demonstration
-BETA_ZERO_ITERATIONS = 10
+BETA_ZERO_ITERATIONS = 4
 N_SHOW = 5                     # held-out questions shown in full
 
 # %%
@@ -88,7 +89,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from course_utils import checkpoints, data, judge, ppo, reward
+from course_utils import checkpoints, data, experiments, judge, ppo, reward
 from course_utils.exercises import check_clipped_objective, check_gae_one_sequence, check_kl_optimum
 from course_utils.losses import kl_penalty, ppo_clip_loss
 from course_utils.paths import CHECKPOINT_DIR as COMMITTED_CHECKPOINTS
@@ -135,8 +136,8 @@ def repetition(text: str, n: int = 4) -> float:
 # learned exactly that from preferences, and it can score **any** answer, including ones nobody
 # wrote. So we can let the policy answer, score its answers, and make the better ones more likely.
 #
-# Ask the SFT model the same question four times (sampling at temperature 1) and the answers differ,
-# and so do their scores:
+# Ask the SFT model the same question four times, sampling at temperature 1, and score each answer
+# with the reward model and with the gold judge (the rubric that plays the pharmacist, chapter 7):
 
 # %%
 case = scenarios[CASE_ID]
@@ -148,11 +149,15 @@ sample_table = pd.DataFrame({
     "gold judge": judge.judge_many(samples, case).overall.to_numpy(),
 })
 print(f"Q ({CASE_ID}): {question}")
+print(f"{len(set(samples))} distinct answer(s) among the {len(samples)} samples")
 sample_table.round(3)
 
 # %% [markdown]
-# Reinforcement learning turns those scores into a training signal: raise the probability of the
-# answers that scored above the policy's average, lower the others. Two dangers come with it.
+# The line above the table counts the distinct answers: on a question it was trained on, our SFT model
+# is so sure of itself that sampling at temperature 1 gives the same answer every time. Keep that in
+# mind; section 6 shows what it does to PPO. In principle, reinforcement learning turns such scores into
+# a training signal: sample several answers, raise the probability of those that scored above the
+# policy's average, lower the others. Two dangers come with it.
 # The reward model is only a **proxy** for the expert pharmacist (chapter 3 measured how often it
 # disagrees), so a policy that maximises it without restraint finds the proxy's blind spots
 # (reward hacking, chapter 6). And a policy that drifts far from fluent text forgets what SFT taught
@@ -384,15 +389,21 @@ for b in beta_grid:
     rows.append({"β": b, "E[r]": p @ r_cand, "KL(π*‖π_ref)": float(np.sum(p[nz] * (np.log(p[nz]) - log_ref[nz]))),
                  "E[gold judge]": p @ judge_cand, **{f"π*({lab})": q for lab, q in zip(labels, p)}})
 tradeoff = pd.DataFrame(rows).set_index("β")
+j_hi, j_lo = tradeoff["E[gold judge]"].iloc[0], tradeoff["E[gold judge]"].iloc[-1]
+print(f"from β = {beta_grid[0]:g} to β = 0: E[r] {tradeoff['E[r]'].iloc[0]:.3f} -> {tradeoff['E[r]'].iloc[-1]:.3f}, "
+      f"E[gold judge] {j_hi:.3f} -> {j_lo:.3f} ({'up' if j_lo > j_hi + 1e-9 else 'down' if j_lo < j_hi - 1e-9 else 'unchanged'}); "
+      f"at β = 0 all the probability sits on the reward model's favourite, the {best_rm}")
 tradeoff.round(3)
 
 # %% [markdown]
 # Two lessons in one table. The KL is the *price* of the reward: at β = 0 the optimum is a single
 # answer, whatever the reference thought of it. And the optimum maximises the **reward model**, not
-# the gold judge. Compare the two rankings printed above: wherever they disagree, lowering β moves
-# probability towards answers the judge likes less, and at β = 0 only the reward model's favourite
-# survives, with the judge score of the last row. The column E[gold judge] shows how that plays out on
-# this question. That gap between proxy and truth is what chapter 6 measures as reward hacking.
+# the gold judge: the column E[gold judge] follows only as far as the two rankings printed above agree.
+# On this question they agree on the best answer, so pushing β down also raises the judge's expected
+# score (the line above the table), but they disagree lower down (the reward model ranks the unsafe
+# claim second, the judge last), and on a question where the reward model's favourite is not the
+# judge's, the same push would lower the gold score. That gap between proxy and truth is what chapter 6
+# measures as reward hacking.
 #
 # **Try it.** Slide β and watch the probability flow between the candidates, and the point move along
 # the reward-KL curve.
@@ -463,7 +474,7 @@ print("settings as in ppo.DEFAULT_CONFIG (the reference run), except: " + (
 print(f"{ITERATIONS} iterations x {BATCH_SIZE} answers = {ITERATIONS * BATCH_SIZE} sampled answers, "
       f"{ITERATIONS * PPO_EPOCHS * -(-BATCH_SIZE // MINIBATCH_SIZE)} gradient steps")
 expert_lengths = [len(encode_sft(tok, d["prompt"], d["response"])[0]) - len(encode_sft(tok, d["prompt"])[0])
-                  for d in train_prompts]
+                  for d in data.load_sft()]
 print(f"expert answers: {min(expert_lengths)}-{max(expert_lengths)} tokens with <eos>; "
       f"MAX_NEW_TOKENS = {MAX_NEW_TOKENS}")
 
@@ -580,6 +591,63 @@ fig.suptitle(f"The reference PPO run (make checkpoints): β = {ref_cfg.kl_coef},
 plt.show()
 
 # %% [markdown]
+# ### What the reference run measured, and why
+#
+# The verdicts below are computed from the log. The training score jumps from batch to batch because
+# every batch holds two new prompts, so a trend is judged by the least-squares slope over the 60
+# iterations against twice its standard error.
+
+# %%
+def trend(y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope of y against its index, and the slope's standard error."""
+    x = np.arange(len(y), dtype=float)
+    slope, icept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + icept)
+    return float(slope), float(np.sqrt(resid @ resid / (len(y) - 2) / ((x - x.mean()) @ (x - x.mean()))))
+
+
+slope, slope_se = trend(ref_diag.score.to_numpy())
+verdict = ("rose" if slope > 2 * slope_se else "fell" if slope < -2 * slope_se else "stayed flat (within noise)")
+print(f"training reward-model score: slope {slope:+.4f} ± {slope_se:.4f} per iteration -> it {verdict}")
+print(f"clip fraction, mean over the run: {ref_diag.clipfrac.mean():.4f}; iterations with no clipped token at all: "
+      f"{int((ref_diag.clipfrac == 0).sum())} of {len(ref_diag)}")
+print(f"approximate KL(π_θ ‖ π_old) per update, mean: {ref_diag.approx_kl.mean():.4f} nats")
+print(f"entropy of the policy's next-token distributions on its answers: {ref_diag.entropy.iloc[0]:.4f} nats/token "
+      f"in the first batch (the SFT policy itself), {ref_diag.entropy.mean():.4f} on average over the run")
+per_prompt = ref_cfg.batch_size // ref_cfg.samples_per_prompt
+n_distinct = np.rint(ref_diag.distinct * ref_cfg.batch_size).astype(int)
+print(f"distinct answers per batch of {ref_cfg.batch_size} ({per_prompt} prompts x {ref_cfg.samples_per_prompt} samples): "
+      f"{per_prompt} (every sample of a prompt identical) in {int((n_distinct == per_prompt).sum())} of "
+      f"{len(ref_diag)} batches")
+shift = experiments.load_results(ckpt)["shift_mitigation"].iloc[0]
+agree = experiments.load_results(ckpt)["shift_agreement"]
+k_sft, n_sft = int(round(agree.agree_old.iloc[0] * agree.n_pairs.iloc[0])), int(agree.n_pairs.iloc[0])
+lo_sft, hi_sft = reward.wilson_interval(k_sft, n_sft)
+print(f"reward model on held-out preference pairs: {shift.accuracy_preference_pairs:.0%} right; on pairs of the SFT "
+      f"policy's own sampled answers (chapter 6's cache): {k_sft} of {n_sft} ordered like the gold judge "
+      f"({k_sft / n_sft:.0%}, 95 % interval {lo_sft:.0%} to {hi_sft:.0%}; "
+      f"{'chance lies inside it' if lo_sft <= 0.5 <= hi_sft else 'chance lies outside it'})")
+
+# %% [markdown]
+# Read the printed lines together; they explain one another.
+#
+# * **The SFT policy is nearly deterministic.** Its entropy is a few thousandths of a nat per token, and
+#   in most batches all eight samples of a prompt are the same answer. PPO learns by comparing answers to
+#   the same prompt; where they are identical there is nothing to compare, only whole prompts whose score
+#   happens to be above or below the batch mean. The gradient of a token whose probability is already
+#   close to 1 is close to 0, so the updates barely move the policy: the clip fraction and the approximate
+#   KL per update show how rarely a token's probability changed by more than ε.
+# * **The reward model cannot rank the policy's own answers.** It orders held-out preference pairs (an
+#   expert answer against a deliberately flawed one) well, but on two answers of the SFT policy itself its
+#   ordering is no better than chance within its interval. Even where the policy does explore, the signal
+#   it gets does not say which answer is better.
+# * **The occasional spikes of the KL panel** are single batches in which the policy sampled an unusual
+#   answer (the entropy spikes at the same iterations); they do not accumulate.
+#
+# So the training score does not climb (the first verdict above), and section 7 measures what that
+# means on held-out questions.
+
+# %% [markdown]
 # ## 7. What PPO did on held-out questions
 #
 # The test: the held-out phrasings (the last variant of every scenario), which neither SFT nor PPO
@@ -616,6 +684,14 @@ print(f"gold judge:   PPO higher on {int((d_judge > 1e-9).sum())}, lower on {int
       f"equal on {int((np.abs(d_judge) <= 1e-9).sum())}")
 both = int(((d_rm > 0) & (d_judge < -1e-9)).sum())
 print(f"reward model up but judge down (the proxy gap): {both} questions")
+n_differ = sum(a != b for a, b in zip(answers["SFT"], answers["PPO"]))
+print(f"PPO's greedy answer differs from the SFT policy's on {n_differ} of {n} held-out questions")
+boot = np.random.default_rng(SEED).integers(0, n, size=(2000, n))   # resample the questions (paired)
+for name, d in (("gold judge", d_judge), ("reward model", d_rm)):
+    lo_b, hi_b = np.percentile(d[boot].mean(axis=1), [2.5, 97.5])
+    print(f"{name} gain PPO - SFT: {d.mean():+.3f}, 95 % bootstrap interval [{lo_b:+.3f}, {hi_b:+.3f}]: "
+          + ("zero lies inside it, no measurable change" if lo_b <= 0 <= hi_b else
+             "a measurable rise" if lo_b > 0 else "a measurable fall"))
 per_cat = pd.DataFrame({"category": [p["category"] for p in eval_prompts], "Δ reward model": d_rm,
                         "Δ gold judge": d_judge}).groupby("category").mean()
 per_cat.loc["all"] = [d_rm.mean(), d_judge.mean()]
@@ -678,7 +754,7 @@ plt.show()
 # %%
 sft_mean, ppo_mean = sft_q.mean(), ppo_q.mean()
 print(f"gold judge, mean over {n} held-out questions: SFT {sft_mean:.3f} -> PPO {ppo_mean:.3f} "
-      f"({ppo_mean - sft_mean:+.3f}, {100 * (ppo_mean - sft_mean) / sft_mean:+.0f} %)")
+      f"({ppo_mean - sft_mean:+.3f}, {100 * (ppo_mean - sft_mean) / sft_mean:+.1f} %)")
 print(f"reward model, mean: SFT {rm_scores['SFT'].mean():.3f} -> PPO {rm_scores['PPO'].mean():.3f} "
       f"({d_rm.mean():+.3f})")
 for label, i in (("largest rise", int(np.argmax(d_judge))), ("largest fall", int(np.argmin(d_judge)))):
@@ -688,15 +764,16 @@ for label, i in (("largest rise", int(np.argmax(d_judge))), ("largest fall", int
           f"{rm_scores['PPO'][i]:+.2f}")
 
 # %% [markdown]
-# **What to conclude.** The reward model is the quantity PPO optimised, and these are questions it
-# never trained on, so its row of the overview table says whether the optimisation *generalises*. The
-# gold judge, which PPO never sees, is the honest test of whether the answers got *better*, and its
-# five metrics say where they changed. Read the per-question panels before the mean: the changes go
-# both ways. A model this small mixes up scenarios (read the full answers above), and it can please
-# the reward model with the *style* of a good answer (the drug's name, a warning, an instruction to
-# call the prescriber, sometimes repeated: see the repeated 4-grams row) rather than with the facts the
-# judge checks. This is what a real run of a tiny model measures, noise and mistakes included, not an
-# idealised curve; the gap between the two scores is the subject of chapter 6.
+# **What to conclude.** This run changed almost nothing. PPO's greedy answers are the SFT policy's on
+# all but the few questions counted above, and on those the judge's verdicts go both ways (panel b).
+# The mean gains of both scores, with their bootstrap intervals, are printed in section 7's first code
+# cell: zero lies inside the gold judge's interval, so this PPO policy is measurably neither better nor
+# worse than the SFT policy it started from. Section 6 gave the reasons: a nearly deterministic policy
+# that hardly explores, and a reward model that cannot tell its answers apart. The answers shown in full
+# also show what the SFT model gets wrong on held-out phrasings (some answer another case entirely),
+# and PPO did not fix it. A null result of a real run is a result: before asking whether RLHF improves a
+# policy, check that the policy explores (entropy, distinct answers) and that the reward model ranks
+# the policy's *own* answers. What a stronger push does is section 9.1's subject.
 
 # %% [markdown]
 # ## 8. Fixed β or adaptive β?
@@ -732,8 +809,9 @@ axes[2].set(title="reward-model score (moving average 5)", xlabel="iteration")
 axes[0].legend(fontsize=10)
 plt.show()
 print(f"adaptive β: {diag_adaptive.beta.iloc[0]:.4f} -> {diag_adaptive.beta.iloc[-1]:.4f}; "
-      f"mean KL over the last 5 iterations: fixed {diag_fixed.kl.tail(5).mean():.2f}, "
-      f"adaptive {diag_adaptive.kl.tail(5).mean():.2f} nats (target {KL_TARGET})")
+      f"mean KL over the {COMPARE_ITERATIONS} iterations: fixed {diag_fixed.kl.mean():.2f}, "
+      f"adaptive {diag_adaptive.kl.mean():.2f} nats (target {KL_TARGET}): "
+      f"{'below the target, so β fell' if diag_adaptive.kl.mean() < KL_TARGET else 'above the target, so β rose'}")
 print(f"one iteration can move β by at most 0.2 x {BATCH_SIZE} / {KL_HORIZON} = {0.2 * BATCH_SIZE / KL_HORIZON:.1%}")
 
 # %% [markdown]
@@ -741,7 +819,8 @@ print(f"one iteration can move β by at most 0.2 x {BATCH_SIZE} / {KL_HORIZON} =
 # the *trend* of the KL, not its noise. Ziegler et al. (2019) used a horizon of 10,000 samples over
 # thousands of iterations; we use a tiny horizon (`KL_HORIZON`) so that β moves visibly within a short
 # demonstration. With a KL above the target, β rises and pulls the policy back; below it, β falls and
-# the policy may move further.
+# the policy may move further. The printed line says which happened here; with a policy that hardly
+# moves from the SFT model (section 6), the KL stays far below a target of a few nats.
 
 # %% [markdown]
 # ## 9. Pitfalls seen in practice
@@ -760,10 +839,13 @@ with warnings.catch_warnings(record=True) as caught:
 for w in caught:
     print(f"warning: {w.message}")
 cols = ["score", "judge", "kl", "entropy", "length", "distinct"]
-compare_zero = pd.DataFrame({f"β = {KL_COEF}": diag.head(BETA_ZERO_ITERATIONS).tail(5)[cols].mean(),
-                             "β = 0": diag_zero.tail(5)[cols].mean()})
-print(f"means over iterations {BETA_ZERO_ITERATIONS - 4}-{BETA_ZERO_ITERATIONS}; the KL with β = 0 is "
-      f"{compare_zero.loc['kl', 'β = 0'] / compare_zero.loc['kl', f'β = {KL_COEF}']:.1f} times the KL with β = {KL_COEF}")
+compare_zero = pd.DataFrame({f"β = {KL_COEF}": diag.head(BETA_ZERO_ITERATIONS)[cols].mean(),
+                             "β = 0": diag_zero[cols].mean()})
+kl_zero = compare_zero.loc["kl", "β = 0"]
+print(f"means over the {BETA_ZERO_ITERATIONS} iterations; KL per answer with β = 0: {kl_zero:.3f} nats, with "
+      f"β = {KL_COEF}: {compare_zero.loc['kl', f'β = {KL_COEF}']:.3f} nats: "
+      + ("the β = 0 policy has barely left the SFT model yet" if kl_zero < 1.0 else
+         "the β = 0 policy has started to drift"))
 compare_zero.round(3)
 
 # %% tags=["nbval-ignore-output"]
@@ -781,12 +863,28 @@ for q, a in zip(eval_texts[:3], zero_answers):
     print(f"Q: {q}\n  β = 0 policy: {a}\n")
 
 # %% [markdown]
-# Compare the KL rows: without the penalty the policy drifts from the SFT model much faster, and the
-# reward it buys with that drift is the reward model's, not the judge's. In a run this short the
-# collapse has only started; let it run longer (or raise the learning rate in the widget below) and
-# the answers converge to whatever string the reward model likes best, the same few phrases for every
-# question: high reward, low entropy, few distinct answers, nothing left of the SFT model. The KL
-# penalty is what keeps a proxy reward usable.
+# A live run of a few iterations is a demonstration of the code, not of the effect: the printed line
+# says how far the β = 0 policy got, and with a policy as nearly deterministic as ours (section 6), a
+# few small steps hardly move it, penalty or not. Removing the penalty only matters once the policy
+# starts to move. Chapter 6 pushed the same SFT policy much harder against the same reward model (a
+# KL penalty of β = 0.002, next to nothing, a learning rate twice this chapter's, several times as
+# many iterations), and cached the result; here is its first and last evaluation checkpoint:
+
+# %%
+curves6 = experiments.load_results(ckpt)["hacking_curves"]
+pushed = curves6[(curves6.optimised == "reward model") & (curves6.beta == curves6.beta.min())]
+start6, end6 = pushed.iloc[0], pushed.iloc[-1]
+print(f"chapter 6's push at β = {start6.beta:g}, held-out prompts, sampled answers:")
+print(f"  iteration {start6.iteration:.0f} -> {end6.iteration:.0f}: KL {round(start6.kl, 1) + 0.0:.1f} -> {end6.kl:.1f} nats; "
+      f"reward model {start6.proxy:.2f} -> {end6.proxy:.2f} ({'up' if end6.proxy > start6.proxy else 'down'}); "
+      f"gold judge {start6.gold:.3f} -> {end6.gold:.3f} ({'up' if end6.gold > start6.gold else 'down'}, "
+      f"{(end6.gold - start6.gold) / np.hypot(start6.gold_se, end6.gold_se):+.1f} standard errors)")
+
+# %% [markdown]
+# With next to no penalty and a harder push, the policy travels tens of nats from the SFT model, the
+# reward model's score rises, and the gold judge's falls: the direction and size of both changes are
+# printed above. That is what the KL penalty is there to prevent; chapter 6 takes it apart (which
+# words the reward model pays for, and what a stronger β, early stopping or an ensemble win back).
 #
 # ### 9.2 A negative KL from sampling settings that differ between rollout and training
 #
@@ -799,7 +897,7 @@ for q, a in zip(eval_texts[:3], zero_answers):
 # fresh forward pass (see `ppo._logprobs`). Here is what goes wrong otherwise, for the trained policy:
 
 # %%
-probe_ids = [encode_sft(tok, p["prompt"])[0] for p in train_prompts[:8]] * 2
+probe_ids = [encode_sft(tok, p["prompt"])[0] for p in train_prompts[:6]] * 2
 rows = []
 for name, sampler, tau in (("π at τ = 1 (correct)", policy, 1.0), ("π at τ = 0.7, scored at τ = 1", policy, 0.7),
                            ("π at τ = 1.5, scored at τ = 1", policy, 1.5), ("π_ref (a stale sampler)", sft, 1.0)):
@@ -943,9 +1041,12 @@ _ = check_kl_optimum(kl_optimum)
 #   a factor $1 \pm \epsilon$.
 # * On a small candidate set the optimum has a closed form, $\pi^* \propto \pi_\text{ref}\, e^{r/\beta}$,
 #   and PPO converges to it from samples alone.
-# * On TinyGPT, PPO raises the reward model's score, also on held-out questions (section 7 measures by
-#   how much); the gold judge, which PPO never sees, is the honest test of whether the answers got
-#   better, and section 7 reports what it found, question by question.
+# * On TinyGPT, the reference PPO run changed almost nothing: its training score did not climb, its
+#   greedy answers are the SFT policy's on all but a few held-out questions, and the gold judge's gain
+#   is zero within its interval. A nearly deterministic SFT policy gives PPO nothing to explore, and a
+#   reward model that cannot rank the policy's own answers gives it no signal: check both before
+#   trusting an RLHF run. Pushed much harder with almost no KL penalty (chapter 6), the reward model's
+#   score rises while the gold judge's falls.
 # * β sets the price of drifting; an adaptive β sets the drift itself. β = 0, log-probabilities
 #   computed with other settings than the sampling, and unmasked padding are three ways to break RLHF
 #   without any error message.
@@ -963,4 +1064,5 @@ _ = check_kl_optimum(kl_optimum)
 # * Huang, S., Noukhovitch, M., Hosseini, A., Rasul, K., Wang, W. & Tunstall, L. (2024). *The N+ Implementation Details of RLHF with PPO: A Case Study on TL;DR Summarization.* arXiv:2403.17031.
 # * Huang, S., Liu, T. & von Werra, L. (2024). *The N Implementation Details of RLHF with PPO.* ICLR Blog Track.
 # * Schulman, J. (2020). *Approximating KL Divergence.* http://joschu.net/blog/kl-approx.html
+# * Gao, L., Schulman, J. & Hilton, J. *Scaling Laws for Reward Model Overoptimization.* ICML 2023 (arXiv:2210.10760).
 # * Rafailov, R., Sharma, A., Mitchell, E., Ermon, S., Manning, C. D. & Finn, C. (2023). *Direct Preference Optimization: Your Language Model is Secretly a Reward Model.* NeurIPS.

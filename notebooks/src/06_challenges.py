@@ -25,7 +25,7 @@
 # **You will learn to**
 # 1. tell the *proxy* (the reward model) from the *gold* reward (the rubric judge that plays the
 #    pharmacist), and see the proxy rise while the gold score does not follow: over-optimisation;
-# 2. fit the Gao et al. (2022) law $R(d) = d\,(a - b \log d)$ to gold score against KL distance;
+# 2. fit the Gao, Schulman & Hilton (2023) law $R(d) = d\,(a - b \log d)$ to gold score against KL distance;
 # 3. measure how label noise degrades a reward model and what majority voting and a noise-robust loss
 #    win back;
 # 4. measure a reward model outside its training distribution, and the effect of labelling on-policy data;
@@ -51,13 +51,13 @@ SEED = 0
 CHECKPOINT_DIR = None          # None: the committed checkpoints (and experiments.npz) in data/checkpoints/
 # the live experiments (the cached ones use experiments.CHAPTER_SETTINGS)
 LIVE_BETA = 0.002              # β of the short live PPO run
-LIVE_ITERATIONS = 10           # its length
+LIVE_ITERATIONS = 4            # its length
 LIVE_LR = 3e-4                 # its learning rate (as in the cached runs)
-LIVE_EVAL_PROMPTS = 16         # held-out prompts the live policy answers (greedy)
+LIVE_EVAL_PROMPTS = 8          # held-out prompts the live policy answers (greedy)
 LIVE_FLIP_RATE = 0.3           # extra flip rate of every annotator's vote, live reward model
 LIVE_EPOCHS = 1                # epochs of the live reward model (the cached ones: 2)
-COST_WIDTHS = (32, 64, 128, 256)  # d_model of the live cost measurement
-COST_NEW_TOKENS = 32           # answer length in the cost measurement
+COST_WIDTHS = (32, 64, 128)  # d_model of the live cost measurement
+COST_NEW_TOKENS = 16           # answer length in the cost measurement
 N_EXAMPLES = 3                 # hacked answers shown in full
 
 # %%
@@ -159,7 +159,7 @@ print(f"E = {experiments.effectiveness(0.50, 0.40, 0.40)}   (nothing was lost: u
 # agrees with the expert on the kinds of answers it was trained on; PPO then searches for answers the
 # reward model scores highly, and the highest-scoring answers it finds need not be good ones. Skalse et
 # al. (2022) call a proxy *hackable* when raising it can lower the true reward, and show that for rich
-# policy classes almost every proxy is. Gao et al. (2022) measured it: as the policy moves away from its
+# policy classes almost every proxy is. Gao, Schulman & Hilton (2023) measured it: as the policy moves away from its
 # starting point, the proxy reward keeps rising while the gold reward rises, peaks and falls.
 #
 # ### 1.2 Theory: the distance to the reference and the Gao law
@@ -241,6 +241,7 @@ g0, p0 = hacked.gold.iloc[0], hacked.proxy.iloc[0]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.6))
 grid = np.linspace(0, hacked.d.max() * 1.02, 200)
 for name, c in curves.groupby("run", sort=False):
+    c = c.sort_values("d")
     if name == hack_run:
         kw = dict(color=STAGE_COLORS["hacked"], marker="o")
     elif c.optimised.iloc[0] == "reward model":
@@ -250,7 +251,8 @@ for name, c in curves.groupby("run", sort=False):
         c = c.iloc[1:]
     ax1.plot(c.d, c.proxy, label=name, **kw)
     ax2.plot(c.d, c.gold, label=name, **kw)
-ax2.fill_between(hacked.d, hacked.gold - 2 * hacked.gold_se, hacked.gold + 2 * hacked.gold_se,
+hs = hacked.sort_values("d")
+ax2.fill_between(hs.d, hs.gold - 2 * hs.gold_se, hs.gold + 2 * hs.gold_se,
                  color=STAGE_COLORS["hacked"], alpha=0.12)
 a_fit, b_fit = fit.loc[(hack_run, "gold"), ["a", "b"]]
 ax2.plot(grid, g0 + experiments.gao_curve(grid, a_fit, b_fit), ":", color=COLORS["black"], lw=2.5,
@@ -260,8 +262,8 @@ for ax, y0 in ((ax1, p0), (ax2, g0)):
     ax.set_xlabel(r"$d = \sqrt{\mathrm{KL}(\pi \,\|\, \pi_{ref})}$ (nats$^{1/2}$)")
 ax1.set(ylabel="reward-model score (proxy)", title="The proxy: what PPO climbs")
 ax2.set(ylabel="gold judge, overall (0-1)", title="The gold score: what we wanted (band: ±2 s.e.)")
-ax1.legend(loc="upper left", fontsize=10)
-ax2.legend(loc="lower left", fontsize=10)
+ax1.legend(loc="best", fontsize=10)
+ax2.legend(loc="best", fontsize=10)
 plt.show()
 a_g, b_g, d_pk, gain_pk = fit.loc[(hack_run, "gold"), ["a", "b", "d_peak", "peak_gain"]]
 best = hacked.loc[hacked.gold.idxmax()]
@@ -269,6 +271,12 @@ end = hacked.iloc[-1]
 print(f"Gao fit of the hacked run's gold gains: a = {a_g:.4f}, b = {b_g:.4f}"
       + (f"; peak at d* = {d_pk:.2f} (KL {d_pk ** 2:.1f} nats), gain {gain_pk:+.3f}" if np.isfinite(d_pk)
          else "; the fitted curve does not turn down"))
+first_d = hacked.d[hacked.d > 0].min()
+if np.isfinite(d_pk):
+    where = ("before the first checkpoint after the start" if d_pk < first_d else
+             "inside the measured range" if d_pk <= hacked.d.max() else "beyond the last checkpoint")
+    print(f"the fitted peak lies {where} (checkpoints at d = {first_d:.2f} to {hacked.d.max():.2f}); its gain "
+          f"{gain_pk:+.3f} is {abs(gain_pk) / hacked.gold_se.iloc[0]:.1f} standard errors of the gold score")
 print(f"proxy: {p0:+.2f} (SFT) → highest {hacked.proxy.max():+.2f} → {end.proxy:+.2f} at the end")
 print(f"gold:  {g0:.3f} (SFT) → best {best.gold:.3f} at iteration {best.iteration:.0f} (KL {best.kl:.1f}) → "
       f"{end.gold:.3f} at the end (KL {end.kl:.1f})")
@@ -281,17 +289,16 @@ print(f"in units of the spread of the SFT policy's answers (proxy sd {sd_p:.2f},
       f"the proxy has moved {(end.proxy - p0) / sd_p:+.2f} sd, the gold score {(end.gold - g0) / sd_g:+.2f} sd")
 
 # %% [markdown]
-# Compare the two panels. The proxy is noisy on held-out prompts (two answers per prompt, and the reward
-# model's scale is wide), but it ends well above where it started. The gold score follows Gao et al.'s
-# shape when it rises a little at small $d$ and then falls while the proxy is still high: the policy has
-# found answers the reward model likes more and the pharmacist likes less. Whether the fall is real or
-# noise, the printed standard errors decide; PPO on a tiny model is chaotic, and a rebuild of the
-# checkpoints can move the peak or flatten the fall. What does not change from run to run is the last
-# line: measured in the spread of the SFT policy's own answers, the proxy moves far more than the gold
-# score. A large proxy gain that buys little or no gold gain is the first sign of over-optimisation,
-# before any fall. The fit has two parameters and the gains are a few hundredths, so read $a$ and $b$ as
-# a description of this run, not as constants. The large-β run stays close to the reference; the
-# ensemble run (purple) is section 1.6's.
+# Compare the two panels, with the printed lines. The proxy is noisy on held-out prompts (two answers per
+# prompt, and the reward model's scale is wide), and it ends above where it started. The gold score of
+# this run does not rise first: its best checkpoint is the start, and the fitted Gao curve puts its peak
+# where the printed line says, with a gain far smaller than one standard error. So the measured shape is
+# Gao et al.'s curve after its peak: the proxy climbs while the gold score falls, by the number of
+# standard errors printed above. The policy has found answers the reward model likes more and the
+# pharmacist likes less. The fit has two parameters and eight points, so read $a$ and $b$ as a
+# description of this run, not as constants; PPO on a tiny model is chaotic, and another seed gives
+# another trajectory (exercise (d)). The large-β run stays close to the reference; the ensemble run
+# (purple) is section 1.6's.
 #
 # On its *own* training prompts, the proxy PPO optimises climbs steadily (PPO's diagnostics, smoothed over
 # 8 iterations; each iteration sees four prompts, so the raw curve jumps from prompt to prompt):
@@ -425,7 +432,7 @@ ax2.plot(hacked.iteration, hacked.gold, "s-", color=STAGE_COLORS["hacked"], labe
 es = mit.set_index("mitigation").loc["early stopping"]
 ax2.axvline(es.iteration, color=COLORS["green"], ls="--", label=f"kept: iteration {es.iteration:.0f}")
 ax2.set(xlabel="PPO iteration", ylabel="gold judge", title="Early stopping on the validation gold score")
-ax2.legend(loc="lower left", fontsize=10)
+ax2.legend(loc="best", fontsize=10)
 plt.show()
 lost = mit.set_index("mitigation").loc[["none (best checkpoint)", "none (hacked)"], "gold"]
 print(f"gold lost to hacking: {lost.iloc[0]:.3f} → {lost.iloc[1]:.3f} ({lost.iloc[0] - lost.iloc[1]:.3f})")
@@ -441,13 +448,14 @@ print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, str
       f"{mit.set_index('mitigation').loc['strong KL', 'kl']:.1f} nats")
 
 # %% [markdown]
-# Read the intervals, not the points. The quality lost to hacking is a few hundredths of the judge's
-# scale, measured on 64 prompts, so each $E$ is a ratio of two small, noisy differences. Then compare the
-# KLs printed last. The strong KL penalty keeps the policy close to the reference, and its gold score near
-# the SFT policy's: safe, but it also gives up most of what PPO could gain. The ensemble's policy may
-# travel nearly as far as the hacked one: where it does and keeps its gold score, distance alone is not
-# what hurts; what a hacked policy exploits is one reward model's blind spots, which the other members
-# do not share.
+# Read the intervals, not the points: each $E$ is a ratio of two noisy differences measured on 64
+# prompts, and the printed verdicts say which intervals exclude 0. Then compare the KLs printed last. The
+# strong KL penalty keeps the policy close to the reference, and its gold score near the SFT policy's.
+# Early stopping kept the checkpoint printed in the plot's legend; where that is iteration 0, it
+# "recovers" the gold score by keeping the SFT policy itself, which is safe but means PPO gained nothing
+# worth keeping. The ensemble's policy travelled nearly as far from the reference as the hacked one, and
+# its effectiveness and interval are printed above: averaging three reward models trained on the same
+# kind of pairs did not remove the blind spot they share.
 #
 # ### 1.7 Live: a short run at a small β
 #
@@ -567,7 +575,7 @@ ax.axhline(clean, color=COLORS["black"], ls="--", lw=1.3, label="clean labels")
 ax.axhline(0.5, color=COLORS["grey"], ls=":", lw=1.3, label="chance")
 ax.set(xlabel="extra flip rate p of every vote", ylabel="held-out accuracy (clean labels)", ylim=(0.4, 1.02),
        title="Reward models trained on noisy labels (95 % intervals)")
-ax.legend(loc="lower left")
+ax.legend(loc="best")
 plt.show()
 one = nc[nc.method == "one annotator"].set_index("flip_rate")
 print(f"clean labels: {clean:.3f}")
@@ -630,7 +638,7 @@ noise_rate_widget(tok, sft, train_pairs, test_pairs, cached=nc, seed=SEED)
 # A reward model is trained on a fixed set of answers (here: expert answers and deliberately flawed
 # versions of them). PPO then asks it to score the policy's *own* answers, which drift further from that
 # set with every iteration, and users ask about topics the preference data never covered. A learned
-# reward is only as good as the data it saw (Casper et al. 2023), and Gao et al. (2022) trace
+# reward is only as good as the data it saw (Casper et al. 2023), and Gao, Schulman & Hilton (2023) trace
 # over-optimisation to exactly this gap.
 #
 # ### 3.2 A category the reward model never saw
@@ -673,7 +681,7 @@ print(f"{out.reward_model}: {inn.accuracy:.3f} on the categories it saw, {out.ac
 # least 0.05, we ask whether the reward model orders them the same way (**agreement**).
 
 # %%
-sa, sm = R["shift_agreement"], R["shift_mitigation"].iloc[0]
+sa, sm = R["shift_agreement"].sort_values("kl"), R["shift_mitigation"].iloc[0]
 fig, ax = plt.subplots(figsize=(9.5, 4.4))
 ax.plot(sa.kl, sa.agree_old, "o-", color=COLORS["vermillion"], label="chapter-3 reward model")
 ax.plot(sa.kl, sa.agree_new, "s-", color=COLORS["green"], label="retrained with on-policy pairs")
@@ -682,7 +690,7 @@ ax.axhline(sm.accuracy_preference_pairs, color=COLORS["blue"], ls="--",
 ax.axhline(0.5, color=COLORS["grey"], ls=":", label="chance")
 ax.set(xlabel="KL of the policy to the reference (nats)", ylabel="pairs ordered like the gold judge",
        ylim=(0.2, 1.02), title="Does the reward model rank the policy's own answers?")
-ax.legend(loc="lower left", fontsize=10)
+ax.legend(loc="best", fontsize=10)
 plt.show()
 n_all = int(sa.n_pairs.sum())
 k_all = float((sa.agree_old * sa.n_pairs).sum())
@@ -727,11 +735,16 @@ print(f"{sm.n_onpolicy_pairs:.0f} on-policy pairs: agreement on the drifted poli
 # PPO for language models keeps four networks: the **policy** (trained), the **reference** (frozen, for the
 # KL), the **reward model** (frozen) and a **value function** (trained). SFT keeps one. Every trained
 # parameter costs 16 bytes in float32 with AdamW (weight, gradient and two moments), a frozen one 4 bytes.
-# Counted on the course's models at four widths (two blocks, as in every chapter):
+# Counted on TinyGPTs of two blocks at four widths (the course's reference model, three blocks of width
+# 96, has the parameter count printed below), shown in detail at d_model = 64, the width at which section
+# 4.4 measures the mitigations:
 
 # %%
-sw = R["scale_width"]
-here = sw[sw.d_model == sft.config.d_model].iloc[0]
+sw = R["scale_width"].sort_values("d_model")
+sx = R["scale_mitigations"]
+here = sw[sw.d_model == sx.d_model.iloc[0]].iloc[0]
+print(f"the course's reference policy: d_model {sft.config.d_model}, {sft.config.n_layers} blocks, "
+      f"{sft.n_params:,} parameters")
 four = pd.DataFrame({
     "model": ["policy", "reference", "reward model", "value: head on the policy's trunk", "value: separate model"],
     "parameters": [int(here[c]) for c in ("params_policy", "params_reference", "params_reward", "params_value_head",
@@ -843,12 +856,11 @@ ex.round(2)
 # model we can measure it (training only its last block with chapter 3's recipe):
 
 # %%
-sx = R["scale_mitigations"]
 sx.round(3)
 
 # %% [markdown]
 # Our "effectiveness" for scalability is the share of PPO's training-state memory a mitigation saves at
-# the course's width. It is not comparable with the other three (no lost quality is won back), and no
+# d_model = 64. It is not comparable with the other three (no lost quality is won back), and no
 # single percentage can summarise scalability: it is a cost that grows with $N$, and every saving here
 # trades memory against quality or speed.
 #
@@ -1016,9 +1028,9 @@ _ = check_gao_fit(gao_fit)
 #
 # ## 8. Summary
 #
-# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the proxy rises while the gold
-#   score, which PPO never sees, does not follow: it can rise a little and then fall below where it
-#   started. Gao et al.'s law $d\,(a - b\log d)$ describes that shape; sections 1.4 and 1.5 show which
+# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the proxy rose while the gold
+#   score, which PPO never sees, fell below where it started (section 1.3 prints by how many standard
+#   errors). Gao et al.'s law $d\,(a - b\log d)$ describes that shape; sections 1.4 and 1.5 show which
 #   parts of the gold score moved and which words the proxy pays for.
 # * A stronger KL penalty, early stopping on a held-out gold check, and an ensemble of reward models are
 #   measured as the share of the lost gold score they recover, each with an interval. With losses of a few
@@ -1038,7 +1050,7 @@ _ = check_gao_fit(gao_fit)
 #
 # ## References
 #
-# * Gao, L., Schulman, J. & Hilton, J. (2022). *Scaling Laws for Reward Model Overoptimization.* arXiv:2210.10760 (ICML 2023).
+# * Gao, L., Schulman, J. & Hilton, J. *Scaling Laws for Reward Model Overoptimization.* ICML 2023 (arXiv:2210.10760).
 # * Skalse, J., Howe, N. H. R., Krasheninnikov, D. & Krueger, D. (2022). *Defining and Characterizing Reward Hacking.* NeurIPS.
 # * Casper, S., Davies, X., Shi, C., et al. (2023). *Open Problems and Fundamental Limitations of Reinforcement Learning from Human Feedback.* Transactions on Machine Learning Research.
 # * Coste, T., Anwar, U., Kirk, R. & Krueger, D. (2024). *Reward Model Ensembles Help Mitigate Overoptimization.* ICLR.
