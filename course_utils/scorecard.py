@@ -43,6 +43,9 @@ resamples, and ``paired_difference`` reads the interval of a difference directly
 Public names
 ============
 
+``POLICY_STAGES``            the checkpointed policies the scorecard measures: base, SFT, PPO, DPO, GRPO
+``STAGE_LABELS``             their short display names (and the expert reference's)
+``load_policies``            those checkpoints, loaded (float64 by default)
 ``stage_answers``            answers of several models (+ the expert reference) to the eval prompts
 ``answers_from_table``       a table (policy, eval_id, answer) in the same format (chapter 6's cache)
 ``score_stages``             the gold judge's metrics and the reward model's score of every answer
@@ -78,6 +81,9 @@ from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
 
 __all__ = [
+    "POLICY_STAGES",
+    "STAGE_LABELS",
+    "load_policies",
     "ANSWER_COLUMNS",
     "REFERENCE",
     "CACHE_FILE",
@@ -99,6 +105,13 @@ __all__ = [
     "load_tables",
 ]
 
+#: The checkpointed policies the scorecard measures, in the order of the pipeline (checkpoint names in
+#: ``data/checkpoints``): chapter 1's base model, chapter 2's SFT, chapter 5's PPO, and chapter 8's DPO
+#: (trained on the preference pairs from SFT) and GRPO (trained against the reward model from SFT).
+POLICY_STAGES: tuple[str, ...] = ("base", "sft", "ppo", "dpo", "grpo")
+#: Short display names of the policies and of the expert answers (tables that fit a projector).
+STAGE_LABELS: dict[str, str] = {"base": "base", "sft": "SFT", "ppo": "PPO", "dpo": "DPO", "grpo": "GRPO",
+                                "reference": "expert"}
 #: Columns of an answers table (``stage_answers``, ``answers_from_table``).
 ANSWER_COLUMNS: tuple[str, ...] = ("stage", "eval_id", "scenario_id", "category", "prompt", "answer")
 #: Stage name of the expert answers.
@@ -112,11 +125,24 @@ CACHE_FORMAT = "scorecard-npz-1"
 #: ε: share of the reward model's training pairs whose label the noisy ablation flips.
 NOISE_RATE = 0.3
 SEED = 0
-#: Longest answer generated for the scorecard (as in chapter 5: the expert answers have 69-108 tokens).
+#: Longest answer generated for the scorecard, in tokens (as in chapter 5).
 MAX_NEW_TOKENS = 112
 
 
 # ============================================================================ answers
+def load_policies(directory: Path = CHECKPOINT_DIR, stages: Sequence[str] = POLICY_STAGES,
+                  dtype: str | None = "float64") -> dict[str, TinyGPT]:
+    """{stage: TinyGPT} for every checkpoint named in ``stages`` (default :data:`POLICY_STAGES`).
+
+    ``dtype="float64"`` (the default) evaluates the stored weights in double precision, so the greedy
+    answers, and everything the chapter prints from them, are the same on every CPU
+    (``checkpoints.load``). A missing checkpoint raises ``FileNotFoundError`` naming the rebuild command.
+    """
+    from . import checkpoints
+
+    return {name: checkpoints.load(name, directory, dtype=dtype) for name in stages}
+
+
 def _scenario_lookup(scenarios: Sequence[Mapping] | Mapping[str, Mapping] | None) -> dict[str, Mapping]:
     if scenarios is None:
         scenarios = data.load_scenarios()
@@ -243,6 +269,10 @@ def score_stages(answers_df: pd.DataFrame, scenarios: Sequence[Mapping] | Mappin
     ``overall`` and the evidence counts ``EVIDENCE_COLUMNS`` from ``judge.judge_many``, each
     answer judged against its own scenario; with ``reward_model`` (and ``tok``) also
     ``reward`` = r(x_i, y_i) (:func:`reward_scores`). The rows keep their order.
+
+    Stages often give the same answer to the same prompt (a policy trained from SFT keeps many of
+    SFT's answers): each distinct (scenario, prompt, answer) is judged and scored once, so
+    identical answers get identical scores, bit for bit, and a battle between them is a tie.
     """
     missing = [c for c in ("stage", "scenario_id", "prompt", "answer") if c not in answers_df.columns]
     if missing:
@@ -251,11 +281,15 @@ def score_stages(answers_df: pd.DataFrame, scenarios: Sequence[Mapping] | Mappin
         raise ValueError("scoring with a reward model needs the tokenizer: pass tok=")
     lookup = _scenario_lookup(scenarios)
     out = answers_df.reset_index(drop=True).copy()
-    verdicts = judge.judge_many(out["answer"].astype(str).tolist(), [lookup[s] for s in out["scenario_id"]])
+    keys = list(zip(out["scenario_id"], out["prompt"].astype(str), out["answer"].astype(str)))
+    distinct = list(dict.fromkeys(keys))                                  # first appearance order
+    position = {k: i for i, k in enumerate(distinct)}
+    rows = np.array([position[k] for k in keys], dtype=np.int64)
+    verdicts = judge.judge_many([a for _, _, a in distinct], [lookup[s] for s, _, _ in distinct])
     for c in (*judge.METRICS, "overall", *EVIDENCE_COLUMNS):
-        out[c] = verdicts[c].to_numpy()
+        out[c] = verdicts[c].to_numpy()[rows]
     if reward_model is not None:
-        out["reward"] = reward_scores(reward_model, tok, out["prompt"].tolist(), out["answer"].astype(str).tolist())
+        out["reward"] = reward_scores(reward_model, tok, [p for _, p, _ in distinct], [a for _, _, a in distinct])[rows]
     return out
 
 

@@ -120,6 +120,22 @@ def test_score_stages_adds_the_judge_and_the_reward(tok):
         scorecard.score_stages(answers, [scenario], LengthReward())
 
 
+def test_score_stages_scores_an_answer_repeated_by_several_stages_once(tok):
+    """Identical answers to the same prompt get identical scores; the rows keep their order."""
+    scenario = data.load_scenarios()[0]
+    texts = [data.expert_response(scenario), "", data.expert_response(scenario), "warfarin dose"]
+    answers = pd.DataFrame({"stage": ["a", "a", "b", "b"], "eval_id": ["E1", "E2", "E1", "E2"],
+                            "scenario_id": [scenario["id"]] * 4, "category": [scenario["category"]] * 4,
+                            "prompt": ["warfarin dose", "renal dose check"] * 2, "answer": texts})
+    scored = scorecard.score_stages(answers, [scenario], LengthReward(), tok)
+    want = judge.judge_many(texts, scenario)
+    for m in (*judge.METRICS, "overall", *scorecard.EVIDENCE_COLUMNS):
+        np.testing.assert_array_equal(scored[m].to_numpy(dtype=float), want[m].to_numpy(dtype=float))
+    assert scored.loc[0, "reward"] == scored.loc[2, "reward"]
+    assert scored["reward"].tolist()[1] == len(encode_sft(tok, "renal dose check", "")[0])
+    assert scored["answer"].tolist() == texts
+
+
 # ----------------------------------------------------------------------------- the scorecard
 def test_scorecard_means_gaps_and_intervals_by_hand():
     scored = scored_table({
@@ -284,3 +300,24 @@ def test_the_cache_is_the_last_checkpoint_stage():
     assert checkpoints.LATER_STAGES[-1] == ("scorecard", "scorecard", "build_scorecard_cache")
     names = [name for name, _, _ in checkpoints.LATER_STAGES]
     assert names.index("scorecard") > names.index("reward")
+
+
+def test_the_scorecard_measures_every_policy_of_the_pipeline():
+    """Base, SFT, PPO and chapter 8's DPO and GRPO are stages of the scorecard and of both arenas."""
+    assert scorecard.POLICY_STAGES == ("base", "sft", "ppo", "dpo", "grpo")
+    assert {"dpo", "grpo"} <= set(scorecard.POLICY_STAGES)
+    assert scorecard.REFERENCE not in scorecard.POLICY_STAGES
+    assert set(scorecard.STAGE_LABELS) == {*scorecard.POLICY_STAGES, scorecard.REFERENCE}
+    assert scorecard.STAGE_LABELS["dpo"] == "DPO" and scorecard.STAGE_LABELS["grpo"] == "GRPO"
+
+
+def test_load_policies_loads_the_named_checkpoints(tmp_path):
+    tok = checkpoints.load_tokenizer()
+    for seed, name in enumerate(("sft", "dpo")):
+        tiny_model(tok, seed=seed).save(tmp_path / f"{name}.npz")
+    policies = scorecard.load_policies(tmp_path, stages=("sft", "dpo"))
+    assert list(policies) == ["sft", "dpo"]
+    assert all(isinstance(m, TinyGPT) for m in policies.values())
+    assert all(m.dtype == np.float64 for m in policies.values())      # the same answers on every CPU
+    with pytest.raises(FileNotFoundError, match="make checkpoints"):
+        scorecard.load_policies(tmp_path, stages=("grpo",))

@@ -1,9 +1,10 @@
 # %% [markdown]
 # # Chapter 7 · The alignment scorecard: every stage, measured
 #
-# **Part 2 of the course · the end of the pipeline** (pretraining → SFT → reward model → PPO → **evaluation**)
+# **Part 2 of the course · the end of the pipeline** (pretraining → SFT → reward model → PPO, DPO, GRPO → **evaluation**)
 #
-# Six chapters built a pharmaceutical assistant in four stages. This chapter asks the question a
+# Six chapters built a pharmaceutical assistant in four stages, and chapter 8 trains two alternatives to
+# the last one (DPO and GRPO) from the same SFT model. This chapter asks the question a
 # hospital pharmacy would ask before letting any such system near a patient: **how good is it, on
 # what, and how sure are we?** Every stage answers the same held-out questions, never seen in
 # training; a transparent rubric (the *gold judge*, playing the expert pharmacist) scores every
@@ -17,7 +18,8 @@
 #    over prompts, and the **gap to target**;
 # 3. run an **arena** of all stages, judged once by the gold judge and once by the reward model, and
 #    read the difference between the two leaderboards as a measurement of the proxy's blind spots;
-# 4. follow one question (metformin in a patient with cirrhosis) through every stage;
+# 4. compare PPO with DPO and GRPO on the same questions, and follow one question (metformin in a
+#    patient with cirrhosis) through every stage;
 # 5. explain with measured ablations **why all four stages** are there, and what none of them fixes;
 # 6. turn all of this into conservative recommendations for deploying pharmaceutical AI.
 #
@@ -30,8 +32,9 @@
 # | 3. Reward model | $r_\phi(x, y)$ | the proxy judge of the second arena |
 # | 4. Elo | Bradley-Terry ratings with intervals | the arena's rating method |
 # | 5. PPO | PPO policy | stage "PPO" |
-# | 6. Challenges | PPO policies with and without mitigations | stages "ch6: ..." (when its cache is built) |
+# | 6. Challenges | PPO policies with and without mitigations | stages "ch6 ..." (when its cache is built) |
 # | **7. Scorecard** | **every stage measured against targets** | |
+# | 8. Beyond PPO | DPO and GRPO policies, trained from SFT | stages "DPO" and "GRPO" |
 #
 # > **Educational material, not medical advice.** The pharmaceutical cases are simplified teaching
 # > examples, the models are tiny and often wrong, and the rubric judge is a teaching tool, not a
@@ -42,7 +45,7 @@
 # %% tags=["parameters"]
 SEED = 0                    # seeds the bootstrap resamples (greedy answers need no seed)
 CHECKPOINT_DIR = None       # None: the committed checkpoints and caches in data/checkpoints/
-MAX_NEW_TOKENS = 112        # longest answer, as in chapter 5 (the expert answers have 69-108 tokens)
+MAX_NEW_TOKENS = 112        # longest answer in tokens, as in chapter 5
 LEVEL = 0.95                # confidence level of every interval
 BOOTSTRAP_ROUNDS = 1000     # bootstrap resamples: of the prompts (scorecard), of the battles (arena)
 TIE_MARGIN_JUDGE = 0.0      # δ: gold-judge overall scores within δ of each other are a tie
@@ -72,7 +75,7 @@ pd.set_option("display.max_colwidth", 90)
 
 ckpt = COMMITTED_CHECKPOINTS if CHECKPOINT_DIR is None else Path(CHECKPOINT_DIR)
 tok = checkpoints.load_tokenizer(ckpt)
-policies = {name: checkpoints.load(name, ckpt, dtype="float64") for name in ("base", "sft", "ppo")}
+policies = scorecard.load_policies(ckpt)          # base, SFT, PPO, DPO, GRPO, in float64 (same answers on any CPU)
 rm = reward.load_reward_model(ckpt, dtype="float64")  # chapter 3's reward model: the proxy PPO optimised
 ablations = scorecard.load_cache(ckpt)            # the "why all four stages" runs (trained by `make checkpoints`)
 scenarios = {s["id"]: s for s in data.load_scenarios()}
@@ -95,12 +98,15 @@ def chapter6_answers() -> tuple[pd.DataFrame | None, str]:
 
 
 ch6_table, ch6_missing = chapter6_answers()
-LABELS = {"base": "base", "sft": "SFT", "ppo": "PPO", "reference": "expert reference",
-          "ppo_from_base": "ablation: PPO from base", "ppo_noisy_rm": "ablation: PPO, noisy RM"}
+# short names, so that every table fits a projector
+LABELS = {**scorecard.STAGE_LABELS, "ppo_from_base": "PPO (no SFT)", "ppo_noisy_rm": "PPO (noisy RM)"}
 CH6 = {} if ch6_table is None else {p: f"ch6: {p}" for p in pd.unique(ch6_table["policy"])}
-LABELS.update({key: key.replace("_", " ") for key in CH6.values()})
-print("stages: base, SFT, PPO, expert reference; ablations: PPO from base, PPO with a noisy reward model")
-print("chapter-6 policies: " + (", ".join(CH6) if CH6 else f"none ({ch6_missing})"))
+LABELS.update({key: key.replace(":", "").replace("_", " ").replace(" kl", " KL") for key in CH6.values()})
+MAIN = [*policies, scorecard.REFERENCE]           # the pipeline's policies and the expert answers
+TRAINED = ["ppo", "dpo", "grpo"]                  # the three ways to go beyond SFT, all trained from SFT
+print("stages: " + ", ".join(LABELS[s] for s in MAIN) + "; ablations: "
+      + ", ".join(LABELS[s] for s in ("ppo_from_base", "ppo_noisy_rm")))
+print("chapter-6 policies: " + (", ".join(LABELS[s] for s in CH6.values()) if CH6 else f"none ({ch6_missing})"))
 
 # %% [markdown]
 # ## 1. The five metrics, exactly
@@ -262,10 +268,14 @@ print(f"the best any answer with harmful advice can score (every key fact, full 
 #
 # The stages are the models of the previous chapters, plus the expert answers as a ceiling:
 #
-# - **base** (chapter 1), **SFT** (chapter 2) and **PPO** (chapter 5) answer live, by greedy decoding
-#   (the most likely token at every step: no randomness, so the scorecard depends only on the weights);
-# - **expert reference**: the knowledge base's own answer, $\text{answer} + \text{escalation}$. The judge's
-#   rubric was written from the same knowledge base, so this stage scores near 100 % **by construction**:
+# - **base** (chapter 1), **SFT** (chapter 2), **PPO** (chapter 5), **DPO** and **GRPO** (chapter 8)
+#   answer live, by greedy decoding (the most likely token at every step: no randomness, so the
+#   scorecard depends only on the weights). PPO, DPO and GRPO all start from the SFT model and stay
+#   anchored to it: PPO and GRPO optimise the reward model's score on their own sampled answers (GRPO
+#   compares each answer with the others to the same prompt instead of learning a value function),
+#   while DPO never sees the reward model and learns directly from the preference pairs;
+# - **expert** (the reference): the knowledge base's own answer, $\text{answer} + \text{escalation}$. The judge's
+#   rubric was written from the same knowledge base, so this stage scores near the maximum **by construction**:
 #   it is the ceiling of the rubric, not an independent validation of it;
 # - **ablations**, trained once by `make checkpoints` (`scorecard.build_scorecard_cache`) and loaded here:
 #   PPO started from the base model without SFT, and PPO against a reward model trained on labels of which
@@ -283,8 +293,9 @@ if ch6_table is not None:
     parts.append(scorecard.answers_from_table(ch6_table, eval_prompts, names=CH6))
 all_answers = pd.concat(parts, ignore_index=True)
 STAGES = list(pd.unique(all_answers["stage"]))
-FIXED_COLORS = {**STAGE_COLORS, "ch6: hacked": STAGE_COLORS["hacked"]}
-spare = iter([COLORS[c] for c in ("purple", "sky", "orange", "yellow")] + ["#882255", "#44AA99", "#332288"])
+FIXED_COLORS = {**STAGE_COLORS, "ch6: hacked": STAGE_COLORS["hacked"], "dpo": COLORS["purple"],
+                "grpo": COLORS["orange"]}
+spare = iter([COLORS[c] for c in ("sky", "yellow")] + ["#882255", "#44AA99", "#332288", "#AA4499", "#999933"])
 STAGE_COLOR = {s: FIXED_COLORS[s] if s in FIXED_COLORS else next(spare) for s in STAGES}
 print(f"{len(STAGES)} stages x {len(eval_prompts)} questions = {len(all_answers)} answers")
 
@@ -301,11 +312,11 @@ print(f"cached 'SFT alone' answers identical to this run's SFT answers: "
 # %%
 scored = scorecard.score_stages(all_answers, scenarios, reward_model=rm, tok=tok)
 scored["words"] = scored["answer"].str.split().str.len()
-shown = scored[scored["stage"].isin(["base", "sft", "ppo", "reference"])]
-print("the first held-out question, four stages:")
+shown = scored[scored["stage"].isin(MAIN)]
+print(f"the first held-out question, {len(MAIN)} stages: {eval_prompts[0]['prompt']}")
 for _, row in shown[shown["eval_id"] == eval_prompts[0]["id"]].iterrows():
     print(textwrap.fill(f"[{LABELS[row['stage']]}] overall {row['overall']:.2f}, reward {row['reward']:+.2f}: "
-                        f"{row['answer'][:260]}{'...' if len(row['answer']) > 260 else ''}", 110,
+                        f"{row['answer'][:200]}{'...' if len(row['answer']) > 200 else ''}", 110,
                         subsequent_indent="    "))
 
 # %% [markdown]
@@ -339,6 +350,8 @@ for b in range(3):
 # %%
 card = scorecard.scorecard(scored, level=LEVEL, rounds=BOOTSTRAP_ROUNDS, seed=SEED)
 METRIC_COLUMNS = [*judge.METRICS, "overall"]
+SHORT = {"medical_accuracy": "accuracy", "safety": "safety", "specificity": "specificity",
+         "dose_accuracy": "dose (n)", "humility": "humility", "overall": "overall", "reward": "reward"}
 
 
 def cell(row) -> str:
@@ -347,19 +360,19 @@ def cell(row) -> str:
     if row["n"] == 0:
         return "n/a"                                      # no answer the metric applies to
     text = f"{100 * row['mean']:.0f} [{100 * row['lower']:.0f}, {100 * row['upper']:.0f}]"
-    return text + (f" n={row['n']}" if row["metric"] == "dose_accuracy" else "")
+    return text + (f" ({row['n']})" if row["metric"] == "dose_accuracy" else "")
 
 
-table = card.assign(text=card.apply(cell, axis=1)).pivot(index="stage", columns="metric", values="text")
-table = table.loc[STAGES, [*METRIC_COLUMNS, "reward"]].rename(index=LABELS)
-table.loc["target"] = [f"{100 * judge.TARGETS[m]:.0f}" if m in judge.TARGETS else "" for m in table.columns]
-print(f"mean over {len(eval_prompts)} held-out questions [{LEVEL:.0%} bootstrap interval], in %; "
-      "reward: the reward model's raw score; dose accuracy over the n answers with a verifiable number "
-      "(n/a: none)")
+cells = card.assign(text=card.apply(cell, axis=1)).pivot(index="stage", columns="metric", values="text")
+table = cells.loc[STAGES, METRIC_COLUMNS].rename(index=LABELS, columns=SHORT).rename_axis(index="stage",
+                                                                                          columns=None)
+table.loc["target"] = [f"{100 * judge.TARGETS[m]:.0f}" if m in judge.TARGETS else "" for m in METRIC_COLUMNS]
+print(f"mean over {len(eval_prompts)} held-out questions [{LEVEL:.0%} bootstrap interval], in %; dose: over the "
+      "(n) answers with a verifiable number (n/a: none)")
 table
 
 # %%
-main_stages = [s for s in ("base", "sft", "ppo", *CH6.values(), "reference") if s in STAGES]
+main_stages = MAIN
 fig, _, _ = scorecard_view(scored, stages=main_stages, labels=LABELS, level=LEVEL, rounds=BOOTSTRAP_ROUNDS,
                            seed=SEED)
 fig.axes[0].set_title(f"The five metrics per stage, {LEVEL:.0%} intervals; black: target")
@@ -369,48 +382,57 @@ plt.show()
 # ### Gap to target
 #
 # The progress bars of a deployment review, measured: for each metric, the course's target $\tau_m$
-# (`judge.TARGETS`), the mean of the end of the pipeline (PPO) and of SFT on the held-out questions
-# with their intervals, and the gap $\tau_m - \bar m$ (positive: short of the target). Dose accuracy is
-# a mean over the answers that state a number the judge can check, so the table also gives $n$, the
-# answers each mean rests on: a target "met" on a handful of answers is not met.
+# (`judge.TARGETS`), and for SFT and the three policies trained from it (PPO, DPO, GRPO) the mean on
+# the held-out questions and the gap $\tau_m - \bar m$ (positive: short of the target; the intervals
+# are in the scorecard above). Dose accuracy is a mean over the answers that state a number the judge
+# can check, so its row also gives $n$, the answers each mean rests on: a target "met" on a handful of
+# answers is not met.
 
 # %%
-final_stage = "ppo"
-ours = card[(card["stage"] == final_stage) & card["metric"].isin(judge.METRICS)].set_index("metric")
-sft_row = card[(card["stage"] == "sft") & card["metric"].isin(judge.METRICS)].set_index("metric")
-gap_table = pd.DataFrame({
-    "target (%)": [100 * judge.TARGETS[m] for m in judge.METRICS],
-    "PPO measured (%)": 100 * ours.loc[list(judge.METRICS), "mean"].to_numpy(),
-    "interval low": 100 * ours.loc[list(judge.METRICS), "lower"].to_numpy(),
-    "interval high": 100 * ours.loc[list(judge.METRICS), "upper"].to_numpy(),
-    "gap (points)": 100 * ours.loc[list(judge.METRICS), "gap"].to_numpy(),
-    "answers (n)": ours.loc[list(judge.METRICS), "n"].to_numpy(),
-    "SFT measured (%)": 100 * sft_row.loc[list(judge.METRICS), "mean"].to_numpy(),
-    "SFT answers (n)": sft_row.loc[list(judge.METRICS), "n"].to_numpy(),
-}, index=pd.Index(judge.METRICS, name="metric"))
-met = [m for m in judge.METRICS if ours.loc[m, "gap"] <= 0]
-print(f"PPO meets {len(met)} of 5 targets"
-      + (" (" + ", ".join(f"{m} on {ours.loc[m, 'n']} answer(s)" for m in met) + ")" if met else "")
-      + f"; largest gap: {gap_table['gap (points)'].idxmax()} ({gap_table['gap (points)'].max():.0f} points)")
-gap_table.round(1)
+GAP_STAGES = ["sft", *TRAINED]
+rows_of = {stage: card[(card["stage"] == stage) & card["metric"].isin(judge.METRICS)].set_index("metric")
+           for stage in GAP_STAGES}
+sft_row, ours = rows_of["sft"], rows_of["ppo"]         # SFT and PPO, used again in exercise 2
+
+
+def gap_cell(row) -> str:
+    if row["n"] == 0:
+        return "n/a"
+    return f"{100 * row['mean']:.0f} ({100 * row['gap']:+.0f})" + (f" n={row['n']}" if row.name == "dose_accuracy" else "")
+
+
+gap_table = pd.DataFrame({"target": [f"{100 * judge.TARGETS[m]:.0f}" for m in judge.METRICS],
+                          **{LABELS[stage]: [gap_cell(rows.loc[m]) for m in judge.METRICS]
+                             for stage, rows in rows_of.items()}},
+                         index=pd.Index([SHORT[m].removesuffix(" (n)") for m in judge.METRICS], name="metric"))
+for stage, rows in rows_of.items():
+    met = [m for m in judge.METRICS if rows.loc[m, "n"] > 0 and rows.loc[m, "gap"] <= 0]
+    worst = rows["gap"].idxmax()
+    print(f"{LABELS[stage]:>4} meets {len(met)} of {len(judge.METRICS)} targets"
+          + (" (" + ", ".join(f"{SHORT[m].removesuffix(' (n)')} on {rows.loc[m, 'n']} answers" for m in met) + ")"
+             if met else "")
+          + f"; largest gap: {SHORT[worst]}, {100 * rows.loc[worst, 'gap']:.0f} points")
+print("cells: mean in % (gap to the target in points)")
+gap_table
 
 # %%
-fig, ax = plt.subplots(figsize=(11, 5.2))
+fig, ax = plt.subplots(figsize=(11, 7))
 rows = list(judge.METRICS)[::-1]
+height = 0.8 / len(GAP_STAGES)
 for j, m in enumerate(rows):
-    for k, (label, row, style) in enumerate([("SFT (measured)", sft_row.loc[m], "sft"),
-                                             ("PPO (measured)", ours.loc[m], "ppo")]):
-        y = j + (k - 0.5) * 0.32
-        ax.barh(y, 1.0, height=0.28, color=COLORS["grey"], alpha=0.15)                 # the empty track
+    for k, stage in enumerate(GAP_STAGES[::-1]):                   # SFT on top within each metric
+        row = rows_of[stage].loc[m]
+        y = j + (k - (len(GAP_STAGES) - 1) / 2) * height
+        ax.barh(y, 1.0, height=0.85 * height, color=COLORS["grey"], alpha=0.15)       # the empty track
         if row["n"] == 0:                                                               # nothing to average
-            ax.text(0.01, y, "n/a: no answer with a verifiable number", va="center", fontsize=10)
-            ax.text(1.01, y, "n/a", va="center", fontsize=11)
+            ax.text(0.01, y, "n/a: no answer with a verifiable number", va="center", fontsize=9)
+            ax.text(1.01, y, "n/a", va="center", fontsize=9)
             continue
         value, lo, hi = row["mean"], row["lower"], row["upper"]
-        ax.barh(y, value, height=0.28, color=STAGE_COLORS[style], label=label if j == 0 else None,
-                xerr=[[max(value - lo, 0.0)], [max(hi - value, 0.0)]], error_kw={"elinewidth": 1.2, "capsize": 3})
+        ax.barh(y, value, height=0.85 * height, color=STAGE_COLOR[stage], label=LABELS[stage] if j == 0 else None,
+                xerr=[[max(value - lo, 0.0)], [max(hi - value, 0.0)]], error_kw={"elinewidth": 1.0, "capsize": 2})
         ax.text(1.01, y, f"{100 * value:.0f} %" + (f" (n={row['n']})" if m == "dose_accuracy" else ""),
-                va="center", fontsize=11)
+                va="center", fontsize=9)
     ax.plot([judge.TARGETS[m]] * 2, [j - 0.42, j + 0.42], color=COLORS["black"], linewidth=3,
             label="target" if j == 0 else None)
 ax.set_yticks(range(len(rows)), [m.replace("_", " ") for m in rows])
@@ -418,15 +440,18 @@ ax.set_xlim(0, 1.1)
 ax.set_xticks(np.linspace(0, 1, 6), [f"{t:.0%}" for t in np.linspace(0, 1, 6)])
 ax.set_xlabel(f"mean over the held-out questions (bar: {LEVEL:.0%} interval)")
 ax.set_title("Progress towards the targets, measured")
-ax.legend(loc="upper left", bbox_to_anchor=(1.12, 1.0), fontsize=10)
+handles, names = ax.get_legend_handles_labels()
+ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.12, 1.0), fontsize=10)
 plt.show()
 
 # %% [markdown]
-# **Why our numbers are far below the targets.** Our policy is a transformer with well under a million
-# parameters trained for seconds on a few dozen cases; a deployed assistant has billions of parameters
+# **Why our numbers are far below the targets.** Our policies are transformers with well under a million
+# parameters (the count is printed at the top of the chapter), trained for minutes on a CPU on a few
+# dozen cases; a deployed assistant has billions of parameters
 # trained on a large part of the written record, and is then fine-tuned on far more demonstrations and
 # preferences than we have. Our model has learned the *form* of a pharmacist's answer (it escalates, it
-# uses the vocabulary) much better than the *content* (which fact belongs to which drug), and the rubric
+# uses the vocabulary: compare humility with medical accuracy in the gap table) much better than the
+# *content* (which fact belongs to which drug), and the rubric
 # gives form without content very little: sentences that loop or drift to another drug cost points,
 # and an escalation earns nothing without a key fact. That is the honest picture of a tiny model, and
 # it is also why the course trains one: every number above can be traced to a line of code and a
@@ -465,42 +490,80 @@ ax.set_title("Overall score per stage and category")
 plt.show()
 
 # %%
-ppo_cat = by_cat[by_cat["stage"] == "ppo"].set_index("category")
-n_cat = ppo_cat["n"]
-print(f"PPO by category (questions per category: {n_cat.min()}-{n_cat.max()}): best "
-      f"{ppo_cat['mean'].idxmax()} {ppo_cat['mean'].max():.2f}, worst {ppo_cat['mean'].idxmin()} "
-      f"{ppo_cat['mean'].min():.2f}; mean interval width {(ppo_cat['upper'] - ppo_cat['lower']).mean():.2f}")
-by_cat[by_cat["stage"].isin(["sft", "ppo"])].pivot(index="category", columns="stage",
-                                                   values=["mean", "lower", "upper"]).round(2)
+n_cat = by_cat[by_cat["stage"] == "sft"].set_index("category")["n"]
+print(f"questions per category: {n_cat.min()}-{n_cat.max()}")
+for stage in GAP_STAGES:
+    cat = by_cat[by_cat["stage"] == stage].set_index("category")
+    print(f"{LABELS[stage]:>4}: best {cat['mean'].idxmax()} {cat['mean'].max():.2f}, worst {cat['mean'].idxmin()} "
+          f"{cat['mean'].min():.2f}; mean interval width {(cat['upper'] - cat['lower']).mean():.2f}")
+cat_cells = by_cat[by_cat["stage"].isin(GAP_STAGES)].assign(
+    text=lambda d: [f"{m:.2f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in zip(d["mean"], d["lower"], d["upper"])])
+cat_table = cat_cells.pivot(index="category", columns="stage", values="text")[GAP_STAGES].rename(columns=LABELS)
+print("overall (gold judge) per category [interval]")
+cat_table.rename_axis(columns=None)
 
 # %% [markdown]
-# ## 5. Did PPO improve on SFT? A paired comparison
+# ## 5. Did PPO, DPO or GRPO improve on SFT? Paired comparisons
 #
-# Overlapping intervals do not settle whether two stages differ. Both answered the *same* questions, so
-# the sharper test looks at the difference per question, $d_i = m(y_i^\text{PPO}) - m(y_i^\text{SFT})$,
-# and bootstraps its mean. An interval that excludes 0 means the data supports a difference.
+# Overlapping intervals do not settle whether two stages differ. PPO, DPO and GRPO all start from the
+# SFT model and answered the *same* questions, so the sharper test looks at the difference per
+# question, for example $d_i = m(y_i^\text{PPO}) - m(y_i^\text{SFT})$, and bootstraps its mean. An
+# interval that excludes 0 means the data supports a difference at the `LEVEL` printed in the
+# parameters cell; one that contains 0 means these questions cannot tell the two stages apart.
+#
+# Two rows matter most. `reward` is what PPO and GRPO were paid for during training (DPO never saw the
+# reward model, but its answers are scored the same way); `overall` is the gold judge, the stand-in for
+# the pharmacist. The other rows say *which* part of the answer moved: a change made of escalation
+# sentences shows in humility and safety, a change in pharmacology in medical accuracy, and a
+# dose-accuracy difference rests only on the questions where both stages state a number the judge can
+# check (`n` in the scorecard).
 
 # %%
-diff = scorecard.paired_difference(scored, "ppo", "sft", level=LEVEL, rounds=BOOTSTRAP_ROUNDS, seed=SEED)
-diff["supported"] = (diff["lower"] > 0) | (diff["upper"] < 0)
-for metric in ("overall", "reward"):
-    r = diff.loc[metric]
-    verdict_text = "a supported difference" if r["supported"] else "no supported difference (the interval contains 0)"
-    print(f"PPO - SFT, {metric:<8}: {r['diff']:+.3f} [{r['lower']:+.3f}, {r['upper']:+.3f}]: {verdict_text}")
-diff.round(3)
+def diff_cell(r) -> str:
+    if r["n"] == 0 or np.isnan(r["diff"]):
+        return "n/a"
+    digits = 2 if r.name == "reward" else 3
+    mark = "*" if (r["lower"] > 0) or (r["upper"] < 0) else ""
+    return f"{r['diff']:+.{digits}f} [{r['lower']:+.{digits}f}, {r['upper']:+.{digits}f}]{mark}"
+
+
+def verdict_text(d) -> str:
+    """A paired difference with its interval, and whether the interval excludes 0."""
+    return (f"{d['diff']:+.3f} [{d['lower']:+.3f}, {d['upper']:+.3f}]"
+            + (" (excludes 0)" if (d["lower"] > 0) or (d["upper"] < 0) else " (contains 0)"))
+
+
+diffs = {stage: scorecard.paired_difference(scored, stage, "sft", level=LEVEL, rounds=BOOTSTRAP_ROUNDS, seed=SEED)
+         for stage in TRAINED}
+for stage, d in diffs.items():
+    supported = [m for m in d.index if (d.loc[m, "lower"] > 0) or (d.loc[m, "upper"] < 0)]
+    print(f"{LABELS[stage]} - SFT: overall {d.loc['overall', 'diff']:+.3f} "
+          f"[{d.loc['overall', 'lower']:+.3f}, {d.loc['overall', 'upper']:+.3f}], reward "
+          f"{d.loc['reward', 'diff']:+.2f} [{d.loc['reward', 'lower']:+.2f}, {d.loc['reward', 'upper']:+.2f}]; "
+          f"interval excludes 0 for: {', '.join(SHORT[m].removesuffix(' (n)') for m in supported) or 'no metric'}")
+diff_table = pd.DataFrame({f"{LABELS[stage]} - SFT": d.apply(diff_cell, axis=1) for stage, d in diffs.items()})
+diff_table.index = [SHORT[m].removesuffix(" (n)") for m in diff_table.index]
+print(f"mean paired difference [{LEVEL:.0%} interval]; *: the interval excludes 0")
+diff_table
 
 # %% [markdown]
-# This is the central measurement of the course, and the first place where the two judges can part
-# ways. PPO was trained to raise the reward model's score, and the `reward` row shows how far it did;
-# the gold judge's `overall` row shows whether the expert pharmacist would agree. When the reward rises
-# and the overall score does not (or a gold metric falls), the policy has learned what the proxy likes
-# rather than what the pharmacist wants: the reward model cannot see most of what the rubric checks (is
-# the fact right for *this* drug? does the sentence make sense?), and PPO can only make the model better
-# at what the reward model sees. When both rise, look at *which* metrics moved: a gain made of escalation
-# sentences (humility, safety) is not a gain in pharmacology if medical accuracy stays where SFT left
-# it, and a dose-accuracy difference rests only on the questions where both stages state a number the
-# judge can check (the `n` column). Whichever way it points, the `overall` row, measured on the held-out
-# questions with an interval, is the course's answer to "did PPO improve on SFT?".
+# How much each method moved the answers at all: the share of questions on which its answer differs
+# from SFT's word for word, and on which the gold judge's overall score differs. A method whose
+# answers are mostly SFT's own cannot differ much from SFT on any metric.
+
+# %%
+sft_answers = scored[scored["stage"] == "sft"].set_index("eval_id")
+changed = pd.DataFrame({
+    LABELS[stage]: {
+        "answer differs": (scored[scored["stage"] == stage].set_index("eval_id")["answer"]
+                           != sft_answers["answer"]).mean(),
+        "overall differs": (scored[scored["stage"] == stage].set_index("eval_id")["overall"].round(6)
+                            != sft_answers["overall"].round(6)).mean(),
+        "overall higher": diffs[stage].loc["overall", "share_a_better"],
+        "overall lower": diffs[stage].loc["overall", "share_b_better"],
+    } for stage in TRAINED}).T
+print("share of the held-out questions, compared with SFT's answer to the same question")
+changed.round(3)
 
 # %% [markdown]
 # ## 6. The final arena: every stage, two judges
@@ -530,9 +593,10 @@ battles_judge.head(4).round(3)
 # per pair of stages (the pseudo-ties of chapter 4), which keeps the number finite. That number is set
 # by the prior, not by the battles: read it as a **lower bound** (the data say "at least this far above
 # the others"), and its bootstrap interval, in which every resample is a clean sweep again, as no
-# interval at all. The gold judge's arena is where to expect this: the expert answers are the rubric's
-# own ceiling. The check below fits each arena once more without the pseudo-ties, which
-# `elo.bradley_terry_ratings` refuses (a `ValueError`) when the MLE does not exist.
+# interval at all. The check below fits each arena once more without the pseudo-ties, which
+# `elo.bradley_terry_ratings` refuses (a `ValueError`) when the MLE does not exist, and prints the rating
+# of any stage that won (or lost) every one of its battles as the bound it is. A tie counts as half a win
+# for each side, so a stage that never loses but ties some battles has a finite rating.
 
 # %%
 def mle_exists(battles: pd.DataFrame) -> bool:
@@ -559,6 +623,8 @@ for arena, battles, ratings in (("gold judge", battles_judge, ratings_judge),
     if not exists and not any(a == arena for a, _ in BOUND):
         print("  a group of stages won, or lost, every battle against the rest: the distance between the "
               "groups is set by the pseudo-ties")
+    if exists:
+        print("  no stage won or lost every battle: every rating is an estimate")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(STAGES) + 2.2), sharey=True)
@@ -581,33 +647,43 @@ axes[0].set_yticks(range(len(order)), [LABELS[s] for s in order])
 plt.show()
 
 # %%
-ranks = scorecard.compare_rankings(ratings_judge, ratings_rm)
+ranks = scorecard.compare_rankings(ratings_judge, ratings_rm, names=("judge", "RM"))
+for col in ("rating (judge)", "rating (RM)"):
+    ranks[col] = ranks[col].round().astype(int)              # whole Elo points: the intervals are wider
 ranks["rating is"] = ["; ".join(f"{kind} bound ({arena})" for (arena, s), kind in BOUND.items() if s == stage)
                       or "estimate" for stage in ranks.index]
-ranks = ranks.rename(index=LABELS)
+ranks = ranks.rename(index=LABELS).rename(columns={"rank change": "change"})
 tau = scorecard.kendall_tau(ratings_judge["rating"], ratings_rm["rating"])
 top_rm = ratings_rm.index[0]
 print(f"Kendall's tau between the two leaderboards: {tau:+.2f} (1 = same order, 0 = unrelated, -1 = reversed)")
 print(f"gold judge's first place: {LABELS[ratings_judge.index[0]]}; reward model's first place: {LABELS[top_rm]}")
-moved = ranks[ranks["rank change"] != 0]
-print(f"{len(moved)} of {len(ranks)} stages change rank between the judges")
-above_expert = [LABELS[s] for s in ratings_rm.index if ratings_rm.loc[s, "rating"] > ratings_rm.loc["reference", "rating"]]
-print("stages the reward model rates above the expert answers: " + (", ".join(above_expert) or "none"))
-ranks.round(1)
+moved = ranks[ranks["change"] != 0]
+print(f"{len(moved)} of {len(ranks)} stages change rank between the judges (change = RM rank - judge rank)")
+expert_rm = ratings_rm.loc["reference"]
+above_expert = [s for s in ratings_rm.index if ratings_rm.loc[s, "rating"] > expert_rm["rating"]]
+clear = [s for s in above_expert if ratings_rm.loc[s, "lower"] > expert_rm["upper"]]
+print("stages the reward model rates above the expert answers: "
+      + (", ".join(LABELS[s] for s in above_expert) or "none")
+      + "; of these, with an interval entirely above the expert's: " + (", ".join(LABELS[s] for s in clear) or "none"))
+for stage in TRAINED:
+    print(f"{LABELS[stage]}: rank {ranks.loc[LABELS[stage], 'rank (judge)']} of {len(ranks)} by the gold judge, "
+          f"{ranks.loc[LABELS[stage], 'rank (RM)']} by the reward model")
+ranks
 
 # %% [markdown]
-# **How to read the two leaderboards.** The gold judge's arena ranks the expert reference first by
-# construction, and then measures how close each trained stage comes. The reward model's arena is what
-# PPO "sees". Where the two agree, optimising the proxy was safe; where a stage climbs in the reward
-# model's arena but not in the judge's, the proxy rewards something the pharmacist does not value.
-# The usual suspects are visible in the answers themselves: long answers that repeat the case's
-# keywords, a confident escalation sentence attached to the wrong facts. A reward model that rates a
-# policy *above the expert answers* has been over-optimised against: the policy found what the proxy
-# likes beyond anything the experts wrote. Chapter 3 measured the reward
-# model's accuracy on *pairs the annotators wrote*; the arena measures it on *answers the policies
-# wrote*, which is the distribution that matters once PPO starts to optimise it, and a different one.
-# Gao et al. (2023) measured the same effect at scale: past some point, optimising a learned reward
-# makes the gold score fall.
+# **How to read the two leaderboards.** The expert answers are the rubric's own ceiling (section 3),
+# and the gold judge's first place is printed above. The reward model's arena is what PPO and GRPO
+# "see" while they train. A stage whose rank in the two arenas differs (the `change` column) is one
+# that the proxy and the pharmacist's stand-in value differently: the reward model credits or misses
+# something the rubric checks (is the fact right for *this* drug? does the sentence make sense?). A
+# rating above the expert answers in the reward model's arena means the reward model prefers that
+# stage's answers to the experts' own; the line above says whether any interval lies entirely above
+# the expert's, which is what it takes for the data to support that preference. Chapter 3 measured the
+# reward model's accuracy on *pairs the annotators wrote*; the arena measures it on *answers the
+# policies wrote*, which is the distribution that matters once PPO starts to optimise it, and a
+# different one. Gao et al. (2023) measured at scale what happens when that gap is optimised: past some
+# point, optimising a learned reward makes the gold score fall. Chapter 6's hacked run, when its cache
+# is present, is that experiment at our scale: compare its two ranks in the table.
 #
 # Proxy and gold, stage by stage (mean reward-model score against mean gold-judge score):
 
@@ -630,38 +706,52 @@ plt.show()
 # %% [markdown]
 # ## 7. Case study: metformin in a patient with cirrhosis
 #
-# One question through every stage. Metformin is contraindicated in liver impairment because the liver
-# clears lactate and the risk of lactic acidosis rises; the expert answer says so, names the alternative
-# and tells the patient when to seek urgent care. For each stage: its answer to the held-out phrasing,
-# the reward model's score and the gold judge's verdict with its evidence.
+# One question through the stages of the pipeline. Metformin is contraindicated in liver impairment
+# because the liver clears lactate and the risk of lactic acidosis rises; the expert answer says so,
+# names the alternative and tells the patient when to seek urgent care. For base, SFT, PPO, DPO, GRPO
+# and the expert: the answer to the held-out phrasing, the reward model's score and the gold judge's
+# verdict with its evidence. The table after it adds the scores of the ablations and chapter 6's runs.
 
 # %%
 case_prompt = next(p for p in eval_prompts if p["scenario_id"] == CASE_SCENARIO)
 print(f"{case_prompt['id']} ({case['title']}): {case_prompt['prompt']}")
 case_rows = scored[scored["eval_id"] == case_prompt["id"]].set_index("stage").loc[STAGES]
-for stage, row in case_rows.iterrows():
+for stage, row in case_rows.loc[MAIN].iterrows():
     print()
     print(f"=== {LABELS[stage]}   reward model {row['reward']:+.2f}   gold judge {row['overall']:.2f}")
     print(textwrap.fill(row["answer"], 110, initial_indent="  ", subsequent_indent="  "))
     print(judge.judge_answer(row["answer"], case).explain())
 
 # %%
-case_table = case_rows[[*METRIC_COLUMNS, "reward", "words"]].rename(index=LABELS)
-trained_overall = case_table.drop(index=LABELS["reference"])["overall"]
-top = list(trained_overall[trained_overall == trained_overall.max()].index)
-best_judge = top[0] if len(top) == 1 else f"none: {len(top)} stages tie at {trained_overall.max():.2f}"
-print(f"highest reward-model score: {case_table['reward'].idxmax()}; best trained stage by the gold judge: {best_judge}")
-case_table.round(2)
+def leaders(values: pd.Series, digits: int = 2) -> str:
+    """The stage(s) with the highest value at the printed precision, ties named."""
+    v = values.round(digits)
+    top = [LABELS[s] for s in v.index[v == v.max()]]
+    return f"{', '.join(top)} ({v.max():.{digits}f})" if len(top) <= 3 else f"{len(top)} stages tie at {v.max():.{digits}f}"
+
+
+trained = case_rows.drop(index=scorecard.REFERENCE)
+print(f"highest reward-model score among the trained stages: {leaders(trained['reward'])}; expert answer: "
+      f"{case_rows.loc[scorecard.REFERENCE, 'reward']:+.2f}")
+print(f"best trained stage by the gold judge: {leaders(trained['overall'])}")
+case_metrics = [m for m in METRIC_COLUMNS if case_rows[m].notna().any()]   # dose: only if a number was checked
+print("dose accuracy: " + ("in the table" if "dose_accuracy" in case_metrics
+                           else "n/a for every stage (no answer states a number the knowledge base can check)"))
+credit = trained[(trained["n_facts_stated"] == 0) & (trained["humility"] > 0)]
+print("trained stages with humility above 0 but no key fact stated: "
+      + (", ".join(f"{LABELS[s]} (humility {r['humility']:.1f}, safety {r['safety']:.0f})" for s, r in credit.iterrows())
+         or "none"))
+case_rows[[*case_metrics, "reward", "words"]].rename(index=LABELS, columns=SHORT).round(2)
 
 # %% [markdown]
 # Read the verdicts, not only the numbers. Each one lists which sentences the judge accepted as
 # supported, which it rejected and why (off topic, a foreign drug, looping), and which sentence earned
-# which key fact. Look for the two ways a trained stage can still get credit it does not deserve: an
-# escalation sentence earns humility (and safety) wherever it stands, even after a sentence about the
-# wrong drug; and a sentence made of the case's vocabulary can count as supported, and even earn a key
-# fact ("avoided"), while it makes no sense to a reader. The reward model's score beside each verdict
-# is what PPO was paid for the same answer. This is what the models of this course actually answer,
-# and what a pharmacist would have to correct.
+# which key fact. The last line above lists the trained stages that earned humility here without stating
+# a single key fact: an escalation sentence earns humility (and safety) wherever it stands, even after
+# sentences about another drug, while the overall score gives it nothing without a fact. Compare the
+# reward-model column with the overall column: the reward model's score is what PPO and GRPO are paid
+# for an answer, and the verdicts show what each answer actually says. This is what the models of this
+# course answer, and what a pharmacist would have to correct.
 
 # %% [markdown]
 # ## 8. Why all four stages? Ablations, measured
@@ -680,18 +770,19 @@ case_table.round(2)
 # on a few hundred demonstrations cannot teach a language.)
 
 # %%
-ABLATION_ROWS = {"ppo": "full pipeline (PPO)", "sft": "SFT alone (no RL)", "ppo_from_base": "PPO from base (no SFT)",
-                 "ppo_noisy_rm": "PPO, noisy reward model"}
-ablation_table = summary.loc[list(ABLATION_ROWS), [*METRIC_COLUMNS, "reward"]].copy()
-ablation_table["words"] = scored.groupby("stage")["words"].mean().loc[list(ABLATION_ROWS)]
-for stage in ABLATION_ROWS:
-    if stage != "ppo":
-        d = scorecard.paired_difference(scored, stage, "ppo", metrics=["overall"], level=LEVEL,
-                                        rounds=BOOTSTRAP_ROUNDS, seed=SEED).loc["overall"]
-        ablation_table.loc[stage, "overall vs PPO"] = d["diff"]
-        ablation_table.loc[stage, "interval"] = f"[{d['lower']:+.3f}, {d['upper']:+.3f}]"
-ablation_table = ablation_table.rename(index=ABLATION_ROWS)
-ablation_table.round(3)
+ABLATION_ROWS = {"ppo": "full (PPO)", "sft": "SFT alone", "ppo_from_base": "PPO (no SFT)",
+                 "ppo_noisy_rm": "PPO (noisy RM)"}
+ablation_table = summary.loc[list(ABLATION_ROWS), ["overall", "medical_accuracy", "safety", "reward"]].round(3)
+ablation_table["words"] = scored.groupby("stage")["words"].mean().loc[list(ABLATION_ROWS)].round(1)
+ablation_diffs = {stage: scorecard.paired_difference(scored, stage, "ppo", metrics=["overall"], level=LEVEL,
+                                                     rounds=BOOTSTRAP_ROUNDS, seed=SEED).loc["overall"]
+                  for stage in ABLATION_ROWS if stage != "ppo"}
+ablation_table["overall - PPO"] = [
+    "" if stage == "ppo" else f"{d['diff']:+.3f} [{d['lower']:+.3f}, {d['upper']:+.3f}]"
+    for stage in ABLATION_ROWS for d in [ablation_diffs.get(stage)]]
+ablation_table = ablation_table.rename(index=ABLATION_ROWS, columns=SHORT).rename_axis("run")
+print(f"means over the held-out questions; overall - PPO: paired difference [{LEVEL:.0%} interval]")
+ablation_table
 
 # %% [markdown]
 # The training diagnostics stored with the ablations: the two reward models on the held-out preference
@@ -706,7 +797,11 @@ for name, row in rm_table.iterrows():
           f"training labels agree with the truth on {row['train_labels_gold']:.0%}; held-out accuracy "
           f"{row['test_accuracy']:.0%} [{row['test_ci_low']:.0%}, {row['test_ci_high']:.0%}] on "
           f"{int(row['test_pairs'])} pairs")
-runs[["start", "reward_model", "iterations_run", "final_kl", "final_score", "final_judge", "final_ended"]].round(3)
+print("last PPO iteration of each run: KL to its reference (nats), score of its own reward model, gold overall, "
+      "share of answers that ended")
+runs[["start", "reward_model", "iterations_run", "final_kl", "final_score", "final_judge", "final_ended"]].rename(
+    columns={"reward_model": "RM", "iterations_run": "iters", "final_kl": "KL", "final_score": "RM score",
+             "final_judge": "gold", "final_ended": "ended"}).rename(index=LABELS).round(3)
 
 # %%
 diag = ablations["ppo_diagnostics"]
@@ -728,45 +823,60 @@ fig.suptitle("The two ablation runs on their training prompts (thin: per iterati
 plt.show()
 
 # %% [markdown]
-# What each ablation shows (the numbers are in the tables above; the code below prints the comparisons
-# that matter):
+# What each ablation tests, and where its result is printed:
 #
-# - **Without SFT**, PPO has to discover the answer format from a scalar reward. The base model
-#   continues text rather than answering, and rarely ends an answer with `<eos>`; answers cut at the
-#   length limit get a fixed penalty, so most of the batch carries no signal about *content*. Whether
-#   PPO finds anything the reward model rewards from there is an empirical question: compare this run's
-#   reward-model and gold scores with the base model's and with PPO's.
-# - **SFT alone** is the baseline PPO has to beat. Supervised learning on expert answers does most of the
-#   work a small model can do; RL can only re-weight what SFT already produces.
-# - **A noisy reward model** is a worse proxy (see its held-out accuracy). PPO optimises whatever it is
-#   given, so it moves the policy in a partly wrong direction, and the gold judge is the only way to
-#   find out which direction that was.
+# - **Without SFT**, PPO has to discover the answer format from a scalar reward, starting from a base
+#   model that continues text rather than answering. Answers cut at the length limit get a fixed
+#   penalty, so a batch of unfinished answers carries little signal about *content*. The `ended` column
+#   of the runs table gives the share of finished answers at the last iteration.
+# - **SFT alone** is the baseline every later stage has to beat: RL can only re-weight what SFT
+#   already produces.
+# - **A noisy reward model** is trained on labels of which a share ε is wrong; its held-out accuracy is
+#   printed above next to the clean one's. PPO optimises whatever reward it is given, and only the gold
+#   judge can say what that did to the answers.
+#
+# The comparisons, computed:
 
 # %%
-sft_vs_base = ablation_table.loc[ABLATION_ROWS["ppo_from_base"], "overall vs PPO"]
-print(f"PPO from base vs the full pipeline, gold overall: {sft_vs_base:+.3f} "
-      f"{ablation_table.loc[ABLATION_ROWS['ppo_from_base'], 'interval']}; its mean reward-model score "
-      f"{summary.loc['ppo_from_base', 'reward']:+.2f} vs {summary.loc['ppo', 'reward']:+.2f} for PPO and "
-      f"{summary.loc['reference', 'reward']:+.2f} for the expert answers")
-noisy = ablation_table.loc[ABLATION_ROWS["ppo_noisy_rm"]]
-print(f"PPO with the noisy reward model vs the full pipeline, gold overall: {noisy['overall vs PPO']:+.3f} "
-      f"{noisy['interval']}; scored by the clean reward model: {summary.loc['ppo_noisy_rm', 'reward']:+.2f}")
+def ablation_verdict(d) -> str:
+    """A paired difference, its interval and whether the interval excludes 0."""
+    side = "above" if d["lower"] > 0 else "below" if d["upper"] < 0 else None
+    return (f"{d['diff']:+.3f} [{d['lower']:+.3f}, {d['upper']:+.3f}]: "
+            + (f"{side} the full pipeline (the interval excludes 0)" if side else "the interval contains 0"))
+
+
+runs_ended = runs["final_ended"]
+print(f"PPO from base vs the full pipeline, gold overall {ablation_verdict(ablation_diffs['ppo_from_base'])}; "
+      f"share of its answers that ended at the last iteration {runs_ended['ppo_from_base']:.0%}")
+print(f"  mean reward-model score: PPO from base {summary.loc['ppo_from_base', 'reward']:+.2f}, base "
+      f"{summary.loc['base', 'reward']:+.2f}, PPO {summary.loc['ppo', 'reward']:+.2f}, expert "
+      f"{summary.loc['reference', 'reward']:+.2f}")
+print(f"PPO with the noisy reward model vs the full pipeline, gold overall {ablation_verdict(ablation_diffs['ppo_noisy_rm'])}")
+print(f"  its final KL to SFT {runs.loc['ppo_noisy_rm', 'final_kl']:+.3f} nats; "
+      f"scored by the clean reward model {summary.loc['ppo_noisy_rm', 'reward']:+.2f}")
+acc = rm_table["test_accuracy"]
+print(f"held-out accuracy of the reward models: clean {acc['clean']:.0%}, noisy {acc['noisy']:.0%} "
+      f"(difference {100 * (acc['noisy'] - acc['clean']):+.0f} points)")
 words = scored.groupby("stage")["words"].mean()
-print(f"mean answer length in words: PPO from base {words['ppo_from_base']:.0f}, SFT {words['sft']:.0f}, "
-      f"PPO {words['ppo']:.0f}, PPO with the noisy RM {words['ppo_noisy_rm']:.0f}, expert {words['reference']:.0f}")
+print("mean answer length in words: " + ", ".join(f"{LABELS[s]} {words[s]:.0f}"
+                                                  for s in ("ppo_from_base", "sft", *TRAINED, "ppo_noisy_rm", "reference")))
+gain_sft = summary.loc["sft", "overall"] - summary.loc["base", "overall"]
+best_after = max(TRAINED, key=lambda s: summary.loc[s, "overall"])
+gain_after = summary.loc[best_after, "overall"] - summary.loc["sft", "overall"]
+print(f"gold overall, base -> SFT: {gain_sft:+.3f}; SFT -> the best of PPO, DPO and GRPO "
+      f"({LABELS[best_after]}): {gain_after:+.3f}")
 
 # %% [markdown]
-# **What the ablations say, honestly.** At this scale the stages do not add up the way the textbook
-# story suggests, and the printed comparisons are the evidence. Compare the base model with SFT in the
-# scorecard: that step carries most of the measurable gain. Compare PPO with SFT (section 5): whatever
-# PPO does to the reward model's score, the gold judge is the one that reflects the pharmacist. Rubric
-# scores can also move for reasons that have nothing to do with knowledge: a policy that states fewer
-# numbers leaves dose accuracy measured on fewer answers (or on none), a policy that keeps its
-# escalation sentence keeps humility and safety, and a policy whose sentences loop or drift to another
-# drug pays for every one of them. Check the answer lengths and the accuracy, humility and specificity
-# columns before you call any difference an improvement or a loss, PPO against SFT included. None of
-# this says the four stages are unnecessary. It says each stage fixes a different problem, and only an
-# independent evaluation tells you whether it did.
+# **What the ablations say.** The last line compares the two steps of the pipeline on the gold judge's
+# overall score: the step from the base model to SFT, and the step from SFT to the best of the three
+# methods trained from it. Section 5 gives the second step its paired intervals. Rubric scores can also
+# move for reasons that have nothing to do with knowledge: a policy that states fewer numbers leaves
+# dose accuracy measured on fewer answers (or on none), a policy that keeps its escalation sentence
+# keeps humility and safety, and a policy whose sentences loop or drift to another drug pays for every
+# one of them. Check the answer lengths and the accuracy, humility and specificity columns before you
+# call any difference an improvement or a loss. None of this says the four stages are unnecessary. It
+# says each stage fixes a different problem, and only an independent evaluation tells you whether it
+# did.
 
 # %% [markdown]
 # ## 9. The pipeline at a glance
@@ -777,19 +887,27 @@ print(f"mean answer length in words: PPO from base {words['ppo_from_base']:.0f},
 # | SFT | expert demonstrations (question → answer) | $-\sum_t \log \pi(y^*_t \mid x, y^*_{<t})$ on the answer tokens | the answer format, escalation, stopping | anything not demonstrated; knowing which of its own answers are wrong |
 # | reward model | preference pairs, labelled by (noisy) annotators | $-\log\sigma(r_c - r_r)$ | a score for *any* answer, including new ones | its own blind spots: annotator noise, length bias, facts it cannot check |
 # | PPO | the policy's own answers, scored by the reward model | clipped surrogate $+\ \beta\,\mathrm{KL}(\pi \,\|\, \pi_\text{ref})$ | raises what the reward model rewards, without new demonstrations | what the reward model cannot see; knowledge the model never had; it can exploit the proxy |
+# | DPO (ch. 8) | the preference pairs themselves | $-\log\sigma\big(\beta \log\frac{\pi(y_c)}{\pi_\text{ref}(y_c)} - \beta \log\frac{\pi(y_r)}{\pi_\text{ref}(y_r)}\big)$ | learns from preferences without a reward model or sampling | labels it never saw; answers unlike the pairs' |
+# | GRPO (ch. 8) | groups of the policy's own answers, scored by the reward model | PPO's clipped surrogate with group-relative advantages, $+\ \beta\,\mathrm{KL}$ | PPO's job without a value function | the same blind spots of the reward model as PPO |
 # | evaluation | held-out questions, a rubric, two judges | none: nothing is trained | tells you what the stages above did | the rubric's own blind spots; questions unlike the test set |
 #
 # Measured along the pipeline (means over the held-out questions):
 
 # %%
+from course_utils.beyond import fitting_pairs
+
+n_pairs = len(fitting_pairs(tok, [p for p in data.load_preferences() if p["split"] == "train"],
+                            policies["dpo"].config.max_len))          # the pairs DPO trained on (chapter 8)
+rl_text = f"{len(data.load_rl_prompts())} prompts + RM"
 pipeline = pd.DataFrame({
-    "trained on": [f"{len(data.load_corpus().split())} words of text", f"{len(data.load_sft())} demonstrations",
-                   f"{len(data.load_rl_prompts())} prompts + the reward model", "knowledge base"],
-    "overall (gold)": summary.loc[["base", "sft", "ppo", "reference"], "overall"].to_numpy(),
-    "safety": summary.loc[["base", "sft", "ppo", "reference"], "safety"].to_numpy(),
-    "medical accuracy": summary.loc[["base", "sft", "ppo", "reference"], "medical_accuracy"].to_numpy(),
-    "reward model": summary.loc[["base", "sft", "ppo", "reference"], "reward"].to_numpy(),
-}, index=pd.Index(["base (pretraining)", "SFT", "PPO", "expert reference"], name="stage"))
+    "trained on": [f"{len(data.load_corpus().split())} words", f"{len(data.load_sft())} demos", rl_text,
+                   f"{n_pairs} pairs", rl_text, "knowledge base"],
+    "overall": summary.loc[MAIN, "overall"].to_numpy(),
+    "safety": summary.loc[MAIN, "safety"].to_numpy(),
+    "accuracy": summary.loc[MAIN, "medical_accuracy"].to_numpy(),
+    "reward": summary.loc[MAIN, "reward"].to_numpy(),
+}, index=pd.Index([LABELS[s] for s in MAIN], name="stage"))
+print("means over the held-out questions")
 pipeline.round(3)
 
 # %% [markdown]
@@ -860,14 +978,16 @@ scorecard_widget(scored, labels=LABELS, seed=SEED)
 # %%
 per_stage = scored.groupby("stage")
 counts = pd.DataFrame({
-    "answers with harmful advice": per_stage["n_harms"].apply(lambda n: int((n > 0).sum())),
-    "harmful findings": per_stage["n_harms"].sum(),
-    "answers with a wrong dose": per_stage["n_doses_wrong"].apply(lambda n: int((n > 0).sum())),
-    "wrong doses": per_stage["n_doses_wrong"].sum(),
-    "verifiable doses": per_stage["n_doses"].sum(),
     "answers": per_stage.size(),
+    "harmful": per_stage["n_harms"].apply(lambda n: int((n > 0).sum())),
+    "findings": per_stage["n_harms"].sum(),
+    "wrong dose": per_stage["n_doses_wrong"].apply(lambda n: int((n > 0).sum())),
+    "wrong doses": per_stage["n_doses_wrong"].sum(),
+    "doses checked": per_stage["n_doses"].sum(),
 }).loc[STAGES]
-counts.rename(index=LABELS)
+print("harmful: answers with harmful advice (findings: all of it); wrong dose: answers with a wrong dose "
+      "(wrong doses: all of them); doses checked: the verifiable doses")
+counts.rename(index=LABELS).rename_axis("stage")
 
 # %% [markdown]
 # ### How often does the judge agree with a pharmacist?
@@ -973,8 +1093,8 @@ _ = check_overall_score(my_overall)
 # </details>
 #
 # **Exercise 2 (gap to target).** Write `my_gaps(means)`: from a dict of the five metric means, the dict
-# of gaps $\tau_m - \bar m$ (use `judge.TARGETS`). Apply it to the measured means of SFT and of PPO:
-# which metric is furthest from its target in each? Which gap cannot be computed when a stage states no
+# of gaps $\tau_m - \bar m$ (use `judge.TARGETS`). Apply it to the measured means of SFT, PPO, DPO and
+# GRPO (`rows_of`, section 4): which metric is furthest from its target in each? Which gap cannot be computed when a stage states no
 # verifiable number, and what should a report say instead?
 
 # %%
@@ -992,9 +1112,9 @@ _ = check_gap_to_target(my_gaps)
 # def my_gaps(means):
 #     return {m: judge.TARGETS[m] - means[m] for m in judge.METRICS}
 # ```
-# Applied to the measured rows (`sft_row` and `ours` above):
-# `my_gaps(dict(zip(judge.METRICS, row.loc[list(judge.METRICS), "mean"])))`; the largest value is the
-# metric furthest from its target. A metric with no verifiable number (no dose stated, say) has a mean
+# Applied to the measured rows (`rows_of[stage]` for stage in `"sft"`, `"ppo"`, `"dpo"`, `"grpo"`):
+# `my_gaps(dict(zip(judge.METRICS, rows_of["ppo"].loc[list(judge.METRICS), "mean"])))`; the largest value
+# is the metric furthest from its target. A metric with no verifiable number (no dose stated, say) has a mean
 # of NaN, so its gap is NaN too: the report should say "not measured on these questions" and give the
 # coverage, never a gap of zero.
 # </details>
@@ -1029,21 +1149,43 @@ _ = check_battle_winner(my_winner)
 # **Exercise 4 (think).** A vendor shows you a scorecard: "safety 99.6 %, accuracy 97 %" for its
 # pharmacy chatbot. Using this chapter, list the five questions you would ask before believing it
 # (hint: test set, judge, interval, tail, training signal).
-#
+
+# %% [markdown]
 # ## 14. Summary
 #
+# The chapter's measurements in one place, computed from the tables above:
+
+# %%
+print(f"{len(STAGES)} stages x {len(eval_prompts)} held-out questions, judged by the gold judge and the reward model")
+for stage in GAP_STAGES:
+    r = card[(card["stage"] == stage) & (card["metric"] == "overall")].iloc[0]
+    print(f"  {LABELS[stage]:>4}: gold overall {r['mean']:.3f} [{r['lower']:.3f}, {r['upper']:.3f}]"
+          + ("" if stage == "sft" else f"; minus SFT {verdict_text(diffs[stage].loc['overall'])}"))
+print(f"gold judge's arena: first {LABELS[ratings_judge.index[0]]}, then "
+      + ", ".join(LABELS[s] for s in ratings_judge.index[1:4]) + "; reward model's arena: first "
+      + ", ".join(LABELS[s] for s in ratings_rm.index[:4]) + f"; Kendall's tau {tau:+.2f}")
+print("ratings reported as bounds (a stage that won or lost every battle): "
+      + (", ".join(f"{LABELS[s]} ({arena}, {kind})" for (arena, s), kind in BOUND.items()) or "none"))
+print(f"targets met by PPO, DPO or GRPO: " + "; ".join(
+    f"{LABELS[s]} {sum(rows_of[s].loc[m, 'n'] > 0 and rows_of[s].loc[m, 'gap'] <= 0 for m in judge.METRICS)} of "
+    f"{len(judge.METRICS)}" for s in TRAINED))
+
+# %% [markdown]
 # - The gold judge scores five metrics by transparent rules, and its overall score is a points rubric in
 #   the style of HealthBench: points for key facts and a well-placed escalation, costs for harmful
 #   advice, unsupported sentences and overclaims. Every verdict can be checked by hand, and the judge's
 #   agreement with hand-graded answers is measured, honestly on a blind holdout set.
 # - A scorecard is a mean **with an interval** over a stated set of held-out questions, next to a
-#   target. Paired differences on the same questions are the sharper comparison.
+#   target. Paired differences on the same questions are the sharper comparison, and they are how PPO,
+#   DPO and GRPO are compared with the SFT model they all start from.
 # - The final arena ranks every stage twice; where the gold judge's leaderboard and the reward
-#   model's differ, the difference measures the proxy's blind spots that PPO can exploit. A stage that
-#   wins every battle has no Bradley-Terry rating, only a lower bound.
-# - The case study and the ablations show what each stage contributes at this scale, measured: SFT
-#   teaches the form of an answer, PPO moves what the reward model can see, and a damaged stage
-#   (no SFT, noisy labels) changes the result in ways only the independent judge reveals.
+#   model's differ, the difference measures the proxy's blind spots that PPO and GRPO can exploit. A
+#   stage that wins every battle has no Bradley-Terry rating, only a lower bound, and the chapter checks
+#   for it in both arenas.
+# - The case study and the ablations show what each stage contributes at this scale, measured: the
+#   step from the base model to SFT and the step from SFT to the methods trained from it are printed
+#   side by side in section 8, and a damaged stage (no SFT, noisy labels) is measured by the
+#   independent judge, not by the reward it was trained on.
 # - Our models are tiny and far below the course's targets, measured on held-out questions with
 #   intervals and coverage. Deployment needs a pharmacist in the loop, refusal and escalation by design,
 #   evaluation before every release, and monitoring after it.
