@@ -7,13 +7,22 @@
 # Everything else in this course (following instructions, preferring safe answers, avoiding
 # reward hacking) is built on top of that one skill. In this chapter you train a real
 # transformer, `TinyGPT`, on a small corpus of pharmaceutical text, and watch it go from guessing
-# uniformly at random to predicting what comes after *warfarin with ibuprofen increases the risk of* …
+# uniformly at random to writing fluent pharmaceutical sentences. Then you look closely at what it
+# predicts after *Warfarin with ibuprofen increases the risk of* … and find out what it learned, and
+# what it did not.
+#
+# The intuition fits in one sentence: to predict the next word of a text well, a model has to pick up
+# whatever regularities the text contains: spelling, grammar, which words go together, and some of the
+# facts the text states. Nobody labels anything; the text is its own teacher, which is why this
+# objective scales to the whole web. How much of the facts it picks up, as opposed to the phrasing, is
+# the question this chapter ends on.
 #
 # **You will learn to**
 # 1. write the pretraining objective $L = -\frac{1}{N}\sum_t \log P(w_t \mid w_{<t})$ and compute it by hand for one sentence;
 # 2. read a loss as a perplexity and compare it with the *uniform baseline* $\ln V$ of a model that learned nothing;
 # 3. train TinyGPT, with a train/validation split, and read the loss curves;
-# 4. sample from the model and control the sampling with temperature, top-k and top-p.
+# 4. sample from the model and control the sampling with temperature, top-k and top-p, as the code does it;
+# 5. tell, from the model's own predictions, what it learned from the corpus and what it did not.
 #
 # > **Educational material, not medical advice.** The pharmaceutical texts are simplified teaching
 # > examples, and a model this small produces fluent-looking text that can be wrong. Never use it for
@@ -105,14 +114,23 @@ print(tok.decode(ids) == sentence)
 # equal to $\ln V$ is exactly that of a model that has learned nothing, so the same number can be
 # progress for a large vocabulary and no learning at all for a small one. Minimising $L$ has been the
 # objective of neural language models since Bengio et al. (2003) and is that of every GPT
-# (Radford et al. 2019).
+# (Radford et al. 2019); the link between prediction and the information content of text goes back to
+# Shannon (1948).
+#
+# Two properties of $-\log P$ matter below. It is never negative and it is 0 only when the model gives the
+# true token probability 1. And it punishes confident mistakes without limit: a token given probability
+# $1/V$ costs $\ln V$, a token given probability $10^{-7}$ costs $-\ln 10^{-7} \approx 16.1$ nats, twice
+# the cost of knowing nothing. A model can therefore lower its *average* loss a great deal and still be
+# badly, confidently wrong on a few tokens.
 
 # %% [markdown]
 # ## 3. A worked example, token by token
 #
 # Take the sentence above and an **untrained** TinyGPT (random weights). For each position the
 # table shows the true next token, the probability the model gives it, its $-\log P$ and the running
-# sum. Check any row with a calculator, as the line under the table does for the first one.
+# sum. Check any row with a calculator, as the line under the table does for the first one: the
+# $-\log P$ column is the natural logarithm of the probability, with its sign flipped, and the last value
+# of the running sum divided by the number of rows is the loss $L$ of the sentence.
 
 # %%
 def token_table(model, text: str) -> pd.DataFrame:
@@ -140,9 +158,9 @@ print(f"first row: -ln({first['P(next)']:.6f}) = {-np.log(first['P(next)']):.3f}
 print(f"mean -log P = {table0['-log P'].mean():.3f}   uniform baseline ln V = ln {V} = {np.log(V):.3f}")
 
 # %% [markdown]
-# The untrained model is almost exactly at the uniform baseline: with small random weights every
-# logit is close to zero, so every token gets probability close to $1/V$. Learning means moving
-# probability mass onto the tokens that actually come next.
+# The untrained model is almost exactly at the uniform baseline (the last line compares the two): with
+# small random weights every logit is close to zero, so every token gets probability close to $1/V$.
+# Learning means moving probability mass onto the tokens that actually come next.
 
 # %% [markdown]
 # ## 4. The model
@@ -253,7 +271,9 @@ print(f"the gap between validation and training loss {'widened' if last_gap > fi
 
 # %% [markdown]
 # The distance between the two curves is the difference between predicting text the model has read
-# and text it has not; the table above puts numbers on it (section 9, second pitfall).
+# and text it has not; the table above puts numbers on it, and the last line states what this run did
+# (section 9, second pitfall). A training loss this far below the validation loss means that a good part
+# of what the model knows is the wording of its training passages, which section 6 shows directly.
 #
 # From here on, `model` is the reference model. We evaluate it in double precision
 # (`dtype="float64"`), so every number below is the same on every computer.
@@ -270,9 +290,18 @@ both["-log P trained"] = table1["-log P"]
 both["P trained"] = table1["P(next)"]
 print(both.round(3).to_string(index=False))
 print(f"sentence loss: {table0['-log P'].mean():.3f} untrained -> {table1['-log P'].mean():.3f} trained")
+worse = both[both["-log P trained"] > both["-log P untrained"]]
+print(f"tokens the trained model predicts worse than the untrained one: {', '.join(worse['next token'])} "
+      f"({len(worse)} of {len(both)}); together they cost {worse['-log P trained'].sum():.1f} nats of the "
+      f"trained model's {both['-log P trained'].sum():.1f}")
 
 # %% [markdown]
-# And the whole next-word distribution after a prompt: the ten most likely continuations of
+# Read the table row by row: the trained model is nearly certain of the tokens that follow set phrases
+# (*the risk of*), and on some tokens it is worse than the untrained model, because it is confident of
+# something else (the line under the table names them). This is the second property of $-\log P$ from
+# section 2 at work: one confident mistake can cost more than several good predictions earn.
+#
+# Now the whole next-word distribution after a prompt: the ten most likely continuations of
 # *"Warfarin with ibuprofen increases the risk of"*.
 
 # %%
@@ -296,19 +325,94 @@ p_untrained = softmax_with_temperature(untrained.forward(np.asarray([[tok.bos_id
 p_trained = softmax_with_temperature(model.forward(np.asarray([[tok.bos_id] + tok.encode(prompt)]))[0, -1].astype(float), 1.0)
 print(f"P(bleeding): untrained {p_untrained[target]:.5f} (1/V = {1 / V:.5f}), trained {p_trained[target]:.3f}, "
       f"rank {int((p_trained > p_trained[target]).sum()) + 1} of {V:,} tokens")
+print(f"the trained model's first choice: {dist['next token'].iloc[0]!r} (P = {dist['P'].iloc[0]:.3f})")
+
+# %% [markdown]
+# Is that knowledge or phrasing? Two measurements separate them. First, count what follows
+# *increases the risk of* in the training text: that is what a model that only learned the phrase
+# would predict. Second, ask the model to finish the same phrase after different openings: a
+# sentence that occurs word for word in the training text, and new sentences about other drugs.
+
+# %%
+phrase = tok.encode("increases the risk of")
+windows = np.lib.stride_tricks.sliding_window_view(train_ids[:-1], len(phrase))
+after = train_ids[np.flatnonzero((windows == phrase).all(axis=1)) + len(phrase)]
+counts = pd.Series([tok.decode([int(i)]) for i in after]).value_counts()
+print(f"'increases the risk of' occurs {len(after)} times in the training text; the next word:")
+print(counts.head(5).to_string())
+print()
+
+train_text = data.split_corpus(corpus, ref_cfg.val_fraction)[0]
+probes = [("Ibuprofen and other NSAIDs increase the risk of", "bleeding"),   # a training sentence, word for word
+          ("Warfarin with ibuprofen increases the risk of", "bleeding"),      # the same fact, a new wording
+          ("Metformin increases the risk of", "lactic"),                      # lactic acidosis, a new wording
+          ("Lithium with ibuprofen increases the risk of", "lithium")]        # lithium toxicity, a new wording
+rows = []
+for text, right in probes:
+    p = softmax_with_temperature(model.forward(np.asarray([[tok.bos_id] + tok.encode(text)]))[0, -1].astype(float), 1.0)
+    r = tok.encode(right)[0]
+    rows.append({"prompt": text, "in the training text": train_text.count(text) > 0, "right word": right,
+                 "P(right)": p[r], "rank of right": int((p > p[r]).sum()) + 1,
+                 "first choice": tok.decode([int(p.argmax())]), "P(first)": p.max()})
+probe_table = pd.DataFrame(rows)
+print(probe_table.round(3).to_string(index=False))
+seen, unseen = probe_table[probe_table["in the training text"]], probe_table[~probe_table["in the training text"]]
+print(f"\nthe commonest word after 'increases the risk of' in the training text: {counts.index[0]!r}")
+print(f"first choice right: {int((seen['rank of right'] == 1).sum())} of {len(seen)} sentence(s) it has read, "
+      f"{int((unseen['rank of right'] == 1).sum())} of {len(unseen)} new wordings")
+
+# **What the model learned, and what it did not.** It learned the phrase: *increases the risk of* is
+# followed by a harm, and the harms it proposes are the ones the corpus names. It learned to complete a
+# sentence it has read almost perfectly. What it did not learn is which harm belongs to which drug: on
+# the new wordings its probability goes to the same few harms whatever drug opens the sentence (the last
+# line counts how often the first choice is right), and for warfarin with ibuprofen the right word,
+# *bleeding*, is not its first choice although it is the commonest word after the phrase in the training
+# text (the line above). A language model stores facts only as
+# far as predicting the text forces it to, and a corpus this small, in which most facts are stated in a few
+# fixed wordings, can be predicted well by remembering wordings. This is the gap between low perplexity
+# and knowledge; later chapters come back to it with a judge that checks the facts.
 
 # %% [markdown]
 # ## 7. Sampling: temperature, top-k, top-p
 #
-# To generate text, the model repeatedly turns its logits $z$ into probabilities and draws the next
-# token. The **temperature** $\tau$ reshapes the distribution before drawing:
+# To generate text, the model repeatedly turns its logits $z$ (one number per token of the vocabulary)
+# into probabilities and draws the next token. The **temperature** $\tau > 0$ reshapes the distribution
+# before drawing:
 #
 # $$p_i = \frac{e^{z_i/\tau}}{\sum_j e^{z_j/\tau}}$$
 #
-# $\tau \to 0$ always picks the most likely token (greedy decoding), $\tau = 1$ samples the model's
-# own distribution, $\tau > 1$ flattens it towards uniform. **Top-k** keeps only the $k$ most likely
-# tokens; **top-p** (nucleus sampling, Holtzman et al. 2020) keeps the smallest set whose probability
-# reaches $p$. Samples from the untrained and the trained model, same prompt, same random seed:
+# | symbol | meaning |
+# |---|---|
+# | $z_i$ | the logit of token $i$: the model's raw score, before the softmax |
+# | $\tau$ | the temperature; $\tau = 1$ is the model's own distribution |
+# | $p_i$ | the probability that token $i$ is drawn next |
+#
+# $\tau < 1$ sharpens the distribution, $\tau > 1$ flattens it towards uniform, and as $\tau \to 0$ all the
+# mass goes to the largest logit. The code (`TinyGPT.generate`, `softmax_with_temperature`) takes
+# $\tau = 0$ to mean exactly that limit, **greedy decoding**: the most likely token, no random draw. The two
+# filters act after the temperature, on the reshaped distribution: **top-k** keeps the $k$ tokens with the
+# largest logits (Fan et al. 2018), **top-p** (nucleus sampling, Holtzman et al. 2020) keeps the smallest
+# set of most likely tokens whose probability reaches $p$; every other token gets probability 0, the
+# kept ones are renormalised to sum to 1, and one uniform random number picks the token. Tokens tied with
+# the last kept one are kept too, so the result does not depend on how ties are ordered.
+#
+# **By hand.** Three tokens with logits $z = (2, 1, 0)$. At $\tau = 1$: $e^2, e^1, e^0 = 7.389, 2.718, 1$,
+# sum $11.107$, so $p = (0.665, 0.245, 0.090)$. At $\tau = 0.5$ the logits become $(4, 2, 0)$:
+# $54.60, 7.389, 1$, sum $62.99$, so $p = (0.867, 0.117, 0.016)$. With top-p $= 0.9$ at $\tau = 1$, the most
+# likely token alone has $0.665 < 0.9$, the two most likely have $0.910 \ge 0.9$: keep two, renormalise to
+# $(0.731, 0.269, 0)$. The code gives the same numbers:
+
+# %%
+from course_utils.model import filter_logits
+
+z_hand = np.array([2.0, 1.0, 0.0])
+for tau in (1.0, 0.5, 0.0):
+    print(f"τ = {tau:.1f}: p = {np.round(softmax_with_temperature(z_hand, tau), 3)}")
+print(f"top-p = 0.9 at τ = 1: p = {np.round(softmax_with_temperature(filter_logits(z_hand, top_p=0.9), 1.0), 3)}")
+print(f"top-k = 1 at τ = 1:   p = {np.round(softmax_with_temperature(filter_logits(z_hand, top_k=1), 1.0), 3)}")
+
+# %% [markdown]
+# Samples from the untrained and the trained model, same prompt, same random seed:
 
 # %%
 def sample(model, prompt: str, n_tokens: int = 30, temperature: float = 1.0, top_k=None, top_p=None, seed: int = SEED) -> str:
@@ -334,11 +438,24 @@ for tau in (0.2, 1.0, 1.5):
     print(f"τ = {tau:.1f}: {sample(model, 'Signs of lithium toxicity include', temperature=tau)}\n")
 print(f"top-k = 5, τ = 1.0: {sample(model, 'Signs of lithium toxicity include', top_k=5)}\n")
 print(f"top-p = 0.9, τ = 1.0: {sample(model, 'Signs of lithium toxicity include', top_p=0.9)}")
+print()
+signs = ["coarse tremor", "confusion", "drowsiness", "unsteadiness", "vomiting", "diarrhoea"]   # as the corpus lists them
+greedy_ish = sample(model, 'Signs of lithium toxicity include', temperature=0.2)
+print(f"signs of lithium toxicity named in the τ = 0.2 sample: {[w for w in signs if w in greedy_ish]} of {signs}; "
+      f"its first word: {greedy_ish.split()[0]!r}")
 
 # %% [markdown]
-# Low temperatures give the model's most likely continuation, nearly the same every time; high
-# temperatures give variety and, soon, nonsense. Note what the model does *not* do: it does not answer questions. It continues text in
-# the style of its corpus. Turning a text predictor into an assistant is the job of chapter 2.
+# Read the samples with section 6 in mind. The trained model writes grammatical sentences in the register
+# of its corpus, and reproduces lists it has read: the low-temperature lithium sample names signs of
+# lithium toxicity as the corpus lists them (the last line checks which). But it also opens that list with
+# a word that does not belong there (printed on the same line), and its continuation of the warfarin prompt
+# is fluent and about another drug. The numbers under the first samples say how peaked the next-word
+# distribution is: at $\tau = 0.5$ almost all the mass is on one or two words; at $\tau = 1.5$ it takes
+# dozens of words to cover 90 %, and the sample drifts into word salad within a sentence. Top-k and top-p cut
+# off the long tail of unlikely tokens, which is where most of the nonsense comes from.
+#
+# Note what the model does *not* do: it does not answer questions. It continues text in the style of its
+# corpus. Turning a text predictor into an assistant is the job of chapter 2.
 
 # %% [markdown]
 # ## 8. Try it
@@ -358,16 +475,24 @@ pretraining_widget(tok, train_ids, val_ids, prompt="Signs of lithium toxicity in
 #
 # - **Forgetting the baseline.** A loss means nothing without $\ln V$ next to it: a loss equal to
 #   $\ln V$ is a model that learned nothing, whatever the size of the number. Print both, always.
-# - **Reading only the training loss.** Our corpus is small; train long enough and the training loss
-#   keeps falling while the validation loss turns up: the model memorises rather than generalises.
-#   Always hold out text the model never trains on.
+# - **Reading only the training loss.** Our corpus is small. In the reference run the training loss fell
+#   far below the validation loss and the gap kept widening (the table in section 5); trained longer, a
+#   model eventually memorises its training text and the validation loss turns up. Only text the model
+#   never trains on tells you how well it predicts new text.
 # - **Leaking the validation set.** Our validation text is the last passages of the corpus, not random
 #   windows that overlap the training windows, and every sentence that also occurs in a training passage
 #   is removed from it. In real corpora, near-duplicate documents cause the same leak.
 # - **A learning rate that is too large** makes the loss jump or diverge; too small and nothing happens
 #   in the time you have. Warm-up protects the first steps, when the Adam statistics are still noisy.
 # - **Fluency is not correctness.** Low perplexity means the model predicts *this corpus* well; it says
-#   nothing about whether a generated dose is right. Chapters 3-7 are about exactly that gap.
+#   nothing about whether a generated dose is right. Section 6 showed a model with a validation perplexity
+#   of a few tokens that still prefers the wrong harm for warfarin with ibuprofen. Chapters 3-7 are about
+#   exactly that gap.
+# - **Comparing losses across tokenizers.** A loss is per *token*. A word-level model and a model that
+#   cuts words into pieces predict different numbers of tokens for the same text, so their losses (and
+#   perplexities) cannot be compared directly; compare bits or nats per word or per character instead.
+# - **Sampling settings hidden in a result.** The same model gives a different text at every temperature
+#   and filter. When you report a sample, report $\tau$, top-k, top-p and the seed, as this chapter does.
 
 # %% [markdown]
 # ## 10. Exercises
@@ -426,6 +551,14 @@ _ = check_perplexity(perplexity_and_ratio)
 #
 # **Exercise 3 (open).** Double `STEPS` in the parameters cell and re-run. Does the validation loss keep
 # falling? At what step does the gap between training and validation loss start to grow?
+#
+# **Exercise 4 (by hand).** Logits $z = (3, 1, 1, 0)$. Compute the sampling distribution at $\tau = 1$ and at
+# $\tau = 2$, then the set that top-p $= 0.8$ keeps at $\tau = 1$ (mind the tie). Check your answers with
+# `softmax_with_temperature` and `filter_logits` as in section 7.
+#
+# **Exercise 5 (open).** Add your own prompts to `probes` in section 6: a sentence you find in
+# `data/corpus.txt`, then the same fact in your own words. On which does the model put more probability on
+# the right word?
 
 # %% [markdown]
 # ## Summary
@@ -433,15 +566,20 @@ _ = check_perplexity(perplexity_and_ratio)
 # - Pretraining minimises $L = -\frac1N\sum_t \log P(w_t \mid w_{<t})$; perplexity $e^L$ reads it as an
 #   effective number of choices; the uniform baseline is $\ln V$.
 # - Our TinyGPT starts at the baseline and, in a few hundred steps, falls far below it on text it
-#   never saw; it learned which words follow which in pharmaceutical text.
+#   never saw; it learned which words follow which in pharmaceutical text, and completes the sentences it
+#   has read, but on new wordings it often attaches the wrong fact to a drug.
 # - Sampling turns the distribution into text; temperature, top-k and top-p trade diversity for
 #   reliability.
 # - A pretrained model continues text; it does not yet answer questions. Next: **chapter 2, SFT**.
 #
 # ## References
 #
+# - Shannon (1948). A mathematical theory of communication. *Bell System Technical Journal* 27.
 # - Bengio, Ducharme, Vincent, Jauvin (2003). A neural probabilistic language model. *JMLR* 3.
 # - Vaswani et al. (2017). Attention is all you need. *NeurIPS*.
 # - Radford et al. (2019). Language models are unsupervised multitask learners (GPT-2). OpenAI.
+# - Press & Wolf (2017). Using the output embedding to improve language models (tied embeddings). *EACL*.
+# - Kingma & Ba (2015). Adam: a method for stochastic optimization. *ICLR*.
 # - Loshchilov & Hutter (2019). Decoupled weight decay regularization (AdamW). *ICLR*.
+# - Fan, Lewis & Dauphin (2018). Hierarchical neural story generation (top-k sampling). *ACL*.
 # - Holtzman et al. (2020). The curious case of neural text degeneration (nucleus sampling). *ICLR*.
