@@ -17,8 +17,8 @@
 # 2. compute the loss of a preference pair by hand;
 # 3. train a reward model from the SFT checkpoint, and judge it by held-out accuracy (with a
 #    confidence interval) and by calibration;
-# 4. find what a reward model rewards that an expert would not (length, surface features) and how
-#    disagreement among annotators shapes its labels.
+# 4. find what a reward model rewards that an expert would not (length, surface features), which
+#    flaws it misses, and how disagreement among annotators shapes its labels.
 #
 # > **Educational material, not medical advice.** The answers below are simplified teaching examples,
 # > some of them deliberately wrong or unsafe. The models are tiny toys; never use them for real patients.
@@ -31,8 +31,7 @@ BATCH_SIZE = 16       # pairs per step (32 sequences)
 MARGIN = 0.0          # m in the loss: how far the chosen reward should exceed the rejected one
 LABEL = "majority"    # "majority": the annotators' majority vote; "gold": the dataset's chosen answer
 TRAINABLE = "all"     # "all", "last_block" or "head": which weights are trained
-EVAL_EVERY = 4        # steps between held-out evaluations
-LONG_EPOCHS = 6       # the over-training experiment in section 9
+EVAL_EVERY = 12       # steps between held-out evaluations of the live run (also at the end of each epoch)
 N_FILLER = 3          # filler sentences in the length-bias experiment (the context holds 160 tokens)
 
 # %%
@@ -42,7 +41,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from course_utils import checkpoints, data, judge
+from course_utils import checkpoints, data, judge, scorecard
 from course_utils.losses import bradley_terry_loss
 from course_utils.plotting import COLORS, STAGE_COLORS, use_course_style
 from course_utils.training import encode_sft
@@ -85,6 +84,8 @@ print(f"featured pairs shown in the tables: {len(featured)}")
 # | `no_escalation` | it never says when to call the prescriber or urgent care |
 # | `vague` | a generic, hedging non-answer |
 # | `verbose` | padded with irrelevant filler, missing a fact and the escalation: **longer but worse** |
+# | `off_topic` | a fluent expert answer to *another* question of the same category |
+# | `repetition` | one sentence said again and again, or a phrase looping at the end |
 #
 # Three simulated annotators voted on every pair (`votes`, 1 = prefers the chosen answer): a careful
 # **expert** (wrong 5% of the time), a **hurried** annotator (a quarter of the time picks the longer
@@ -224,7 +225,7 @@ def loss_table(model, pair_list, margin=MARGIN) -> pd.DataFrame:
     loss_each, grad_each = bt_curves(rc - rr, margin)
     return pd.DataFrame({"pair": [p["id"].removeprefix("PREF-") for p in pair_list],
                          "flaw": [p["flaw"] for p in pair_list],
-                         "r_chosen": rc, "r_rejected": rr, "Δ = r_c - r_r - m": gap, "σ(Δ)": sig,
+                         "r_c": rc, "r_r": rr, "Δ = r_c - r_r - m": gap, "σ(Δ)": sig,
                          "loss": loss_each, "∂L/∂r_c": grad_each}).set_index("pair")
 
 
@@ -242,7 +243,7 @@ styled(table_before.round(3), "before")
 
 # %%
 row = table_before.iloc[0]
-rc0, rr0 = row["r_chosen"], row["r_rejected"]
+rc0, rr0 = row["r_c"], row["r_r"]
 gap0 = rc0 - rr0 - MARGIN
 sig0 = 1 / (1 + np.exp(-gap0))
 print(f"worked row {table_before.index[0]} ({row['flaw']}):")
@@ -250,7 +251,7 @@ print(f"  Δ      = r_c - r_r - m = {rc0:.3f} - ({rr0:.3f}) - {MARGIN:g} = {gap0
 print(f"  σ(Δ)   = 1 / (1 + e^(-Δ)) = 1 / (1 + {np.exp(-gap0):.3f}) = {sig0:.3f}")
 print(f"  loss   = -ln σ(Δ) = -ln {sig0:.3f} = {-np.log(sig0):.3f}")
 print(f"  ∂L/∂r_c = -(1 - σ(Δ)) = -(1 - {sig0:.3f}) = {-(1 - sig0):.3f};  ∂L/∂r_r = {1 - sig0:.3f}")
-rc_f, rr_f = table_before["r_chosen"].to_numpy(), table_before["r_rejected"].to_numpy()
+rc_f, rr_f = table_before["r_c"].to_numpy(), table_before["r_r"].to_numpy()
 mean_loss, d_c, _ = bradley_terry_loss(rc_f, rr_f, MARGIN)
 print(f"mean over the {len(featured)} pairs: L_RM = {mean_loss:.3f} "
       f"(the table's column mean is {table_before['loss'].mean():.3f}); "
@@ -258,10 +259,19 @@ print(f"mean over the {len(featured)} pairs: L_RM = {mean_loss:.3f} "
 print(f"losses.bradley_terry_loss divides each gradient by n = {len(featured)}: "
       f"first row {d_c[0]:.4f} = {row['∂L/∂r_c']:.3f} / {len(featured)}")
 
+# %%
+n_right = int((table_before["Δ = r_c - r_r - m"] > -MARGIN).sum())
+k_lo, k_hi = wilson_interval(n_right, len(featured))
+print(f"untrained: {n_right}/{len(featured)} featured pairs ranked correctly (95% interval [{k_lo:.2f}, {k_hi:.2f}]"
+      f"{', which excludes' if k_lo > 0.5 else ', which includes'} a coin flip); mean loss {mean_loss:.3f} against "
+      f"ln 2 = {np.log(2):.3f}, the loss of a model that always says 50%")
+
 # %% [markdown]
-# With a random head the rewards know nothing about quality: the ranking is close to a coin flip and
-# the mean loss close to $\ln 2 \approx 0.693$, the loss of a model that always says 50%. Training will
-# move these numbers; the same table after training is in section 6.
+# The head is random, but the trunk is not: it is the SFT model, whose features already carry
+# information about the answers (their length, for one), and a random direction $w$ through those
+# features picks some of it up by luck; the line above says how much for this `SEED`. Another
+# `SEED` gives another head and another number. Training will move these numbers; the same table
+# after training is in section 6.
 
 # %% [markdown]
 # ## 5. Training the reward model, for real
@@ -365,26 +375,33 @@ print(f"largest difference between your live run's weights and the reference mod
 
 # %%
 results = {name: evaluate(model, tok, pair_list) for name, model, pair_list in (
-    ("before training, train pairs", rm_before, train_pairs), ("before training, held-out", rm_before, test_pairs),
-    ("after training, train pairs", rm, train_pairs), ("after training, held-out", rm, test_pairs))}
+    ("before, held-out", rm_before, test_pairs),
+    ("after, train", rm, train_pairs), ("after, held-out", rm, test_pairs))}
 summary = pd.DataFrame(results).T[["n", "correct", "accuracy", "ci_low", "ci_high", "loss", "mean_margin"]]
-summary = summary.astype({"n": int, "correct": int})
+summary = summary.astype({"n": int, "correct": int}).rename(columns={"mean_margin": "r_c - r_r"})
+summary = summary.rename_axis("training")
 summary.round(3)
 
 # %%
-held = results["after training, held-out"]
+held, held0 = results["after, held-out"], results["before, held-out"]
 print(f"held-out accuracy: {held['accuracy']:.3f} ({held['correct']}/{held['n']}), "
-      f"95% interval [{held['ci_low']:.2f}, {held['ci_high']:.2f}]")
+      f"95% interval [{held['ci_low']:.2f}, {held['ci_high']:.2f}]; before training {held0['accuracy']:.3f} "
+      f"[{held0['ci_low']:.2f}, {held0['ci_high']:.2f}]")
+print(f"held-out loss: {held0['loss']:.3f} before training, {held['loss']:.3f} after (ln 2 = {np.log(2):.3f}): "
+      + ("training made the held-out loss worse, although it ranks more pairs correctly"
+         if held["loss"] > held0["loss"] else "training lowered the held-out loss"))
 print(f"a claim of '80% accuracy on 5 pairs' would have the interval "
       f"[{wilson_interval(4, 5)[0]:.2f}, {wilson_interval(4, 5)[1]:.2f}]: it says almost nothing")
 
 # %% [markdown]
 # The held-out pairs come from scenarios the reward model never compared during training (the SFT
-# trunk has, however, read their expert answers in chapter 2). A set of this size still leaves an
-# interval several points wide (printed above): two reward models whose held-out accuracies differ by a pair or two are not
-# distinguishable on this set. Even before training the ranking can be somewhat better than chance:
-# the SFT features carry information (length, for one), and a random head picks up some of it by
-# luck; another `SEED` gives another head and another number.
+# trunk has, however, read their expert answers in chapter 2). About three held-out pairs in four are
+# ranked correctly, far below the accuracy on the training pairs, and the interval printed above is
+# more than ten points wide: two reward models whose held-out accuracies differ by a pair or two are
+# not distinguishable on this set. The untrained model (SFT trunk, random head) already ranks more
+# than half of the held-out pairs correctly, for the reason given in section 4. And the held-out
+# **loss** tells what the accuracy hides: it is higher after training than before, because the
+# trained model gives large reward gaps to the pairs it gets wrong (section 9 comes back to this).
 #
 # ### The featured pairs after training
 
@@ -397,8 +414,7 @@ before_after = pd.DataFrame({
     "mean loss": [table_before["loss"].mean(), table_after["loss"].mean()],
     "ranked correctly": [int((table_before["Δ = r_c - r_r - m"] > -MARGIN).sum()),
                          int((table_after["Δ = r_c - r_r - m"] > -MARGIN).sum())],
-    "mean r_c - r_r": [(table_before.r_chosen - table_before.r_rejected).mean(),
-                       (table_after.r_chosen - table_after.r_rejected).mean()],
+    "mean r_c - r_r": [(table_before.r_c - table_before.r_r).mean(), (table_after.r_c - table_after.r_r).mean()],
 }, index=["before training", "after training"])
 before_after.round(3)
 
@@ -429,12 +445,18 @@ for ax, cal, ylabel, title in ((axes[0], cal_gold, "observed share true", "Held-
 plt.show()
 cal_gold.drop(columns=["p_low", "p_high"]).round(3)
 
+# %%
+sure = cal_gold[(cal_gold["count"] > 0) & (cal_gold.predicted > 0.8)].iloc[0]
+print(f"statements made with more than 80% confidence: {int(sure['count'])}, predicted {sure.predicted:.2f} on "
+      f"average, true {sure.observed:.2f} of the time: "
+      + ("over-confident" if sure.observed < sure.predicted else "not over-confident"))
+
 # %% [markdown]
-# A reward model trained with a log-loss tends to be roughly calibrated on data like its training data,
-# and is often **over-confident** on the pairs it gets wrong. Read the bins with their counts: with so few
-# pairs, a bin of a handful of pairs says little. For PPO the ranking matters more than the calibration
-# (chapter 5 normalises the scores anyway), but an over-confident reward model gives PPO large, wrong
-# reward gaps to chase.
+# A perfectly calibrated model's points lie on the diagonal. Read the bins with their counts, and
+# the line above for the most confident bin, where most held-out pairs fall: when this reward model
+# is sure, it is right less often than it says. That is the other face of the held-out loss of the
+# summary table. For PPO the ranking matters more than the calibration (chapter 5 normalises the
+# scores anyway), but an over-confident reward model gives PPO large, wrong reward gaps to chase.
 #
 # ### Accuracy by flaw and by category
 
@@ -466,21 +488,34 @@ by_flaw.round(3)
 # %%
 by_cat.round(3)
 
-# %% [markdown]
-# The mean gap $r_c - r_r$ by flaw shows what the reward model finds easy and what it finds hard. A
-# **wrong dose** changes one number and an **unsafe claim** one sentence; the rest of the two answers
-# is identical, so the reward moves much less than for a vague or padded answer, which differs
-# everywhere. These are exactly the errors that matter most in pharmacy.
-
 # %%
 gaps = by_flaw.mean_gap.sort_values()
 print("mean reward gap r_c - r_r on held-out pairs, smallest first: "
       + ", ".join(f"{flaw} {gap:.2f}" for flaw, gap in gaps.items()))
+print(f"overall held-out accuracy {held['accuracy']:.0%}; flaws whose 95% interval reaches down to a coin "
+      "flip (50%) or below: "
+      + ", ".join(f"{f} {a:.0%} ({c}/{n})" for f, a, c, n, lo in
+                  zip(by_flaw.index, by_flaw.accuracy, by_flaw.correct, by_flaw.n, by_flaw.ci_low) if lo <= 0.5))
+print("flaws it ranks correctly every time: " + ", ".join(by_flaw.index[by_flaw.accuracy == 1.0]))
+worst = by_flaw.accuracy.idxmin()
+print(f"weakest: {worst}, accuracy {by_flaw.loc[worst, 'accuracy']:.0%}, mean gap {by_flaw.loc[worst, 'mean_gap']:+.2f}"
+      + (": on average it prefers the flawed answer" if by_flaw.loc[worst, "mean_gap"] < 0 else ""))
 
 # %% [markdown]
-# Part of what the model catches on wrong doses may be a surface cue: our word-level tokenizer has
-# never seen some of the tenfold doses, which then read as the unknown token `<unk>`, a token expert
-# answers never contain.
+# The overall accuracy hides very different flaws. The reward model is reliable on the flaws that
+# change the whole answer or its ending (vague, padded, no escalation: the lines above list them),
+# and weak on the rest. A **wrong dose** changes one number and an **unsafe claim** one sentence:
+# the reward barely moves. A **repeated** sentence keeps the expert's words. And an **off-topic**
+# answer is a fluent, correct expert answer to another question: the reward model has learned what
+# a good answer *looks like*, not whether it answers the question asked, and the printed numbers
+# show it preferring the off-topic answer more often than not. Dose errors, unsafe claims and
+# answers to the wrong question are exactly the errors that matter most in pharmacy.
+
+# %% [markdown]
+# A wrong dose offers a surface cue: our word-level tokenizer has never seen some of the tenfold
+# doses, which then read as the unknown token `<unk>`, a token expert answers never contain. How
+# often, and does the reward model catch the held-out dose errors that carry the cue more often
+# than the others?
 
 # %%
 wrong_dose_tokens = [t for p in pairs if p["flaw"] == "wrong_dose"
@@ -488,6 +523,11 @@ wrong_dose_tokens = [t for p in pairs if p["flaw"] == "wrong_dose"
 n_unknown = sum(t not in tok.token_to_id for t in wrong_dose_tokens)
 print(f"wrong-dose pairs: {sum(p['flaw'] == 'wrong_dose' for p in pairs)}; tokens only in the rejected answer: "
       f"{len(wrong_dose_tokens)}, of which unknown to the tokenizer: {n_unknown}")
+dose_test = [p for p in test_pairs if p["flaw"] == "wrong_dose"]
+rc_d, rr_d = pair_rewards(rm, tok, dose_test)
+has_unk = np.array([any(t not in tok.token_to_id for t in tok.tokenize(p["rejected"])) for p in dose_test])
+for name, sel in (("with <unk> in the rejected answer", has_unk), ("without", ~has_unk)):
+    print(f"held-out wrong-dose pairs {name}: {int(np.sum((rc_d > rr_d)[sel]))} of {int(sel.sum())} ranked correctly")
 
 # %% [markdown]
 # ## 7. What it rewards, and what it misses
@@ -574,13 +614,16 @@ for name, row in probe_table.iloc[1:].iterrows():
 # %% [markdown]
 # Read the table row by row against the expert answer: `RM_prefers` and `judge_prefers` are the shares
 # of held-out scenarios where the probe scores higher than that scenario's expert answer. The judge
-# punishes an unsafe claim hard (an unsafe answer never scores above 0.2) and takes a little off for
-# filler and repetition. The reward model only knows the six kinds of flaw it was shown. Probes that
-# look like a training flaw (no escalation, a vague or padded answer) are punished, often harder than
-# the judge does; probes unlike any training pair (a sentence said three times, an unsafe claim
-# placed *in front of* a complete expert answer) can score as high as the expert answer or higher.
-# The lines printed above list those blind spots for this run. Whatever the reward model over-rates,
-# PPO will find and produce.
+# almost never prefers a probe to the expert answer; the printed lines list every probe that the
+# reward model prefers more often than the judge does, with how often. Among them are an unsafe
+# claim put *in front of* a complete expert answer (the training pairs replaced the first sentence
+# with the claim instead) and a sentence said three times, a kind of repetition the reward model
+# saw in training and still does not reliably punish (section 6). Probes that remove something the
+# training pairs taught it to look for (the escalation sentence, most of the answer) are never
+# preferred to the expert answer. Whatever the reward model over-rates, PPO will find and produce: this
+# is the **proxy** problem that Gao, Schulman & Hilton (Scaling Laws for Reward Model
+# Overoptimization, ICML 2023) measured at scale, where optimising a learned reward model harder
+# first raises and then lowers the score of the gold reward it stands in for.
 
 # %%
 def ranks(x: pd.Series) -> pd.Series:
@@ -592,12 +635,12 @@ pool["disagreement"] = ranks(pool.reward) - ranks(pool.judge)
 print(f"{len(pool)} answers to held-out questions; rank correlation of reward and judge: {spearman:.3f}")
 print("\nAnswers the reward model ranks far higher than the judge does:")
 top = pool.sort_values("disagreement", ascending=False).head(6)
-top[["scenario_id", "kind", "reward", "judge", "answer"]].round(3)
+top[["scenario_id", "kind", "reward", "judge", "answer"]].round(3).assign(answer=top.answer.str.slice(0, 60) + "…")
 
 # %%
 print("Answers the judge ranks far higher than the reward model does:")
 bottom = pool.sort_values("disagreement").head(4)
-bottom[["scenario_id", "kind", "reward", "judge", "answer"]].round(3)
+bottom[["scenario_id", "kind", "reward", "judge", "answer"]].round(3).assign(answer=bottom.answer.str.slice(0, 60) + "…")
 
 # %%
 fig, ax = plt.subplots(figsize=(12, 5.2))
@@ -618,21 +661,17 @@ plt.show()
 #
 # Longer answers often *are* better (more facts, an escalation sentence), so a reward model can learn
 # "longer is better" as a shortcut; RLHF-trained models are known to drift towards verbosity for this
-# reason (Singhal et al. 2023). Three checks: the correlation of reward with length over all answers
-# in the dataset (next to the judge's), the accuracy on pairs where the chosen answer is the
+# reason (Singhal et al. 2023). Three checks: the correlation of reward with length over the answers
+# of the held-out pairs (next to the judge's), the accuracy on pairs where the chosen answer is the
 # **shorter** one, and a controlled experiment: add $k$ filler sentences to each held-out expert
 # answer and watch the reward.
 
 # %%
-all_answers = pd.DataFrame([{"prompt": p["prompt"], "answer": p[k], "scenario_id": p["scenario_id"]}
-                            for p in pairs for k in ("chosen", "rejected")])
-all_answers["reward"] = rm.score(tok, all_answers.prompt.tolist(), all_answers.answer.tolist())
-all_answers["tokens"] = [len(tok.encode(a)) for a in all_answers.answer]
-all_answers["judge"] = judge.judge_many(all_answers.answer.tolist(),
-                                        [scenarios[s] for s in all_answers.scenario_id])["overall"].to_numpy()
+all_answers = pool[pool.probe.isin(["chosen", "rejected"])]   # both answers of every held-out pair, scored above
 corr_rm = float(np.corrcoef(all_answers.reward, all_answers.tokens)[0, 1])
 corr_judge = float(np.corrcoef(all_answers.judge, all_answers.tokens)[0, 1])
-print(f"correlation with length (tokens), all {len(all_answers)} answers: reward {corr_rm:.3f}, judge {corr_judge:.3f}")
+print(f"correlation with length (tokens), the {len(all_answers)} answers of the held-out pairs: reward {corr_rm:.3f}, "
+      f"judge {corr_judge:.3f}")
 
 rc_t, rr_t = pair_rewards(rm, tok, test_pairs)
 chosen_longer = np.array([len(tok.encode(p["chosen"])) > len(tok.encode(p["rejected"])) for p in test_pairs])
@@ -662,29 +701,48 @@ for ax in (ax1, ax2):
 plt.show()
 curve.round(3)
 
+# %%
+shift_rm = curve["mean reward"].iloc[-1] - curve["mean reward"].iloc[0]
+shift_judge = curve["mean judge"].iloc[-1] - curve["mean judge"].iloc[0]
+per_scenario_rm = (rm.score(tok, [scenarios[sid]["question"] for sid in use], [padded(scenarios[sid], N_FILLER) for sid in use])
+                   - rm.score(tok, [scenarios[sid]["question"] for sid in use], [padded(scenarios[sid], 0) for sid in use]))
+print(f"1. correlation with length: reward {corr_rm:.2f}, judge {corr_judge:.2f}: the reward model goes with length "
+      + ("more" if corr_rm > corr_judge else "less") + " than the judge")
+acc_long = np.mean((rc_t > rr_t)[chosen_longer])
+acc_short = np.mean((rc_t > rr_t)[~chosen_longer])
+print(f"2. accuracy when the better answer is the longer one {acc_long:.0%}, when it is the shorter one {acc_short:.0%}")
+print(f"3. {N_FILLER} filler sentences change the mean reward by {shift_rm:+.2f} (lower in {np.mean(per_scenario_rm < 0):.0%} "
+      f"of the {len(use)} scenarios) and the mean judge score by {shift_judge:+.2f}")
+smaller = [f"{f} {g:.2f}" for f, g in gaps.items() if abs(g) < abs(shift_rm)]
+print(f"   for comparison, mean held-out gaps r_c - r_r smaller than that shift: {', '.join(smaller) or 'none'}")
+
 # %% [markdown]
-# Three views, three answers. Over the dataset, the first printed line compares how strongly reward
-# and judge score go with length; a correlation alone cannot say whether the model likes length or
-# the facts that come with it. The pairs whose chosen answer is the *shorter* one are where a length shortcut
-# would fail. The padding experiment holds the content fixed and adds only length. The `verbose`
-# pairs taught the reward model what this dataset's padding looks like (filler sentences in place of
-# a fact and the escalation), so it may well punish filler rather than reward length: it learned a
-# trace of how the rejected answers were made, not the principle "say what matters". Compare the
-# size of any such effect with the gaps of section 6: a bias that is small for one answer is a
-# direction PPO can follow for hundreds of steps.
+# Three views, three answers, all measured above. Over the held-out answers, the reward goes with length
+# clearly more than the judge's score does, and the reward model is much less accurate on the pairs
+# whose better answer is the *shorter* one, where a "longer is better" shortcut fails: two signs of
+# a length shortcut, although a correlation alone cannot say whether the model likes length or the
+# facts that come with it. The padding experiment holds the content fixed and adds only length, and
+# there the reward goes *down*, in most scenarios, by more than the mean gap the model puts between
+# an expert answer and one with a tenfold dose error or an unsafe claim (the comparison line). The
+# `verbose` pairs taught it what this dataset's padding looks like (filler sentences in place of a
+# fact and the escalation), so it punishes these filler sentences harder than it punishes a dangerous
+# dose. The judge marks the padded answers down as well, but it still scores them above an answer
+# with an unsafe claim (the probe table); the reward model learned a trace of how the rejected
+# answers were made, not the principle "say what matters". A bias of this size, on every answer, is
+# a direction PPO can follow for hundreds of steps.
 
 # %% [markdown]
 # ## 8. The annotators disagree
 #
 # The labels are only as good as the annotators. How often do the three disagree (a **split vote**),
-# how often is the majority wrong, and how often does each agree with the dataset's chosen answer,
-# by flaw type?
+# how often is the majority wrong, and how often is each annotator right (agrees with the dataset's
+# chosen answer), by flaw type?
 
 # %%
 votes = pd.DataFrame([{"flaw": p["flaw"], "split vote": 0 < sum(p["votes"]) < 3,
-                       "majority for rejected": 2 * sum(p["votes"]) < 3,
+                       "majority wrong": 2 * sum(p["votes"]) < 3,
                        **{a.name: v for a, v in zip(data.ANNOTATORS, p["votes"])}} for p in pairs])
-annot = votes.groupby("flaw").mean().rename(columns={a.name: f"{a.name} agrees" for a in data.ANNOTATORS})
+annot = votes.groupby("flaw").mean().rename(columns={a.name: f"{a.name} right" for a in data.ANNOTATORS})
 annot.loc["all pairs"] = votes.drop(columns="flaw").mean()
 annot.round(3)
 
@@ -700,68 +758,105 @@ print(f"trained on majority labels, the reward model is taught the dataset's rej
 
 # %% [markdown]
 # The lay annotator misses wrong doses and unsafe claims, the hurried one falls for length, and on
-# some pairs they out-vote the expert. Does the noise hurt? Train the same reward model on the gold
-# labels (the dataset's chosen answers) and compare on the held-out pairs:
+# some pairs they out-vote the expert: the line above counts them and shows on which flaws. Does
+# label noise hurt? When the reference checkpoints were built, the same recipe also trained a
+# reward model on the same training pairs with a large share of the labels flipped at random
+# (chapter 7 uses it as an ablation). Both are scored on the held-out pairs against the dataset's
+# labels:
 
-# %% tags=["nbval-ignore-output"]
-rm_gold = RewardModel(sft.copy(), seed=SEED)
-hist_gold = train_reward_model(rm_gold, tok, train_pairs, EPOCHS, LEARNING_RATE, BATCH_SIZE, MARGIN, SEED,
-                               label="gold", trainable=TRAINABLE, desc="reward model (gold labels)")
-gold = evaluate(rm_gold, tok, test_pairs)
-noise_table = pd.DataFrame({"labels": [LABEL, "gold"],
-                            "held-out accuracy": [held["accuracy"], gold["accuracy"]],
-                            "ci_low": [held["ci_low"], gold["ci_low"]], "ci_high": [held["ci_high"], gold["ci_high"]],
-                            "held-out loss": [held["loss"], gold["loss"]]}).set_index("labels")
+# %%
+rm_runs = scorecard.load_cache()["reward_models"].set_index("reward_model")
+noise_table = pd.DataFrame({
+    "labels wrong": rm_runs.train_labels_gold.rsub(1).to_numpy(),
+    "accuracy": rm_runs.test_accuracy.to_numpy(), "ci_low": rm_runs.test_ci_low.to_numpy(),
+    "ci_high": rm_runs.test_ci_high.to_numpy(), "held-out loss": rm_runs.test_loss.to_numpy()},
+    index=pd.Index(["majority votes" if eps == 0 else f"{eps:.0%} flipped" for eps in rm_runs.label_noise],
+                   name="training labels"))
+clean, noisy = noise_table.iloc[0], noise_table.iloc[1]
+print(f"accuracy {clean.accuracy:.3f} -> {noisy.accuracy:.3f}: the intervals "
+      + ("overlap" if noisy.ci_high >= clean.ci_low and clean.ci_high >= noisy.ci_low else "do not overlap")
+      + f"; held-out loss {clean['held-out loss']:.3f} -> {noisy['held-out loss']:.3f} "
+      + ("(lower: the noisy labels keep the model from growing as confident)" if noisy["held-out loss"] < clean["held-out loss"]
+         else "(higher)"))
 noise_table.round(3)
 
 # %% [markdown]
-# About one label in twenty is flipped, concentrated on the flaws the lay and hurried annotators
-# cannot see. On 70 held-out pairs the two accuracies are within each other's intervals; the noise
-# shows more in the **confidence**, the held-out loss. Real pipelines measure
-# annotator agreement, train annotators and drop or re-label contested pairs (Ouyang et al. 2022
-# report about 73% agreement between their labellers).
+# The majority votes get only a few training labels wrong, concentrated on the flaws the lay and
+# hurried annotators cannot see. Flipping far more of them at random costs held-out accuracy, but
+# the two intervals overlap on this small held-out set. The held-out loss moves the other way: with
+# contradictory labels the model cannot become as sure of itself, so it is less over-confident on
+# the pairs it gets wrong. Random flips are the easy case: systematic errors (a lay annotator who
+# always misses the same dose errors) teach a wrong rule instead of blurring a right one, and more
+# data does not average them out. Real pipelines measure annotator agreement, train
+# annotators and drop or re-label contested pairs (Ouyang et al. 2022 report about 73% agreement
+# between their labellers).
 
 # %% [markdown]
-# ## 9. Over-training: InstructGPT's one-epoch rule
+# ## 9. Over-training: correlated comparisons
 #
-# Ouyang et al. (2022) report that their reward models over-fit after one epoch over the comparisons.
-# Our set is tiny, so over-fitting is quick to see: train for `LONG_EPOCHS` epochs and follow the
-# training and held-out loss after every epoch.
+# InstructGPT's labellers ranked $K$ = 4 to 9 answers per prompt, which gives up to $\binom{K}{2}$
+# comparisons per prompt, each answer appearing in $K - 1$ of them. Ouyang et al. (2022, section
+# 3.5) report that these comparisons are so correlated that, shuffled into one dataset as separate
+# examples, they made the reward model over-fit within a single pass over the data. Their fix was
+# to put all $\binom{K}{2}$ comparisons of a prompt into **one batch element**: one forward pass per
+# answer, and no over-fitting. Our dataset has the same structure on a small scale: every scenario
+# contributes several pairs, most of them with the same chosen answer, and `train_reward_model`
+# shuffles them as separate examples.
 
-# %% tags=["nbval-ignore-output"]
-rm_long = RewardModel(sft.copy(), seed=SEED)
-hist_long = train_reward_model(rm_long, tok, train_pairs, LONG_EPOCHS, LEARNING_RATE, BATCH_SIZE, MARGIN, SEED,
-                               LABEL, eval_pairs=test_pairs, trainable=TRAINABLE, desc="reward model (long run)")
-per_epoch = hist_long.log.groupby("epoch").agg(train_loss=("loss", "mean"), train_accuracy=("accuracy", "mean"),
-                                               held_out_loss=("eval_loss", "last"),
-                                               held_out_accuracy=("eval_accuracy", "last"))
-fig, ax = plt.subplots(figsize=(8, 4.5))
-ax.plot(per_epoch.index, per_epoch.train_loss, "o-", color=COLORS["blue"], label="train (mean over the epoch)")
-ax.plot(per_epoch.index, per_epoch.held_out_loss, "s-", color=COLORS["vermillion"], label="held-out (end of epoch)")
-ax.set(xlabel="epoch", ylabel=r"$\mathcal{L}_{\mathrm{RM}}$", title="Longer training: the held-out loss turns up",
-       ylim=(0, None))
-ax.legend()
-plt.show()
-per_epoch.round(3)
-
-# %% tags=["nbval-ignore-output"]
-swapped_pairs = [p for p in orient_pairs(train_pairs, LABEL) if p["swapped"]]
-if swapped_pairs:
-    rows = {}
-    for name, model in ((f"default run ({EPOCHS} epochs)", rm), (f"long run ({LONG_EPOCHS} epochs)", rm_long)):
-        rc_s, rr_s = pair_rewards(model, tok, swapped_pairs)       # chosen = what the majority voted for
-        rows[name] = {"flipped training pairs": len(swapped_pairs), "ranked as the noisy label says": int(np.sum(rc_s > rr_s))}
-    memorised = pd.DataFrame(rows).T
-    display(memorised)
+# %%
+per_scenario = pd.Series([p["scenario_id"] for p in train_pairs]).value_counts()
+chosen_counts = pd.Series([p["chosen"] for p in train_pairs]).value_counts()
+shared = sum(chosen_counts[p["chosen"]] > 1 for p in train_pairs)
+print(f"{len(train_pairs)} training pairs from {len(per_scenario)} scenarios: {per_scenario.mean():.1f} pairs per "
+      f"scenario on average; {shared} pairs ({shared / len(train_pairs):.0%}) share their chosen answer with another pair")
 
 # %% [markdown]
-# The training loss heads to zero: the model memorises its 250 pairs, label noise included (the second
-# table counts the training pairs whose majority vote was wrong and how many of them each model ranks
-# the wrong way, as its label told it to). The
-# held-out loss stops improving after the first epoch or two and then rises, while the held-out
-# accuracy barely moves: the model becomes **over-confident**, which a ranking accuracy does not see
-# but PPO does, since it optimises the reward values themselves. This is why the default here is two
-# short epochs (with only 16 steps per epoch, the second still helps) and why InstructGPT trains one.
+# The reference run scored the held-out pairs every `reward.EVAL_EVERY` steps. Its log shows when
+# the held-out loss was lowest, and what the rest of the training did to it:
+
+# %%
+steps_per_epoch = int(ref_log.groupby("epoch").size().iloc[0])
+best = ref_ev.loc[ref_ev.eval_loss.idxmin()]
+peak = ref_ev.loc[ref_ev.eval_accuracy.idxmax()]
+print(f"{steps_per_epoch} steps per epoch of {len(train_pairs)} pairs")
+print(f"held-out loss: lowest {best.eval_loss:.3f} at step {int(best.step)} (epoch {int(best.epoch)}, after "
+      f"{int(best.step) * BATCH_SIZE} pairs), {final.eval_loss:.3f} at the end (step {int(final.step)}); "
+      f"ln 2 = {np.log(2):.3f}")
+print(f"held-out accuracy: highest {peak.eval_accuracy:.3f} at step {int(peak.step)}, {final.eval_accuracy:.3f} at the end")
+print(f"training loss, mean per epoch: " + ", ".join(f"epoch {e} {v:.3f}" for e, v in ref_log.groupby("epoch").loss.mean().items()))
+print("the held-out loss " + ("rises" if final.eval_loss > best.eval_loss else "does not rise")
+      + " after its minimum, " + ("within the first epoch" if best.epoch == 1 else f"from epoch {int(best.epoch)}")
+      + ("; it ends above ln 2, the loss of a model that always says 50%" if final.eval_loss > np.log(2) else ""))
+
+fig, ax = plt.subplots(figsize=(9, 4.5))
+ax.plot(ref_log.step, ref_log.loss.rolling(4, min_periods=1).mean(), color=COLORS["sky"], label="train (mean of 4 batches)")
+ax.plot(ref_ev.step, ref_ev.eval_loss, "s-", color=COLORS["vermillion"], label="held-out")
+ax.axhline(np.log(2), color=COLORS["grey"], ls="--", label="chance, ln 2")
+ax.axvline(steps_per_epoch + 0.5, color=COLORS["black"], lw=1, ls=":", label="end of epoch 1")
+ax.set(xlabel="step", ylabel=r"$\mathcal{L}_{\mathrm{RM}}$", title="Reference run: held-out loss against training loss",
+       ylim=(0, None))
+ax.legend(loc="upper right")
+plt.show()
+
+# %%
+swapped_pairs = [p for p in orient_pairs(train_pairs, LABEL) if p["swapped"]]
+rc_s, rr_s = pair_rewards(rm, tok, swapped_pairs)        # chosen = what the majority voted for
+print(f"training pairs whose majority label is wrong: {len(swapped_pairs)}; the reference model ranks "
+      f"{int(np.sum(rc_s > rr_s))} of them the way the wrong label says")
+rc_h, rr_h = pair_rewards(rm, tok, test_pairs)
+wrong = rc_h < rr_h
+p_hat = 1 / (1 + np.exp(-np.abs(rc_h - rr_h)))           # the model's confidence in the order it chose
+print(f"held-out pairs ranked wrongly: {int(wrong.sum())}; on them the model's mean confidence in its wrong "
+      f"answer is {p_hat[wrong].mean():.2f}")
+
+# %% [markdown]
+# The training loss heads towards zero while the held-out loss climbs: the model memorises its
+# training pairs, label noise included (the count of wrongly labelled pairs it ranks the way the
+# label says), and grows **over-confident** on new pairs, which the last line measures. A ranking
+# accuracy hides this, PPO does not: it optimises the reward values themselves. Try `EPOCHS = 1`
+# and `EPOCHS = 6` in the parameters cell and compare the live run's held-out curves. The remedies
+# are InstructGPT's: fewer passes, and comparisons of one prompt kept together rather than
+# shuffled as independent examples.
 
 # %% [markdown]
 # ## 10. Try it
@@ -788,12 +883,14 @@ reward_lr_widget(tok, sft, train_pairs, test_pairs, seed=SEED)
 # %% [markdown]
 # ## 11. Pitfalls seen in practice
 #
-# - **Over-fitting after one epoch.** More passes drive the training loss to zero and make the
-#   reward model over-confident on new answers (section 9). Watch the held-out *loss*, not only the
-#   accuracy.
+# - **Correlated comparisons trained as independent examples.** Several comparisons of one prompt
+#   share their answers; shuffled as separate examples they make a reward model over-fit within one
+#   pass (InstructGPT; section 9 measures it here). Keep the comparisons of a prompt together, train
+#   briefly, and watch the held-out *loss*, not only the accuracy.
 # - **Length bias and other shortcuts.** A reward model learns whatever separates its pairs: length,
-#   an escalation phrase, an unknown token. Test it with controlled probes (section 7) before letting
-#   PPO optimise it.
+#   an escalation phrase, an unknown token, what a good answer looks like rather than whether it
+#   answers the question (the off-topic pairs). Report accuracy per flaw type and test the model with
+#   controlled probes (sections 6 and 7) before letting PPO optimise it.
 # - **Label noise.** Annotators disagree, and they err systematically (the hurried one likes long
 #   answers, the lay one misses dose errors). Majority voting removes some noise, not the systematic
 #   part.
@@ -801,8 +898,8 @@ reward_lr_widget(tok, sft, train_pairs, test_pairs, seed=SEED)
 #   nothing on its own, and two reward models cannot be compared by their raw values. Normalise the
 #   scores before using them: chapter 5 subtracts the mean and divides by the standard deviation of
 #   the scores of answers sampled from the SFT policy before PPO starts.
-# - **Accuracy on a few pairs.** 4 of 5 correct is an 80% accuracy with a 95% interval from about 38%
-#   to 96%. Report intervals.
+# - **Accuracy on a few pairs.** 4 of 5 correct is an 80% accuracy whose 95% interval (section 6)
+#   spans most of the range. Report intervals, per flaw type as well as overall.
 # - **In-distribution only.** High held-out accuracy on pairs like the training pairs says nothing
 #   about the answers a policy will produce once PPO starts to exploit the reward model.
 
@@ -881,7 +978,7 @@ _ = check_majority_orientation(orient_by_majority)
 # </details>
 #
 # **Exercise 4 (open).** In the parameters cell, set `TRAINABLE = "head"` (a logistic regression on the
-# frozen SFT features: only 65 numbers are trained) and re-run the chapter, first with the default
+# frozen SFT features: only the head's $w$ and $b$ are trained) and re-run the chapter, first with the default
 # learning rate, then with `LEARNING_RATE = 1e-2` and `EPOCHS = 6`. How do the held-out accuracy and
 # loss compare with training the whole model? What does that say about what the SFT model's features
 # already encode? Then set `TRAINABLE = "all"` and `MARGIN = 2.0`: what happens to the reward gaps
@@ -895,11 +992,16 @@ _ = check_majority_orientation(orient_by_majority)
 #   apart with force $1 - \sigma(\Delta)$ and stops once a pair is ranked confidently.
 # - The reward model is the SFT transformer with a scalar head on the last token; only reward
 #   differences are meaningful.
-# - Trained for two short epochs on 250 pairs, it ranks most held-out pairs correctly (accuracy and
-#   interval in section 6). It is weakest where one sentence or one number changes the meaning: unsafe
-#   claims and wrong doses.
+# - Trained for two short epochs on a few hundred pairs, the reference reward model ranks about three
+#   held-out pairs in four correctly (accuracy and interval in section 6), and it is over-confident
+#   on the rest: its held-out loss is higher than before training. Per flaw it is reliable on vague,
+#   padded and unescalated answers and weak on off-topic answers, repetition, unsafe claims and wrong
+#   doses, where one sentence or one number changes the meaning.
+# - Its held-out loss is lowest early in the first epoch: correlated comparisons trained as separate
+#   examples over-fit, as InstructGPT warned.
 # - It is a proxy: the probes of section 7 show answers it rates above what the gold judge thinks
-#   they deserve. Those gaps are what PPO will exploit.
+#   they deserve, and it reacts to filler more strongly than to a dose error. Those gaps are what PPO
+#   will exploit.
 # - Next: **chapter 4** ranks whole models with the same Bradley-Terry idea (Elo), and **chapter 5**
 #   uses this reward model to train the policy with PPO.
 #
@@ -916,5 +1018,6 @@ _ = check_majority_orientation(orient_by_majority)
 #   (InstructGPT). *NeurIPS*.
 # - Touvron, H., et al. (2023). Llama 2: Open foundation and fine-tuned chat models. arXiv:2307.09288
 #   (the margin in the reward-model loss).
+# - Gao, L., Schulman, J., & Hilton, J. (2023). Scaling laws for reward model overoptimization. *ICML 2023*.
 # - Singhal, P., Goyal, T., Xu, J., & Durrett, G. (2023). A long way to go: investigating length
 #   correlations in RLHF. arXiv:2310.03716.

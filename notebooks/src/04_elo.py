@@ -11,10 +11,11 @@
 # **Learning objectives.** After this chapter you can
 #
 # 1. compute the Elo expected score and rating update by hand, and say what K, 400 and 10 mean;
-# 2. reproduce the course's three-model worked example and read a match-history table;
+# 2. work a three-model example by hand and read a match-history table;
 # 3. show that online Elo depends on the **order** of the games and on **K**, and explain why
 #    (an Elo update is one step of stochastic gradient ascent);
-# 4. fit **Bradley-Terry maximum-likelihood** ratings, which do not depend on the order;
+# 4. fit **Bradley-Terry maximum-likelihood** ratings, which do not depend on the order, and spot
+#    the arenas where they do not exist (a model that won, or lost, every battle);
 # 5. put **bootstrap confidence intervals** on a leaderboard and say which rankings the data supports.
 #
 # **Where this sits.** Part 1 of the course ends here.
@@ -78,6 +79,7 @@ from course_utils.elo import (
     simulate_battles,
     win_matrix,
 )
+from course_utils.exercises import check_elo_update, check_log_likelihood, check_points_for_odds
 from course_utils.plotting import COLORS, use_course_style
 from course_utils.widgets import elo_k_widget, expected_score_widget
 
@@ -85,6 +87,36 @@ use_course_style()
 pd.set_option("display.width", 120)
 PALETTE = [COLORS[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky", "black")]
 MODELS = list(STRENGTHS)  # the simulated models, in the order of the parameters cell
+
+
+def mle_check(battles: pd.DataFrame, label: str) -> bool:
+    """Print whether the Bradley-Terry MLE of an arena exists; if not, which ratings the prior sets.
+
+    The MLE exists when no model, or group of models, won (or lost) every battle against the rest
+    (`bradley_terry_ratings(..., pseudo_ties=0)` raises otherwise). A model nobody scored against
+    (no loss, no tie) would have rating +infinity: the number printed for it is set by the weak
+    prior, so read it as a lower bound. A model that scored against nobody: an upper bound.
+    """
+    w = win_matrix(battles)
+    try:
+        bradley_terry_ratings(battles, pseudo_ties=0)
+    except ValueError:
+        print(f"{label}: the Bradley-Terry MLE does not exist; the ratings come from the prior "
+              "(0.1 virtual ties per pair that played)")
+        for model in w.index:
+            n = int((w.loc[model] + w[model]).sum())
+            if w[model].sum() == 0:
+                print(f"  {model} won all {n} of its battles: its rating is only a lower bound, set by the prior")
+            elif w.loc[model].sum() == 0:
+                print(f"  {model} lost all {n} of its battles: its rating is only an upper bound, set by the prior")
+        return False
+    print(f"{label}: every model won and lost (or tied) against the rest: the Bradley-Terry MLE exists")
+    lost = pd.concat([battles.loc[battles["winner"] == "model_b", "model_a"],
+                      battles.loc[battles["winner"] == "model_a", "model_b"]]).value_counts()
+    for model in w.index[lost.reindex(w.index, fill_value=0).to_numpy() == 0]:
+        print(f"  {model} never lost; its rating is finite only because of its {int(2 * w[model].sum())} ties")
+    return True
+
 
 # %% [markdown]
 # ## The Elo model
@@ -231,9 +263,10 @@ show_match(2)
 # %% [markdown]
 # ### Match-history analysis
 #
-# `elo_history` replays the battles and records every rating after every match. The table puts
-# each match on one line: who played, A's expected score, the result, what each player won or
-# lost, and the three ratings after the match.
+# `elo_history` replays the battles and records every rating after every match. The first table
+# puts each match on one line: who played, A's expected score, the result and what A won (a
+# negative number: lost); B's change is the same number with the other sign. The second table is
+# the three ratings after each match (match 0: the start).
 
 # %%
 rows = []
@@ -242,17 +275,18 @@ for t, (a, b, winner) in worked[["model_a", "model_b", "winner"]].iterrows():
     rows.append(
         {
             "match": t,
-            "model A": a,
-            "model B": b,
+            "A": a,
+            "B": b,
             "E_A": expected_score(before[a], before[b], scale=SCALE, base=BASE),
             "winner": a if winner == "model_a" else b if winner == "model_b" else "tie",
-            "change A": after[a] - before[a],
-            "change B": after[b] - before[b],
-            **{f"{m} after": after[m] for m in WORKED_MODELS},
+            "A gains": after[a] - before[a],
         }
     )
 match_table = pd.DataFrame(rows).set_index("match")
-match_table.round({"E_A": 3, "change A": 2, "change B": 2, **{f"{m} after": 1 for m in WORKED_MODELS}})
+match_table.round({"E_A": 3, "A gains": 2})
+
+# %%
+history[WORKED_MODELS].round(1)
 
 # %% [markdown]
 # Two checks you can do by hand. In match 1 both players start level, so $E_A = E_B = 1/2$ and the
@@ -289,8 +323,21 @@ ax.legend(loc="lower left")
 plt.show()
 
 # %% [markdown]
-# Read the table with the update rule in mind. PharmGPT-v1's three wins are worth less and less
-# (its expected score rises as it pulls ahead); MedLLM-v2's losses cost less as it falls behind.
+# Read the tables with the update rule in mind: a win is worth $K(1 - E)$, so it is worth less the
+# more it was expected, and a loss costs $K E$, less the less it was expected. Each model's
+# changes, match by match:
+
+# %%
+for model in WORKED_MODELS:
+    played = [t for t in worked.index if model in (worked.loc[t, "model_a"], worked.loc[t, "model_b"])]
+    changes = [history.loc[t, model] - history.loc[t - 1, model] for t in played]
+    print(f"{model:<14} " + ", ".join(f"match {t}: {c:+.2f}" for t, c in zip(played, changes)))
+
+# %% [markdown]
+# Each change follows from the gap *before* that match, not from the model's record: the further
+# a loser is behind its opponent at that moment, the less the loss costs. That is why MedLLM-v2's
+# last loss costs more than the one before it: by then its opponent, ClinicalAI-v3, had itself lost
+# to PharmGPT-v1 and was the closer of the two.
 #
 # Now a question that matters for every leaderboard: **would the same five results, played in
 # another order, give the same ratings?** There are $5! = 120$ orders; we can try them all.
@@ -374,18 +421,21 @@ fig.suptitle(f"Same {len(battles)} battles, {N_ORDERS} orders: median and 90 % b
 plt.show()
 
 # %% [markdown]
-# The table measures the two failures at the end of the replay. *Spread across orders* is the
-# standard deviation of a model's final rating over the orders (averaged over models): how much
-# the leaderboard depends on luck of the order. *Error vs truth* is the root-mean-square distance
-# from the true ratings. The last columns count the orders whose final leaderboard puts all five
+# The table measures the two failures at the end of the replay. *sd over orders* is the standard
+# deviation of a model's final rating over the orders (averaged over models): how much the
+# leaderboard depends on luck of the order. *RMSE* is the root-mean-square distance from the true
+# ratings. *true order %* and *true best %* count the orders whose final leaderboard puts all five
 # models, or just the best one, in the true place. The Bradley-Terry row is explained in the next
-# section; it is computed once, because it is the same for every order.
+# section; it is computed once, because it is the same for every order (first, the code checks
+# that its maximum-likelihood ratings exist on this arena, a pitfall met at the end of that
+# section).
 
 # %%
 def ranking(values: np.ndarray) -> list[str]:
     return [MODELS[i] for i in np.argsort(-values, kind="stable")]
 
 
+mle_check(battles, f"simulated arena, {len(battles)} battles")
 bt = bradley_terry_ratings(battles, scale=SCALE, base=BASE, init=INIT)
 true_values = truth[MODELS].to_numpy()
 k_rows = []
@@ -393,35 +443,50 @@ for k in K_VALUES:
     final = paths[k][:, -1, :]  # orders x models
     k_rows.append(
         {
-            "method": f"online Elo, K = {k}",
-            "spread across orders (sd)": final.std(axis=0).mean(),
-            "error vs truth (RMSE)": np.sqrt(((final - true_values) ** 2).mean()),
-            "true ranking (% of orders)": 100 * np.mean([ranking(f) == true_order for f in final]),
-            "true best first (% of orders)": 100 * np.mean([ranking(f)[0] == true_order[0] for f in final]),
+            "method": f"Elo, K = {k}",
+            "sd over orders": final.std(axis=0).mean(),
+            "RMSE": np.sqrt(((final - true_values) ** 2).mean()),
+            "true order %": 100 * np.mean([ranking(f) == true_order for f in final]),
+            "true best %": 100 * np.mean([ranking(f)[0] == true_order[0] for f in final]),
         }
     )
 bt_values = bt[MODELS].to_numpy()
 k_rows.append(
     {
-        "method": "Bradley-Terry MLE",
-        "spread across orders (sd)": 0.0,
-        "error vs truth (RMSE)": np.sqrt(((bt_values - true_values) ** 2).mean()),
-        "true ranking (% of orders)": 100.0 * (ranking(bt_values) == true_order),
-        "true best first (% of orders)": 100.0 * (ranking(bt_values)[0] == true_order[0]),
+        "method": "Bradley-Terry",
+        "sd over orders": 0.0,
+        "RMSE": np.sqrt(((bt_values - true_values) ** 2).mean()),
+        "true order %": 100.0 * (ranking(bt_values) == true_order),
+        "true best %": 100.0 * (ranking(bt_values)[0] == true_order[0]),
     }
 )
 k_table = pd.DataFrame(k_rows).set_index("method")
-best_k = k_table.iloc[: len(K_VALUES)]["error vs truth (RMSE)"].idxmin()
-print(f"smallest online-Elo error: {best_k}")
+elo_rows = k_table.iloc[: len(K_VALUES)]
+print(f"smallest online-Elo error: {elo_rows['RMSE'].idxmin()}")
 k_table.round(1)
+
+# %%
+small, large = f"Elo, K = {min(K_VALUES)}", f"Elo, K = {max(K_VALUES)}"
+gap_true = true_values.max() - true_values.min()
+gaps_small = paths[min(K_VALUES)][:, -1, :].max(axis=1) - paths[min(K_VALUES)][:, -1, :].min(axis=1)
+print(f"{small}: sd over orders {k_table.loc[small, 'sd over orders']:.1f} points, true order in "
+      f"{k_table.loc[small, 'true order %']:.0f}% of the orders, but best-to-worst distance "
+      f"{np.median(gaps_small):.0f} points (median over orders) against {gap_true:.0f} true: RMSE "
+      f"{k_table.loc[small, 'RMSE']:.0f}")
+print(f"{large}: sd over orders {k_table.loc[large, 'sd over orders']:.0f} points, true order in "
+      f"{k_table.loc[large, 'true order %']:.0f}% of the orders, RMSE {k_table.loc[large, 'RMSE']:.0f}")
+print(f"Bradley-Terry: RMSE {k_table.loc['Bradley-Terry', 'RMSE']:.0f}, true order: "
+      f"{'yes' if k_table.loc['Bradley-Terry', 'true order %'] == 100 else 'no'}")
 
 # %% [markdown]
 # Two different failures show up, one at each end of K:
 #
 # - **Small K is slow.** With the smallest K the bands are narrow (the order hardly matters), but
 #   the ratings have not travelled far from the starting value by the end of the replay: each game
-#   moves a rating by at most K points. The order of the models may come out right, but every gap
-#   is far too small, so the ratings understate how often the best model wins.
+#   moves a rating by at most K points. The lines above measure it: the order of the models can
+#   still come out right (in the share of orders printed), but the distance from the best to the
+#   worst model is a fraction of the true one, so the ratings understate how often the best model
+#   wins.
 # - **Large K is noisy.** With the largest K the ratings reach the right region within a few dozen
 #   games and then keep jumping: every game moves them by tens of points, so the final leaderboard
 #   mostly reflects the last few games of each model, and the order of the games decides it.
@@ -540,19 +605,33 @@ ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
 plt.show()
 
 # %% [markdown]
-# Careful with small data. On the five matches of the worked example, PharmGPT-v1 won every game
-# and MedLLM-v2 lost every game, so the likelihood keeps growing as their ratings move apart: the
-# maximum-likelihood ratings are infinite and **do not exist** (Ford 1957). `bradley_terry_ratings`
-# then adds a weak prior (0.1 virtual ties per pair that played) so the numbers stay finite; those
-# numbers say more about the prior than about the models.
+# ### When the maximum does not exist
+#
+# Careful with small data, and with one-sided arenas. If a model won **every** battle it played
+# (no loss, no tie), raising its rating always raises the likelihood: the maximum lies at
+# $+\infty$ and the maximum-likelihood ratings **do not exist** (Zermelo 1929; Ford 1957). The same
+# holds, at $-\infty$, for a model that lost every battle, and for a group of models that won every
+# battle against the rest. `bradley_terry_ratings` then adds a weak prior (0.1 virtual ties per
+# pair that played) so that the numbers stay finite; for such a model the number is set by the
+# prior, not by the data, and says only that its rating is *at least* (or *at most*) about that.
+# `mle_check`, defined at the top of the chapter, finds these models; every Bradley-Terry fit of
+# an arena in this chapter runs it first. On the five matches of the worked example:
 
 # %%
-try:
-    bradley_terry_ratings(worked, scale=SCALE, base=BASE, init=WORKED_INIT, pseudo_ties=0)
-except ValueError as err:
-    print(f"without a prior: {str(err).split(':')[0]}")
+mle_check(worked, "worked example")
 regularised = bradley_terry_ratings(worked, scale=SCALE, base=BASE, init=WORKED_INIT)
 print("with 0.1 virtual ties per pair: " + ", ".join(f"{m} {r:.0f}" for m, r in regularised.items()))
+tenfold = bradley_terry_ratings(pd.concat([worked] * 10), scale=SCALE, base=BASE, init=WORKED_INIT)
+print("the same five results played ten times: " + ", ".join(f"{m} {r:.0f}" for m, r in tenfold.items()))
+spread_1, spread_10 = regularised.max() - regularised.min(), tenfold.max() - tenfold.min()
+print(f"best minus worst: {spread_1:.0f} points, then {spread_10:.0f}: "
+      + ("the ratings move apart as the prior's share of the data shrinks" if spread_10 > spread_1 else
+         "the ratings settle"))
+
+# %% [markdown]
+# More of the same results should make the estimate *firmer*; here the ratings of the undefeated
+# and the winless model are set by how much the prior weighs against the battles, and they move
+# with it, as printed. A number that depends on the weight of a prior is not an estimate.
 
 # %% [markdown]
 # ## How sure are we? Bootstrap confidence intervals
@@ -592,8 +671,9 @@ plt.show()
 # **What the intervals say about the leaderboard.** When the intervals of two neighbours overlap
 # widely, the data does not establish which of them is better, whatever order the point estimates
 # show. The direct test looks at the **difference** of the two ratings in every bootstrap round: the
-# table gives the share of rounds in which the higher-ranked model stays ahead and the interval of
-# the gap. If that interval contains 0, the ranking of the pair is not significant at this level.
+# table gives the gap of the MLE ratings, whether the two intervals overlap, the share of rounds in
+# which the higher-ranked model stays ahead (`% ahead`) and the interval of the gap (`gap low` to
+# `gap high`). If that interval contains 0, the ranking of the pair is not significant at this level.
 # (Non-overlapping intervals always mean a significant difference; overlapping ones do not always
 # mean the opposite, which is why the difference is the better test.)
 
@@ -607,44 +687,47 @@ for hi, lo in zip(ranked, ranked[1:]):
     pair_rows.append(
         {
             "pair": f"{hi} > {lo}",
-            "gap (MLE)": bt[hi] - bt[lo],
-            "intervals overlap": bool(ci.loc[hi, "lower"] <= ci.loc[lo, "upper"]),
-            "rounds in this order (%)": 100 * (diff > 0).mean(),
-            "gap interval low": low_d,
-            "gap interval high": high_d,
-            "significant": bool(low_d > 0),
+            "gap": bt[hi] - bt[lo],
+            "overlap": bool(ci.loc[hi, "lower"] <= ci.loc[lo, "upper"]),
+            "% ahead": 100 * (diff > 0).mean(),
+            "gap low": low_d,
+            "gap high": high_d,
+            "signif.": bool(low_d > 0),
         }
     )
 pairs = pd.DataFrame(pair_rows).set_index("pair")
-print(f"{int(pairs['significant'].sum())} of {len(pairs)} neighbouring pairs are ordered significantly; "
-      f"{int((pairs['significant'] & pairs['intervals overlap']).sum())} of them despite overlapping intervals")
+print(f"{int(pairs['signif.'].sum())} of {len(pairs)} neighbouring pairs are ordered significantly; "
+      f"{int((pairs['signif.'] & pairs['overlap']).sum())} of them despite overlapping intervals")
 pairs.round(1)
 
 # %% [markdown]
 # **How the intervals shrink with more battles.** The standard error of an estimate from $n$
 # independent battles falls like $1/\sqrt{n}$: four times the battles, half the width. We simulate
-# arenas of different sizes from the same true ratings and bootstrap each one.
+# arenas of different sizes from the same true ratings and bootstrap each one. The table gives the
+# mean width of the five intervals, how many of the four neighbouring pairs have intervals that do
+# not overlap (`separated`), and whether the leaderboard puts all five models in the true order.
 
 # %%
 size_rows = []
 for n in BATTLE_COUNTS:
     arena = simulate_battles(STRENGTHS, n, seed=SEED, scale=SCALE, base=BASE)
+    mle_check(arena, f"{n} battles")
     ci_n = confidence_intervals(bootstrap_ratings(arena, bt_fn, rounds=BOOTSTRAP_ROUNDS, seed=SEED), level=LEVEL)
     order_n = list(ci_n.index)
     separated = sum(ci_n.loc[hi, "lower"] > ci_n.loc[lo, "upper"] for hi, lo in zip(order_n, order_n[1:]))
     size_rows.append(
         {
             "battles": n,
-            "mean interval width": (ci_n["upper"] - ci_n["lower"]).mean(),
-            "neighbours separated": f"{separated} of {len(order_n) - 1}",
-            "true ranking": order_n == true_order,
+            "mean width": (ci_n["upper"] - ci_n["lower"]).mean(),
+            "separated": f"{separated} of {len(order_n) - 1}",
+            "true order": order_n == true_order,
         }
     )
 sizes = pd.DataFrame(size_rows).set_index("battles")
 sizes.round(1)
 
 # %%
-widths = sizes["mean interval width"]
+widths = sizes["mean width"]
 n0 = widths.index[0]
 fig, ax = plt.subplots()
 ax.loglog(widths.index, widths.to_numpy(), "o-", color=COLORS["blue"], label="mean interval width")
@@ -728,25 +811,46 @@ arena_scored.groupby("stage", sort=False)[["overall", "reward"]].mean().round(3)
 arena_battles_judge = scorecard.arena_battles(arena_scored, "overall", tie_margin=0.0)
 arena_battles_rm = scorecard.arena_battles(arena_scored, "reward", tie_margin=0.0)
 first_question = arena_battles_judge["eval_id"].iloc[0]
+print(f"question {first_question}: " + next(q["prompt"] for q in arena_prompts if q["id"] == first_question))
 pd.concat(
     {
         "gold judge": arena_battles_judge[arena_battles_judge["eval_id"] == first_question],
         "reward model": arena_battles_rm[arena_battles_rm["eval_id"] == first_question],
     }
-).droplevel(1).round(3)
+).droplevel(1).drop(columns="eval_id").round(3)
 
 # %%
-arena_ratings = {
-    "gold judge": scorecard.arena_ratings(arena_battles_judge, rounds=BOOTSTRAP_ROUNDS, seed=SEED, level=LEVEL,
-                                          scale=SCALE, base=BASE, init=INIT),
-    "reward model": scorecard.arena_ratings(arena_battles_rm, rounds=BOOTSTRAP_ROUNDS, seed=SEED, level=LEVEL,
-                                            scale=SCALE, base=BASE, init=INIT),
-}
-for judge_name, arena_table in arena_ratings.items():
-    arena_ties = (arena_battles_judge if judge_name == "gold judge" else arena_battles_rm)["winner"].eq("tie").mean()
-    print(f"{judge_name}: {len(arena_battles_judge)} battles, {arena_ties:.0%} ties; ranking "
-          + " > ".join(arena_table.index))
-pd.concat(arena_ratings, axis=1).round(1)
+arena_battle_tables = {"gold judge": arena_battles_judge, "reward model": arena_battles_rm}
+
+
+def one_sided_share(table: pd.DataFrame, rounds: int = BOOTSTRAP_ROUNDS, seed: int = SEED) -> float:
+    """Share of bootstrap resamples of the battles in which some model won, or lost, every battle it played."""
+    score = table["winner"].map(SCORE_OF).to_numpy()
+    draws = np.random.default_rng(seed).multinomial(len(table), np.full(len(table), 1 / len(table)), size=rounds)
+    one_sided = np.zeros(rounds, dtype=bool)
+    for model in pd.unique(table[["model_a", "model_b"]].to_numpy().ravel()):
+        as_a, as_b = (table["model_a"] == model).to_numpy(), (table["model_b"] == model).to_numpy()
+        played = draws @ (as_a | as_b)
+        scored = draws @ (as_a * (score > 0) + as_b * (score < 1))           # won or tied
+        conceded = draws @ (as_a * (score < 1) + as_b * (score > 0))         # lost or tied
+        one_sided |= (played > 0) & ((scored == 0) | (conceded == 0))
+    return float(one_sided.mean())
+
+
+arena_ratings = {}
+for judge_name, table in arena_battle_tables.items():
+    mle_check(table, judge_name)
+    print(f"  {len(table)} battles, {table['winner'].eq('tie').mean():.0%} ties; resamples with a model that won "
+          f"or lost every battle: {one_sided_share(table):.1%}")
+    arena_ratings[judge_name] = scorecard.arena_ratings(table, rounds=BOOTSTRAP_ROUNDS, seed=SEED, level=LEVEL,
+                                                        scale=SCALE, base=BASE, init=INIT)
+    print(f"  ranking: " + " > ".join(arena_ratings[judge_name].index))
+decisive = arena_battles_judge[arena_battles_judge["winner"] != "tie"]
+mle_check(decisive, f"gold judge, ties dropped ({len(decisive)} battles)")
+pd.concat({judge_name: pd.DataFrame({"rating": t["rating"].round(0).astype(int),
+                                     f"{LEVEL:.0%} interval": [f"{lo:.0f} to {hi:.0f}" for lo, hi in zip(t["lower"], t["upper"])],
+                                     "win rate": t["win_rate"].round(2)})
+           for judge_name, t in arena_ratings.items()}, axis=1)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 1.0 + 0.8 * len(ARENA_MODELS)), sharey=True)
@@ -768,42 +872,64 @@ plt.show()
 # model puts the model lower than the gold judge does.
 
 # %%
-rank_table = scorecard.compare_rankings(arena_ratings["gold judge"], arena_ratings["reward model"])
+rank_table = scorecard.compare_rankings(arena_ratings["gold judge"], arena_ratings["reward model"],
+                                        names=("judge", "RM"))
 arena_tau = scorecard.kendall_tau(arena_ratings["gold judge"]["rating"], arena_ratings["reward model"]["rating"])
 arena_agree = (rank_table["rank change"] == 0).all()
+gap_rm = arena_ratings["reward model"]["rating"]
 print(f"Kendall's tau between the two rankings: {arena_tau:+.2f}; "
       + ("the two judges rank the models in the same order" if arena_agree else
          "the judges disagree on " + ", ".join(rank_table.index[rank_table["rank change"] != 0])))
-gap_judge = arena_ratings["gold judge"]["rating"]
-gap_rm = arena_ratings["reward model"]["rating"]
-print(f"expert answers minus the best trained model: gold judge "
-      f"{gap_judge['expert'] - gap_judge.drop('expert').max():+.0f} points, reward model "
-      f"{gap_rm['expert'] - gap_rm.drop('expert').max():+.0f} points (negative: the judge prefers a trained model "
-      "to the experts)")
+for judge_name, arena_table in arena_ratings.items():
+    best_trained = arena_table.drop("expert")["rating"].idxmax()
+    lead = arena_table.loc["expert", "rating"] - arena_table.loc[best_trained, "rating"]
+    apart = (arena_table.loc["expert", "lower"] > arena_table.loc[best_trained, "upper"]
+             or arena_table.loc[best_trained, "lower"] > arena_table.loc["expert", "upper"])
+    verdict = ("the expert answers are rated above it" if lead > 0 else "it is rated above the expert answers")
+    print(f"{judge_name}: expert answers minus the best trained model ({best_trained}): {lead:+.0f} points; "
+          f"{verdict}, {'and the intervals are apart' if apart else 'but the intervals overlap'}")
 for judge_name, arena_table in arena_ratings.items():
     overlapping = [f"{hi} / {lo}" for hi, lo in zip(arena_table.index, arena_table.index[1:])
                    if arena_table.loc[hi, "lower"] <= arena_table.loc[lo, "upper"]]
     print(f"{judge_name}: neighbours with overlapping intervals: {', '.join(overlapping) or 'none'}")
+if "PPO" in gap_rm.index:
+    rm_table = arena_ratings["reward model"]
+    ppo_apart = (rm_table.loc["PPO", "lower"] > rm_table.loc["expert", "upper"]
+                 or rm_table.loc["expert", "lower"] > rm_table.loc["PPO", "upper"])
+    print(f"reward model rates PPO above the expert answers: {'yes' if gap_rm['PPO'] > gap_rm['expert'] else 'no'}, "
+          f"by {gap_rm['PPO'] - gap_rm['expert']:+.0f} points, "
+          + ("outside the intervals" if ppo_apart else "inside the intervals (not significant)"))
 rank_table.round(1)
 
 # %% [markdown]
-# **What it means.** Two judges can agree on the coarse order (the expert answers and the trained
-# models above the base model) and still disagree on the scale and on the close calls. The gold judge
-# checks the facts of each case, which these small models rarely state correctly, so it puts the
-# expert answers far above every trained model. Compare the two gaps printed above: the reward model
-# learned from pairs of answers to the *same* question that differ in one flaw, not to spot a fluent
-# answer about the wrong drug, so it can rate a trained model's answer close to the expert's, or even
-# above it. Wherever it ranks a model differently from the gold judge, it rewards something the
-# pharmacist does not; and a reward model that prefers the PPO policy to the expert answers has been
-# *over-optimised*: PPO found what the proxy likes beyond anything the experts wrote. This is why the reward model is called a **proxy**: it is the judge PPO
-# optimises in chapter 5, so every disagreement measured here is an opening for the policy to please
-# the proxy instead of the pharmacist (reward hacking, chapter 6). Chapter 7 runs this arena again
-# with every stage and with the ablations, and adds intervals to every metric.
+# **What it means.** The printed lines compare the two judges twice: on the *order* (Kendall's tau,
+# and the models whose rank changes) and on the *distances* (how far each judge puts the expert
+# answers above the best trained model, and whether their intervals are apart). The gold judge
+# checks the facts of each case, which these small models often get wrong, and separates the expert
+# answers clearly from every trained model. The reward model does not: its ratings of the expert
+# answers and of the trained models overlap, and the order among them is not the gold judge's.
+# Trained on pairs that differ in one flaw, it misses much of what makes an answer wrong (chapter 3
+# measured its held-out accuracy flaw by flaw: off-topic and repeated answers, unsafe claims and
+# wrong doses are its weak spots). That is why the reward model is called a **proxy**: it is the
+# judge PPO optimises in chapter 5, so every distance it misjudges is an opening for the policy to
+# please the proxy instead of the pharmacist (reward hacking, chapter 6). The last printed line
+# checks the clearest sign of it, a reward model that rates the PPO policy above the expert answers
+# (over-optimisation: Gao, Schulman & Hilton, Scaling Laws for Reward Model Overoptimization, ICML
+# 2023); here the difference is within the intervals, so this arena cannot establish it. Chapter 7
+# runs this arena again with every stage and with the ablations, and adds intervals to every metric.
 #
-# Two more lessons from chapter 4 carry over. The intervals come from resampling the *battles*, which
-# share questions, so they are somewhat too narrow (resampling whole questions, as chapter 7 does for
-# its scorecard, is the more careful choice). And ratings from two different judges are two different
-# scales: compare their *orders*, never their numbers.
+# The gold-judge arena also shows the pitfall of the MLE. The check printed above found that the
+# expert answers never lose a battle: against every other model they win or tie. Their rating is
+# finite only because a tie counts as half a win for each side. Drop the ties, as some arenas do,
+# and the expert answers win every battle they play: the MLE no longer exists, and the number
+# printed for them would be the prior's, a lower bound and nothing more (the last check of that
+# cell, on the same battles without ties).
+#
+# Two more lessons from this chapter carry over. The intervals come from resampling the *battles*,
+# which share questions, so they are somewhat too narrow (resampling whole questions, as chapter 7
+# does for its scorecard, is the more careful choice). And ratings from two different judges are
+# two different scales: compare their orders and which gaps their intervals resolve, never their
+# raw points.
 
 # %% [markdown]
 # ## Try it
@@ -841,6 +967,12 @@ elo_k_widget(STRENGTHS, seed=SEED)
 #   different things. Pooling their battles rates the models under a blend that depends on how many
 #   battles each judge happened to contribute; ratings from different judges, or from different
 #   pools of models, are not on one scale.
+# - **An undefeated (or winless) model.** When a model won every battle it played, the
+#   Bradley-Terry MLE does not exist: its rating goes to infinity, and the finite number a library
+#   prints is set by its prior. Small arenas, and arenas with a model far stronger than the rest
+#   (expert answers judged by a strict rubric, say), produce this easily, in the data or in many of
+#   its bootstrap resamples. Check for it before reading the rating (`mle_check` above), and report
+#   such a rating as a bound.
 # - **Ties.** Counting a tie as half a win is a convention. Ties that happen whatever the gap (for
 #   example when both answers are equally wrong) pull every expected score towards ½, and the fitted
 #   ratings shrink towards each other (computed below).
@@ -860,6 +992,7 @@ n_big = BATTLE_COUNTS[-1]
 tie_rows = {}
 for rate in (0.0, TIE_RATE):
     arena = simulate_battles(STRENGTHS, n_big, seed=SEED, tie_rate=rate, scale=SCALE, base=BASE)
+    mle_check(arena, f"tie rate {rate:.0%}")
     tie_rows[f"tie rate {rate:.0%}"] = bradley_terry_ratings(arena, scale=SCALE, base=BASE, init=INIT)[MODELS]
 ties = pd.DataFrame(tie_rows)
 ties["truth"] = truth[MODELS]
@@ -872,89 +1005,11 @@ ties.round(1)
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a function for you to complete and a `check_...` call that compares your
-# function with `course_utils.elo` on hand-made cases and prints ✓ or ✗ with the first mismatch.
+# Each exercise has a function for you to complete and a `check_...` call (from
+# `course_utils.exercises`) that compares your function with `course_utils.elo` on hand-made cases,
+# extreme ones included, and prints whether it passed (until you have written it, it says so).
 # Replace `raise NotImplementedError` with your code and run the cell again; the solutions are in
-# the folded blocks below each exercise. Run the next cell first: it defines the checkers.
-
-# %%
-def _run_check(fn, cases, compare):
-    """Call compare(case) on each case; print the first failure or a pass line."""
-    name = getattr(fn, "__name__", "your function")
-    for case in cases:
-        try:
-            problem = compare(case)
-        except NotImplementedError:
-            print(f"… {name} is not written yet: replace `raise NotImplementedError` and run again.")
-            return
-        except Exception as err:  # the student's code failed: say how, without a traceback
-            print(f"✗ {name} raised {type(err).__name__}: {err}")
-            return
-        if problem:
-            print(f"✗ {name}: {problem}")
-            return
-    print(f"✓ {name} passed all {len(cases)} cases.")
-
-
-def check_elo_update(fn):
-    """fn(r_a, r_b, score_a, k) -> (new_r_a, new_r_b), on the 400/10 scale."""
-    cases = [(1600, 1600, 1, 32), (1600, 1600, 0, 32), (1600, 1600, 0.5, 32), (1800, 1600, 1, 32),
-             (1800, 1600, 0, 32), (1800, 1600, 0.5, 16), (1584, 1600, 1, 32), (2400, 1000, 0, 24),
-             (1500, 1500, 1, 0)]
-
-    def compare(case):
-        want = elo_update(*case[:3], k=case[3])
-        got = tuple(float(v) for v in fn(*case))
-        if not np.allclose(got, want, atol=1e-6):
-            return (f"r_a={case[0]}, r_b={case[1]}, S_A={case[2]}, K={case[3]}: expected "
-                    f"({want[0]:.3f}, {want[1]:.3f}), got ({got[0]:.3f}, {got[1]:.3f}). "
-                    "Hint: E_A = 1 / (1 + 10**((r_b - r_a) / 400)).")
-        return None
-
-    _run_check(fn, cases, compare)
-
-
-def check_points_for_odds(fn):
-    """fn(odds, scale=400, base=10) -> the rating gap that gives those odds."""
-    cases = [(10, 400, 10), (1, 400, 10), (3, 400, 10), (2, 400, 10), (0.5, 400, 10), (100, 400, 10),
-             (np.e, 1, np.e), (4, 200, 2)]
-
-    def compare(case):
-        odds, scale, base = case
-        gap = float(fn(odds, scale=scale, base=base))
-        e = expected_score(gap, 0, scale=scale, base=base)
-        if not np.isclose(e / (1 - e), odds, rtol=1e-6):
-            return (f"odds {odds:.3f}:1 at s={scale:g}, b={base:.3f}: your gap {gap:.2f} gives odds "
-                    f"{e / (1 - e):.3f}:1. Hint: odds = b**(gap / s); solve for the gap.")
-        return None
-
-    _run_check(fn, cases, compare)
-
-
-def check_log_likelihood(fn):
-    """fn(battles, ratings) -> the Bradley-Terry log-likelihood (natural log), ties as half wins."""
-    tie_table = pd.DataFrame([("A", "B", "tie"), ("B", "A", "model_a"), ("A", "B", "model_a")],
-                             columns=["model_a", "model_b", "winner"])
-    cases = [
-        (worked, {m: float(WORKED_INIT) for m in WORKED_MODELS}),
-        (worked, dict(final_worked)),
-        (tie_table, {"A": 1200.0, "B": 1000.0}),
-        (battles.head(50), dict(truth)),
-    ]
-
-    def compare(case):
-        table, ratings = case
-        want = bt_log_likelihood(table, ratings)
-        got = float(fn(table, ratings))
-        if not np.isclose(got, want, rtol=1e-9, atol=1e-9):
-            return (f"on a table of {len(table)} battles: expected {want:.4f}, got {got:.4f}. Hint: "
-                    "sum S log E_A + (1 - S) log(1 - E_A) over the rows, S = 1, 0.5 or 0.")
-        return None
-
-    _run_check(fn, cases, compare)
-
-
-print("checkers ready: check_elo_update, check_points_for_odds, check_log_likelihood")
+# the folded blocks below each exercise.
 
 # %% [markdown]
 # **Exercise 1 (the update).** Write `my_elo_update(r_a, r_b, score_a, k)` with $s = 400$,
@@ -967,7 +1022,7 @@ def my_elo_update(r_a, r_b, score_a, k=32):
     raise NotImplementedError  # replace with your own code
 
 
-check_elo_update(my_elo_update)
+_ = check_elo_update(my_elo_update)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -990,7 +1045,7 @@ def points_for_odds(odds, scale=400, base=10):
     raise NotImplementedError  # replace with your own code
 
 
-check_points_for_odds(points_for_odds)
+_ = check_points_for_odds(points_for_odds)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -1015,7 +1070,7 @@ def my_log_likelihood(battles, ratings):
     raise NotImplementedError  # replace with your own code
 
 
-check_log_likelihood(my_log_likelihood)
+_ = check_log_likelihood(my_log_likelihood)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -1036,8 +1091,8 @@ check_log_likelihood(my_log_likelihood)
 # The checkers compare with the course's own functions, so as a sanity check those pass:
 
 # %%
-check_elo_update(elo_update)
-check_log_likelihood(bt_log_likelihood)
+_ = check_elo_update(elo_update)
+_ = check_log_likelihood(bt_log_likelihood)
 
 # %% [markdown]
 # **Exercise 4 (think).** A colleague reports that a new pharmacy assistant is rated 1018 against
@@ -1053,7 +1108,8 @@ check_log_likelihood(bt_log_likelihood)
 # - Online Elo is stochastic gradient ascent with learning rate proportional to K: small K is slow,
 #   large K is noisy, and the result depends on the order of the games.
 # - The Bradley-Terry MLE fits all battles at once, is the same for every order, and is what
-#   modern leaderboards report on the Elo scale.
+#   modern leaderboards report on the Elo scale. It does not exist when a model won (or lost) every
+#   battle it played: check for that, and report such a model's rating as a bound set by the prior.
 # - Bootstrap intervals say which rankings the data supports; they shrink like $1/\sqrt{n}$, so
 #   small gaps need many battles.
 #
@@ -1073,5 +1129,7 @@ check_log_likelihood(bt_log_likelihood)
 # - Elo, A. E. (1978). *The Rating of Chessplayers, Past and Present*. Arco, New York.
 # - Ford, L. R. Jr. (1957). Solution of a ranking problem from binary comparisons. *The American
 #   Mathematical Monthly* 64(8), 28-33.
+# - Gao, L., Schulman, J. & Hilton, J. (2023). Scaling laws for reward model overoptimization.
+#   *ICML 2023*.
 # - Zermelo, E. (1929). Die Berechnung der Turnier-Ergebnisse als ein Maximumproblem der
 #   Wahrscheinlichkeitsrechnung. *Mathematische Zeitschrift* 29, 436-460.
