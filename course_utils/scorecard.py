@@ -480,13 +480,20 @@ def arena_ratings(battles: pd.DataFrame, rounds: int = 1000, seed: int = SEED, l
     return out
 
 
+def _settled(ratings: pd.Series, decimals: int = 6) -> pd.Series:
+    """Ratings rounded to ``decimals``: two models with the same battles get ratings equal up to the
+    solver's floating-point noise (1e-12), which would otherwise order them differently on
+    different CPUs; rounded, they tie exactly."""
+    return ratings.astype(float).round(decimals)
+
+
 def kendall_tau(a: pd.Series | Mapping[str, float], b: pd.Series | Mapping[str, float]) -> float:
     """Kendall's τ between two scorings of the same items (the items both contain).
 
     τ = (concordant - discordant) / (m(m-1)/2) over the pairs of items; a pair tied in
     either scoring counts as neither (τ_a). 1: same order, -1: reversed, NaN with fewer than 2 items.
     """
-    a, b = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
+    a, b = _settled(pd.Series(a, dtype=float)), _settled(pd.Series(b, dtype=float))
     items = [i for i in a.index if i in b.index]
     m = len(items)
     if m < 2:
@@ -504,8 +511,8 @@ def compare_rankings(ratings_a: pd.Series | pd.DataFrame, ratings_b: pd.Series |
     ``rank change`` = rank under the second minus rank under the first (> 0: the second
     judge ranks the model lower). Sorted by the first ranking.
     """
-    ra = ratings_a["rating"] if isinstance(ratings_a, pd.DataFrame) else pd.Series(ratings_a, dtype=float)
-    rb = ratings_b["rating"] if isinstance(ratings_b, pd.DataFrame) else pd.Series(ratings_b, dtype=float)
+    ra = _settled(ratings_a["rating"] if isinstance(ratings_a, pd.DataFrame) else pd.Series(ratings_a, dtype=float))
+    rb = _settled(ratings_b["rating"] if isinstance(ratings_b, pd.DataFrame) else pd.Series(ratings_b, dtype=float))
     models = [m for m in ra.sort_values(ascending=False, kind="stable").index if m in rb.index]
     rank_a = ra[models].rank(ascending=False, method="min").astype(int)
     rank_b = rb[models].rank(ascending=False, method="min").astype(int)

@@ -321,3 +321,13 @@ def test_load_policies_loads_the_named_checkpoints(tmp_path):
     assert all(m.dtype == np.float64 for m in policies.values())      # the same answers on every CPU
     with pytest.raises(FileNotFoundError, match="make checkpoints"):
         scorecard.load_policies(tmp_path, stages=("grpo",))
+
+
+def test_ratings_equal_up_to_solver_noise_tie_exactly():
+    """Two models with the same battles get ratings 1e-12 apart; ranks and τ must not depend on that noise."""
+    judge_r = pd.Series({"a": 1100.0, "b": 1000.0 + 1e-12, "c": 1000.0, "d": 900.0})
+    rm_r = pd.Series({"a": 1100.0, "b": 1000.0, "c": 1000.0 + 1e-12, "d": 900.0})
+    assert scorecard.kendall_tau(judge_r, rm_r) == pytest.approx(5 / 6)         # the b-c pair is a tie in both
+    table = scorecard.compare_rankings(judge_r, rm_r)
+    assert list(table.index) == ["a", "b", "c", "d"]
+    assert table.loc["b"].iloc[1] == table.loc["c"].iloc[1] == 2

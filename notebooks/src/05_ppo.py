@@ -679,10 +679,12 @@ for name, before, after in (("reward model", rm_scores["SFT"].mean(), rm_scores[
                             ("gold judge", verdicts["SFT"].overall.mean(), verdicts["PPO"].overall.mean())):
     verdict = "better than" if after > before else "not better than"
     print(f"{name}: the PPO policy is {verdict} the SFT policy on held-out questions ({after:.3f} vs {before:.3f})")
-print(f"reward model: PPO higher on {int((d_rm > 0).sum())} of {n} held-out questions, lower on {int((d_rm < 0).sum())}")
+# the same answer scored in two batches can differ in the last bits (1e-15): |Δ| below 1e-9 is a tie
+print(f"reward model: PPO higher on {int((d_rm > 1e-9).sum())} of {n} held-out questions, "
+      f"lower on {int((d_rm < -1e-9).sum())}, equal on {int((np.abs(d_rm) <= 1e-9).sum())}")
 print(f"gold judge:   PPO higher on {int((d_judge > 1e-9).sum())}, lower on {int((d_judge < -1e-9).sum())}, "
       f"equal on {int((np.abs(d_judge) <= 1e-9).sum())}")
-both = int(((d_rm > 0) & (d_judge < -1e-9)).sum())
+both = int(((d_rm > 1e-9) & (d_judge < -1e-9)).sum())
 print(f"reward model up but judge down (the proxy gap): {both} questions")
 n_differ = sum(a != b for a, b in zip(answers["SFT"], answers["PPO"]))
 print(f"PPO's greedy answer differs from the SFT policy's on {n_differ} of {n} held-out questions")
