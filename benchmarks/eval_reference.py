@@ -40,6 +40,9 @@ from course_utils import checkpoints, data, judge  # noqa: E402
 from course_utils.ppo import DEFAULT_CONFIG, sample_answers, train_ppo  # noqa: E402
 from course_utils.reward import evaluate, load_reward_model  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from sweep_scale import _words, repeated_4grams  # noqa: E402  (the same measures as the sweep)
+
 DECISIVE = 0.1       # on-policy pairs count when the gold scores differ by at least this much
 ROUNDS = 2000
 MAX_NEW = 112
@@ -52,16 +55,6 @@ def ci(values, rounds: int = ROUNDS, seed: int = 0) -> tuple[float, float, float
     idx = np.random.default_rng(seed).integers(0, len(v), size=(rounds, len(v)))
     lo, hi = np.quantile(v[idx].mean(axis=1), [0.025, 0.975])
     return round(float(v.mean()), 4), round(float(lo), 4), round(float(hi), 4)
-
-
-def _words(text: str) -> set[str]:
-    return {w for w in judge.normalize(text).split() if len(w) > 3}
-
-
-def repeated_4grams(text: str) -> float:
-    w = text.split()
-    grams = [tuple(w[i:i + 4]) for i in range(len(w) - 3)]
-    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def addresses_case(answers, items, experts) -> np.ndarray:
