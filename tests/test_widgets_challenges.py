@@ -94,8 +94,14 @@ def test_hacking_view_warns_when_gold_falls_below_sft():
 
 def test_hacking_widget_builds_without_computing():
     pytest.importorskip("ipywidgets")
+    w = pytest.importorskip("ipywidgets")
     box = hacking_curves_widget(fake_results())
-    assert box is not None
+    controls, out = box.children
+    assert [c.description for c in controls.children] == ["β", "run length"]
+    assert isinstance(out, w.Output) and out.outputs          # the view was drawn once, from the cache
+    slider = controls.children[1]
+    slider.value = slider.max - 1                             # moving a slider redraws the view, no error
+    assert out.outputs and not any(o.get("output_type") == "error" for o in out.outputs)
 
 
 # ----------------------------------------------------------------------------- noise view
@@ -138,8 +144,13 @@ def test_noise_view_rejects_bad_knobs(tiny):
 
 def test_noise_widget_builds_without_training(tiny):
     pytest.importorskip("ipywidgets")
+    w = pytest.importorskip("ipywidgets")
     tok, sft, train, test = tiny
-    assert noise_rate_widget(tok, sft, train, test) is not None
+    controls, out = noise_rate_widget(tok, sft, train, test).children
+    assert [c.description for c in controls.children] == ["flip rate p", "labels", "Run"]
+    assert isinstance(controls.children[-1], w.Button)
+    texts = "".join(o.get("text", "") for o in out.outputs)
+    assert "press Run" in texts                               # nothing trained until the button is pressed
 
 
 # ----------------------------------------------------------------------------- exercise checks
