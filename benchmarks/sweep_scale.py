@@ -46,6 +46,7 @@ CONFIGS: dict[str, dict] = {
     "d128-l4-long": dict(d_model=128, n_layers=4, steps=3000, epochs=30),
     "d128-l4-wd": dict(d_model=128, n_layers=4, steps=2000, epochs=20, weight_decay=0.1),
     "d96-l3-e40": dict(d_model=96, n_layers=3, steps=2000, epochs=40),
+    "d64-l2-pd2": dict(d_model=64, n_layers=2, steps=2000, epochs=20, prompt_dropout=0.2),
     "d96-l3-pd2": dict(d_model=96, n_layers=3, steps=2000, epochs=20, prompt_dropout=0.2),
     "d96-l3-pd3-e40": dict(d_model=96, n_layers=3, steps=2000, epochs=40, prompt_dropout=0.3),
     "d128-l4-pd2": dict(d_model=128, n_layers=4, steps=2000, epochs=20, prompt_dropout=0.2),
