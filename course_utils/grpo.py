@@ -77,6 +77,7 @@ from .model import TinyGPT
 from .optim import AdamW
 from .ppo import (
     RewardModelLike,
+    check_rollout_knobs,
     _judge_score,
     _logprobs,
     _minibatch_updates,
@@ -146,14 +147,7 @@ class GRPOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.iterations < 0 or self.batch_size < 1 or self.group_size < 1:
-            raise ValueError("iterations must be >= 0, batch_size and group_size >= 1")
-        if self.batch_size % self.group_size:
-            raise ValueError(f"batch_size={self.batch_size} must be a multiple of group_size={self.group_size}")
-        if self.max_new_tokens < 1 or self.ppo_epochs < 0 or self.minibatch_size < 1:
-            raise ValueError("max_new_tokens and minibatch_size must be >= 1, ppo_epochs >= 0")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0 (GRPO needs a stochastic policy), got {self.temperature}")
+        check_rollout_knobs(self, "group_size", "GRPO")
         if self.kl_coef < 0 or self.clip_eps < 0 or self.lr < 0 or not self.adv_eps > 0:
             raise ValueError("kl_coef, clip_eps and lr must be >= 0, adv_eps > 0")
 

@@ -165,6 +165,20 @@ def _one_blas_thread(fn):
 
 
 # ============================================================================ configuration
+def check_rollout_knobs(cfg, per_prompt: str, method: str) -> None:
+    """Validate the sampling and update knobs PPO and GRPO configs share; ``per_prompt`` names the
+    field of answers per prompt (``samples_per_prompt`` or ``group_size``). Raises ValueError."""
+    n = getattr(cfg, per_prompt)
+    if cfg.iterations < 0 or cfg.batch_size < 1 or n < 1:
+        raise ValueError(f"iterations must be >= 0, batch_size and {per_prompt} >= 1")
+    if cfg.batch_size % n:
+        raise ValueError(f"batch_size={cfg.batch_size} must be a multiple of {per_prompt}={n}")
+    if cfg.max_new_tokens < 1 or cfg.ppo_epochs < 0 or cfg.minibatch_size < 1:
+        raise ValueError("max_new_tokens and minibatch_size must be >= 1, ppo_epochs >= 0")
+    if not cfg.temperature > 0:
+        raise ValueError(f"temperature must be > 0 ({method} needs a stochastic policy), got {cfg.temperature}")
+
+
 @dataclass
 class PPOConfig:
     """Every knob of a PPO run (the chapter-5 parameters cell mirrors the defaults).
@@ -232,15 +246,7 @@ class PPOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.iterations < 0 or self.batch_size < 1 or self.samples_per_prompt < 1:
-            raise ValueError("iterations must be >= 0, batch_size and samples_per_prompt >= 1")
-        if self.batch_size % self.samples_per_prompt:
-            raise ValueError(f"batch_size={self.batch_size} must be a multiple of "
-                             f"samples_per_prompt={self.samples_per_prompt}")
-        if self.max_new_tokens < 1 or self.ppo_epochs < 0 or self.minibatch_size < 1:
-            raise ValueError("max_new_tokens and minibatch_size must be >= 1, ppo_epochs >= 0")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0 (PPO needs a stochastic policy), got {self.temperature}")
+        check_rollout_knobs(self, "samples_per_prompt", "PPO")
         if self.kl_coef < 0 or self.clip_eps < 0 or self.lr < 0:
             raise ValueError("kl_coef, clip_eps and lr must be >= 0")
         if self.kl_estimator not in ("k1", "k2", "k3"):
