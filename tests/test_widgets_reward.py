@@ -144,10 +144,10 @@ def test_lr_view_rejects_a_negative_learning_rate(setup):
 
 def test_widgets_build_without_training(setup, monkeypatch):
     pytest.importorskip("ipywidgets")
-    import course_utils.widgets as widgets
+    from course_utils.widgets import reward as reward_widgets
 
     calls = []
-    monkeypatch.setattr(widgets, "reward_lr_view", lambda *a, **k: calls.append(a) or (None, "", []))
+    monkeypatch.setattr(reward_widgets, "reward_lr_view", lambda *a, **k: calls.append(a) or (None, "", []))
     box = reward_lr_widget(*setup)
     assert calls == []                                                   # nothing runs before "Run"
     assert box.children
