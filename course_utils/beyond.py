@@ -11,7 +11,7 @@ Three ways to turn preferences into a better policy without chapter 5's PPO loop
 
 This module trains the reference DPO and GRPO policies (:func:`build_beyond_cache`, run by
 ``make checkpoints`` after the PPO stage), measures every method on the 64 held-out questions
-(:func:`side_by_side`) and stores the tables in ``beyond.npz`` (``experiments.save_tables``),
+(:func:`side_by_side`) and stores the tables in ``beyond.npz`` (``challenges.save_tables``),
 so that chapter 8 only loads, prints and plots. It also holds the chapter's small pieces: a
 tabular DPO on a handful of candidate answers (:func:`bandit_dpo`), the two widgets
 (:func:`dpo_beta_widget`, :func:`best_of_n_widget`) and the exercise checkers.
@@ -31,7 +31,7 @@ BoN_n                  best-of-n: argmax_{j ≤ n} r(x_i, y_ij) (ties: the earli
                        the n = 4 choice is made from the first four of the 64 samples
 KL                     KL(π ‖ π_ref) per answer in nats: for a trained policy the mean of
                        Σ_t [log π(y_t) - log π_ref(y_t)] over samples y ~ π at temperature 1
-                       (``experiments.evaluate_policy``); for best-of-n the analytic bound
+                       (``challenges.evaluate_policy``); for best-of-n the analytic bound
                        log n - (n-1)/n (``bestofn.bon_kl``)
 P, L                   prompt and answer length in tokens (``<bos> <q> x <a> y <eos>``)
 =====================  ======================================================================
@@ -201,7 +201,7 @@ def bestofn_curve(samples: pd.DataFrame, ns: Sequence[int] = CURVE_NS, rounds: i
                   seed: int = SEED) -> pd.DataFrame:
     """Best-of-n against n: mean reward and gold score of the chosen answers, a bootstrap 95% interval
     of the gold mean over the questions, the oracle's gold, the answers' length and the KL bound."""
-    from .experiments import _bootstrap_index, _interval
+    from .challenges import _bootstrap_index, _interval
 
     rows = []
     for n in ns:
@@ -226,7 +226,7 @@ def _policy_kl(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, items: S
                scenarios: Mapping[str, Mapping], samples: int, max_new_tokens: int, seed: int) -> float:
     """Mean Σ_t [log π(y_t) - log π_ref(y_t)] over ``samples`` answers per question sampled from π
     (0 if π is π_ref)."""
-    from .experiments import evaluate_policy
+    from .challenges import evaluate_policy
 
     if policy is ref:
         return 0.0
@@ -340,7 +340,7 @@ def _second_process(fn: Callable, *args):
     """(pool, future) running ``fn(*args)`` in a forked process, or (None, None) with one core or no fork.
 
     Linux only ("spawn", the default elsewhere, would re-run the caller's script in the child),
-    as ``experiments.run_all`` does; the result is the same as running ``fn`` here.
+    as ``challenges.run_all`` does; the result is the same as running ``fn`` here.
     """
     import os
     import sys
@@ -370,7 +370,7 @@ def build_beyond_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool =
     reproduces the file.
     """
     from . import data
-    from .experiments import save_tables
+    from .challenges import save_tables
     from .ppo import single_threaded_blas
     from .reward import load_reward_model
 
@@ -416,7 +416,7 @@ def _single_threaded(fn: Callable, *args):
 
 def load_beyond(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
     """The tables of ``beyond.npz`` (written by :func:`build_beyond_cache`)."""
-    from .experiments import load_tables
+    from .challenges import load_tables
 
     path = Path(directory) / CACHE_FILE
     if not path.exists():

@@ -13,7 +13,7 @@ that the chapters show, so a rebuild reproduces the committed files:
 | sft.npz | SFT policy (chapter 2) | ``training.sft`` on ``data/sft.jsonl``, from base |
 | reward.npz | reward model (chapter 3) | ``reward.train_reward_model`` on the train split of ``data/preferences.jsonl``, from sft |
 | ppo.npz | PPO policy (chapter 5) | ``ppo.train_ppo`` against the reward model, from sft |
-| experiments.npz | chapter-6 results | ``experiments.build_experiments_cache`` (PPO at several β, noisy labels, shift, scale) |
+| experiments.npz | chapter-6 results | ``challenges.build_experiments_cache`` (PPO at several β, noisy labels, shift, scale) |
 | scorecard.npz | chapter-7 ablations | ``scorecard.build_scorecard_cache`` (PPO from base, PPO on a noisy reward model) |
 
 Later chapters call :func:`load` so each notebook runs standalone in a fresh kernel.
@@ -261,7 +261,7 @@ LATER_STAGES: list[tuple[str, str, str]] = [
     ("reward", "reward", "build_reward_checkpoint"),            # chapter 3: reward.npz
     ("ppo", "ppo", "build_ppo_checkpoint"),                     # chapter 5: ppo.npz
     ("beyond", "beyond", "build_beyond_cache"),                 # chapter 8: DPO, GRPO, best-of-n, beyond.npz
-    ("experiments", "experiments", "build_experiments_cache"),  # chapter 6: experiments.npz
+    ("experiments", "challenges", "build_experiments_cache"),   # chapter 6: experiments.npz
     ("scorecard", "scorecard", "build_scorecard_cache"),        # chapter 7: the ablations, scorecard.npz
 ]
 

@@ -21,6 +21,7 @@ N              Σ_t m_t, the number of tokens that count
 H_t            entropy of p_t: -Σ_v p_tv log p_tv
 r_c, r_r       scalar rewards of the chosen and the rejected answer
 Δ              r_c - r_r - margin
+ε (BT)         label smoothing of the Bradley-Terry loss: the target is 1 - ε, not 1
 σ, softplus    σ(x) = 1 / (1 + e^-x);  softplus(x) = log(1 + e^x) = -log σ(-x)
 log π, log π₀  per-token log-probability under the current / sampling policy
 ρ_t            probability ratio exp(log π(y_t) - log π₀(y_t))
@@ -218,7 +219,10 @@ def entropy_backward(logits: np.ndarray, dH: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- reward model
 
 def bradley_terry_loss(
-    r_chosen: np.ndarray, r_rejected: np.ndarray, margin: float | np.ndarray = 0.0
+    r_chosen: np.ndarray,
+    r_rejected: np.ndarray,
+    margin: float | np.ndarray = 0.0,
+    label_smoothing: float = 0.0,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Bradley-Terry preference loss L = mean_i -log σ(Δ_i), Δ_i = r_c,i - r_r,i - margin_i.
 
@@ -229,22 +233,42 @@ def bradley_terry_loss(
 
     dL/dr_c = -σ(-Δ) / n,   dL/dr_r = +σ(-Δ) / n.
 
+    With ``label_smoothing`` ε > 0 (the name TRL's RewardTrainer and DPO use) the target is
+    soft, "the label is right with probability 1 - ε", the *conservative* loss:
+
+        L_ε = mean_i [ -(1-ε) log σ(Δ_i) - ε log σ(-Δ_i) ],
+        dL_ε/dr_c = (ε σ(Δ) - (1-ε) σ(-Δ)) / n = (σ(Δ) - (1 - ε)) / n = -dL_ε/dr_r.
+
+    If a share ε of the labels is flipped at random, the expected plain loss over the noise
+    has exactly this form. Its minimum in Δ is at σ(Δ) = 1 - ε, Δ* = log((1-ε)/ε): a pair is
+    never pushed to infinite confidence, so a wrong label cannot drag its margin without
+    bound. ε = 0 (the default) computes the plain loss with the same operations as always.
+
     Args:
         r_chosen, r_rejected: rewards of shape (n,) (or scalars).
         margin: m ≥ 0, a scalar or one value per pair.
+        label_smoothing: ε in [0, 0.5).
 
     Returns:
         (loss, d_chosen, d_rejected), the gradients shaped like the rewards.
     """
+    eps = float(label_smoothing)
+    if not 0.0 <= eps < 0.5:
+        raise ValueError(f"label_smoothing must lie in [0, 0.5), got {label_smoothing}")
     rc, rr = _float_array(r_chosen), _float_array(r_rejected)
     if rc.shape != rr.shape:
         raise ValueError(f"r_chosen {rc.shape} and r_rejected {rr.shape} must have the same shape")
     dtype = np.result_type(rc, rr)
     delta = rc.astype(np.float64) - rr.astype(np.float64) - np.asarray(margin, dtype=np.float64)
     n = max(delta.size, 1)
-    loss = float(np.sum(np.logaddexp(0.0, -delta)) / n)
     sig_neg = np.exp(-np.logaddexp(0.0, delta))            # σ(-Δ), stable both ways
-    d_chosen = (-sig_neg / n).astype(dtype)
+    if eps == 0.0:
+        loss = float(np.sum(np.logaddexp(0.0, -delta)) / n)
+        d_chosen = (-sig_neg / n).astype(dtype)
+    else:
+        loss = float(np.sum((1.0 - eps) * np.logaddexp(0.0, -delta) + eps * np.logaddexp(0.0, delta)) / n)
+        sig_pos = np.exp(-np.logaddexp(0.0, -delta))       # σ(Δ); σ(-Δ) = 1 - σ(Δ) without cancellation
+        d_chosen = ((eps * sig_pos - (1.0 - eps) * sig_neg) / n).astype(dtype)
     return loss, d_chosen, (-d_chosen).astype(dtype)
 
 

@@ -22,6 +22,7 @@ m                  the margin (≥ 0) the chosen reward should exceed the reject
 σ(u)               the logistic function 1 / (1 + e^{-u})
 P(y_c ≻ y_r)       σ(r_c - r_r), the Bradley-Terry probability that y_c is preferred
 L_RM               -1/n Σ_i log σ(Δ_i) (``losses.bradley_terry_loss``)
+ε                  label smoothing (default 0): L_RM = -1/n Σ_i [(1-ε) log σ(Δ_i) + ε log σ(-Δ_i)]
 ∂L/∂r_c            -σ(-Δ) / n; ∂L/∂r_r = +σ(-Δ) / n: the pair is pushed apart until Δ ≫ 0
 votes              the three simulated annotators' votes (1 = prefers the dataset's chosen answer)
 =================  ===========================================================================
@@ -375,6 +376,7 @@ def train_reward_model(
     grad_clip: float = DEFAULT_CONFIG.grad_clip,
     eval_every: int | None = None,
     desc: str = "reward model",
+    label_smoothing: float = 0.0,
 ) -> History:
     """Minimise L_RM = -1/n Σ log σ(r_c - r_r - m) over shuffled mini-batches of ``pairs``.
 
@@ -384,6 +386,9 @@ def train_reward_model(
     the gradient norm at ``grad_clip`` and takes an AdamW step on the ``trainable`` arrays
     (learning rate: linear warm-up over ``warmup`` steps, then cosine decay to
     ``min_lr_ratio · lr``). Pairs are oriented by ``label`` (see :func:`orient_pairs`).
+    ``label_smoothing`` ε > 0 trains on the conservative loss -(1-ε) log σ(Δ) - ε log σ(-Δ)
+    instead (``losses.bradley_terry_loss``; chapter 6's mitigation for noisy labels); the
+    default 0 is the plain loss.
 
     The held-out ``eval_pairs`` (if given) are scored against their dataset labels (the
     truth, whatever ``label`` the training used) at the end of every epoch, and also every
@@ -429,7 +434,7 @@ def train_reward_model(
                     diverged, msg = True, _stopped(step, "reward")
                     rows.append(row)
                     break
-                loss, d_c, d_r = bradley_terry_loss(rc, rr, cfg.margin)
+                loss, d_c, d_r = bradley_terry_loss(rc, rr, cfg.margin, label_smoothing)
                 row.update(loss=loss, accuracy=float(np.mean(rc > rr)), margin=float(np.mean(rc - rr)))
                 with np.errstate(over="ignore", invalid="ignore"):
                     grads = rm.backward(np.concatenate([d_c, d_r]), trunk=trainable != "head")
@@ -451,7 +456,7 @@ def train_reward_model(
                 break
     log = pd.DataFrame(rows, columns=["epoch", "step", "lr", "loss", "accuracy", "margin", "grad_norm",
                                       "eval_loss", "eval_accuracy"])
-    return History(log, diverged, msg, asdict(cfg))
+    return History(log, diverged, msg, {**asdict(cfg), "label_smoothing": float(label_smoothing)})
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -145,6 +145,60 @@ def test_bradley_terry_gradient_with_margins():
     check_grad(lambda: bradley_terry_loss(rc, rr, margin)[0], rr, dr, name="r_rejected")
 
 
+def test_label_smoothed_bradley_terry_hand_computed():
+    # Δ = 2 - 0 - 0.5 = 1.5, ε = 0.1:  -log σ(1.5) = log(1 + e^-1.5) = 0.2014133,
+    # -log σ(-1.5) = log(1 + e^1.5) = 1.7014133,  σ(1.5) = 0.8175745
+    loss, dc, dr = bradley_terry_loss(np.array([2.0]), np.array([0.0]), margin=0.5, label_smoothing=0.1)
+    assert loss == pytest.approx(0.9 * 0.2014133 + 0.1 * 1.7014133, abs=1e-7)         # 0.3514133
+    assert dc[0] == pytest.approx(0.8175745 - 0.9, abs=1e-7)                             # σ(Δ) - (1 - ε)
+    assert dr[0] == -dc[0]
+    # the same by the formula, over several pairs: mean of -(1-ε) log σ(Δ) - ε log σ(-Δ)
+    rng = np.random.default_rng(1)
+    rc, rr, eps, margin = rng.normal(size=7) * 2, rng.normal(size=7) * 2, 0.3, 0.3
+    loss, dc, dr = bradley_terry_loss(rc, rr, margin, label_smoothing=eps)
+    delta = rc - rr - margin
+    sig = 1 / (1 + np.exp(-delta))
+    assert loss == pytest.approx(np.mean(-(1 - eps) * np.log(sig) - eps * np.log(1 - sig)), rel=1e-12)
+    np.testing.assert_allclose(dc, (sig - (1 - eps)) / 7, rtol=1e-12)
+    np.testing.assert_array_equal(dr, -dc)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3, 0.49])
+def test_label_smoothed_bradley_terry_gradient_matches_finite_differences(eps):
+    rc, rr = RNG.standard_normal(7) * 2, RNG.standard_normal(7) * 2
+    margin = RNG.random(7)
+    _, dc, dr = bradley_terry_loss(rc, rr, margin, label_smoothing=eps)
+    check_grad(lambda: bradley_terry_loss(rc, rr, margin, label_smoothing=eps)[0], rc, dc, name="r_chosen")
+    check_grad(lambda: bradley_terry_loss(rc, rr, margin, label_smoothing=eps)[0], rr, dr, name="r_rejected")
+
+
+def test_label_smoothing_zero_is_the_plain_loss_bit_for_bit():
+    rc, rr = RNG.standard_normal(9) * 4, RNG.standard_normal(9) * 4
+    delta = rc - rr - 0.2
+    loss, dc, dr = bradley_terry_loss(rc, rr, 0.2, label_smoothing=0.0)
+    assert loss == float(np.sum(np.logaddexp(0.0, -delta)) / 9)                  # the operations of ε = 0
+    np.testing.assert_array_equal(dc, -np.exp(-np.logaddexp(0.0, delta)) / 9)
+    default = bradley_terry_loss(rc, rr, 0.2)
+    assert loss == default[0] and np.array_equal(dc, default[1]) and np.array_equal(dr, default[2])
+    f32 = bradley_terry_loss(rc.astype(np.float32), rr.astype(np.float32), label_smoothing=0.1)[1]
+    assert f32.dtype == np.float32                                                # gradients keep the rewards' dtype
+
+
+def test_label_smoothed_bradley_terry_is_minimal_at_one_minus_eps_and_finite():
+    eps = 0.2
+    best = math.log((1 - eps) / eps)                                              # σ(Δ*) = 1 - ε
+    _, g, _ = bradley_terry_loss(np.array([best]), np.array([0.0]), label_smoothing=eps)
+    assert g[0] == pytest.approx(0.0, abs=1e-15)
+    _, g, _ = bradley_terry_loss(np.array([best + 1.0]), np.array([0.0]), label_smoothing=eps)
+    assert g[0] > 0                                                               # past Δ*, pulled back
+    loss, g, _ = bradley_terry_loss(np.array([1e4, -1e4]), np.zeros(2), label_smoothing=0.1)
+    assert loss == pytest.approx((0.1 * 1e4 + 0.9 * 1e4) / 2) and np.all(np.isfinite(g))
+    np.testing.assert_allclose(g, [0.1 / 2, -0.9 / 2])
+    for bad in (-0.1, 0.5, 1.0):
+        with pytest.raises(ValueError, match="label_smoothing"):
+            bradley_terry_loss(np.array([1.0]), np.array([0.0]), label_smoothing=bad)
+
+
 # ----------------------------------------------------------------------------- PPO
 
 def _ppo_case():

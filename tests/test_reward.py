@@ -285,6 +285,26 @@ def test_training_is_deterministic(tok):
     assert not all(np.array_equal(a.params[k], c.params[k]) for k in a.params)  # the seed shuffles
 
 
+def test_label_smoothing_trains_on_the_smoothed_loss(tok):
+    pairs = toy_pairs(12)
+    trunk = tiny_trunk(tok)
+    models, logs = [], []
+    for eps in (None, 0.0, 0.2):
+        rm = RewardModel(trunk.copy(), seed=0)
+        kwargs = {} if eps is None else {"label_smoothing": eps}
+        hist = train_reward_model(rm, tok, pairs, epochs=2, lr=3e-3, batch_size=12, seed=0, progress=False, **kwargs)
+        models.append(rm)
+        logs.append(hist.log)
+    (plain, zero, smooth), (log_plain, log_zero, log_smooth) = models, logs
+    assert all(np.array_equal(plain.params[k], zero.params[k]) for k in plain.params) and log_plain.equals(log_zero)
+    assert not np.array_equal(plain.params["head.w"], smooth.params["head.w"])
+    assert hist.config["label_smoothing"] == 0.2 and np.isfinite(log_smooth["loss"]).all()
+    # the first step's loss (one batch of every pair, before any update) is the smoothed loss of the start
+    rc, rr = rw.pair_rewards(RewardModel(trunk.copy(), seed=0), tok, pairs)
+    assert log_smooth["loss"].iloc[0] == pytest.approx(bradley_terry_loss(rc, rr, label_smoothing=0.2)[0], rel=1e-12)
+    assert log_plain["loss"].iloc[0] == pytest.approx(bradley_terry_loss(rc, rr)[0], rel=1e-12)
+
+
 def test_a_non_finite_reward_stops_training_with_a_warning(tok):
     rm = RewardModel(tiny_trunk(tok), seed=0)
     rm.params["head.w"][0] = np.nan

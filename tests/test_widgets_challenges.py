@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from course_utils import checkpoints, data, exercises, experiments  # noqa: E402
+from course_utils import challenges, checkpoints, data, exercises  # noqa: E402
+from course_utils.losses import bradley_terry_loss  # noqa: E402
 from course_utils.model import GPTConfig, TinyGPT  # noqa: E402
 from course_utils.widgets import (  # noqa: E402
     hacking_curves_view,
@@ -42,14 +43,14 @@ def lines_by_gid(fig) -> dict[str, np.ndarray]:
 
 
 def fake_results() -> dict:
-    """Curves of two β runs and an ensemble run, shaped like ``experiments`` writes them."""
+    """Curves of two β runs and an ensemble run, shaped like ``challenges`` writes them."""
     rows = []
     for beta, its, a, b in ((0.002, [0, 4, 8, 12, 20, 30, 40], 0.03, 0.012), (0.2, [0, 20, 40], 0.02, 0.0)):
         for it in its:
             kl = 2.0 * it if beta < 0.1 else 0.3 * it
             d = np.sqrt(kl)
             rows.append({"run": f"β={beta:g}", "beta": beta, "optimised": "reward model", "iteration": it, "kl": kl,
-                         "d": d, "proxy": -1.5 + 0.3 * d, "gold": 0.33 + float(experiments.gao_curve(d, a, b))})
+                         "d": d, "proxy": -1.5 + 0.3 * d, "gold": 0.33 + float(challenges.gao_curve(d, a, b))})
     rows.append({"run": "ensemble β=0.002", "beta": 0.002, "optimised": "ensemble (mean of 3)", "iteration": 0,
                  "kl": 0.0, "d": 0.0, "proxy": -1.5, "gold": 0.33})
     return {"hacking_curves": pd.DataFrame(rows)}
@@ -155,7 +156,7 @@ def test_noise_widget_builds_without_training(tiny):
 
 # ----------------------------------------------------------------------------- exercise checks
 def test_effectiveness_check(capsys):
-    assert exercises.check_effectiveness(lambda m, b, g: experiments.effectiveness(m, b, g))
+    assert exercises.check_effectiveness(lambda m, b, g: challenges.effectiveness(m, b, g))
     assert not exercises.check_effectiveness(lambda m, b, g: (m - b) / (g - b) if g != b else 0.0)
 
     def stub(m, b, g):
@@ -167,7 +168,7 @@ def test_effectiveness_check(capsys):
 
 def test_conservative_bt_check():
     def reference(delta, eps):
-        loss, g, _ = experiments.conservative_bt_loss(np.array([delta]), np.array([0.0]), eps)
+        loss, g, _ = bradley_terry_loss(np.array([delta]), np.array([0.0]), label_smoothing=eps)
         return loss, float(g[0])
 
     def naive(delta, eps):                 # overflows at |Δ| = 800
@@ -181,7 +182,7 @@ def test_conservative_bt_check():
 
 
 def test_gao_fit_check():
-    assert exercises.check_gao_fit(lambda d, r: experiments.fit_gao(d, r))
+    assert exercises.check_gao_fit(lambda d, r: challenges.fit_gao(d, r))
     assert not exercises.check_gao_fit(lambda d, r: (1.0, 0.0))
     assert not exercises.check_gao_fit(lambda d, r: 1 / 0)
 

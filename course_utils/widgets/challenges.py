@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..experiments import _orient, fit_gao, gao_curve, gao_peak, noisy_labels, train_reward_model_smoothed
+from ..challenges import _orient, fit_gao, gao_curve, gao_peak, noisy_labels
 from ..ppo import single_threaded_blas
 from ..reward import RewardModel, evaluate, train_reward_model
 from ._common import WIDE, _choice_slider, _deferred_import, _interactive, _sanity
@@ -18,7 +18,7 @@ from ._common import WIDE, _choice_slider, _deferred_import, _interactive, _sani
 def hacking_curves_view(results: dict, beta: float, iterations: int):
     """Proxy and gold score against d = √KL for one cached PPO run, up to ``iterations``.
 
-    ``results``: the chapter-6 tables (``experiments.load_results()``); the run is the one
+    ``results``: the chapter-6 tables (``challenges.load_results()``); the run is the one
     that optimised the single reward model at β = ``beta`` (``hacking_curves``). Left: the
     reward-model score (the proxy, gid ``"proxy"``) against d; right: the gold judge (gid
     ``"gold"``) and the Gao et al. (2022) form R(d) = d (a - b log d) refitted to the gold
@@ -106,7 +106,7 @@ def noise_rate_view(tok, sft, train_pairs, test_pairs, flip_rate: float, method:
     """Train one reward model on labels flipped at ``flip_rate`` and measure it on clean held-out pairs.
 
     Each of the three simulated annotators' votes flips with probability ``flip_rate``
-    (``experiments.noisy_labels``); ``method`` picks the labels and the loss: one random
+    (``challenges.noisy_labels``); ``method`` picks the labels and the loss: one random
     annotator per pair with Bradley-Terry, the majority of the three with Bradley-Terry, or one
     annotator with the conservative loss (ε = ``smoothing``). The reward model starts from
     ``sft`` (a copy; ``sft`` is not changed). ``cached``: the ``noise_curves`` table, drawn
@@ -127,10 +127,8 @@ def noise_rate_view(tok, sft, train_pairs, test_pairs, flip_rate: float, method:
     pairs = _orient(train_pairs, y)
     rm = RewardModel(sft.copy(), seed=seed)
     with single_threaded_blas():                          # small matrices (see ppo.single_threaded_blas)
-        if "conservative" in method:
-            train_reward_model_smoothed(rm, tok, pairs, eps=smoothing, epochs=epochs, seed=seed)
-        else:
-            train_reward_model(rm, tok, pairs, epochs=epochs, seed=seed, label="gold", progress=False)
+        train_reward_model(rm, tok, pairs, epochs=epochs, seed=seed, label="gold", progress=False,
+                           label_smoothing=smoothing if "conservative" in method else 0.0)
         ev = evaluate(rm, tok, test_pairs)
     err = float(np.mean(y == 0))
     if p >= 0.5:

@@ -30,7 +30,7 @@ SEED = 0
 # | 1 | 3. Reward model | `03_reward_model` | the Bradley-Terry preference loss, with the numbers broken down | `reward` |
 # | 1 | 4. Elo | `04_elo` | ratings from pairwise matches, Bradley-Terry MLE, confidence intervals | `elo` |
 # | 2 | 5. PPO | `05_ppo` | RLHF with the clipped objective, a KL penalty, a value head, GAE, adaptive β | `ppo` |
-# | 2 | 6. Challenges | `06_challenges` | reward hacking, annotation quality, distribution shift, scalability | `experiments` |
+# | 2 | 6. Challenges | `06_challenges` | reward hacking, annotation quality, distribution shift, scalability | `challenges` |
 # | 2 | 7. Scorecard | `07_scorecard` | medical accuracy, safety, specificity, dose accuracy, humility for every stage | `judge`, `scorecard` |
 # | 2 | 8. Beyond PPO | `08_beyond_ppo` | best-of-n, DPO and GRPO on the same model, data and judge | `bestofn`, `losses`, `dpo`, `grpo`, `beyond` |
 #

@@ -36,7 +36,7 @@
 # **Where this sits.** Nothing new is trained for the pipeline: this chapter stress-tests the models of
 # chapters 2, 3 and 5. The full experiments (three PPO runs judged at a dozen checkpoints, and about
 # twenty reward models) take about two minutes, too long for a notebook, so they ran once when the
-# checkpoints were built (`experiments.build_experiments_cache`, rebuilt exactly by `make checkpoints`)
+# checkpoints were built (`challenges.build_experiments_cache`, rebuilt exactly by `make checkpoints`)
 # and this notebook loads their tables. A few small experiments run live below, so that you can see one
 # of each happen. Every number printed below comes from those tables or from the live runs; when the
 # checkpoints are rebuilt, the numbers (and the verdicts printed with them) follow.
@@ -49,7 +49,7 @@
 # %% tags=["parameters"]
 SEED = 0
 CHECKPOINT_DIR = None          # None: the committed checkpoints (and experiments.npz) in data/checkpoints/
-# the live experiments (the cached ones use experiments.CHAPTER_SETTINGS)
+# the live experiments (the cached ones use challenges.CHAPTER_SETTINGS)
 LIVE_BETA = 0.002              # β of the short live PPO run
 LIVE_ITERATIONS = 4            # its length
 LIVE_LR = 3e-4                 # its learning rate (as in the cached runs)
@@ -70,8 +70,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-from course_utils import checkpoints, data, experiments, judge, ppo, reward
+from course_utils import challenges, checkpoints, data, judge, ppo, reward
 from course_utils.exercises import check_conservative_bt, check_effectiveness, check_gao_fit
+from course_utils.losses import bradley_terry_loss
 from course_utils.paths import CHECKPOINT_DIR as COMMITTED_CHECKPOINTS
 from course_utils.plotting import COLORS, STAGE_COLORS, smooth, use_course_style
 from course_utils.widgets import hacking_curves_widget, noise_rate_view, noise_rate_widget
@@ -84,8 +85,8 @@ ckpt = COMMITTED_CHECKPOINTS if CHECKPOINT_DIR is None else Path(CHECKPOINT_DIR)
 tok = checkpoints.load_tokenizer(ckpt)
 sft = checkpoints.load("sft", ckpt)           # π_sft, and (a frozen copy) the reference π_ref
 rm = reward.load_reward_model(ckpt)           # r_φ, the proxy (chapter 3)
-R = experiments.load_results(ckpt)            # every table of the cached experiments
-S = experiments.CHAPTER_SETTINGS              # the settings they ran with
+R = challenges.load_results(ckpt)            # every table of the cached experiments
+S = challenges.CHAPTER_SETTINGS              # the settings they ran with
 scenarios = {s["id"]: s for s in data.load_scenarios()}
 eval_prompts = data.load_eval_prompts()
 prefs = data.load_preferences()
@@ -146,9 +147,9 @@ def log_axes(ax, xticks, y: bool = True) -> None:
 # comes with a bootstrap 95 % interval (resampling the held-out prompts or pairs).
 
 # %%
-print(f"E = {experiments.effectiveness(0.35, 0.30, 0.40):.2f}  (the example above)")
-print(f"E = {experiments.effectiveness(0.45, 0.30, 0.40):.2f}  (a mitigation that beats the problem-free reference)")
-print(f"E = {experiments.effectiveness(0.50, 0.40, 0.40)}   (nothing was lost: undefined)")
+print(f"E = {challenges.effectiveness(0.35, 0.30, 0.40):.2f}  (the example above)")
+print(f"E = {challenges.effectiveness(0.45, 0.30, 0.40):.2f}  (a mitigation that beats the problem-free reference)")
+print(f"E = {challenges.effectiveness(0.50, 0.40, 0.40)}   (nothing was lost: undefined)")
 
 # %% [markdown]
 # ## 1. Reward hacking
@@ -191,9 +192,9 @@ print(f"E = {experiments.effectiveness(0.50, 0.40, 0.40)}   (nothing was lost: u
 
 # %%
 a_demo, b_demo = 0.03, 0.01
-d_star, r_star = experiments.gao_peak(a_demo, b_demo)
+d_star, r_star = challenges.gao_peak(a_demo, b_demo)
 print(f"d* = {d_star:.2f}, KL at the peak = {d_star ** 2:.1f} nats, gain at the peak = {r_star:.4f}, "
-      f"gain at d = 20: {experiments.gao_curve(20.0, a_demo, b_demo):.4f}")
+      f"gain at d = 20: {challenges.gao_curve(20.0, a_demo, b_demo):.4f}")
 
 # %% [markdown]
 # ### 1.3 The experiment
@@ -255,7 +256,7 @@ hs = hacked.sort_values("d")
 ax2.fill_between(hs.d, hs.gold - 2 * hs.gold_se, hs.gold + 2 * hs.gold_se,
                  color=STAGE_COLORS["hacked"], alpha=0.12)
 a_fit, b_fit = fit.loc[(hack_run, "gold"), ["a", "b"]]
-ax2.plot(grid, g0 + experiments.gao_curve(grid, a_fit, b_fit), ":", color=COLORS["black"], lw=2.5,
+ax2.plot(grid, g0 + challenges.gao_curve(grid, a_fit, b_fit), ":", color=COLORS["black"], lw=2.5,
          label=fr"Gao fit, β = {hack_beta:g}")
 for ax, y0 in ((ax1, p0), (ax2, g0)):
     ax.axhline(y0, color=COLORS["grey"], ls="--", lw=1.2)
@@ -463,9 +464,9 @@ print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, str
 # then the greedy answers to some held-out questions, judged by both scores.
 
 # %% tags=["nbval-ignore-output"]
-live_cfg = experiments.hacking_ppo_config(H, LIVE_BETA, LIVE_ITERATIONS)
+live_cfg = challenges.hacking_ppo_config(H, LIVE_BETA, LIVE_ITERATIONS)
 live_cfg.lr, live_cfg.seed = LIVE_LR, SEED
-train_items, _ = experiments.split_rl_prompts(H.n_val, H.seed)
+train_items, _ = challenges.split_rl_prompts(H.n_val, H.seed)
 live = sft.copy()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -478,7 +479,7 @@ for name, policy in (("SFT", sft), (f"after {len(diag)} iterations", live)):
     rows.append({"policy": name, "proxy": rm.score(tok, [p["prompt"] for p in items], answers).mean(),
                  "gold": gold.overall.mean(), "medical_accuracy": gold.medical_accuracy.mean(),
                  "humility": gold.humility.mean(),
-                 "repetition": np.mean([experiments.repetition(a) for a in answers])})
+                 "repetition": np.mean([challenges.repetition(a) for a in answers])})
 print(f"KL per answer on the training prompts: {diag.kl.iloc[0]:.1f} → {diag.kl.iloc[-1]:.1f} nats; proxy on the "
       f"training prompts {diag.score.iloc[:3].mean():+.2f} (first 3 iterations) → {diag.score.iloc[-3:].mean():+.2f} (last 3)")
 pd.DataFrame(rows).round(3)
@@ -542,7 +543,7 @@ print(f"majority of the three: {(votes.sum(axis=1) >= 2).mean():.1%}")
 q = 0.3
 print(f"majority of three wrong: {3 * q**2 * (1 - q) + q**3:.3f}")
 for d in (2.0, 3.0):
-    loss, g, _ = experiments.conservative_bt_loss(np.array([d]), np.array([0.0]), 0.1)
+    loss, g, _ = bradley_terry_loss(np.array([d]), np.array([0.0]), label_smoothing=0.1)
     print(f"ε = 0.1, Δ = {d:.0f}: loss {loss:.4f}, dL/dΔ = {g[0]:+.3f}")
 
 # %% [markdown]
@@ -783,7 +784,7 @@ print(f"PPO / SFT at d_model = {here.d_model:.0f}: memory {here.mb_separate_valu
 # whatever else it is doing, so they are only plotted, never printed and never cached:
 
 # %%
-cost = experiments.measure_ppo_cost(tok, widths=COST_WIDTHS, iterations=1, max_new_tokens=COST_NEW_TOKENS,
+cost = challenges.measure_ppo_cost(tok, widths=COST_WIDTHS, iterations=1, max_new_tokens=COST_NEW_TOKENS,
                                     seed=SEED)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
 ax1.plot(cost.d_model, cost.seconds_per_iteration, "o-", color=COLORS["vermillion"], label="measured")
@@ -866,7 +867,7 @@ sx.round(3)
 #
 # ## 5. The four challenges, measured
 #
-# **Severity rule** (`experiments.SEVERITY_RULE`). For the three challenges that cost quality, the effect
+# **Severity rule** (`challenges.SEVERITY_RULE`). For the three challenges that cost quality, the effect
 # size is the share of the stage's skill above a no-skill floor that the unmitigated problem destroys,
 # $(q_\text{good} - q_\text{bad}) / (q_\text{good} - q_\text{floor})$: critical from 0.75, high from 0.40,
 # medium from 0.15, low below. The floors: chance (0.5) for accuracy and agreement; for the gold score,
@@ -875,7 +876,7 @@ sx.round(3)
 # measurement beside it.
 
 # %%
-summary = experiments.summary_table(R)  # the summary, recomputed from the cached experiment tables
+summary = challenges.summary_table(R)  # the summary, recomputed from the cached experiment tables
 table = summary[["challenge", "effect_size", "severity", "best_mitigation",
                  "effectiveness", "ci_low", "ci_high"]].copy()
 table.round(3)
@@ -931,7 +932,7 @@ print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} fo
 #   best of many noisy checkpoints is biased upwards.
 # * **Averaging reward models without standardising them.** A reward model's zero and scale are arbitrary
 #   (chapter 3); the mean of raw scores is dominated by the member with the widest spread, the minimum by
-#   the one with the lowest offset. `experiments.EnsembleReward` standardises each member first.
+#   the one with the lowest offset. `challenges.EnsembleReward` standardises each member first.
 # * **One run, no interval.** The effects here are a few hundredths of the gold scale; a single run can
 #   show a mitigation at 60 % or at 110 %. Report the interval, or several seeds.
 # * **Trusting the gold judge.** It is a rubric, itself a proxy for a pharmacist. Section 5 prints its
@@ -1020,9 +1021,9 @@ _ = check_gao_fit(gao_fit)
 # **Going further** (no check): (a) in section 1.7, raise `LIVE_ITERATIONS` to 30 and watch the medical
 # accuracy and the humility of the live policy; (b) in the cached results (`R["hacking_curves"]`), compute
 # $E$ of the large-β run at each of its checkpoints, not only the last; (c) with
-# `experiments.annotation_experiment` and `experiments.NoiseSettings(smoothing=0.3)`, try a larger
+# `challenges.annotation_experiment` and `challenges.NoiseSettings(smoothing=0.3)`, try a larger
 # $\varepsilon$ (about half a minute); (d) with `from dataclasses import replace`, run
-# `experiments.reward_hacking_experiment(tok, sft, rm, replace(S.hacking, seed=1))` (about a minute) and
+# `challenges.reward_hacking_experiment(tok, sft, rm, replace(S.hacking, seed=1))` (about a minute) and
 # compare its `hacking_curves` with the cached seed's: how much of what section 1 shows survives a new
 # seed?
 #

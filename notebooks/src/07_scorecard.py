@@ -86,12 +86,12 @@ print(f"{len(eval_prompts)} held-out questions in {len({p['category'] for p in e
 
 def chapter6_answers() -> tuple[pd.DataFrame | None, str]:
     """The answers of chapter 6's PPO policies (hacked and mitigated), or None with the reason."""
-    if importlib.util.find_spec("course_utils.experiments") is None:
-        return None, "course_utils.experiments is not part of this installation"
-    from course_utils import experiments
+    if importlib.util.find_spec("course_utils.challenges") is None:
+        return None, "course_utils.challenges is not part of this installation"
+    from course_utils import challenges
 
     try:
-        results = experiments.load_results() if CHECKPOINT_DIR is None else experiments.load_results(ckpt)
+        results = challenges.load_results() if CHECKPOINT_DIR is None else challenges.load_results(ckpt)
     except FileNotFoundError:
         return None, "chapter 6's results file has not been built (run `make checkpoints`)"
     return results["policy_answers"], ""
