@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_utils import model as model_module  # noqa: E402
+from course_utils import runtime  # noqa: E402
 from course_utils.losses import cross_entropy  # noqa: E402
 from course_utils.model import GPTConfig, TinyGPT  # noqa: E402
 from course_utils.optim import AdamW  # noqa: E402
@@ -44,10 +44,8 @@ VOCAB, D_MODEL, N_LAYERS, N_HEADS, SEQ_LEN, BATCH = 2000, 64, 2, 4, 128, 16
 
 def blas_report() -> tuple[str, int]:
     """One line describing the BLAS threadpoolctl sees, and its thread count."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed (pip install threadpoolctl to see the BLAS kernel)", os.cpu_count() or 1
+    from threadpoolctl import threadpool_info
+
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     if not blas:
         return "no BLAS found by threadpoolctl", os.cpu_count() or 1
@@ -205,7 +203,7 @@ def main() -> None:
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs ({platform.machine()})")
     print(f"BLAS: {blas}")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(not set)')}, "
-          f"glibc malloc thresholds raised: {model_module.MALLOC_TUNED}")
+          f"glibc malloc thresholds raised: {runtime.configure()}")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (other processes on a {os.cpu_count()}-CPU machine "
           "slow both numpy and torch)")
     print(f"config: vocab {VOCAB}, d_model {D_MODEL}, {N_LAYERS} layers, {N_HEADS} heads, "

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_utils import checkpoints, data, ppo  # noqa: E402
 from course_utils.optim import AdamW  # noqa: E402
+from course_utils import runtime  # noqa: E402
 from course_utils.paths import CHECKPOINT_DIR  # noqa: E402
 from course_utils.training import encode_sft  # noqa: E402
 
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--checkpoints", type=Path, default=CHECKPOINT_DIR)
     args = parser.parse_args()
+    runtime.configure()          # the malloc thresholds train_ppo sets; this benchmark calls rollout directly
 
     tok = checkpoints.load_tokenizer(args.checkpoints)
     sft = checkpoints.load("sft", args.checkpoints)

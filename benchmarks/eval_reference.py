@@ -14,7 +14,8 @@ bootstrap intervals over the questions:
 * reward model: accuracy on the held-out preference pairs, and on *on-policy* pairs: two answers
   sampled (τ = 1) from the SFT and the PPO policy for each held-out question, kept when the gold
   judge's overall scores differ by at least ``DECISIVE`` (the RM must rank them as the judge does);
-* PPO over SFT (greedy answers): the paired gold-judge gain with its interval, the share of the
+* PPO over SFT (greedy answers): the paired gold-judge gain with its interval (on the held-out
+  questions, and on the RL prompts PPO trained on, wordings SFT never saw), the share of the
   questions where they differ on which the judge prefers PPO, medical accuracy and repetition of
   both, the reward model's mean score of PPO and of the expert answers, clip fraction and
   approximate KL from the reference run's log; with ``--seeds``, PPO is retrained from SFT with
@@ -125,9 +126,17 @@ def main(argv: list[str]) -> int:
     answers = {n: sample_answers(m, tok, prompts, 0.0, MAX_NEW) for n, m in (("sft", sft), ("ppo", ppo))
                if n == "sft" or not only_seeds}
     out["sft"], v_sft = stage_report(answers["sft"], items, scen, experts)
+    rl_items = data.load_rl_prompts()
+    rl_cases = [scen[e["scenario_id"]] for e in rl_items]
+
+    def rl_gold(model) -> object:
+        return judge.judge_many(sample_answers(model, tok, [e["prompt"] for e in rl_items], 0.0, MAX_NEW), rl_cases)
+
+    v_sft_rl = rl_gold(sft)
     if not only_seeds:
         out["ppo"], v_ppo = stage_report(answers["ppo"], items, scen, experts)
         out["ppo_vs_sft"] = gain(v_ppo, v_sft)
+        out["ppo_vs_sft_rl_prompts"] = {"sft": ci(v_sft_rl.overall), **gain(rl_gold(ppo), v_sft_rl)}
         test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
         out["reward_heldout_accuracy"] = round(float(evaluate(rm, tok, test_pairs)["accuracy"]), 4)
         out["reward_onpolicy"] = onpolicy_agreement(rm, tok, {"sft": sft, "ppo": ppo}, items, scen)
@@ -149,7 +158,8 @@ def main(argv: list[str]) -> int:
                               progress=False)
         a = sample_answers(policy, tok, prompts, 0.0, MAX_NEW)
         v = judge.judge_many(a, [scen[e["scenario_id"]] for e in items])
-        out[f"ppo_seed{seed}"] = {**gain(v, v_sft), "medical_accuracy": ci(v.medical_accuracy),
+        out[f"ppo_seed{seed}"] = {**gain(v, v_sft), "rl_prompts_gain": gain(rl_gold(policy), v_sft_rl)["gain"],
+                                  "medical_accuracy": ci(v.medical_accuracy),
                                   "repeated_4grams": ci([repeated_4grams(t) for t in a]),
                                   "seconds": round(time.perf_counter() - t0)}
         print(json.dumps({f"ppo_seed{seed}": out[f"ppo_seed{seed}"]}), flush=True)

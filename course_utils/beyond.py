@@ -64,6 +64,7 @@ from .dpo import DPOConfig, train_dpo
 from .grpo import GRPOConfig, train_grpo
 from .model import TinyGPT
 from .paths import CHECKPOINT_DIR, save_log
+from .stats import TAILS_95, bootstrap_indices, percentile_interval
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
 
@@ -121,8 +122,8 @@ def train_reference_dpo(sft: TinyGPT, tok: VocabularyTokenizer, config: DPOConfi
 
 
 def rl_prompts() -> list[dict]:
-    """The prompts reinforcement learning trains on: ``data.load_rl_prompts()`` (two training
-    wordings of every case); never the held-out questions."""
+    """The prompts reinforcement learning trains on: ``data.load_rl_prompts()`` (two wordings of
+    every case that no SFT demonstration used); never the held-out questions."""
     from . import data
 
     return data.load_rl_prompts()
@@ -201,13 +202,12 @@ def bestofn_curve(samples: pd.DataFrame, ns: Sequence[int] = CURVE_NS, rounds: i
                   seed: int = SEED) -> pd.DataFrame:
     """Best-of-n against n: mean reward and gold score of the chosen answers, a bootstrap 95% interval
     of the gold mean over the questions, the oracle's gold, the answers' length and the KL bound."""
-    from .challenges import _bootstrap_index, _interval
-
     rows = []
     for n in ns:
         pick, oracle = bon_choice(samples, n), bon_choice(samples, n, by="gold")
         gold = pick["gold"].to_numpy()
-        lo, hi = _interval(gold[_bootstrap_index(len(gold), rounds, seed)].mean(axis=1))
+        lo, hi = percentile_interval(gold[bootstrap_indices(len(gold), rounds, seed)].mean(axis=1), tails=TAILS_95,
+                                     finite=True)
         rows.append({"n": int(n), "reward": float(pick["reward"].mean()), "gold": float(gold.mean()),
                      "gold_lower": lo, "gold_upper": hi, "gold_oracle": float(oracle["gold"].mean()),
                      "words": float(pick["words"].mean()), "kl_bound": float(bon_kl(n))})
@@ -371,8 +371,8 @@ def build_beyond_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool =
     """
     from . import data
     from .challenges import save_tables
-    from .ppo import single_threaded_blas
     from .reward import load_reward_model
+    from .runtime import single_threaded_blas
 
     out_dir = Path(out_dir)
     sft, rm = TinyGPT.load(out_dir / "sft.npz"), load_reward_model(out_dir)
@@ -407,8 +407,8 @@ def build_beyond_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool =
 
 
 def _single_threaded(fn: Callable, *args):
-    """``fn(*args)`` with one BLAS thread (``ppo.single_threaded_blas``)."""
-    from .ppo import single_threaded_blas
+    """``fn(*args)`` with one BLAS thread (``runtime.single_threaded_blas``)."""
+    from .runtime import single_threaded_blas
 
     with single_threaded_blas():
         return fn(*args)

@@ -11,7 +11,7 @@ that the chapters show, so a rebuild reproduces the committed files:
 | tokenizer.json | word-level vocabulary | ``VocabularyTokenizer.fit`` on the training texts |
 | base.npz | pretrained TinyGPT (chapter 1) | ``training.pretrain`` on ``data/corpus.txt`` |
 | sft.npz | SFT policy (chapter 2) | ``training.sft`` on ``data/sft.jsonl``, from base |
-| reward.npz | reward model (chapter 3) | ``reward.train_reward_model`` on the train split of ``data/preferences.jsonl``, from sft |
+| reward.npz | reward model (chapter 3) | ``reward.train_reward_model`` on the train split of ``data/preferences.jsonl`` and ``data.case_contrast_pairs``, from sft |
 | ppo.npz | PPO policy (chapter 5) | ``ppo.train_ppo`` against the reward model, from sft |
 | experiments.npz | chapter-6 results | ``challenges.build_experiments_cache`` (PPO at several β, noisy labels, shift, scale) |
 | scorecard.npz | chapter-7 ablations | ``scorecard.build_scorecard_cache`` (PPO from base, PPO on a noisy reward model) |

@@ -18,6 +18,7 @@ name                              meaning
 ``s["question"]``                 the prompt used for training (SFT, preferences, corpus)
 ``s["variants"][0]``, ``[1]``     paraphrases used for training
 ``s["variants"][-1]``             the held-out paraphrase: the evaluation prompt, never trained on
+``s["rl_questions"]``             wordings only RL trains on (no SFT, preference or corpus text)
 expert response                   ``s["answer"] + " " + s["escalation"]``
 ``CATEGORIES``                    the seven categories, in the course's order
 ``DataError``                     a validation failure: ``.path``, ``.line`` (1-based), ``.field``
@@ -97,6 +98,7 @@ __all__ = [
     "build_eval_prompts",
     "build_preferences",
     "build_sft",
+    "case_contrast_pairs",
     "check_datasets",
     "corpus_stats",
     "dumps_jsonl",
@@ -158,13 +160,12 @@ DATASET_FILES: dict[str, str] = {
     "eval_unseen": "eval_unseen.jsonl",
 }
 SCENARIOS_FILE = "scenarios.jsonl"
-# Wordings per case: ``question`` and variants[:SFT_VARIANTS] (every variant but the last) for SFT,
-# variants[RL_FIRST:SFT_VARIANTS] of them again as the RL prompts (PPO, GRPO), the last variant held
-# out for evaluation. Keeping two wordings for RL only was measured (benchmarks/README.md): the SFT
-# model then addressed 47% of the held-out cases instead of 62.5%, and was as sure of itself on the
-# RL-only wordings (entropy about 0.01 nats per token) as on its own, so PPO gained nothing from them.
+# Wordings per case: ``question`` and variants[:SFT_VARIANTS] (every variant but the last) for SFT
+# and the preference pairs, the last variant held out for evaluation, and ``rl_questions``, two more
+# wordings that only reinforcement learning uses (PPO, GRPO). RL needs prompts the SFT model has not
+# memorised: on its own training wordings it gives the same answer every time (benchmarks/rl_headroom.py),
+# so every sample gets the same reward and there is nothing to learn from.
 SFT_VARIANTS = 7
-RL_FIRST = 5
 # Whole cases kept out of SFT, preference and RL data: does a model answer what it only read about?
 UNSEEN_FILE = "unseen_cases.jsonl"
 
@@ -394,6 +395,7 @@ SCENARIO_SPEC = record(
     title=text(),
     question=text(),
     variants=list_of(text(), min_items=3, distinct=True),
+    rl_questions=list_of(text(), distinct=True),
     answer=text(),
     escalation=text(),
     notes=list_of(text(), min_items=3),
@@ -444,6 +446,7 @@ def _check_scenarios(records: list[dict]) -> Iterable[tuple[int, str, str]]:
     for s in records:
         for p in (s["question"], *s["variants"][:-1]):
             training_prompts.setdefault(_norm(p), s["id"])
+    held_outs = {_norm(s["variants"][-1]) for s in records}
     prefix_category: dict[str, tuple[str, str]] = {}
     for i, s in enumerate(records):
         if _norm(s["question"]) in map(_norm, s["variants"]):
@@ -453,6 +456,9 @@ def _check_scenarios(records: list[dict]) -> Iterable[tuple[int, str, str]]:
             yield i, f"variants[{len(s['variants']) - 1}]", (
                 f"the held-out variant repeats a training prompt of {training_prompts[held_out]}"
             )
+        for k, q in enumerate(s["rl_questions"]):
+            if _norm(q) in training_prompts or _norm(q) in held_outs:
+                yield i, f"rl_questions[{k}]", "repeats a training or held-out wording (RL prompts must be new)"
         prefix = s["id"].split("-")[0]
         first = prefix_category.setdefault(prefix, (s["category"], s["id"]))
         if first[0] != s["category"]:
@@ -513,7 +519,7 @@ def load_preferences(path: str | Path | None = None) -> list[dict]:
 
 def load_rl_prompts(path: str | Path | None = None) -> list[dict]:
     """The RL prompts (default ``data/rl_prompts.jsonl``): ``{id, scenario_id, category, prompt}``,
-    two training wordings of every case (``build_rl_prompts``)."""
+    the two ``rl_questions`` of every case, in no other training set (``build_rl_prompts``)."""
     return _load_jsonl(_path(path, DATASET_FILES["rl_prompts"]), RL_PROMPTS_FILE_SPEC)
 
 
@@ -738,9 +744,9 @@ def build_sft(scenarios: Sequence[Mapping], featured: Sequence[str] = FEATURED_S
 
 def build_rl_prompts(scenarios: Sequence[Mapping]) -> list[dict]:
     """The prompts reinforcement learning trains on (PPO, GRPO): ``rl_wordings`` of every scenario,
-    two training wordings per case, never the held-out one."""
+    wordings no other training set contains, never the held-out one."""
     return [
-        {"id": f"RL-{s['id']}-v{RL_FIRST + k}", "scenario_id": s["id"], "category": s["category"], "prompt": w}
+        {"id": f"RL-{s['id']}-r{k + 1}", "scenario_id": s["id"], "category": s["category"], "prompt": w}
         for s in sorted(scenarios, key=lambda s: s["id"]) for k, w in enumerate(rl_wordings(s))
     ]
 
@@ -1086,6 +1092,42 @@ def build_preferences(
     return pairs
 
 
+CONTRASTS_PER_WORDING = 4       # "which case?" pairs per training wording (case_contrast_pairs)
+
+
+def case_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0,
+                        per_wording: int = CONTRASTS_PER_WORDING) -> list[dict]:
+    """"Which case is this?" pairs: for each training wording of each case of the ``train`` split,
+    the case's expert response against ``per_wording`` expert responses of *other* train-split
+    cases of the same category (flaw ``off_topic``, votes from the same ``ANNOTATORS``).
+
+    The SFT model's commonest mistake on a new wording is a fluent, correct answer to another
+    case (chapter 2). A reward model trained only on ``build_preferences`` sees that mistake in
+    one pair per case and learns to spot flaws inside an answer, not whether the answer fits the
+    question; these pairs teach the second (hard negatives, as in contrastive retrieval). The
+    test-split cases appear neither as chosen nor as rejected answers, so the held-out pairs stay
+    held out. Built on the fly (deterministic), not stored: only the reference reward model uses
+    them.
+    """
+    test = _test_scenarios(scenarios, seed)
+    train = sorted((s for s in scenarios if s["id"] not in test), key=lambda s: s["id"])
+    pairs = []
+    for s in train:
+        rng = _rng(seed, "contrast", s["id"])
+        pool = [o for o in train if o["category"] == s["category"] and o["id"] != s["id"]]
+        chosen = expert_response(s)
+        for w, prompt in enumerate(training_wordings(s)):
+            for k in rng.permutation(len(pool))[:per_wording]:
+                rejected = expert_response(pool[int(k)])
+                pairs.append({
+                    "id": f"CASE-{s['id']}-{w + 1}-{pool[int(k)]['id']}", "scenario_id": s["id"],
+                    "category": s["category"], "split": "train", "prompt": prompt, "chosen": chosen,
+                    "rejected": rejected, "flaw": "off_topic",
+                    "votes": [a.vote(rng, "off_topic", chosen, rejected) for a in ANNOTATORS], "featured": False,
+                })
+    return pairs
+
+
 def preference_stats(pairs: Sequence[Mapping]) -> dict[str, float]:
     """Shares over pairs: split vote, majority for the rejected answer, chosen longer than rejected."""
     n = len(pairs)
@@ -1136,9 +1178,9 @@ def sft_wordings(s: Mapping) -> list[str]:
 
 
 def rl_wordings(s: Mapping) -> list[str]:
-    """The wordings RL trains on: variants[RL_FIRST:SFT_VARIANTS], training wordings SFT also uses;
-    the held-out last variant is never among them."""
-    return list(s["variants"][RL_FIRST:SFT_VARIANTS])
+    """The wordings RL trains on: ``rl_questions``, which no SFT demonstration, preference pair or
+    corpus passage contains (and never the held-out last variant)."""
+    return list(s["rl_questions"])
 
 
 def _passages(s: Mapping, rng: np.random.Generator, with_questions: bool = True) -> list[str]:

@@ -63,12 +63,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from . import runtime
 from .losses import dpo_loss, dpo_stats, token_logprobs_backward
 from .model import TinyGPT
 from .optim import AdamW, clip_grad_norm, lr_schedule
-from .ppo import _answer_batch, _logprobs, _params_finite, single_threaded_blas
+from .ppo import _answer_batch, _logprobs, _params_finite
 from .progress import Progress
 from .reward import orient_pairs
+from .runtime import single_threaded_blas
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
 
@@ -283,6 +285,7 @@ def train_dpo(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, pairs: Se
     or weight stops the run with a ``RuntimeWarning`` and the weights that last gave a
     finite loss.
     """
+    runtime.configure()                   # glibc keeps the freed temporaries of each step (runtime.py)
     cfg = config or DPOConfig()
     data = orient_pairs(pairs, cfg.label)
     if not data:

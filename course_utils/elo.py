@@ -73,6 +73,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from .stats import sigmoid  # sigma(x), the "branch" form: only e^(-|x|) <= 1 is ever computed
+
 __all__ = [
     "WINNER_SCORES",
     "expected_score",
@@ -84,7 +86,6 @@ __all__ = [
     "bt_log_likelihood",
     "bootstrap_ratings",
     "confidence_intervals",
-    "predict_win_rate",
     "simulate_battles",
 ]
 
@@ -109,13 +110,6 @@ def _check_scale_base(scale: float, base: float) -> None:
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
     if not (np.isfinite(base) and base > 1):
         raise ValueError(f"base must be a finite number > 1, got {base!r}")
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """sigma(x) = 1 / (1 + e^(-x)) without overflow: only e^(-|x|) <= 1 is ever computed."""
-    with np.errstate(under="ignore"):  # e^(-|x|) -> 0 for huge gaps is the right answer
-        z = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
 
 
 def _expected_scalar(diff_theta: float) -> float:
@@ -226,7 +220,7 @@ def expected_score(
     """
     _check_scale_base(scale, base)
     diff = np.asarray(r_a, dtype=float) - np.asarray(r_b, dtype=float)
-    e_a = _sigmoid(diff * (math.log(base) / scale))
+    e_a = sigmoid(diff * (math.log(base) / scale))
     return float(e_a) if e_a.ndim == 0 else e_a
 
 
@@ -403,7 +397,7 @@ def _newton_bradley_terry(
     theta = np.zeros(m)
     loglik = _log_likelihood(theta, w)
     for _ in range(max_iter):
-        p = _sigmoid(theta[:, None] - theta[None, :])
+        p = sigmoid(theta[:, None] - theta[None, :])
         grad = wins - (n_pairs * p).sum(axis=1)
         a = n_pairs * p * (1.0 - p)
         laplacian = np.diag(a.sum(axis=1)) - a
@@ -704,26 +698,6 @@ def confidence_intervals(boot_df: pd.DataFrame, level: float = 0.95) -> pd.DataF
 
 
 # --------------------------------------------------------------------------- chapter helpers
-
-
-def predict_win_rate(
-    ratings: pd.Series | Mapping[str, float], scale: float = 400, base: float = 10
-) -> pd.DataFrame:
-    """Pairwise expected win rates implied by ratings: entry (i, j) = E_i against j.
-
-    P_ij = 1 / (1 + b^((r_j - r_i)/s)), so P_ij + P_ji = 1; the diagonal (a model against
-    itself) is NaN. Rows and columns follow the order of ``ratings`` (index names
-    ``"model_a"`` and ``"model_b"``), ready for a heat map.
-    """
-    r = pd.Series(ratings, dtype=float)
-    values = r.to_numpy()
-    p = np.array(expected_score(values[:, None], values[None, :], scale=scale, base=base))
-    np.fill_diagonal(p, np.nan)
-    return pd.DataFrame(
-        p,
-        index=pd.Index(r.index, name="model_a"),
-        columns=pd.Index(r.index, name="model_b"),
-    )
 
 
 def simulate_battles(

@@ -72,6 +72,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import runtime
 from .losses import kl_penalty, kl_penalty_backward, masked_mean, ppo_clip_loss, token_logprobs_backward
 from .model import TinyGPT
 from .optim import AdamW
@@ -87,9 +88,9 @@ from .ppo import (
     _sample_and_score,
     _warn,
     _warn_extreme_settings,
-    single_threaded_blas,
 )
 from .progress import Progress
+from .runtime import single_threaded_blas
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
 
@@ -324,6 +325,7 @@ def train_grpo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok
     ``RuntimeWarning`` and the weights of the last good iteration; so does a KL to the
     reference above ``max_kl``.
     """
+    runtime.configure()                   # glibc keeps the freed temporaries of each iteration (runtime.py)
     cfg = config or GRPOConfig()
     texts, scen = _prompt_items(prompts, scenarios)
     if not texts:

@@ -44,6 +44,8 @@ from typing import Literal
 
 import numpy as np
 
+from .stats import EXP_SAFE  # |z| ≤ 60: exp(z) and Σ_v exp(z_v) neither overflow nor underflow in float32
+
 __all__ = [
     "masked_mean",
     "cross_entropy",
@@ -91,9 +93,6 @@ def masked_mean(x: np.ndarray, mask: np.ndarray | None = None) -> float:
     x = _float_array(x)
     w = _token_weights(mask, x.shape, np.float64)
     return float(np.sum(w * x))
-
-
-EXP_SAFE = 60.0  # |z| ≤ 60: exp(z) and Σ_v exp(z_v) neither overflow nor underflow in float32
 
 
 def _softmax_parts(z2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -48,10 +48,12 @@ Speed (measured on a 2-core CPU with OpenBLAS; see ``benchmarks/bench_model.py``
 * float32 takes about half the time of float64;
 * large temporaries are freed and re-allocated every step, and glibc would hand that
   memory back to the kernel and fault it in again (about 2,900 page faults and 8 ms of
-  system time per training step of the chapter model). Importing this module therefore
-  raises glibc's mmap and trim thresholds once with ``mallopt`` (``_keep_freed_memory``),
-  which removes those faults. Skipped when you set ``MALLOC_MMAP_THRESHOLD_`` or
-  ``MALLOC_TRIM_THRESHOLD_`` yourself, and on systems without glibc;
+  system time per training step of the chapter model). The training loops therefore call
+  ``runtime.configure()`` on entry, which raises glibc's mmap and trim thresholds once with
+  ``mallopt`` and removes those faults (importing this module changes nothing). Skipped
+  when you set ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` yourself, and on
+  systems without glibc; code that runs its own loop of forward and backward passes calls
+  ``runtime.configure()`` first;
 * not done: running numpy's one-core elementwise work in threads. With OpenBLAS it gains
   nothing, because after each matrix product OpenBLAS's worker threads keep spinning on
   the other cores for about 0.1 s.
@@ -59,49 +61,17 @@ Speed (measured on a 2-core CPU with OpenBLAS; see ``benchmarks/bench_model.py``
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import math
-import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .stats import EXP_SAFE  # |s| ≤ 60: exp(s) and Σ exp(s) neither overflow nor underflow in float32
+
 __all__ = ["GPTConfig", "TinyGPT", "Generation", "copy_into", "filter_logits", "sample_next_token"]
-
-
-# ----------------------------------------------------------------------------- memory
-
-
-def _keep_freed_memory() -> bool:
-    """Ask glibc to keep freed memory in the process instead of unmapping it.
-
-    Two settings: M_MMAP_THRESHOLD = 32 MiB (arrays below that come from the heap, not a
-    fresh mmap each time) and M_TRIM_THRESHOLD = 1 GiB (the heap is not shrunk after each
-    step). Returns True if both were applied. The memory is reused by the next step, so the
-    process's footprint stays at its peak rather than growing.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and other libcs have no mallopt
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    ok_mmap = mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
-    ok_trim = mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024)
-    return bool(ok_mmap and ok_trim)
-
-
-MALLOC_TUNED: bool = _keep_freed_memory()
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -237,9 +207,6 @@ def linear_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, need_dx: bool 
     db = np.ones(dy.shape[0], dtype=dy.dtype) @ dy
     dx = dy @ w.T if need_dx else None
     return dx, dw, db
-
-
-EXP_SAFE = 60.0   # |s| ≤ 60: exp(s) and Σ exp(s) neither overflow nor underflow in float32
 
 
 def softmax_rows(s: np.ndarray, bounded: bool = False) -> np.ndarray:

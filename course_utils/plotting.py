@@ -11,7 +11,6 @@ forms of colour blindness (Okabe & Ito 2008). Change the style here and every ch
 from __future__ import annotations
 
 import matplotlib as mpl
-import matplotlib.pyplot as plt
 from cycler import cycler
 
 # Okabe-Ito palette, named.
@@ -80,10 +79,3 @@ def smooth(values, window: int = 10):
         lo = max(0, i + 1 - window)
         out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
     return out
-
-
-def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, height: float | None = None):
-    """``plt.subplots`` with the course's default size scaled to the grid."""
-    w = width or (6.0 * ncols if ncols > 1 else STYLE["figure.figsize"][0])
-    h = height or (4.0 * nrows if nrows > 1 else STYLE["figure.figsize"][1])
-    return plt.subplots(nrows, ncols, figsize=(w, h), squeeze=False if (ncols > 1 or nrows > 1) else True)

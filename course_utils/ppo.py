@@ -72,8 +72,6 @@ Design choices, each documented where it is made:
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import time
 import warnings
@@ -85,6 +83,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from . import runtime
 from .losses import (
     entropy,
     entropy_backward,
@@ -99,6 +98,7 @@ from .model import TinyGPT
 from .optim import AdamW, clip_grad_norm
 from .paths import save_log
 from .progress import Progress
+from .runtime import one_blas_thread, single_threaded_blas  # single_threaded_blas: re-exported (public here)
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
 
@@ -129,39 +129,6 @@ class RewardModelLike(Protocol):
     """What PPO needs from a reward model: rewards (B,) read at index ``lengths - 1``."""
 
     def forward(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray: ...
-
-
-_BLAS = None   # a threadpoolctl.ThreadpoolController, made on first use (False if threadpoolctl is missing)
-
-
-def single_threaded_blas():
-    """A context in which BLAS runs on one thread (``threadpoolctl``; nothing if it is missing).
-
-    PPO multiplies small matrices: during generation a few rows per step, in the updates a
-    couple of thousand rows of width 64. A second BLAS thread gains little there, and as soon
-    as another process occupies a core, OpenBLAS's hand-offs between threads make every
-    product wait: an iteration then runs 5-10 times slower (measured on a 2-core machine with
-    a core busy, ``benchmarks/bench_ppo.py``). Sampling, every forward and backward pass and
-    the whole PPO loop run inside this context, which also makes their results independent
-    of the machine's core count. Entering it costs about 10 µs.
-    """
-    global _BLAS
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS = ThreadpoolController()
-        except ImportError:                                   # pragma: no cover - installed with the course
-            _BLAS = False
-    return _BLAS.limit(limits=1, user_api="blas") if _BLAS else contextlib.nullcontext()
-
-
-def _one_blas_thread(fn):
-    """Run ``fn`` inside ``single_threaded_blas()``."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with single_threaded_blas():
-            return fn(*args, **kwargs)
-    return wrapper
 
 
 # ============================================================================ configuration
@@ -229,7 +196,7 @@ class PPOConfig:
     norm_samples: int = 256
     missing_eos_reward: float | None = -1.0
     gamma: float = 1.0
-    lam: float = 0.95
+    lam: float = 1.0
     whiten_advantages: bool = True
     ppo_epochs: int = 2
     minibatch_size: int = 16
@@ -372,7 +339,7 @@ def whiten(x: np.ndarray, mask: np.ndarray | None = None, shift_mean: bool = Tru
 
 
 # ============================================================================ log-probabilities
-@_one_blas_thread
+@one_blas_thread
 def _logprobs(model: TinyGPT, tokens: np.ndarray, temperature: float):
     """Forward ``tokens[:, :-1]`` and return (log π(y_t) of the targets ``tokens[:, 1:]``, logits / τ).
 
@@ -477,7 +444,7 @@ class Rollout:
         return self.prompt_lens + self.answer_lens
 
 
-@_one_blas_thread
+@one_blas_thread
 def _sample(policy: TinyGPT, tok: VocabularyTokenizer, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int,
             temperature: float, rng: np.random.Generator):
     """Sample one answer per prompt; prompts of equal length share one ``generate`` call.
@@ -578,7 +545,7 @@ class _Samples:
     answers: list[str]
 
 
-@_one_blas_thread
+@one_blas_thread
 def _sample_and_score(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
                       prompt_ids: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
                       rng: np.random.Generator, value_head: ValueHead | None = None,
@@ -611,7 +578,7 @@ def _sample_and_score(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLi
     return _Samples(tokens, mask, plen, alen, ended, logprobs, ref_logprobs, values, scores, ent, exact, gap, answers)
 
 
-@_one_blas_thread
+@one_blas_thread
 def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_head: ValueHead,
             tok: VocabularyTokenizer, prompt_ids: Sequence[Sequence[int]], config: PPOConfig, beta: float,
             rng: np.random.Generator, score_norm: tuple[float, float] = (0.0, 1.0),
@@ -647,7 +614,7 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
 
 
 # ============================================================================ the update
-@_one_blas_thread
+@one_blas_thread
 def ppo_loss(policy: TinyGPT, value_head: ValueHead, tokens: np.ndarray, mask: np.ndarray,
              old_logprobs: np.ndarray, advantages: np.ndarray, returns: np.ndarray, old_values: np.ndarray,
              config: PPOConfig) -> tuple[float, dict[str, np.ndarray], dict[str, float]]:
@@ -686,7 +653,7 @@ def ppo_loss(policy: TinyGPT, value_head: ValueHead, tokens: np.ndarray, mask: n
     return float(loss), grads, stats
 
 
-@_one_blas_thread
+@one_blas_thread
 def ppo_update(policy: TinyGPT, value_head: ValueHead, opt: AdamW, batch: Rollout, config: PPOConfig,
                rng: np.random.Generator) -> dict[str, float]:
     """``ppo_epochs`` passes of minibatch gradient steps on one rollout; returns mean statistics.
@@ -859,6 +826,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     a non-finite loss, gradient or weight stops the run with a ``RuntimeWarning`` and the
     weights of the last good iteration; so does a KL to the reference above ``max_kl``.
     """
+    runtime.configure()                   # glibc keeps the freed temporaries of each iteration (runtime.py)
     cfg = config or PPOConfig()
     texts, scen = _prompt_items(prompts, scenarios)
     if not texts:
@@ -945,7 +913,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     return policy, diagnostics
 
 
-@_one_blas_thread
+@one_blas_thread
 def reward_normalisation(policy: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
                          prompt_ids: Sequence[Sequence[int]], n: int, max_new_tokens: int, temperature: float,
                          seed: int = 0, batch_size: int = 64) -> tuple[float, float]:
@@ -1044,8 +1012,8 @@ def build_ppo_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool
                          config: PPOConfig | None = None) -> Path:
     """Chapter 5's policy: PPO from ``sft.npz`` against ``reward.npz`` (both in ``out_dir``).
 
-    Trains with ``DEFAULT_CONFIG`` on the RL prompts (``data.load_rl_prompts()``: two training
-    wordings of every training scenario, never the held-out evaluation prompts) and writes the policy
+    Trains with ``DEFAULT_CONFIG`` on the RL prompts (``data.load_rl_prompts()``: two wordings of
+    every case that no SFT demonstration used, never the held-out evaluation prompts) and writes the policy
     to ``out_dir / "ppo.npz"`` (a plain TinyGPT checkpoint; the value head is dropped).
     """
     from . import data

@@ -50,11 +50,13 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from . import runtime
 from .losses import bradley_terry_loss
-from .model import GPTConfig, TinyGPT, copy_into, layer_norm
+from .model import GPTConfig, TinyGPT, copy_into
 from .optim import AdamW, clip_grad_norm, lr_schedule
 from .paths import CHECKPOINT_DIR, save_log
 from .progress import Progress
+from .stats import Z95, sigmoid, wilson_interval  # noqa: F401  (Z95, wilson_interval: re-exported)
 from .tokenizer import VocabularyTokenizer
 from .training import History, encode_sft
 
@@ -108,31 +110,6 @@ class RewardModel:
         return self.trunk.config
 
     # --------------------------------------------------------------- forward / backward
-    def _hidden(self, tokens: np.ndarray) -> np.ndarray:
-        """h = LN_f(x) (B, T, D): the trunk's forward pass without the V-wide LM head.
-
-        It fills ``trunk._cache`` exactly as ``TinyGPT.forward`` does, so
-        ``trunk.backward(None, dhidden)`` works after it; skipping the logits (which a reward
-        model never reads) saves about a quarter of the forward pass.
-        """
-        t = self.trunk
-        if not hasattr(t, "_block_forward"):      # a trunk without the block-level API: the full forward
-            t.forward(tokens)
-            return t.hidden
-        tokens = t._check_tokens(tokens)
-        c, p = t.config, t.params
-        B, T = tokens.shape
-        x = p["wte"][tokens.reshape(-1)]
-        x.reshape(B, T, c.d_model)[...] += p["wpe"][:T]
-        blocks = []
-        for i in range(c.n_layers):
-            x, cache = t._block_forward(i, x, B, T)
-            blocks.append(cache)
-        h, ln_f = layer_norm(x, p["ln_f.g"], p["ln_f.b"])
-        t.hidden = h.reshape(B, T, c.d_model)
-        t._cache = {"tokens": tokens, "blocks": blocks, "ln_f": ln_f, "h": h}
-        return t.hidden
-
     def forward(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Rewards r (B,) of right-padded sequences ``tokens`` (B, T) with ``lengths`` (B,) real tokens.
 
@@ -150,7 +127,7 @@ class RewardModel:
             raise ValueError(f"lengths must lie in [1, {tokens.shape[1]}] (the padded width), got "
                              f"{lengths.min()}..{lengths.max()}")
         T = int(lengths.max()) if lengths.size else 0
-        h = self._hidden(tokens[:, :T])
+        h = self.trunk.forward_hidden(tokens[:, :T])   # h = LN_f(x), without the V-wide LM head
         rows = np.arange(len(lengths))
         h_last = h[rows, lengths - 1]                                       # (B, D)
         r = h_last @ self.params["head.w"] + self.params["head.b"][0]
@@ -400,6 +377,7 @@ def train_reward_model(
     update; NaN on steps without an evaluation). A non-finite loss or gradient stops the run with a
     ``RuntimeWarning`` (``history.diverged``), leaving the weights of the last good step.
     """
+    runtime.configure()                   # glibc keeps the freed temporaries of each step (runtime.py)
     cfg = RewardConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), warmup=int(warmup),
                        min_lr_ratio=float(min_lr_ratio), weight_decay=float(weight_decay),
                        grad_clip=float(grad_clip), margin=float(margin), label=label, trainable=trainable,
@@ -460,23 +438,7 @@ def train_reward_model(
 
 
 # ----------------------------------------------------------------------------- evaluation
-Z95 = 1.959963984540054   # the 97.5% quantile of the standard normal
-
-
-def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a proportion k/n (Wilson 1927): the 95% interval by default.
-
-    centre = (p̂ + z²/2n) / (1 + z²/n),  half-width = z / (1 + z²/n) · √(p̂(1-p̂)/n + z²/4n²).
-    Unlike p̂ ± z√(p̂(1-p̂)/n), it stays inside [0, 1] and is sensible at p̂ = 0 or 1.
-    """
-    if n <= 0:
-        return (0.0, 1.0)
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # the interval always contains p̂; min / max only guard against rounding at p̂ = 0 or 1
-    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))
+# wilson_interval (stats.py) is re-exported here: the 95% interval of an accuracy.
 
 
 def evaluate(rm: RewardModel, tok: VocabularyTokenizer, pairs: Sequence[Mapping], margin: float = 0.0) -> dict:
@@ -496,12 +458,7 @@ def evaluate(rm: RewardModel, tok: VocabularyTokenizer, pairs: Sequence[Mapping]
     loss, _, _ = bradley_terry_loss(rc, rr, margin)
     return {"n": n, "correct": correct, "accuracy": correct / n, "ci_low": lo, "ci_high": hi,
             "mean_margin": float(np.mean(rc - rr)), "loss": loss,
-            "mean_p_chosen": float(np.mean(_sigmoid(rc - rr)))}
-
-
-def _sigmoid(u: np.ndarray) -> np.ndarray:
-    """σ(u) = 1 / (1 + e^{-u}), without overflow for large |u|."""
-    return np.exp(-np.logaddexp(0.0, -np.asarray(u, dtype=np.float64)))
+            "mean_p_chosen": float(np.mean(sigmoid(rc - rr, method="logaddexp")))}
 
 
 def calibration(rm: RewardModel, tok: VocabularyTokenizer, pairs: Sequence[Mapping], bins: int = 5,
@@ -524,7 +481,7 @@ def calibration(rm: RewardModel, tok: VocabularyTokenizer, pairs: Sequence[Mappi
         raise ValueError(f"target must be 'gold' or 'votes', got {target!r}")
     pairs = list(pairs)
     rc, rr = pair_rewards(rm, tok, pairs)
-    p = _sigmoid(rc - rr)
+    p = sigmoid(rc - rr, method="logaddexp")
     if target == "gold":
         pred = np.concatenate([p, 1.0 - p])
         obs = np.concatenate([np.ones(len(p)), np.zeros(len(p))])
@@ -547,13 +504,15 @@ def calibration(rm: RewardModel, tok: VocabularyTokenizer, pairs: Sequence[Mappi
 def build_reward_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False,
                             config: RewardConfig | None = None) -> Path:
     """Chapter 3's reward model: ``sft.npz`` from ``out_dir`` + a new head, trained with
-    ``DEFAULT_CONFIG`` on the pairs of the ``train`` split; writes ``out_dir / "reward.npz"``."""
+    ``DEFAULT_CONFIG`` on the pairs of the ``train`` split and the "which case?" pairs of
+    ``data.case_contrast_pairs``; writes ``out_dir / "reward.npz"``."""
     from . import data
 
     cfg = config or DEFAULT_CONFIG
     out_dir = Path(out_dir)
     rm = RewardModel(TinyGPT.load(out_dir / "sft.npz"), seed=cfg.seed)
     train = [p for p in data.load_preferences() if p["split"] == "train"]
+    train += data.case_contrast_pairs(data.load_scenarios())
     kwargs = asdict(cfg)
     test = [p for p in data.load_preferences() if p["split"] == "test"]
     history = train_reward_model(rm, tok, train, progress=progress, eval_pairs=test, eval_every=EVAL_EVERY, **kwargs)

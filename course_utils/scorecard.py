@@ -57,7 +57,7 @@ Public names
 ``compare_rankings``         two leaderboards side by side; ``kendall_tau``
 ``build_scorecard_cache``    the ablations (trained), written to ``scorecard.npz``
 ``load_cache``               the tables of ``scorecard.npz`` as DataFrames
-``save_tables``, ``load_tables``  the file format (column arrays, no pickles)
+``save_tables``, ``load_tables``  the file format (``tables.py``: column arrays, no pickles)
 """
 
 from __future__ import annotations
@@ -73,10 +73,13 @@ import numpy as np
 import pandas as pd
 
 from . import data, judge
+from . import tables as _tables
 from .elo import bootstrap_ratings, bradley_terry_ratings, confidence_intervals
 from .model import TinyGPT
 from .paths import CHECKPOINT_DIR
 from .progress import Progress
+from .runtime import single_threaded_blas
+from .stats import bootstrap_means, percentile_interval
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
 
@@ -121,7 +124,7 @@ EVIDENCE_COLUMNS: tuple[str, ...] = ("n_facts_stated", "n_facts", "n_harms", "n_
                                      "n_supported", "n_unsupported")
 
 CACHE_FILE = "scorecard.npz"
-CACHE_FORMAT = "scorecard-npz-1"
+CACHE_FORMAT = "scorecard-npz-2"      # tables.save_tables (no pickles)
 #: ε: share of the reward model's training pairs whose label the noisy ablation flips.
 NOISE_RATE = 0.3
 SEED = 0
@@ -238,8 +241,6 @@ def reward_scores(reward_model, tok: VocabularyTokenizer, prompts: Sequence[str]
     (an answer cut by the generation limit, to which ``<eos>`` is added) is cut to
     ``max_len`` tokens and scored at its last token, as PPO scores an answer that did not end.
     """
-    from .ppo import single_threaded_blas
-
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
     max_len = reward_model.config.max_len
@@ -247,7 +248,7 @@ def reward_scores(reward_model, tok: VocabularyTokenizer, prompts: Sequence[str]
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     out = np.empty(len(seqs), dtype=np.float64)
     order = np.argsort(lengths, kind="stable")
-    with single_threaded_blas():                    # small products: a second BLAS thread only waits (ppo.py)
+    with single_threaded_blas():                    # small products: a second BLAS thread only waits (runtime.py)
         for start in range(0, len(order), max(int(batch_size), 1)):
             idx = order[start:start + batch_size]
             width = int(lengths[idx].max())
@@ -303,18 +304,6 @@ def _metric_columns(scored_df: pd.DataFrame, metrics: Sequence[str] | None) -> l
     return list(metrics)
 
 
-def _bootstrap_means(values: np.ndarray, rounds: int, seed: int) -> np.ndarray:
-    """(rounds, M) means of ``values`` (n, M) over rows resampled with replacement (same draws for every
-    column). NaN (a metric that does not apply, like dose accuracy without a number) is left out of
-    each mean; a resample with no value at all gives NaN."""
-    n = values.shape[0]
-    idx = np.random.default_rng(seed).integers(0, n, size=(rounds, n))
-    drawn = values[idx]
-    counts = (~np.isnan(drawn)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, np.nansum(drawn, axis=1) / np.maximum(counts, 1), np.nan)
-
-
 def _groups(scored_df: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
     """Groups in order of first appearance (stages as given, categories as in the data)."""
     order = scored_df[keys].drop_duplicates()
@@ -363,19 +352,17 @@ def scorecard(scored_df: pd.DataFrame, by: str | None = None, metrics: Sequence[
     keys = ["stage"] + ([by] if by else [])
     if by and by not in scored_df.columns:
         raise ValueError(f"scored_df has no column {by!r} to break the scorecard down by")
-    tail = (1.0 - level) / 2.0
     rows = []
     for values, group in _groups(scored_df, keys):
         x = group[cols].to_numpy(dtype=np.float64)
-        boot = _bootstrap_means(x, int(rounds), seed)
+        boot = bootstrap_means(x, int(rounds), seed)
         for j, m in enumerate(cols):
             target = float(targets[m]) if m in targets else math.nan
             valid = x[:, j][~np.isnan(x[:, j])]
             mean = float(valid.mean()) if len(valid) else math.nan
-            col = boot[:, j][~np.isnan(boot[:, j])]
-            lower, upper = np.quantile(col, [tail, 1.0 - tail]) if len(col) else (math.nan, math.nan)
+            lower, upper = percentile_interval(boot[:, j], level)
             rows.append({**dict(zip(keys, values)), "metric": m, "n": len(valid), "mean": mean,
-                         "lower": float(lower), "upper": float(upper), "target": target,
+                         "lower": lower, "upper": upper, "target": target,
                          "gap": target - mean})
     return pd.DataFrame(rows, columns=[*keys, "metric", "n", "mean", "lower", "upper", "target", "gap"])
 
@@ -396,13 +383,10 @@ def paired_difference(scored_df: pd.DataFrame, stage_a: str, stage_b: str, metri
     if not common:
         raise ValueError(f"stages {stage_a!r} and {stage_b!r} share no prompt")
     d = a.loc[common].to_numpy(dtype=np.float64) - b.loc[common].to_numpy(dtype=np.float64)
-    boot = _bootstrap_means(d, int(rounds), seed)
-    tail = (1.0 - level) / 2.0
+    boot = bootstrap_means(d, int(rounds), seed)
     lower, upper = np.full(len(cols), np.nan), np.full(len(cols), np.nan)
     for j in range(len(cols)):
-        col = boot[:, j][~np.isnan(boot[:, j])]
-        if len(col):
-            lower[j], upper[j] = np.quantile(col, [tail, 1.0 - tail])
+        lower[j], upper[j] = percentile_interval(boot[:, j], level)
     valid = ~np.isnan(d)
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = np.where(valid.any(axis=0), np.nansum(d, axis=0) / np.maximum(valid.sum(axis=0), 1), np.nan)
@@ -523,40 +507,14 @@ def compare_rankings(ratings_a: pd.Series | pd.DataFrame, ratings_b: pd.Series |
 
 
 # ============================================================================ the cache file
-def save_tables(path: Path, tables: Mapping[str, pd.DataFrame]) -> Path:
-    """Write DataFrames to one ``.npz``: one array per column (``"<table>/<column>"``), no pickles.
-
-    String and object columns become numpy unicode arrays, numbers stay numbers; each table's
-    column order is kept in ``"__columns__/<table>"``. The index is dropped.
-    """
-    arrays: dict[str, np.ndarray] = {"__format__": np.array(CACHE_FORMAT)}
-    for name, df in tables.items():
-        if "/" in name:
-            raise ValueError(f"table name {name!r} must not contain '/'")
-        arrays[f"__columns__/{name}"] = np.array([str(c) for c in df.columns], dtype=str)
-        for col in df.columns:
-            values = df[col].to_numpy()
-            if values.dtype.kind in "OUS":
-                values = values.astype(str)
-            arrays[f"{name}/{col}"] = values
-    path = Path(path)
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-    return path
+def save_tables(tables: Mapping[str, pd.DataFrame], path: Path) -> Path:
+    """Write DataFrames to one ``.npz`` tagged :data:`CACHE_FORMAT` (``tables.save_tables``: no pickles)."""
+    return _tables.save_tables(tables, path, CACHE_FORMAT)
 
 
 def load_tables(path: Path) -> dict[str, pd.DataFrame]:
     """Read a file written by :func:`save_tables` (without pickles)."""
-    with np.load(path, allow_pickle=False) as z:
-        if "__format__" not in z.files or str(z["__format__"]) != CACHE_FORMAT:
-            raise ValueError(f"{path} is not a scorecard cache (format {CACHE_FORMAT!r} expected)")
-        tables = {}
-        for key in z.files:
-            if key.startswith("__columns__/"):
-                name = key.split("/", 1)[1]
-                cols = [str(c) for c in z[key]]
-                tables[name] = pd.DataFrame({c: z[f"{name}/{c}"] for c in cols}, columns=cols)
-    return tables
+    return _tables.load_tables(path, CACHE_FORMAT, "a scorecard cache")
 
 
 def load_cache(directory: Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
@@ -632,7 +590,7 @@ def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: boo
     train_pairs = [p for p in prefs if p["split"] == "train"]
     test_pairs = [p for p in prefs if p["split"] == "test"]
 
-    with ppo.single_threaded_blas():              # small products everywhere: see ppo.single_threaded_blas
+    with single_threaded_blas():                  # small products everywhere: see runtime.single_threaded_blas
         return _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base, sft, clean_rm,
                                 train_prompts, eval_prompts, train_pairs, test_pairs)
 
@@ -679,5 +637,5 @@ def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base
                         "test_ci_high": ev["ci_high"], "test_loss": ev["loss"]})
     runs = pd.DataFrame([_run_row("ppo_from_base", "base", "clean", diag_base, cfg.iterations),
                          _run_row("ppo_noisy_rm", "sft", "noisy", diag_noisy, cfg.iterations)])
-    return save_tables(out_dir / CACHE_FILE, {"answers": answers, "ppo_diagnostics": diagnostics,
-                                              "reward_models": pd.DataFrame(rm_rows), "runs": runs})
+    return save_tables({"answers": answers, "ppo_diagnostics": diagnostics,
+                        "reward_models": pd.DataFrame(rm_rows), "runs": runs}, out_dir / CACHE_FILE)

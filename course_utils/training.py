@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import runtime
 from .losses import cross_entropy
 from .model import GPTConfig, TinyGPT
 from .optim import AdamW, clip_grad_norm, lr_schedule
@@ -181,6 +182,7 @@ def pretrain(model: TinyGPT, train: np.ndarray, val: np.ndarray | None = None,
     Returns a History whose log has one row per step: step, lr, train_loss, grad_norm,
     and val_loss (NaN between evaluations). A non-finite loss stops the run with a warning.
     """
+    runtime.configure()                   # glibc keeps the freed temporaries of each step (runtime.py)
     cfg = config or PretrainConfig()
     rng = np.random.default_rng(cfg.seed)
     opt = AdamW(model.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -208,6 +210,7 @@ def sft(model: TinyGPT, tokenizer: VocabularyTokenizer, demos: list[dict], confi
 
     Returns a History whose log has one row per step: epoch, step, lr, loss, grad_norm.
     """
+    runtime.configure()                   # glibc keeps the freed temporaries of each step (runtime.py)
     cfg = config or SFTConfig()
     rng = np.random.default_rng(cfg.seed)
     opt = AdamW(model.params, lr=cfg.lr, weight_decay=cfg.weight_decay)

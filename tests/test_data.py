@@ -26,6 +26,10 @@ FIXTURE = [
             "Patient on metformin 1 g twice daily, eGFR now 40. What should happen to the dose?",
             "Is the full metformin dose still fine with moderately reduced kidney function?",
         ],
+        "rl_questions": [
+            "Metformin 2 g daily and the latest blood test puts my kidneys at 40: does anything change?",
+            "For a man whose eGFR has fallen to 40 on metformin 1 g twice a day, is a lower dose needed?",
+        ],
         "answer": "Metformin is cleared by the kidneys, so the dose is reduced when the eGFR is between 30 and 44. "
                   "The usual maximum at this level is 1000 mg a day. Kidney function should be rechecked every 3 to 6 months.",
         "escalation": "Ask your prescriber to review the dose, and stop metformin and seek urgent care if you become very unwell with vomiting or breathlessness.",
@@ -50,6 +54,10 @@ FIXTURE = [
             "Is it safe to use ibuprofen while on warfarin?",
             "My patient on warfarin wants an NSAID for back pain. Any concerns?",
             "Can someone who takes warfarin also take ibuprofen for pain?",
+        ],
+        "rl_questions": [
+            "My mum is on warfarin and her back hurts. Could she use Nurofen?",
+            "Would an anti-inflammatory painkiller interact with a patient's warfarin?",
         ],
         "answer": "Ibuprofen and other NSAIDs increase the risk of bleeding when taken with warfarin. "
                   "NSAIDs irritate the stomach lining and affect platelets, so gastrointestinal bleeding is the main danger. "
@@ -77,6 +85,10 @@ FIXTURE = [
             "A pregnant patient is still on an ACE inhibitor. What should be done?",
             "Is it all right to stay on ramipril now that I am expecting a baby?",
         ],
+        "rl_questions": [
+            "Fourteen weeks into my pregnancy I am still on my blood pressure tablet, ramipril. Should I carry on?",
+            "A pregnant woman at 14 weeks takes an ACE inhibitor for hypertension. What needs to change?",
+        ],
         "answer": "ACE inhibitors such as ramipril are not recommended in pregnancy because they can harm the baby's kidneys and skull development. "
                   "The risk is greatest in the second and third trimesters. Blood pressure treatment should be switched to a medicine suitable in pregnancy, such as labetalol or nifedipine.",
         "escalation": "Contact your prescriber or midwife promptly to arrange the switch, and do not stop blood pressure treatment without advice.",
@@ -100,6 +112,10 @@ FIXTURE = [
             "What is the paracetamol dose for a child weighing 20 kg?",
             "How is a child's paracetamol dose worked out?",
             "My son weighs 20 kg: how much paracetamol is allowed per dose?",
+        ],
+        "rl_questions": [
+            "My child weighs 20 kg. What is the most paracetamol I can give?",
+            "What paracetamol dose suits a child of 20 kg, and how often?",
         ],
         "answer": "Paracetamol for children is dosed by weight, usually 15 mg/kg per dose. "
                   "For a 20 kg child that is about 300 mg per dose, no more often than every 4 hours and no more than 4 doses in 24 hours. "
@@ -126,6 +142,10 @@ FIXTURE = [
             "Patient with CYP2D6 ultrarapid metaboliser status needs pain relief. Codeine?",
             "What happens when someone with very fast CYP2D6 activity takes codeine?",
         ],
+        "rl_questions": [
+            "A gene report calls me an ultrarapid CYP2D6 metaboliser. Is codeine a safe painkiller for me?",
+            "Should codeine be avoided in a patient whose CYP2D6 genotype shows ultrarapid metabolism?",
+        ],
         "answer": "Codeine is converted to morphine by CYP2D6, and ultrarapid metabolisers make morphine faster than usual. "
                   "This can cause morphine toxicity, with drowsiness and slowed breathing, even at normal doses. "
                   "Codeine should be avoided and a painkiller that does not depend on CYP2D6 used instead.",
@@ -151,6 +171,10 @@ FIXTURE = [
             "Patient on atorvastatin reports new muscle pain. What next?",
             "My thighs have been sore since the cholesterol tablet was started. Is it the medicine?",
         ],
+        "rl_questions": [
+            "My calves have been aching ever since I began atorvastatin. Is that a concern?",
+            "A patient reports muscle aches after starting a statin. What should be done?",
+        ],
         "answer": "Statins can cause muscle pain, and rarely a serious muscle breakdown called rhabdomyolysis. "
                   "A blood test for creatine kinase helps to judge how serious it is. "
                   "Dark urine or severe weakness needs prompt assessment.",
@@ -175,6 +199,10 @@ FIXTURE = [
             "What lithium blood level is the target?",
             "Patient stable on lithium: what monitoring is needed?",
             "When and how are lithium levels measured?",
+        ],
+        "rl_questions": [
+            "How frequently does someone on lithium need a blood level test?",
+            "What is the schedule for serum lithium checks in a patient on long-term treatment?",
         ],
         "answer": "Lithium levels are measured 12 hours after the last dose, and the usual target range is 0.4-1.0 mmol/L. "
                   "Once stable, levels are usually checked every 3 months. "
@@ -292,6 +320,15 @@ def test_held_out_variant_must_be_unseen(tmp_path):
     records = copy.deepcopy(FIXTURE)
     records[3]["variants"][-1] = FIXTURE[1]["question"]
     expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 4, "variants[2]", "repeats a training prompt of INT-01")
+
+
+def test_rl_questions_must_be_new_wordings(tmp_path):
+    records = copy.deepcopy(FIXTURE)
+    records[2]["rl_questions"][1] = FIXTURE[4]["variants"][-1]          # another case's held-out wording
+    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 3, "rl_questions[1]", "repeats a training or held-out")
+    records = copy.deepcopy(FIXTURE)
+    records[5]["rl_questions"][0] = FIXTURE[5]["question"]              # its own training wording
+    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 6, "rl_questions[0]", "repeats a training or held-out")
 
 
 def test_id_prefix_belongs_to_one_category(tmp_path):
@@ -539,14 +576,19 @@ def test_sft_demonstrations(kb, built):
 
 
 def test_wordings_split_training_and_held_out(kb, built):
-    """SFT uses every wording but the held-out one, RL two of the same; no training set holds a held-out wording."""
+    """SFT uses every wording but the held-out one, RL two new ones; no training set holds a held-out
+    wording, and the RL wordings are in no SFT demonstration, preference pair or corpus passage."""
     for s in kb:
         sft, rl, held_out = D.sft_wordings(s), D.rl_wordings(s), s["variants"][-1]
-        assert len(sft) == len(s["variants"]) and len(rl) == 2 and set(rl) <= set(sft) and held_out not in sft
+        assert len(sft) == len(s["variants"]) and len(rl) == 2 and not set(rl) & set(sft) and held_out not in sft
     sft_prompts = {r["prompt"] for r in built["sft"]}
     rl_prompts = {r["prompt"] for r in built["rl_prompts"]}
     eval_prompts = {r["prompt"] for r in built["eval"]}
-    assert rl_prompts <= sft_prompts and not (eval_prompts & sft_prompts)
+    pref_prompts = {r["prompt"] for r in built["preferences"]}
+    assert len(rl_prompts) == 2 * len(kb)
+    assert not rl_prompts & (sft_prompts | eval_prompts | pref_prompts) and not (eval_prompts & sft_prompts)
+    corpus = " ".join(built["corpus"].split())
+    assert not [q for q in rl_prompts if " ".join(q.split()) in corpus]
 
 
 def test_featured_sft_cover_the_course_cases(kb, built):
@@ -721,3 +763,27 @@ def test_no_escalation_pairs_really_lack_escalation(built):
     for p in built["preferences"]:
         if p["flaw"] == "no_escalation":
             assert not any(c.entity == "care" and c.polarity > 0 for c in claims(p["rejected"])), p["id"]
+
+
+def test_case_contrast_pairs_hold_out_the_test_cases(kb):
+    """'Which case?' pairs: every training wording of every train-split case against other train-split
+    cases of the same category; no held-out case as chosen or rejected; deterministic."""
+    pairs = D.case_contrast_pairs(kb)
+    assert pairs == D.case_contrast_pairs(kb)
+    test_ids = {p["scenario_id"] for p in D.build_preferences(kb) if p["split"] == "test"}
+    by_id = _by_id(kb)
+    held_out_answers = {D.expert_response(by_id[i]) for i in test_ids}
+    expected = 0
+    for s in kb:
+        if s["id"] in test_ids:
+            continue
+        pool = [o for o in kb if o["category"] == s["category"] and o["id"] != s["id"] and o["id"] not in test_ids]
+        expected += len(D.training_wordings(s)) * min(D.CONTRASTS_PER_WORDING, len(pool))
+    assert len(pairs) == expected > 0
+    for p in pairs:
+        s = by_id[p["scenario_id"]]
+        assert p["split"] == "train" and p["flaw"] == "off_topic" and p["prompt"] in D.training_wordings(s)
+        assert p["chosen"] == D.expert_response(s) and p["rejected"] != p["chosen"]
+        assert p["chosen"] not in held_out_answers and p["rejected"] not in held_out_answers
+        other = next(o for o in kb if D.expert_response(o) == p["rejected"])
+        assert other["category"] == s["category"]

@@ -21,7 +21,6 @@ from course_utils.elo import (
     elo_update,
     expected_score,
     online_elo,
-    predict_win_rate,
     simulate_battles,
     win_matrix,
 )
@@ -441,16 +440,6 @@ def test_public_arena_format_is_accepted():
 
 
 # --------------------------------------------------------------------------- chapter helpers
-
-
-def test_predict_win_rate_matrix():
-    ratings = pd.Series({"PharmGPT-v1": 1400.0, "MedLLM-v2": 1000.0, "ClinicalAI-v3": 1000.0})
-    p = predict_win_rate(ratings)
-    assert p.loc["PharmGPT-v1", "MedLLM-v2"] == pytest.approx(10 / 11)
-    assert p.loc["MedLLM-v2", "ClinicalAI-v3"] == 0.5
-    assert np.all(np.isnan(np.diag(p)))
-    off = ~np.eye(3, dtype=bool)
-    np.testing.assert_allclose((p + p.T).to_numpy()[off], 1.0)
 
 
 def test_simulate_battles():

@@ -421,15 +421,3 @@ def test_build_ppo_checkpoint_writes_a_loadable_policy(tmp_path, monkeypatch):
     assert policy.params.keys() == sft.params.keys()
     assert any(not np.array_equal(policy.params[k], sft.params[k]) for k in sft.params)
     assert ("ppo", "ppo", "build_ppo_checkpoint") in checkpoints.LATER_STAGES
-
-
-def test_single_threaded_blas_limits_and_restores():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-
-    def blas_threads():
-        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
-
-    before = blas_threads()
-    with ppo.single_threaded_blas():
-        assert all(n == 1 for n in blas_threads())
-    assert blas_threads() == before

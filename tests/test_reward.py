@@ -359,11 +359,14 @@ def test_load_reward_model_says_how_to_rebuild(tmp_path):
 
 
 def test_build_reward_checkpoint_trains_on_the_train_split(tmp_path, monkeypatch):
-    """The checkpoint builder: sft.npz in, reward.npz out, trained only on split == "train"."""
+    """The checkpoint builder: sft.npz in, reward.npz out, trained only on split == "train" and the
+    "which case?" pairs, never on a test pair."""
     from course_utils import data
 
     pairs = toy_pairs(6) + [dict(p, id=f"T{i}", split="test") for i, p in enumerate(toy_pairs(4))]
+    contrast = [dict(p, id=f"C{i}") for i, p in enumerate(toy_pairs(2))]
     monkeypatch.setattr(data, "load_preferences", lambda *a, **k: pairs)
+    monkeypatch.setattr(data, "case_contrast_pairs", lambda *a, **k: contrast)
     seen = []
     real_train = rw.train_reward_model
 
@@ -376,7 +379,7 @@ def test_build_reward_checkpoint_trains_on_the_train_split(tmp_path, monkeypatch
     tiny_trunk(tok).save(tmp_path / "sft.npz")
     path = rw.build_reward_checkpoint(tok, tmp_path, config=rw.RewardConfig(epochs=1, batch_size=3))
     assert path == tmp_path / "reward.npz" and path.exists()
-    assert sorted(seen) == [f"P{i}" for i in range(6)]
+    assert sorted(seen) == ["C0", "C1"] + [f"P{i}" for i in range(6)]
     rm = rw.load_reward_model(tmp_path)
     assert rm.params.keys() >= {"head.w", "head.b"}
 

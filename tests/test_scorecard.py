@@ -241,9 +241,10 @@ def test_tables_round_trip_without_pickles(tmp_path):
         "answers": pd.DataFrame({"policy": ["sft", "ppo"], "eval_id": ["E1", "E2"], "answer": ["µg dose ≤ 5", ""]}),
         "runs": pd.DataFrame({"run": ["a"], "iterations": [60], "stopped": [False], "final_kl": [1.25]}),
     }
-    path = scorecard.save_tables(tmp_path / scorecard.CACHE_FILE, tables)
+    path = scorecard.save_tables(tables, tmp_path / scorecard.CACHE_FILE)
     with np.load(path, allow_pickle=False) as z:                       # readable without pickles
-        assert z["answers/answer"].dtype.kind == "U"
+        assert all(z[k].dtype != object for k in z.files)
+        assert z["answers/2"].dtype.kind == "U"                        # column 2 of "answers": the answers
     back = scorecard.load_cache(tmp_path)
     assert list(back) == ["answers", "runs"]
     for name, df in tables.items():

@@ -80,13 +80,13 @@ their settings :class:`HackingSettings`, :class:`NoiseSettings`, :class:`ShiftSe
 ``reward.train_reward_model(..., label_smoothing=ε)``.
 """
 
-# Also re-exported: the private helpers other modules use (_orient: widgets; _bootstrap_index,
-# _interval: beyond) and the tests (_early_stop, _decisive_pairs, _agreement).
+# Also re-exported: the private helpers other modules use (_orient: widgets) and the tests
+# (_early_stop, _decisive_pairs, _agreement). The intervals come from course_utils.stats.
 from .annotation import NOISE_METHODS, NoiseSettings, _orient, annotation_experiment, noisy_labels
 from .cache import (CACHE_FILE, CACHE_FORMAT, CHAPTER_SETTINGS, ChapterSettings, build_experiments_cache, load_results,
                     load_tables, run_all, save_tables)
-from .common import (EnsembleReward, PPORun, _bootstrap_index, _interval, effectiveness, evaluate_policy, fit_gao,
-                     gao_curve, gao_peak, repetition, run_ppo_checkpointed)
+from .common import (EnsembleReward, PPORun, effectiveness, evaluate_policy, fit_gao, gao_curve, gao_peak, repetition,
+                     run_ppo_checkpointed)
 from .hacking import (HACKING_MITIGATIONS, HackingRuns, HackingSettings, _early_stop, hacking_ppo_config,
                       reward_hacking_experiment, split_rl_prompts)
 from .scale import ScaleSettings, measure_ppo_cost, ppo_state_bytes, scalability_experiment

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..model import TinyGPT
+from ..stats import TAILS_95, bootstrap_indices, percentile_interval, wilson_interval
 from ..tokenizer import VocabularyTokenizer
-from .common import (_bootstrap_index, _interval, _pair_correct, _preference_pairs, _trained_reward_model, _wilson,
-                     effectiveness)
+from .common import _pair_correct, _preference_pairs, _trained_reward_model, effectiveness
 
 
 @dataclass
@@ -96,7 +96,7 @@ def _fit_correct(tok: VocabularyTokenizer, sft: TinyGPT, pairs: Sequence[Mapping
 
 
 def _accuracy_row(method: str, flip_rate: float, label_error: float, correct: np.ndarray) -> dict:
-    lo, hi = _wilson(correct.sum(), len(correct))
+    lo, hi = wilson_interval(int(round(correct.sum())), len(correct))
     return {"method": method, "flip_rate": flip_rate, "label_error": label_error,
             "labels_per_pair": _labels_per_pair(method), "accuracy": float(correct.mean()), "ci_low": lo, "ci_high": hi}
 
@@ -124,7 +124,7 @@ def _noise_mitigations(correct: Mapping[tuple[str, float], np.ndarray], s: Noise
     """``noise_mitigations``: E of each mitigation pooled over the flip rates p > 0, with a bootstrap
     interval over the test pairs, and the accuracies at the reference flip rate."""
     clean = correct[("clean labels", 0.0)]
-    idx = _bootstrap_index(n_test, s.n_bootstrap, s.seed)
+    idx = bootstrap_indices(n_test, s.n_bootstrap, s.seed)
     noisy = [float(p) for p in s.flip_rates if p > 0]
 
     def stacked(method: str) -> np.ndarray:                 # (flip rates, test pairs)
@@ -141,7 +141,7 @@ def _noise_mitigations(correct: Mapping[tuple[str, float], np.ndarray], s: Noise
         gain = gained.sum()
         e = effectiveness(gain / max(n_test, 1), 0.0, lost / max(n_test, 1))
         bg = gained[:, idx].mean(axis=2).sum(axis=0)
-        lo, hi = _interval(effectiveness(bg, np.zeros_like(bg), bl))
+        lo, hi = percentile_interval(effectiveness(bg, np.zeros_like(bg), bl), tails=TAILS_95, finite=True)
         rows.append({"mitigation": method, "labels_per_pair": _labels_per_pair(method),
                      "effectiveness": e, "ci_low": lo, "ci_high": hi,
                      "accuracy_at_reference": at_ref.get(method, math.nan),

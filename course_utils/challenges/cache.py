@@ -15,13 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
 import pandas as pd
 
+from .. import tables as _tables
 from ..model import TinyGPT
 from ..paths import CHECKPOINT_DIR
-from ..ppo import single_threaded_blas
 from ..reward import load_reward_model
+from ..runtime import single_threaded_blas
 from ..tokenizer import VocabularyTokenizer
 from .annotation import NoiseSettings, annotation_experiment
 from .hacking import HackingSettings, reward_hacking_experiment
@@ -34,56 +34,14 @@ CACHE_FORMAT = "experiments-npz-1"
 
 
 # ============================================================================ the npz store
-def _encode_table(name: str, df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Arrays for one table: every column as a numpy array, strings as unicode, NaN as a mask."""
-    out = {f"{name}/__columns__": np.array([str(c) for c in df.columns], dtype=str)}
-    for k, col in enumerate(df.columns):
-        v = df[col].to_numpy()
-        key = f"{name}/{k}"
-        if v.dtype.kind in "biu":
-            out[key] = v.astype(np.int64) if v.dtype.kind != "b" else v.astype(bool)
-        elif v.dtype.kind == "f":
-            v = v.astype(np.float64)
-            nan = np.isnan(v)                  # ±inf is stored as itself (a Gao curve with no peak)
-            if nan.any():                      # NaN never equals NaN: store a mask, so rebuilds compare equal
-                out[f"{key}:nan"] = nan
-                v = np.where(nan, 0.0, v)
-            out[key] = v
-        else:
-            out[key] = np.array(["" if x is None else str(x) for x in v], dtype=str)
-    return out
-
-
 def save_tables(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
-    """Write every table to one ``.npz`` (no pickles): column arrays, strings as numpy unicode."""
-    arrays: dict[str, np.ndarray] = {"__format__": np.array(CACHE_FORMAT),
-                                     "__tables__": np.array(list(tables), dtype=str)}
-    for name, df in tables.items():
-        if "/" in name:
-            raise ValueError(f"table names may not contain '/': {name!r}")
-        arrays.update(_encode_table(name, df))
-    path = Path(path)
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    return path
+    """Write every table to one ``.npz`` tagged :data:`CACHE_FORMAT` (``tables.save_tables``: no pickles)."""
+    return _tables.save_tables(tables, path, CACHE_FORMAT)
 
 
 def load_tables(path: str | Path) -> dict[str, pd.DataFrame]:
-    """Read a file written by :func:`save_tables` (``allow_pickle=False``)."""
-    with np.load(path, allow_pickle=False) as z:
-        if "__format__" not in z.files or str(z["__format__"]) != CACHE_FORMAT:
-            raise ValueError(f"{path} is not an experiments cache (format {CACHE_FORMAT!r} expected)")
-        tables = {}
-        for name in z["__tables__"].tolist():
-            cols = z[f"{name}/__columns__"].tolist()
-            data = {}
-            for k, c in enumerate(cols):
-                v = z[f"{name}/{k}"]
-                if f"{name}/{k}:nan" in z.files:
-                    v = np.where(z[f"{name}/{k}:nan"], np.nan, v)
-                data[c] = v.tolist() if v.dtype.kind == "U" else v
-            tables[name] = pd.DataFrame(data, columns=cols)
-    return tables
+    """Read a file written by :func:`save_tables` (``tables.load_tables``, ``allow_pickle=False``)."""
+    return _tables.load_tables(path, CACHE_FORMAT, "an experiments cache")
 
 
 def load_results(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
@@ -134,7 +92,7 @@ def run_all(tok: VocabularyTokenizer, sft: TinyGPT, rm, settings: ChapterSetting
             progress: bool = False, workers: int = 1) -> dict[str, pd.DataFrame]:
     """Every experiment at ``settings`` and the summary: all the chapter's tables.
 
-    BLAS runs on one thread (``ppo.single_threaded_blas`` explains why: small matrices, and a busy
+    BLAS runs on one thread (``runtime.single_threaded_blas`` explains why: small matrices, and a busy
     second core would slow the products down tenfold); results do not depend on the core count.
     With ``workers=2`` the reward-model-only experiments run in a second, forked process while
     this one runs PPO (Linux only: "spawn", the default elsewhere, would re-run the caller's

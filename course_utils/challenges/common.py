@@ -3,7 +3,8 @@ reward models on the SFT trunk, sampling and scoring a policy, and PPO that keep
 
 * :func:`effectiveness`: E = (q_M - q_bad) / (q_good - q_bad), the one measure of every mitigation;
 * :func:`gao_curve`, :func:`fit_gao`, :func:`gao_peak`: R(d) = d (a - b log d) (Gao et al. 2022);
-* ``_wilson``, ``_bootstrap_index``, ``_interval``: the 95% intervals of the tables;
+* the 95% intervals of the tables come from ``stats.py`` (``wilson_interval``,
+  ``bootstrap_indices``, ``percentile_interval`` at ``TAILS_95``);
 * ``_preference_pairs``, ``_trained_reward_model``, ``_pair_correct``: reward models trained and
   scored on the preference pairs;
 * :class:`EnsembleReward`: several standardised reward models as one;
@@ -27,7 +28,7 @@ from ..judge import METRICS, judge_many
 from ..losses import token_logprobs
 from ..model import TinyGPT
 from ..ppo import reward_normalisation, sample_answers, train_ppo
-from ..reward import RewardModel, pair_rewards, train_reward_model, wilson_interval
+from ..reward import RewardModel, pair_rewards, train_reward_model
 from ..tokenizer import VocabularyTokenizer
 from ..training import encode_sft
 
@@ -88,26 +89,6 @@ def gao_peak(a: float, b: float) -> tuple[float, float]:
         return math.inf, math.inf
     d_star = math.exp(a / b - 1.0)
     return d_star, b * d_star
-
-
-# ============================================================================ intervals
-def _wilson(k: float, n: int) -> tuple[float, float]:
-    return wilson_interval(int(round(k)), int(n))
-
-
-def _bootstrap_index(n: int, rounds: int, seed: int) -> np.ndarray:
-    """(rounds, n) indices drawn with replacement: the resamples every bootstrap here uses."""
-    return np.random.default_rng(seed).integers(0, n, size=(rounds, n))
-
-
-def _interval(values: np.ndarray) -> tuple[float, float]:
-    """The 2.5% and 97.5% percentiles of the finite bootstrap values (NaN, NaN if none)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return math.nan, math.nan
-    lo, hi = np.percentile(v, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 # ============================================================================ reward models on the SFT trunk

@@ -23,10 +23,10 @@ from .. import data
 from ..judge import METRICS
 from ..model import TinyGPT
 from ..ppo import PPOConfig
+from ..stats import TAILS_95, bootstrap_indices, percentile_interval
 from ..tokenizer import VocabularyTokenizer
-from .common import (EnsembleReward, PPORun, _bootstrap_index, _greedy, _interval, _judge, _preference_pairs,
-                     _trained_reward_model, effectiveness, evaluate_policy, fit_gao, gao_curve, gao_peak,
-                     run_ppo_checkpointed)
+from .common import (EnsembleReward, PPORun, _greedy, _judge, _preference_pairs, _trained_reward_model, effectiveness,
+                     evaluate_policy, fit_gao, gao_curve, gao_peak, run_ppo_checkpointed)
 
 #: The mitigations of reward hacking, as named in ``hacking_mitigations`` (the rows with an effectiveness).
 HACKING_MITIGATIONS: tuple[str, ...] = ("strong KL", "early stopping", "reward-model ensemble")
@@ -351,7 +351,7 @@ def _hacked_reference(h: HackingRuns) -> _HackedReference:
     chosen, stopped = _early_stop(its, [h.val_gold[i] for i in its], s.patience)
     G = np.stack([h.item_gold(h.hacked, it) for it in its])          # (checkpoints, prompts)
     best_k = int(np.argmax(G.mean(axis=1)))
-    idx = _bootstrap_index(G.shape[1], s.n_bootstrap, s.seed)
+    idx = bootstrap_indices(G.shape[1], s.n_bootstrap, s.seed)
     return _HackedReference(its, G, best_k, float(G[best_k].mean()), float(G[-1].mean()), idx,
                            boot_best=G[:, idx].mean(axis=2).max(axis=0), boot_hacked=G[-1][idx].mean(axis=1),
                            chosen=chosen, stopped=stopped)
@@ -393,7 +393,8 @@ def _score_mitigation(h: HackingRuns, ref: _HackedReference, row: dict) -> None:
                humility=float(t["humility"].mean()))
     if row["mitigation"] in HACKING_MITIGATIONS:
         row["effectiveness"] = effectiveness(row["gold"], ref.g_hacked, ref.g_best)
-        lo, hi = _interval(effectiveness(g_items[ref.idx].mean(axis=1), ref.boot_hacked, ref.boot_best))
+        lo, hi = percentile_interval(effectiveness(g_items[ref.idx].mean(axis=1), ref.boot_hacked, ref.boot_best),
+                                     tails=TAILS_95, finite=True)
         row["ci_low"], row["ci_high"] = lo, hi
     else:
         row["effectiveness"] = row["ci_low"] = row["ci_high"] = math.nan

@@ -18,10 +18,11 @@ import pandas as pd
 
 from ..model import TinyGPT
 from ..reward import evaluate
+from ..stats import TAILS_95, bootstrap_indices, percentile_interval
 from ..tokenizer import VocabularyTokenizer
 from ..training import encode_sft
-from .common import (PPORun, _bootstrap_index, _interval, _judge, _pair_correct, _preference_pairs, _scores,
-                     _trained_reward_model, effectiveness)
+from .common import (PPORun, _judge, _pair_correct, _preference_pairs, _scores, _trained_reward_model,
+                     effectiveness)
 from .hacking import HackingSettings, reward_hacking_experiment
 
 
@@ -210,14 +211,14 @@ def _shift_mitigation(tok: VocabularyTokenizer, rm, rm_new, test: list[dict], ag
     correct = _pair_correct(rm, tok, test)
     q_good, q_sft = float(correct.mean()), agreement.pooled(its[:1], "old")
     q_bad, q_mit = agreement.pooled(drift, "old"), agreement.pooled(drift, "new")
-    idx = _bootstrap_index(n_items, s.n_bootstrap, s.seed)
-    idx_test = _bootstrap_index(len(test), s.n_bootstrap, s.seed + 1)
+    idx = bootstrap_indices(n_items, s.n_bootstrap, s.seed)
+    idx_test = bootstrap_indices(len(test), s.n_bootstrap, s.seed + 1)
     boot = []
     for r, rt in zip(idx, idx_test):
         w = np.bincount(r, minlength=n_items).astype(np.float64)
         boot.append(effectiveness(agreement.pooled(drift, "new", w), agreement.pooled(drift, "old", w),
                                   correct[rt].mean()))
-    lo, hi = _interval(np.array(boot))
+    lo, hi = percentile_interval(np.array(boot), tails=TAILS_95, finite=True)
     acc_new = evaluate(rm_new, tok, test)
     return pd.DataFrame([{
         "mitigation": "retrain with on-policy pairs labelled by the gold judge",

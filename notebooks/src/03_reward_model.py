@@ -322,12 +322,26 @@ plt.show()
 # `data/checkpoints/reward.npz`, are what every later section and chapter loads, evaluated here in
 # double precision so that the numbers are the same on every computer; its training log was saved next
 # to them (`checkpoints.load_log("reward")`).
+#
+# The reference run trains on more data than the live run: besides the training pairs above, it sees
+# **"which case is this?" pairs** (`data.case_contrast_pairs`). For every training wording of every
+# training-split case, the case's expert answer is the chosen one and the expert answer to another case
+# of the same category is the rejected one, four times over. The SFT model's commonest mistake on a new
+# wording is exactly that: a fluent, correct answer to the wrong case (chapter 2). The preference
+# pairs show that mistake only once per case, so a reward model trained on them alone learns to spot
+# flaws *inside* an answer but not whether the answer fits the question. No held-out case appears in
+# these pairs, neither as the chosen nor as the rejected answer. They make the reference run several
+# times longer than a live run, which is why the live run leaves them out.
 
 # %%
 live_rm, rm = rm, load_reward_model(dtype="float64")
 ref_log = checkpoints.load_log("reward")
 ref_ev = ref_log.dropna(subset=["eval_accuracy"])
+contrast_pairs = data.case_contrast_pairs(data.load_scenarios())
 print("reference recipe (reward.DEFAULT_CONFIG): " + ", ".join(f"{k}={v}" for k, v in asdict(DEFAULT_CONFIG).items()))
+print(f"reference data: {len(train_pairs)} training pairs + {len(contrast_pairs)} 'which case?' pairs "
+      f"(of {len({p['scenario_id'] for p in contrast_pairs})} training-split cases; held-out cases among them: "
+      f"{len({p['scenario_id'] for p in contrast_pairs} & set(test_ids))})")
 print("your live run used the same settings" if config == DEFAULT_CONFIG else
       "your live run's settings differ: " + ", ".join(f"{k}={v}" for k, v in asdict(config).items()
                                                        if v != getattr(DEFAULT_CONFIG, k)))
@@ -352,9 +366,9 @@ ax2.legend(loc="lower right")
 plt.show()
 
 # %% [markdown]
-# Your live run's distance from the reference reward model: zero on the machine that built the
-# checkpoints when your settings are the reference's, small but not zero on another machine, and
-# not small at all once you change the settings: then it is another model.
+# Your live run's distance from the reference reward model is not small: the two runs start from the
+# same SFT model with the same head, but the reference run also trained on the "which case?" pairs, so
+# it is another model.
 
 # %% tags=["nbval-ignore-output"]
 gap = max(float(np.max(np.abs(live_rm.params[k] - rm.params[k]))) for k in rm.params)

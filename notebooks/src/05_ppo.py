@@ -70,7 +70,7 @@ PPO_EPOCHS = 2
 MINIBATCH_SIZE = 16
 LEARNING_RATE = 1.5e-4
 GAMMA = 1.0
-LAM = 0.95
+LAM = 1.0                      # λ: the whole reward reaches the first token (see 'Advantages')
 MISSING_EOS_REWARD = -1.0      # reward of an answer cut off before <eos>
 # shorter runs: adaptive β, and the β = 0 pitfall
 COMPARE_ITERATIONS = 4
@@ -109,7 +109,7 @@ rm = reward.load_reward_model(ckpt, dtype="float64")   # book prints from it is 
 sft32 = checkpoints.load("sft", ckpt)                  # float32 copies: the live runs train these (twice as fast)
 rm32 = reward.load_reward_model(ckpt)
 scenarios = {s["id"]: s for s in data.load_scenarios()}
-train_prompts = data.load_rl_prompts()        # RL prompts: two training wordings per case
+train_prompts = data.load_rl_prompts()        # RL prompts: two new wordings per case, in no SFT demonstration
 eval_prompts = data.load_eval_prompts()       # held-out: the last variant, never trained on
 print(f"policy and reference: TinyGPT with {sft.n_params:,} parameters; reward model: {rm!r}")
 print(f"{len(train_prompts)} training prompts from {len({p['scenario_id'] for p in train_prompts})} scenarios; "
@@ -119,13 +119,6 @@ print(f"{len(train_prompts)} training prompts from {len({p['scenario_id'] for p 
 def judge_scores(answers: list[str], items: list[dict]) -> pd.DataFrame:
     """Gold-judge verdicts of answers to prompts that carry a scenario id."""
     return judge.judge_many(answers, [scenarios[p["scenario_id"]] for p in items])
-
-
-def repetition(text: str, n: int = 4) -> float:
-    """Share of repeated word n-grams, 1 - distinct / total ("seq-rep-4"; 0 for an answer without repeats)."""
-    words = text.split()
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 # %% [markdown]
@@ -220,7 +213,16 @@ sample_table.round(3)
 #
 # with discount $\gamma$ (`GAMMA` = 1: a token late in the answer counts as much as an early one) and
 # $\lambda$ (`LAM`) trading bias ($\lambda = 0$: trust $V$) against variance ($\lambda = 1$: the raw
-# sum of rewards). The value head learns $R_t$ with a clipped squared error, and shares the transformer
+# sum of rewards). The course uses $\lambda = 1$, and the reason is worth a pause. Here the reward
+# arrives once, at the last token, and what decides it comes first: which case the answer is about,
+# fixed by its first few words, roughly 90 tokens earlier. With $\lambda < 1$ the score reaches token
+# $t$ multiplied by $(\gamma\lambda)^{L-t}$, about $0.95^{90} \approx 0.01$ at the start, so until the
+# value head has learned to predict it, the decisive tokens get almost no signal. PPO against the gold
+# judge itself, a reward that cannot be hacked (`benchmarks/ppo_gold_reward.py`), shows it: with
+# $\lambda = 0.95$ the judge's score on the training prompts did not rise, with $\lambda = 1$ it did.
+# $\lambda < 1$ pays off when rewards arrive along the way and $V$ is already good; Exercise 1
+# (section 11) computes GAE for one answer, so you can try both. The value head learns $R_t$ with a
+# clipped squared error, and shares the transformer
 # with the policy, so its gradient reaches the trunk too. Each minibatch minimises
 #
 # $$\mathcal{L} = -L^\text{CLIP} + c_V \cdot \tfrac12 \max\big((V_t - R_t)^2,\ (V^\text{old}_t + \mathrm{clip}(V_t - V^\text{old}_t, \pm\epsilon_V) - R_t)^2\big) - c_H\, H_t$$
@@ -665,7 +667,7 @@ overview = pd.DataFrame({
     k: {"reward model (mean)": rm_scores[k].mean(), "gold judge overall (mean)": verdicts[k].overall.mean(),
         **{m: verdicts[k][m].mean() for m in judge.METRICS},
         "answer length (words)": np.mean([len(a.split()) for a in answers[k]]),
-        "repeated 4-grams (share)": np.mean([repetition(a) for a in answers[k]]),
+        "repeated 4-grams (share)": np.mean([challenges.repetition(a) for a in answers[k]]),
         "answers that end with <eos>": ended[k].mean()}
     for k in answers})
 overview["PPO - SFT"] = overview["PPO"] - overview["SFT"]

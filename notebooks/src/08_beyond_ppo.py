@@ -394,8 +394,8 @@ pd.DataFrame({"reward r_i": r_group, "r_i - mean": r_group - mean_g, "Â_i": adv
 # ### A live GRPO run
 #
 # `LIVE_GRPO_ITERATIONS` iterations of `LIVE_GRPO_BATCH` answers (groups of `GROUP_SIZE`) on the
-# RL prompts (`beyond.rl_prompts()`: two training wordings of every case, the same prompts chapter 5's
-# PPO trained on; never the held-out questions). Again a demonstration whose numbers depend on your
+# RL prompts (`beyond.rl_prompts()`: two wordings of every case that no SFT demonstration used, the
+# same prompts chapter 5's PPO trained on; never the held-out questions). Again a demonstration whose numbers depend on your
 # processor. Watch the column `zero_std_groups`: the share of groups whose answers all received the same
 # score, which get $\hat A = 0$ and teach nothing (section 6.4).
 
