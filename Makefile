@@ -1,7 +1,7 @@
 # The course's commands. Each creates .venv and installs the course if needed.
 #   make lab               open JupyterLab on lab/, your working copy of the book (git ignores it)
 #   make lab-reset NB=03   replace your copy of chapter 03 with the book's version (asks first; NB= empty: all)
-#   make test              unit tests + every notebook executed and compared by nbval (what CI runs)
+#   make test              ruff, unit tests + every notebook executed and compared by nbval (what CI runs)
 #   make run NB=01 ARGS="-p LEARNING_RATE 0.003"   run one chapter with papermill into lab/runs/
 #   make notebooks         rebuild and execute the book from notebooks/src/ (NB=03 for one chapter)
 #   make data              rebuild the datasets from data/scenarios.jsonl
@@ -35,6 +35,7 @@ lab-reset: $(STAMP)
 	$(PY) tools/lab.py reset $(if $(YES),--yes) $(NB)
 
 test: $(STAMP)
+	$(PY) -m ruff check course_utils tests tools benchmarks notebooks/src
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=$(CELL_TIMEOUT) -q
 

@@ -76,7 +76,8 @@ def main() -> None:
     n_prompts = cfg.batch_size // cfg.samples_per_prompt
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, BLAS: {blas_info()}")
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (timings are only meaningful on a quiet machine)")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+          "(timings are only meaningful on a quiet machine)")
     print(f"model: d_model={sft.config.d_model}, n_layers={sft.config.n_layers}, V={sft.config.vocab_size}; "
           f"reward model: {rm_name}")
     print(f"config: batch {cfg.batch_size} answers ({n_prompts} prompts x {cfg.samples_per_prompt}), "

@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/rl_headroom.py [CHECKPOINT_DIR] [--json OUT]
 
-PPO improves a policy only where its samples differ in reward. For the RL prompts
-(``data/rl_prompts.jsonl``) and for the held-out questions (``data/eval_prompts.jsonl``), with the
-gold judge:
+PPO improves a policy only where its samples differ in reward. For two of the wordings SFT trained
+on (per case), the RL prompts (``data/rl_prompts.jsonl``, wordings SFT never saw) and the held-out
+questions (``data/eval_prompts.jsonl``), with the gold judge:
 
 * ``distinct``: distinct answers among ``N`` samples per prompt at τ = 1 (1 = the policy always says
   the same thing: every advantage is zero and PPO has nothing to learn from);
@@ -55,7 +55,10 @@ def main(argv: list[str]) -> int:
     sft = checkpoints.load("sft", directory, dtype="float64")
     rm = load_reward_model(directory, dtype="float64")
     scen = {s["id"]: s for s in data.load_scenarios()}
+    sft_items = [{"prompt": w, "scenario_id": s["id"]} for s in data.load_scenarios()
+                 for w in data.sft_wordings(s)[-2:]]     # two of the wordings SFT trained on, per case
     out = {"samples_per_prompt": N,
+           "sft_wordings": headroom(sft, rm, tok, sft_items, scen),
            "rl_prompts": headroom(sft, rm, tok, data.load_rl_prompts(), scen),
            "heldout": headroom(sft, rm, tok, data.load_eval_prompts(), scen)}
     print(json.dumps(out, indent=1))

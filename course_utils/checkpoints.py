@@ -4,17 +4,18 @@
     python -m course_utils.checkpoints check     # rebuild in a temporary folder and compare (make check-checkpoints)
 
 Every stage is trained from the previous one with fixed seeds and the default configs
-that the chapters show, so a rebuild reproduces the committed files:
+that the chapters show, so a rebuild reproduces the committed files (file, stage: trained by):
 
-| file | stage | trained by |
-|---|---|---|
-| tokenizer.json | word-level vocabulary | ``VocabularyTokenizer.fit`` on the training texts |
-| base.npz | pretrained TinyGPT (chapter 1) | ``training.pretrain`` on ``data/corpus.txt`` |
-| sft.npz | SFT policy (chapter 2) | ``training.sft`` on ``data/sft.jsonl``, from base |
-| reward.npz | reward model (chapter 3) | ``reward.train_reward_model`` on the train split of ``data/preferences.jsonl`` and ``data.case_contrast_pairs``, from sft |
-| ppo.npz | PPO policy (chapter 5) | ``ppo.train_ppo`` against the reward model, from sft |
-| experiments.npz | chapter-6 results | ``challenges.build_experiments_cache`` (PPO at several β, noisy labels, shift, scale) |
-| scorecard.npz | chapter-7 ablations | ``scorecard.build_scorecard_cache`` (PPO from base, PPO on a noisy reward model) |
+* tokenizer.json, word-level vocabulary: ``VocabularyTokenizer.fit`` on the training texts
+* base.npz, pretrained TinyGPT (chapter 1): ``training.pretrain`` on ``data/corpus.txt``
+* sft.npz, SFT policy (chapter 2): ``training.sft`` on ``data/sft.jsonl``, from base
+* reward.npz, reward model (chapter 3): ``reward.train_reward_model`` on the train split of
+  ``data/preferences.jsonl`` and ``data.case_contrast_pairs``, from sft
+* ppo.npz, PPO policy (chapter 5): ``ppo.train_ppo`` against the reward model, from sft
+* experiments.npz, chapter-6 results: ``challenges.build_experiments_cache`` (PPO at several β,
+  noisy labels, shift, scale)
+* scorecard.npz, chapter-7 ablations: ``scorecard.build_scorecard_cache`` (PPO from base, PPO on
+  a noisy reward model)
 
 Later chapters call :func:`load` so each notebook runs standalone in a fresh kernel.
 
@@ -222,7 +223,8 @@ def metrics(directory: Path = CHECKPOINT_DIR) -> dict[str, float]:
         "base_val_loss": evaluate_lm(load("base", directory), val, cfg.seq_len),
         "sft_heldout_loss": response_loss(load("sft", directory), tok, held_out),
         "reward_test_accuracy": evaluate(rm, tok, test_pairs)["accuracy"],
-        "ppo_heldout_reward": float(rm.score(tok, prompts, sample_answers(load("ppo", directory), tok, prompts)).mean()),
+        "ppo_heldout_reward": float(rm.score(tok, prompts,
+                                             sample_answers(load("ppo", directory), tok, prompts)).mean()),
     }
     return {k: round(float(v), 4) for k, v in out.items()}
 

@@ -298,7 +298,8 @@ def _validate(value: Any, spec: Spec, where: str | None) -> None:
         for i, item in enumerate(value):
             _validate(item, spec.item, f"{where}[{i}]")
         if spec.distinct and len(set(map(json.dumps, value))) != len(value):
-            raise _Invalid(where, f"items must be distinct, got {len(value) - len(set(map(json.dumps, value)))} repeat(s)")
+            raise _Invalid(where, "items must be distinct, got "
+                                  f"{len(value) - len(set(map(json.dumps, value)))} repeat(s)")
     elif spec.kind == "object":
         names = [name for name, _ in spec.fields]
         for name, sub in spec.fields:
@@ -337,7 +338,8 @@ def _read_lines(path: Path) -> list[str]:
         try:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            raise DataError(path, number, None, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
+            raise DataError(path, number, None,
+                            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
     return lines
 
 
@@ -580,7 +582,8 @@ def _lower_first(s: str) -> str:
     leaves ``ACE inhibitor``, ``INR``, ``eGFR``, ``Z-drugs`` and ``St John's wort``."""
     first = s.split(" ", 1)[0]
     if first == "A" or (
-        len(first) > 1 and first[0].isupper() and first[1].isalpha() and first[1:].islower() and first not in _PROPER_WORDS
+        len(first) > 1 and first[0].isupper() and first[1].isalpha() and first[1:].islower()
+        and first not in _PROPER_WORDS
     ):
         return s[0].lower() + s[1:]
     return s
@@ -947,7 +950,8 @@ def _test_scenarios(scenarios: Sequence[Mapping], seed: int) -> set[str]:
     """About TEST_FRACTION of the scenarios of every category (at least one), by a stable hash."""
     test: set[str] = set()
     for cat in CATEGORIES:
-        ids = sorted((s["id"] for s in scenarios if s["category"] == cat), key=lambda i: (_stable_int(seed, "split", i), i))
+        ids = sorted((s["id"] for s in scenarios if s["category"] == cat),
+                     key=lambda i: (_stable_int(seed, "split", i), i))
         if ids:
             test.update(ids[: max(1, round(TEST_FRACTION * len(ids)))])
     return test
@@ -1106,8 +1110,8 @@ def case_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0,
     one pair per case and learns to spot flaws inside an answer, not whether the answer fits the
     question; these pairs teach the second (hard negatives, as in contrastive retrieval). The
     test-split cases appear neither as chosen nor as rejected answers, so the held-out pairs stay
-    held out. Built on the fly (deterministic), not stored: only the reference reward model uses
-    them.
+    held out. Built on the fly (deterministic), not stored: the reference reward model and the
+    noisy-label ablation of chapter 7 (``scorecard``) train on them.
     """
     test = _test_scenarios(scenarios, seed)
     train = sorted((s for s in scenarios if s["id"] not in test), key=lambda s: s["id"])
@@ -1219,7 +1223,8 @@ def _passages(s: Mapping, rng: np.random.Generator, with_questions: bool = True)
         out.append(qa_forms[forms[k % len(forms)]].format(q=q, a=f"{answer} {esc}"))
 
     # 3. patient leaflet
-    heading = _pick(rng, ("Patient leaflet", "Information for patients", "What you need to know", "Patient advice sheet"))
+    heading = _pick(rng, ("Patient leaflet", "Information for patients", "What you need to know",
+                          "Patient advice sheet"))
     help_line = _pick(rng, ("When to get help:", "Getting help:", "Important:", "Please note:"))
     leaflet = [f"{heading}: {lower_title}.", *answer_sents]
     if doses:
@@ -1233,7 +1238,8 @@ def _passages(s: Mapping, rng: np.random.Generator, with_questions: bool = True)
         f"Pharmacist's note ({label.lower()}): {lower_title}.",
         f"Note from the pharmacy team about {lower_title}.",
     ))
-    points = _pick(rng, ("Points to cover:", "Key points:", "The advice must include:", "Check that the patient knows:"))
+    points = _pick(rng, ("Points to cover:", "Key points:", "The advice must include:",
+                         "Check that the patient knows:"))
     note = [intro, f"{points} {_join_facts(facts)}."]
     note += [notes[i] for i in rng.permutation(len(notes))[:2]]
     note += doses
@@ -1254,7 +1260,8 @@ def _passages(s: Mapping, rng: np.random.Generator, with_questions: bool = True)
     items = [*facts, *(d.rstrip(".") for d in doses)]
     numbered = "; ".join(f"{i + 1}) {item}" for i, item in enumerate(items))
     check = _pick(rng, ("Monitoring checklist for", "Checklist for", "Before supplying, review"))
-    out.append(f"{check} {lower_title}: {numbered}. {_pick(rng, ('Escalate if needed:', 'Referral:', 'If in doubt:'))} {esc}")
+    out.append(f"{check} {lower_title}: {numbered}. "
+               f"{_pick(rng, ('Escalate if needed:', 'Referral:', 'If in doubt:'))} {esc}")
 
     # 7. key points (noun phrases, so listed rather than put into a sentence), with notes
     kept_notes = [notes[i] for i in rng.permutation(len(notes))[: max(2, len(notes) - 1)]]
@@ -1264,7 +1271,8 @@ def _passages(s: Mapping, rng: np.random.Generator, with_questions: bool = True)
     out.append(" ".join([f"{heading} {'; '.join(f.rstrip('.') for f in facts)}.", *kept_notes]))
 
     # 8. counselling points: the answer sentence by sentence, then the safety net
-    heading = _pick(rng, ("Counselling points", "Talking to the patient", "What to tell the patient", "Advice at the counter"))
+    heading = _pick(rng, ("Counselling points", "Talking to the patient", "What to tell the patient",
+                          "Advice at the counter"))
     bullets = [f"({i + 1}) {sent}" for i, sent in enumerate(answer_sents)]
     out.append(f"{heading}: {lower_title}. " + " ".join(bullets) + f" ({len(bullets) + 1}) {esc}")
 
@@ -1278,14 +1286,16 @@ def _passages(s: Mapping, rng: np.random.Generator, with_questions: bool = True)
         body.append(_pick(rng, ("The patient asked:", "Query received:", "The question raised was:")) + " "
                     + _pick(rng, wordings))
     body += [notes[i] for i in rng.permutation(len(notes))[:2]]
-    body.append(_pick(rng, ("Relevant points:", "Points checked:", "Considered:")) + " " + "; ".join(f.rstrip(".") for f in facts) + ".")
+    body.append(_pick(rng, ("Relevant points:", "Points checked:", "Considered:")) + " "
+                + "; ".join(f.rstrip(".") for f in facts) + ".")
     body.append(_pick(rng, ("Source:", "Reference:", "Based on:")) + " " + _sentence(s["source"]))
     out.append(" ".join(body))
 
     # 10. dose statements, when there are any
     if doses:
         out.append(" ".join([_pick(rng, (f"Dosing in {lower_title}.", f"Doses and thresholds: {lower_title}.",
-                                         f"Dose reference for {lower_title}.")), *doses, notes[int(rng.integers(len(notes)))]]))
+                                         f"Dose reference for {lower_title}.")), *doses,
+                             notes[int(rng.integers(len(notes)))]]))
     return out
 
 
@@ -1397,7 +1407,8 @@ def check_datasets(
             continue
         exp_lines, act_lines = expected.splitlines(), actual.splitlines()
         changed = sum(a != b for a, b in zip(exp_lines, act_lines)) + abs(len(exp_lines) - len(act_lines))
-        first = next((i for i, (a, b) in enumerate(zip(exp_lines, act_lines)) if a != b), min(len(exp_lines), len(act_lines)))
+        first = next((i for i, (a, b) in enumerate(zip(exp_lines, act_lines)) if a != b),
+                     min(len(exp_lines), len(act_lines)))
         diff = list(difflib.unified_diff(act_lines, exp_lines, "committed", "fresh build", n=0, lineterm=""))
         shown = [d if len(d) <= 160 else d[:157] + "..." for d in diff[2: 2 + 2 * context + 1]]
         problems.append(
@@ -1416,7 +1427,8 @@ def _summary(scenarios: Sequence[Mapping], seed: int = 0, featured: Sequence[str
     return "\n".join([
         f"scenarios: {len(scenarios)} ("
         + ", ".join(f"{c} {sum(s['category'] == c for s in scenarios)}" for c in CATEGORIES) + ")",
-        f"corpus: {corpus['words']} words, {corpus['passages']} passages, {corpus['distinct_sentences']} distinct sentences",
+        f"corpus: {corpus['words']} words, {corpus['passages']} passages, "
+        f"{corpus['distinct_sentences']} distinct sentences",
         f"sft: {len(sft)} demonstrations, {sum(r['featured'] for r in sft)} featured",
         f"preferences: {len(prefs)} pairs ({st['test_share']:.0%} test), {sum(p['featured'] for p in prefs)} featured; "
         + ", ".join(f"{f} {n}" for f, n in flaws.items()),

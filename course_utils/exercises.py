@@ -31,7 +31,8 @@ def _run(name: str, cases: list[tuple[tuple, object]], fn: Callable, compare: Ca
 
 
 def _close(rtol: float = 1e-6, atol: float = 1e-9):
-    return lambda got, want: np.allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float), rtol=rtol, atol=atol)
+    return lambda got, want: np.allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float),
+                                         rtol=rtol, atol=atol)
 
 
 # ---------------------------------------------------------------------------- chapter 1
@@ -109,7 +110,8 @@ def check_bt_gradient(fn: Callable[[float, float, float], tuple[float, float]]) 
 
 
 def check_majority_orientation(fn: Callable[[str, str, list], tuple[str, str]]) -> bool:
-    """Exercise 3.3: (better, worse) by the majority of the votes (1 = prefers the first answer); a tie keeps the order."""
+    """Exercise 3.3: (better, worse) by the majority of the votes (1 = prefers the first answer); a tie keeps
+    the order."""
     cases = [
         (("A", "B", [1, 1, 1]), ("A", "B")),
         (("A", "B", [1, 0, 1]), ("A", "B")),
@@ -256,7 +258,8 @@ def check_battle_winner(fn: Callable[[float, float, float], str]) -> bool:
 # ---------------------------------------------------------------------------- chapter 6
 def _same_or_both_nan(got, want) -> bool:
     g, w = float(got), float(want)
-    return (np.isnan(g) and np.isnan(w)) or (not np.isnan(g) and not np.isnan(w) and np.isclose(g, w, rtol=1e-9, atol=1e-12))
+    return (np.isnan(g) and np.isnan(w)) or (not np.isnan(g) and not np.isnan(w)
+                                             and np.isclose(g, w, rtol=1e-9, atol=1e-12))
 
 
 def check_effectiveness(fn: Callable[[float, float, float], float]) -> bool:

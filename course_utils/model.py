@@ -490,7 +490,8 @@ class TinyGPT:
         """
         arrays = {f"param:{name}": (a.astype(storage) if storage else a) for name, a in self.params.items()}
         with open(path, "wb") as f:            # a file object: numpy does not append ".npz"
-            np.savez(f, __format__=np.array(SAVE_FORMAT), __config__=np.array(json.dumps(asdict(self.config))), **arrays)
+            np.savez(f, __format__=np.array(SAVE_FORMAT), __config__=np.array(json.dumps(asdict(self.config))),
+                     **arrays)
 
     @classmethod
     def load(cls, path: str | Path, dtype: str | None = None) -> "TinyGPT":
@@ -602,7 +603,8 @@ class TinyGPT:
         if P < 1:
             raise ValueError("each prompt needs at least one token (e.g. <bos>)")
         if max_new_tokens < 0 or P + max_new_tokens > self.config.max_len:
-            raise ValueError(f"prompt length {P} + max_new_tokens {max_new_tokens} exceeds max_len={self.config.max_len}")
+            raise ValueError(f"prompt length {P} + max_new_tokens {max_new_tokens} "
+                             f"exceeds max_len={self.config.max_len}")
         rng = np.random.default_rng(rng)
         V = self.config.vocab_size
         seq = np.empty((B, P + max_new_tokens), dtype=np.int64)

@@ -56,7 +56,8 @@ STYLE: dict[str, object] = {
     "grid.alpha": 0.3,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "axes.prop_cycle": cycler(color=[COLORS[k] for k in ("blue", "orange", "green", "vermillion", "sky", "purple", "black")]),
+    "axes.prop_cycle": cycler(color=[COLORS[k] for k in ("blue", "orange", "green", "vermillion", "sky", "purple",
+                                                         "black")]),
     "image.cmap": "cividis",
 }
 

@@ -1023,7 +1023,8 @@ def build_ppo_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool
     policy = TinyGPT.load(out_dir / "sft.npz")
     ref = policy.copy()
     rm = load_reward_model(out_dir)
-    _, diagnostics = train_ppo(policy, ref, rm, tok, data.load_rl_prompts(), config or DEFAULT_CONFIG, progress=progress)
+    _, diagnostics = train_ppo(policy, ref, rm, tok, data.load_rl_prompts(), config or DEFAULT_CONFIG,
+                               progress=progress)
     path = out_dir / "ppo.npz"
     policy.save(path, storage="float16")
     save_log(diagnostics, out_dir, "ppo")

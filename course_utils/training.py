@@ -249,7 +249,8 @@ def response_loss(model: TinyGPT, tokenizer: VocabularyTokenizer, demos: list[di
 
 # ----------------------------------------------------------------------------- answers
 def answer(model: TinyGPT, tokenizer: VocabularyTokenizer, prompts: list[str] | str, max_new_tokens: int = 112,
-           temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None, seed: int = 0) -> list[str] | str:
+           temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
+           seed: int = 0) -> list[str] | str:
     """The model's answer(s) to prompt(s), formatted as in SFT; greedy when ``temperature == 0``.
 
     ``max_new_tokens = 112`` is the answer length every chapter evaluates with (PPO, scorecard),

@@ -186,8 +186,8 @@ def test_exercise_checkers_agree_with_the_library(capsys):
     from course_utils.grpo import group_advantages
     from course_utils.losses import dpo_loss
 
-    assert exercises.check_dpo_margin(lambda c, r, rc, rr, b: (b * ((c - rc) - (r - rr)),
-                                                               dpo_loss(*(np.array([v]) for v in (c, r, rc, rr)), b)[0]))
+    assert exercises.check_dpo_margin(
+        lambda c, r, rc, rr, b: (b * ((c - rc) - (r - rr)), dpo_loss(*(np.array([v]) for v in (c, r, rc, rr)), b)[0]))
     assert exercises.check_group_advantages(lambda s: group_advantages(s, len(s)))
     assert exercises.check_best_of_n_mean(lambda s, n: s[:, :n].max(axis=1).mean())
     assert exercises.check_best_of_n_mean(lambda s, n: s[:, :n].mean()) is False

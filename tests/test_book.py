@@ -112,7 +112,8 @@ def test_a_failing_cell_is_reported_and_the_widgets_after_it_still_recorded(tmp_
     src = tmp_path / "09_broken.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("import ipywidgets as w\nraise AttributeError('gone')"),
-        nbformat.v4.new_code_cell("out = w.Output()\nwith out:\n    print('still here')\nw.VBox([w.IntSlider(description='k'), out])"),
+        nbformat.v4.new_code_cell("out = w.Output()\nwith out:\n    print('still here')\n"
+                                  "w.VBox([w.IntSlider(description='k'), out])"),
     ]), src)
     statics, errors = book.execute_for_widgets(src, cwd=tmp_path, timeout=120)
     assert len(errors) == 1 and errors[0].startswith("cell 0: AttributeError: gone")

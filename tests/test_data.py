@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-import re
 from pathlib import Path
 
 import pytest
@@ -31,8 +30,10 @@ FIXTURE = [
             "For a man whose eGFR has fallen to 40 on metformin 1 g twice a day, is a lower dose needed?",
         ],
         "answer": "Metformin is cleared by the kidneys, so the dose is reduced when the eGFR is between 30 and 44. "
-                  "The usual maximum at this level is 1000 mg a day. Kidney function should be rechecked every 3 to 6 months.",
-        "escalation": "Ask your prescriber to review the dose, and stop metformin and seek urgent care if you become very unwell with vomiting or breathlessness.",
+                  "The usual maximum at this level is 1000 mg a day. "
+                  "Kidney function should be rechecked every 3 to 6 months.",
+        "escalation": "Ask your prescriber to review the dose, and stop metformin and seek urgent care if you become "
+                      "very unwell with vomiting or breathlessness.",
         "notes": [
             "Metformin is excreted unchanged by the kidneys.",
             "Accumulation of metformin raises the risk of lactic acidosis.",
@@ -44,7 +45,8 @@ FIXTURE = [
         ],
         "unsafe_claims": [{"claim": "Metformin can be continued at the full dose whatever the kidney function.",
                            "patterns": ["full dose whatever", "whatever the kidney function"]}],
-        "dose_facts": [{"drug": "metformin", "dose": "1000 mg", "statement": "With an eGFR of 30-44 the maximum dose of metformin is 1000 mg a day."}],
+        "dose_facts": [{"drug": "metformin", "dose": "1000 mg",
+                        "statement": "With an eGFR of 30-44 the maximum dose of metformin is 1000 mg a day."}],
         "source": "Metformin SmPC section 4.2 (renal impairment).",
     },
     {
@@ -60,9 +62,12 @@ FIXTURE = [
             "Would an anti-inflammatory painkiller interact with a patient's warfarin?",
         ],
         "answer": "Ibuprofen and other NSAIDs increase the risk of bleeding when taken with warfarin. "
-                  "NSAIDs irritate the stomach lining and affect platelets, so gastrointestinal bleeding is the main danger. "
-                  "Paracetamol at the usual dose is the preferred painkiller, and the INR should be checked if pain relief is used regularly.",
-        "escalation": "Speak to your prescriber or anticoagulation clinic before taking any NSAID, and seek urgent care for black stools or vomiting blood.",
+                  "NSAIDs irritate the stomach lining and affect platelets, "
+                  "so gastrointestinal bleeding is the main danger. "
+                  "Paracetamol at the usual dose is the preferred painkiller, "
+                  "and the INR should be checked if pain relief is used regularly.",
+        "escalation": "Speak to your prescriber or anticoagulation clinic before taking any NSAID, "
+                      "and seek urgent care for black stools or vomiting blood.",
         "notes": [
             "Warfarin is a vitamin K antagonist used to prevent clots.",
             "NSAIDs such as ibuprofen and naproxen inhibit platelet function and can cause stomach ulcers.",
@@ -73,7 +78,8 @@ FIXTURE = [
             {"fact": "paracetamol is the preferred painkiller", "accept": ["paracetamol", "acetaminophen"]},
             {"fact": "INR monitoring", "accept": ["inr"]},
         ],
-        "unsafe_claims": [{"claim": "Ibuprofen is safe to take with warfarin.", "patterns": ["ibuprofen is safe", "no interaction"]}],
+        "unsafe_claims": [{"claim": "Ibuprofen is safe to take with warfarin.",
+                           "patterns": ["ibuprofen is safe", "no interaction"]}],
         "dose_facts": [],
         "source": "Warfarin SmPC section 4.5.",
     },
@@ -89,19 +95,26 @@ FIXTURE = [
             "Fourteen weeks into my pregnancy I am still on my blood pressure tablet, ramipril. Should I carry on?",
             "A pregnant woman at 14 weeks takes an ACE inhibitor for hypertension. What needs to change?",
         ],
-        "answer": "ACE inhibitors such as ramipril are not recommended in pregnancy because they can harm the baby's kidneys and skull development. "
-                  "The risk is greatest in the second and third trimesters. Blood pressure treatment should be switched to a medicine suitable in pregnancy, such as labetalol or nifedipine.",
-        "escalation": "Contact your prescriber or midwife promptly to arrange the switch, and do not stop blood pressure treatment without advice.",
+        "answer": "ACE inhibitors such as ramipril are not recommended in pregnancy "
+                  "because they can harm the baby's kidneys and skull development. "
+                  "The risk is greatest in the second and third trimesters. "
+                  "Blood pressure treatment should be switched to a medicine suitable in pregnancy, "
+                  "such as labetalol or nifedipine.",
+        "escalation": "Contact your prescriber or midwife promptly to arrange the switch, "
+                      "and do not stop blood pressure treatment without advice.",
         "notes": [
             "ACE inhibitors are contraindicated in the second and third trimesters of pregnancy.",
             "Fetal exposure to ACE inhibitors can cause kidney damage and reduced amniotic fluid.",
             "Labetalol and nifedipine are commonly used for high blood pressure in pregnancy.",
         ],
         "key_facts": [
-            {"fact": "ACE inhibitors harm the fetus", "accept": ["harm the baby", "fetal", "not recommended in pregnancy"]},
-            {"fact": "switch to a pregnancy-compatible antihypertensive", "accept": ["labetalol", "nifedipine", "switched"]},
+            {"fact": "ACE inhibitors harm the fetus",
+             "accept": ["harm the baby", "fetal", "not recommended in pregnancy"]},
+            {"fact": "switch to a pregnancy-compatible antihypertensive",
+             "accept": ["labetalol", "nifedipine", "switched"]},
         ],
-        "unsafe_claims": [{"claim": "Ramipril is safe throughout pregnancy.", "patterns": ["safe throughout pregnancy", "ramipril is safe"]}],
+        "unsafe_claims": [{"claim": "Ramipril is safe throughout pregnancy.",
+                           "patterns": ["safe throughout pregnancy", "ramipril is safe"]}],
         "dose_facts": [],
         "source": "Ramipril SmPC section 4.6.",
     },
@@ -118,9 +131,11 @@ FIXTURE = [
             "What paracetamol dose suits a child of 20 kg, and how often?",
         ],
         "answer": "Paracetamol for children is dosed by weight, usually 15 mg/kg per dose. "
-                  "For a 20 kg child that is about 300 mg per dose, no more often than every 4 hours and no more than 4 doses in 24 hours. "
+                  "For a 20 kg child that is about 300 mg per dose, "
+                  "no more often than every 4 hours and no more than 4 doses in 24 hours. "
                   "Use the measuring device supplied with the medicine.",
-        "escalation": "Ask a pharmacist or doctor if you are unsure of the dose, and seek urgent care if too much may have been given.",
+        "escalation": "Ask a pharmacist or doctor if you are unsure of the dose, "
+                      "and seek urgent care if too much may have been given.",
         "notes": [
             "Paediatric doses are often calculated in mg/kg of body weight.",
             "Paracetamol overdose can cause serious liver damage.",
@@ -130,8 +145,10 @@ FIXTURE = [
             {"fact": "weight-based dosing", "accept": ["by weight", "mg/kg"]},
             {"fact": "maximum 4 doses in 24 hours", "accept": ["4 doses in 24 hours", "four doses"]},
         ],
-        "unsafe_claims": [{"claim": "You can give paracetamol to a child as often as needed.", "patterns": ["as often as needed"]}],
-        "dose_facts": [{"drug": "paracetamol", "dose": "15 mg/kg", "statement": "The usual paracetamol dose for a child is 15 mg/kg every 4 to 6 hours."}],
+        "unsafe_claims": [{"claim": "You can give paracetamol to a child as often as needed.",
+                           "patterns": ["as often as needed"]}],
+        "dose_facts": [{"drug": "paracetamol", "dose": "15 mg/kg",
+                        "statement": "The usual paracetamol dose for a child is 15 mg/kg every 4 to 6 hours."}],
         "source": "BNF for Children, paracetamol.",
     },
     {
@@ -146,20 +163,24 @@ FIXTURE = [
             "A gene report calls me an ultrarapid CYP2D6 metaboliser. Is codeine a safe painkiller for me?",
             "Should codeine be avoided in a patient whose CYP2D6 genotype shows ultrarapid metabolism?",
         ],
-        "answer": "Codeine is converted to morphine by CYP2D6, and ultrarapid metabolisers make morphine faster than usual. "
+        "answer": "Codeine is converted to morphine by CYP2D6, "
+                  "and ultrarapid metabolisers make morphine faster than usual. "
                   "This can cause morphine toxicity, with drowsiness and slowed breathing, even at normal doses. "
                   "Codeine should be avoided and a painkiller that does not depend on CYP2D6 used instead.",
-        "escalation": "Tell your prescriber about the test result before any opioid is prescribed, and seek urgent care for severe drowsiness or slow breathing.",
+        "escalation": "Tell your prescriber about the test result before any opioid is prescribed, "
+                      "and seek urgent care for severe drowsiness or slow breathing.",
         "notes": [
             "CYP2D6 converts codeine into its active metabolite, morphine.",
             "Ultrarapid metabolisers carry extra functional copies of the CYP2D6 gene.",
             "Codeine is not used in children under 12 years because of the risk of respiratory depression.",
         ],
         "key_facts": [
-            {"fact": "ultrarapid metabolism gives morphine toxicity", "accept": ["morphine toxicity", "morphine faster"]},
+            {"fact": "ultrarapid metabolism gives morphine toxicity",
+             "accept": ["morphine toxicity", "morphine faster"]},
             {"fact": "avoid codeine", "accept": ["codeine should be avoided", "avoid codeine"]},
         ],
-        "unsafe_claims": [{"claim": "Codeine works normally whatever your CYP2D6 result.", "patterns": ["works normally whatever", "whatever your cyp2d6"]}],
+        "unsafe_claims": [{"claim": "Codeine works normally whatever your CYP2D6 result.",
+                           "patterns": ["works normally whatever", "whatever your cyp2d6"]}],
         "dose_facts": [],
         "source": "CPIC guideline for CYP2D6 and codeine.",
     },
@@ -178,7 +199,8 @@ FIXTURE = [
         "answer": "Statins can cause muscle pain, and rarely a serious muscle breakdown called rhabdomyolysis. "
                   "A blood test for creatine kinase helps to judge how serious it is. "
                   "Dark urine or severe weakness needs prompt assessment.",
-        "escalation": "Contact your prescriber about new muscle pain, and seek urgent care for dark urine or severe weakness.",
+        "escalation": "Contact your prescriber about new muscle pain, "
+                      "and seek urgent care for dark urine or severe weakness.",
         "notes": [
             "Statin-associated muscle symptoms range from mild aches to rhabdomyolysis.",
             "Creatine kinase is measured when muscle damage is suspected.",
@@ -188,7 +210,8 @@ FIXTURE = [
             {"fact": "statins can cause muscle damage", "accept": ["muscle pain", "rhabdomyolysis"]},
             {"fact": "creatine kinase test", "accept": ["creatine kinase", "ck"]},
         ],
-        "unsafe_claims": [{"claim": "Muscle pain on a statin is never caused by the medicine.", "patterns": ["never caused by the medicine"]}],
+        "unsafe_claims": [{"claim": "Muscle pain on a statin is never caused by the medicine.",
+                           "patterns": ["never caused by the medicine"]}],
         "dose_facts": [],
         "source": "Atorvastatin SmPC section 4.4.",
     },
@@ -204,10 +227,12 @@ FIXTURE = [
             "How frequently does someone on lithium need a blood level test?",
             "What is the schedule for serum lithium checks in a patient on long-term treatment?",
         ],
-        "answer": "Lithium levels are measured 12 hours after the last dose, and the usual target range is 0.4-1.0 mmol/L. "
+        "answer": "Lithium levels are measured 12 hours after the last dose, "
+                  "and the usual target range is 0.4-1.0 mmol/L. "
                   "Once stable, levels are usually checked every 3 months. "
                   "Kidney and thyroid function are checked every 6 months.",
-        "escalation": "Contact your prescriber if you start a new medicine, and seek urgent care for vomiting, diarrhoea, confusion or a coarse tremor.",
+        "escalation": "Contact your prescriber if you start a new medicine, "
+                      "and seek urgent care for vomiting, diarrhoea, confusion or a coarse tremor.",
         "notes": [
             "Lithium has a narrow therapeutic range.",
             "Dehydration and some medicines such as NSAIDs raise lithium levels.",
@@ -218,7 +243,8 @@ FIXTURE = [
             {"fact": "target range", "accept": ["0.4-1.0 mmol/l", "target range"]},
         ],
         "unsafe_claims": [{"claim": "Lithium levels only need checking once a year.", "patterns": ["once a year"]}],
-        "dose_facts": [{"drug": "lithium", "dose": "0.4-1.0 mmol/L", "statement": "The usual lithium target range is 0.4-1.0 mmol/L."}],
+        "dose_facts": [{"drug": "lithium", "dose": "0.4-1.0 mmol/L",
+                        "statement": "The usual lithium target range is 0.4-1.0 mmol/L."}],
         "source": "NICE CG185; BNF lithium.",
     },
 ]
@@ -284,8 +310,10 @@ SCENARIO_CASES = [
     ("wrong item type", 3, lambda r: r["variants"].__setitem__(1, 7), "variants[1]", "must be a string, got integer"),
     ("nested item type", 1, lambda r: r["key_facts"][1]["accept"].__setitem__(0, 3),
      "key_facts[1].accept[0]", "must be a string, got integer"),
-    ("nested missing", 4, lambda r: r["unsafe_claims"][0].pop("patterns"), "unsafe_claims[0].patterns", "missing required field"),
-    ("nested object type", 0, lambda r: r["dose_facts"].__setitem__(0, "500 mg"), "dose_facts[0]", "must be an object, got string"),
+    ("nested missing", 4, lambda r: r["unsafe_claims"][0].pop("patterns"),
+     "unsafe_claims[0].patterns", "missing required field"),
+    ("nested object type", 0, lambda r: r["dose_facts"].__setitem__(0, "500 mg"),
+     "dose_facts[0]", "must be an object, got string"),
     ("nested empty", 6, lambda r: r["dose_facts"][0].update(dose=""), "dose_facts[0].dose", "non-empty"),
     ("unknown field", 5, lambda r: r.update(escalaton="typo"), "escalaton", "unknown field"),
     ("unknown category", 5, lambda r: r.update(category="toxicology"), "category", "unknown category 'toxicology'"),
@@ -297,7 +325,8 @@ SCENARIO_CASES = [
     ("too few key facts", 5, lambda r: r.update(key_facts=r["key_facts"][:1]), "key_facts", "at least 2"),
     ("no unsafe claims", 6, lambda r: r.update(unsafe_claims=[]), "unsafe_claims", "at least 1"),
     ("empty accept", 0, lambda r: r["key_facts"][0].update(accept=[]), "key_facts[0].accept", "at least 1"),
-    ("uppercase phrase", 1, lambda r: r["key_facts"][2]["accept"].__setitem__(0, "INR"), "key_facts[2].accept[0]", "lowercase"),
+    ("uppercase phrase", 1, lambda r: r["key_facts"][2]["accept"].__setitem__(0, "INR"),
+     "key_facts[2].accept[0]", "lowercase"),
     ("question is a variant", 2, lambda r: r.update(question=r["variants"][1]), "question", "must differ"),
 ]
 
@@ -319,22 +348,26 @@ def test_duplicate_id_names_both_lines(tmp_path):
 def test_held_out_variant_must_be_unseen(tmp_path):
     records = copy.deepcopy(FIXTURE)
     records[3]["variants"][-1] = FIXTURE[1]["question"]
-    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 4, "variants[2]", "repeats a training prompt of INT-01")
+    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 4, "variants[2]",
+                 "repeats a training prompt of INT-01")
 
 
 def test_rl_questions_must_be_new_wordings(tmp_path):
     records = copy.deepcopy(FIXTURE)
     records[2]["rl_questions"][1] = FIXTURE[4]["variants"][-1]          # another case's held-out wording
-    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 3, "rl_questions[1]", "repeats a training or held-out")
+    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 3, "rl_questions[1]",
+                 "repeats a training or held-out")
     records = copy.deepcopy(FIXTURE)
     records[5]["rl_questions"][0] = FIXTURE[5]["question"]              # its own training wording
-    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 6, "rl_questions[0]", "repeats a training or held-out")
+    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 6, "rl_questions[0]",
+                 "repeats a training or held-out")
 
 
 def test_id_prefix_belongs_to_one_category(tmp_path):
     records = copy.deepcopy(FIXTURE)
     records[6]["id"] = "REN-02"
-    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 7, "category", "id prefix REN belongs to renal_dosing")
+    expect_error(D.load_scenarios, write(tmp_path, jsonl(records)), 7, "category",
+                 "id prefix REN belongs to renal_dosing")
 
 
 def test_line_level_errors(tmp_path):
@@ -344,13 +377,16 @@ def test_line_level_errors(tmp_path):
     bad = lines[0].encode() + lines[1].encode().replace(b"warfarin", b"warf\xe9rin", 1) + lines[2].encode()
     expect_error(D.load_scenarios, write(tmp_path, bad, "utf8.jsonl"), 2, None, "not valid UTF-8 (byte 0xe9")
     # invalid JSON, on line 3
-    expect_error(D.load_scenarios, write(tmp_path, lines[0] + lines[1] + lines[2][:-5] + "\n", "json.jsonl"), 3, None, "invalid JSON")
+    expect_error(D.load_scenarios, write(tmp_path, lines[0] + lines[1] + lines[2][:-5] + "\n", "json.jsonl"), 3, None,
+                 "invalid JSON")
     # a line that is not an object
-    expect_error(D.load_scenarios, write(tmp_path, lines[0] + "[1, 2]\n", "list.jsonl"), 2, None, "must be a JSON object, got list")
+    expect_error(D.load_scenarios, write(tmp_path, lines[0] + "[1, 2]\n", "list.jsonl"), 2, None,
+                 "must be a JSON object, got list")
     # a blank line in the middle, and a second trailing newline
     expect_error(D.load_scenarios, write(tmp_path, lines[0] + "\n" + lines[1], "blank.jsonl"), 2, None, "blank line")
     expect_error(D.load_scenarios, write(tmp_path, good + "\n", "trailing.jsonl"), 4, None, "blank line")
-    expect_error(D.load_scenarios, write(tmp_path, lines[0] + "   \n" + lines[1], "spaces.jsonl"), 2, None, "blank line")
+    expect_error(D.load_scenarios, write(tmp_path, lines[0] + "   \n" + lines[1], "spaces.jsonl"), 2, None,
+                 "blank line")
     # a repeated key inside one object would otherwise be dropped silently
     twice = lines[1].replace('"title": ', '"title": "x", "title": ', 1)
     expect_error(D.load_scenarios, write(tmp_path, lines[0] + twice, "dupkey.jsonl"), 2, "title", "more than once")
@@ -367,7 +403,8 @@ SFT_OK = {"id": "SFT-INT-01-q", "scenario_id": "INT-01", "category": "drug_inter
 PREF_OK = {"id": "PREF-INT-01-1", "scenario_id": "INT-01", "category": "drug_interactions", "split": "train",
            "prompt": "Can I take ibuprofen?", "chosen": "Better.", "rejected": "Worse.", "flaw": "vague",
            "votes": [1, 1, 0], "featured": True}
-EVAL_OK = {"id": "EVAL-INT-01", "scenario_id": "INT-01", "category": "drug_interactions", "prompt": "Ibuprofen on warfarin?"}
+EVAL_OK = {"id": "EVAL-INT-01", "scenario_id": "INT-01", "category": "drug_interactions",
+           "prompt": "Ibuprofen on warfarin?"}
 
 
 def _second_record(base: dict, **changes) -> list[dict]:
@@ -405,15 +442,18 @@ def test_dataset_missing_and_unknown_fields(tmp_path):
     for loader, base in ((D.load_sft, SFT_OK), (D.load_preferences, PREF_OK), (D.load_eval_prompts, EVAL_OK)):
         for name in base:
             rec = {k: v for k, v in base.items() if k != name}
-            expect_error(loader, write(tmp_path, jsonl([base, rec]), "missing.jsonl"), 2, name, "missing required field")
+            expect_error(loader, write(tmp_path, jsonl([base, rec]), "missing.jsonl"), 2, name,
+                         "missing required field")
         extra = dict(base, id="other", note="x")
         expect_error(loader, write(tmp_path, jsonl([base, extra]), "extra.jsonl"), 2, "note", "unknown field")
         assert loader(write(tmp_path, jsonl([base]), "ok.jsonl")) == [base]
 
 
 def test_load_corpus(tmp_path):
-    assert D.load_corpus(write(tmp_path, "First passage.\n\nSecond passage.\n", "c.txt")) == "First passage.\n\nSecond passage.\n"
-    expect_error(D.load_corpus, write(tmp_path, b"fine\nalso fine\nbad \xff byte\n", "c.txt"), 3, None, "not valid UTF-8 (byte 0xff at column 5)")
+    assert (D.load_corpus(write(tmp_path, "First passage.\n\nSecond passage.\n", "c.txt"))
+            == "First passage.\n\nSecond passage.\n")
+    expect_error(D.load_corpus, write(tmp_path, b"fine\nalso fine\nbad \xff byte\n", "c.txt"), 3, None,
+                 "not valid UTF-8 (byte 0xff at column 5)")
     expect_error(D.load_corpus, write(tmp_path, b"", "c.txt"), 1, None, "empty")
     expect_error(D.load_corpus, write(tmp_path, "\n\n  \n", "c.txt"), 1, None, "empty")
 
@@ -543,7 +583,8 @@ def test_knowledge_base_size_and_content(kb):
 
 def test_committed_datasets_equal_a_fresh_build(kb, unseen, built):
     for name, expected in D.build_all(kb, unseen=unseen).items():
-        assert (DATA_DIR / name).read_bytes().decode("utf-8") == expected, f"{name} is stale: run python -m course_utils.data build"
+        assert (DATA_DIR / name).read_bytes().decode("utf-8") == expected, (
+            f"{name} is stale: run python -m course_utils.data build")
     assert D.load_corpus() == built["corpus"]
     assert D.load_sft() == built["sft"]
     assert D.load_preferences() == built["preferences"]
@@ -616,7 +657,8 @@ def test_eval_prompts_are_held_out(kb, built):
     training += [_norm(r[k]) for r in built["sft"] for k in ("prompt", "response")]
     training += [_norm(p[k]) for p in built["preferences"] for k in ("prompt", "chosen", "rejected")]
     # the committed files too, so a stale file cannot leak either
-    training += [_norm((DATA_DIR / D.DATASET_FILES[k]).read_text(encoding="utf-8")) for k in ("corpus", "sft", "preferences")]
+    training += [_norm((DATA_DIR / D.DATASET_FILES[k]).read_text(encoding="utf-8"))
+                 for k in ("corpus", "sft", "preferences")]
     for e in built["eval"]:
         held_out = _norm(e["prompt"])
         assert not any(held_out in t for t in training), e["id"]

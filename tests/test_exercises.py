@@ -24,8 +24,8 @@ def test_chapter2_checkers():
     assert ex.check_sft_mask(ref_mask) is True
     off_by_one = lambda ids, start: np.r_[np.zeros(start), np.ones(len(ids) - 1 - start)]  # noqa: E731
     assert ex.check_sft_mask(off_by_one) is False
-    assert ex.check_masked_mean(lambda l, m: float((l * m).sum() / m.sum()) if m.sum() else 0.0) is True
-    assert ex.check_masked_mean(lambda l, m: float((l * m).mean())) is False
+    assert ex.check_masked_mean(lambda losses, m: float((losses * m).sum() / m.sum()) if m.sum() else 0.0) is True
+    assert ex.check_masked_mean(lambda losses, m: float((losses * m).mean())) is False
 
 
 def test_unfinished_and_crashing_stubs_get_a_message(capsys):
@@ -34,5 +34,5 @@ def test_unfinished_and_crashing_stubs_get_a_message(capsys):
 
     assert ex.check_masked_mean(stub) is False
     assert "not implemented yet" in capsys.readouterr().out
-    assert ex.check_masked_mean(lambda l, m: 1 / 0) is False
+    assert ex.check_masked_mean(lambda losses, m: 1 / 0) is False
     assert "ZeroDivisionError" in capsys.readouterr().out

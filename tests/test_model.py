@@ -250,7 +250,8 @@ def test_stop_id_pads_finished_rows_and_ends_early():
         assert out.lengths[row] == n
         np.testing.assert_array_equal(out.tokens[row, :n], free.tokens[row, :n])
         assert not out.tokens[row, n:].any() and not out.logprobs[row, n:].any()
-    everyone_stops = model.generate(prompts, 20, temperature=0, stop_id=int(model.generate(prompts, 1, temperature=0)[0, 0]))
+    everyone_stops = model.generate(prompts, 20, temperature=0,
+                                    stop_id=int(model.generate(prompts, 1, temperature=0)[0, 0]))
     assert everyone_stops.shape[1] <= 20
 
 

@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 import pytest
 
-from course_utils.optim import AdamW, NonFiniteGradientWarning, clip_grad_norm, default_no_decay, global_norm, lr_schedule
+from course_utils.optim import (AdamW, NonFiniteGradientWarning, clip_grad_norm, default_no_decay, global_norm,
+                                lr_schedule)
 
 
 def test_adamw_two_steps_hand_computed():

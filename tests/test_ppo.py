@@ -18,7 +18,6 @@ from gradcheck import check_grad, check_grads
 from course_utils import ppo
 from course_utils.losses import kl_penalty, token_logprobs
 from course_utils.model import GPTConfig, TinyGPT
-from course_utils.optim import AdamW
 from course_utils.tokenizer import VocabularyTokenizer
 from course_utils.training import answer, encode_sft
 
@@ -94,7 +93,8 @@ def test_gae_matches_a_plain_loop(gamma, lam):
     rng = np.random.default_rng(0)
     rewards, values = rng.normal(size=(4, 9)), rng.normal(size=(4, 9))
     masks = [np.ones((4, 9)),
-             (np.arange(9)[None, :] >= np.array([[0], [2], [3], [5]])) & (np.arange(9)[None, :] < np.array([[9], [7], [4], [9]])),
+             (np.arange(9)[None, :] >= np.array([[0], [2], [3], [5]]))
+             & (np.arange(9)[None, :] < np.array([[9], [7], [4], [9]])),
              rng.random((4, 9)) < 0.6]                               # several episodes per row
     for mask in masks:
         adv, ret = ppo.gae(rewards, values, gamma, lam, mask)
@@ -240,7 +240,8 @@ def test_rollout_layout_rewards_and_zero_kl_against_itself(tok):
     np.testing.assert_allclose(batch.rewards.sum(axis=1), batch.norm_scores, atol=1e-5)
     assert batch.logprob_gap < 1e-4                                  # sampling and forward pass agree
     assert (batch.advantages[batch.mask == 0] == 0).all()
-    assert batch.answers[0] == tok.decode([t for t in batch.tokens[0, ids[0].__len__():] if t not in (tok.eos_id, tok.pad_id)])
+    assert batch.answers[0] == tok.decode([t for t in batch.tokens[0, ids[0].__len__():]
+                                           if t not in (tok.eos_id, tok.pad_id)])
 
 
 def test_logprobs_use_the_sampling_temperature(tok):
@@ -381,7 +382,8 @@ def test_kl_optimal_policy_maximises_the_regularised_objective():
 
     for beta in (0.1, 0.5, 2.0):
         star = ppo.kl_optimal_policy(log_ref, r, beta)
-        np.testing.assert_allclose(star, np.exp(log_ref) * np.exp(r / beta) / np.sum(np.exp(log_ref) * np.exp(r / beta)))
+        np.testing.assert_allclose(star, np.exp(log_ref) * np.exp(r / beta)
+                                   / np.sum(np.exp(log_ref) * np.exp(r / beta)))
         for _ in range(50):                                          # no nearby policy does better
             other = star * np.exp(rng.normal(size=5) * 0.1)
             other /= other.sum()

@@ -218,7 +218,8 @@ def test_calibration_bins_cover_every_pair(tok):
 
 # ----------------------------------------------------------------------------- labels
 def test_majority_vote_orients_each_pair():
-    pairs = [{"prompt": "q", "chosen": "A", "rejected": "B", "votes": v} for v in ([1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0])]
+    pairs = [{"prompt": "q", "chosen": "A", "rejected": "B", "votes": v}
+             for v in ([1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0])]
     maj = orient_pairs(pairs, "majority")
     assert [(p["chosen"], p["swapped"]) for p in maj] == [("A", False), ("A", False), ("B", True), ("B", True)]
     assert all(p["rejected"] == ("A" if p["swapped"] else "B") for p in maj)

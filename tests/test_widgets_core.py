@@ -66,8 +66,10 @@ def test_pretraining_view_zero_learning_rate_explains(tiny):
 
 
 def _tiny_sft(tok):
-    demos = [{"prompt": "Can I take ibuprofen with warfarin?", "response": "Warfarin with ibuprofen increases the risk of bleeding."},
-             {"prompt": "Is metformin safe in cirrhosis?", "response": "Metformin is contraindicated in liver cirrhosis."}]
+    demos = [{"prompt": "Can I take ibuprofen with warfarin?",
+              "response": "Warfarin with ibuprofen increases the risk of bleeding."},
+             {"prompt": "Is metformin safe in cirrhosis?",
+              "response": "Metformin is contraindicated in liver cirrhosis."}]
     case = {"id": "INT-01", "category": "drug_interactions", "title": "Warfarin with ibuprofen",
             "answer": demos[0]["response"], "escalation": "Speak to your prescriber.", "notes": [],
             "key_facts": [{"fact": "bleeding", "accept": ["bleeding"]}, {"fact": "x", "accept": ["warfarin"]}],
@@ -96,7 +98,8 @@ def test_sft_view_zero_learning_rate_explains(tiny):
 
     tok, _, _ = tiny
     demos, case = _tiny_sft(tok)
-    _, _, notes = sft_view(tok, new_model(tok, max_len=40), demos, demos[:1], [case], lr=0.0, epochs=1, mask_prompt=True)
+    _, _, notes = sft_view(tok, new_model(tok, max_len=40), demos, demos[:1], [case], lr=0.0, epochs=1,
+                           mask_prompt=True)
     assert any("learning rate of 0" in n for n in notes)
 
 

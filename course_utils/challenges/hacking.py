@@ -44,7 +44,7 @@ class HackingSettings:
     judge switched off (the gold judge is applied here, on held-out prompts). The smallest β is the *hacked* run; it
     is evaluated at ``checkpoints``, the others at ``coarse_checkpoints`` (the ensemble run at
     ``ensemble_checkpoints``: its end is what the comparison needs). A ``n_val``-prompt
-    validation subset of the SFT prompts is kept out of PPO's training prompts and judged at
+    validation subset of the RL prompts is kept out of PPO's training prompts and judged at
     every checkpoint of the hacked run, for early stopping with ``patience``. The ensemble
     run optimises the ``ensemble_reduce`` of ``ensemble_size`` reward models, each trained on
     a random ``ensemble_fraction`` of the training pairs (the first ``n_pairs``, None = all)
@@ -448,7 +448,7 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     Mitigations, all measured on the same evaluation prompts:
       * strong KL: the largest β, same run length;
       * early stopping: the hacked run, stopped by the gold score of a validation subset of
-        SFT prompts (never the evaluation prompts), weights of the best validation checkpoint;
+        RL prompts (never the evaluation prompts), weights of the best validation checkpoint;
       * ensemble: PPO at the smallest β on the mean (or min) of several standardised reward
         models trained with different seeds and data subsets (Coste et al. 2024).
     Effectiveness E = (g_M - g_hacked) / (g_best - g_hacked), with g_best the gold score of
@@ -460,12 +460,13 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
 
     Returns a dict of tables: ``hacking_curves`` (one row per run and checkpoint),
     ``hacking_training`` (PPO's own diagnostics per iteration: the proxy on the training
-    prompts, where the policy is optimised), ``gao_fit``, ``hacking_mitigations``, ``hacked_answers`` (greedy answers of the SFT and
-    the hacked policy with their proxy and gold scores), ``hacked_words`` (the words whose
-    frequency grew most), ``policy_answers`` (greedy answers of the hacked and of every
-    mitigated policy to every evaluation prompt; chapter 7 reads them). With
-    ``return_runs=True`` it returns ``(tables, extras)``; ``extras`` holds the runs, the
-    per-answer evaluations and the prompts, which :func:`distribution_shift_experiment` reuses.
+    prompts, where the policy is optimised), ``gao_fit``, ``hacking_mitigations``,
+    ``hacked_answers`` (greedy answers of the SFT and the hacked policy with their proxy and
+    gold scores), ``hacked_words`` (the words whose frequency grew most), ``policy_answers``
+    (greedy answers of the hacked and of every mitigated policy to every evaluation prompt;
+    chapter 7 reads them). With ``return_runs=True`` it returns ``(tables, extras)``;
+    ``extras`` holds the runs, the per-answer evaluations and the prompts, which
+    :func:`distribution_shift_experiment` reuses.
     """
     s = settings or HackingSettings()
     if len(s.betas) < 2:

@@ -93,7 +93,8 @@ def ppo_state_bytes(n_policy: int, n_reward: int, n_last_block: int, d_model: in
     return {"separate_value": int(separate), "shared_trunk": int(shared), "last_block": int(last)}
 
 
-def _ppo_flops(n_fwd: int, n_rm: int, tokens_prompt: int, tokens_answer: int, batch: int, epochs: int) -> dict[str, float]:
+def _ppo_flops(n_fwd: int, n_rm: int, tokens_prompt: int, tokens_answer: int, batch: int,
+               epochs: int) -> dict[str, float]:
     """FLOPs of one PPO iteration by the 2N (forward) / 6N (forward + backward) rule.
 
     ``n_fwd``: parameters a policy token passes through (non-embedding weights + the LM head);

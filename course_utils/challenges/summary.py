@@ -88,9 +88,10 @@ def _scale_summary(tables: Mapping[str, pd.DataFrame]) -> dict:
     sx = tables["scale_mitigations"].set_index("mitigation")
     here = sw.loc[sw.d_model == int(sx["d_model"].iloc[0])].iloc[0]
     ratio = here["mb_separate_value"] / here["mb_sft"]
+    flops = here["mflop_ppo_iteration"] / here["mflop_sft_step"]
     best = sx["memory_saved"].idxmax()
     return {"challenge": "scalability", "measured": f"PPO holds {ratio:.1f}× the training-state memory of SFT "
-                                                    f"and costs {here['mflop_ppo_iteration'] / here['mflop_sft_step']:.1f}× "
+                                                    f"and costs {flops:.1f}× "
                                                     "the FLOPs of an SFT step on the same tokens",
             "effect_size": math.nan, "severity": "medium (course's judgement)",
             "best_mitigation": best, "effectiveness": float(sx.loc[best, "memory_saved"]),
@@ -121,8 +122,8 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     rows = [_hacking_summary(tables), _annotation_summary(tables), _shift_summary(tables), _scale_summary(tables)]
     out = pd.DataFrame(rows)
     notes = out["note"].fillna("") if "note" in out else pd.Series([""] * len(out))
-    out["explanation"] = [n + _explain(r) for n, r in zip(notes, out.drop(columns=["note"], errors="ignore")
-                                                         .to_dict("records"))]
+    out["explanation"] = [n + _explain(r, within_noise=bool(n)) for n, r in
+                          zip(notes, out.drop(columns=["note"], errors="ignore").to_dict("records"))]
     return out.drop(columns=["note"], errors="ignore")
 
 
@@ -139,8 +140,15 @@ def _summary_row(challenge: str, effect: float, best: str, mit: pd.DataFrame, me
             "best_mitigation": best, "effectiveness": e, "ci_low": lo, "ci_high": hi}
 
 
-def _explain(r: Mapping) -> str:
-    """One sentence per challenge on what the best mitigation's measured effectiveness shows."""
+# what each challenge's interval is computed over (the unit its sample size counts)
+_INTERVAL_OVER = {"reward hacking": "a few dozen held-out prompts",
+                  "annotation quality": "a hundred-odd held-out preference pairs",
+                  "distribution shift": "a few dozen pairs of the policy's own answers"}
+
+
+def _explain(r: Mapping, within_noise: bool = False) -> str:
+    """One sentence per challenge on what the best mitigation's measured effectiveness shows;
+    ``within_noise``: the problem's own loss is within noise, so no interval can show a gain."""
     e, lo, hi = r["effectiveness"], r["ci_low"], r["ci_high"]
     if r["challenge"] == "scalability":
         return (f"Memory saved at the course's width ({e:.0%}), not a quality recovered: scaling is a cost "
@@ -150,10 +158,12 @@ def _explain(r: Mapping) -> str:
         return "Not measurable here: the problem cost nothing measurable in this run."
     if np.isfinite(lo) and np.isfinite(hi):
         ci = f" (95% interval {lo:.0%} to {hi:.0%})"
-        verdict = ("the mitigation helps: its interval excludes 0" if lo > 0 else
+        verdict = ("its interval excludes 0, but the loss it recovers is itself within noise" if lo > 0 and within_noise
+                   else "the mitigation helps: its interval excludes 0" if lo > 0 else
                    "the mitigation hurts: its interval lies below 0" if hi < 0 else
                    "not distinguishable from no mitigation: its interval contains 0")
     else:
         ci, verdict = "", "without an interval, not distinguishable from no mitigation"
+    over = _INTERVAL_OVER.get(r["challenge"], "a small evaluation set")
     return (f"The best mitigation's effectiveness is {e:.0%}{ci}: {verdict}. One tiny model, one seed and "
-            "a few dozen held-out prompts: the interval, not the point, is the result.")
+            f"{over}: the interval, not the point, is the result.")

@@ -230,7 +230,8 @@ def _cues(words: Sequence[str], canon: Sequence[str]) -> list[tuple[int, int, in
 def _is_passive(words: Sequence[str], canon: Sequence[str], i: int) -> bool:
     """Whether the verb at ``i`` follows "be" ("is avoided", "is generally avoided", "is not given")."""
     j = i - 1
-    while j >= 0 and i - j <= 3 and (words[j].endswith("ly") or words[j] in ("not", "never", "often", "always", "also")):
+    while j >= 0 and i - j <= 3 and (words[j].endswith("ly")
+                                     or words[j] in ("not", "never", "often", "always", "also")):
         j -= 1
     return j >= 0 and canon[j] in _PASSIVE
 
@@ -311,13 +312,15 @@ def claims(text: str, main_drug: str | None = None) -> list[Claim]:
             if any(w in _THRESHOLD_WORDS and j + 1 < len(words) and (words[j + 1][0].isdigit() or
                    words[j + 1] in ("a", "an", "the", "egfr", "clearance", "crcl", "inr"))
                    for j, w in enumerate(words)) and any(t[0].isdigit() for t in words):
-                cues = [c for c in cues if c[4] in ("care", "monitoring")]   # "not recommended below 15": a rule, not advice
+                # "not recommended below 15": a rule, not advice
+                cues = [c for c in cues if c[4] in ("care", "monitoring")]
             if _SUPERVISED & set(words):
                 cues = [(a, b, p, f"{c} (supervised)" if p > 0 and c.startswith(("stop", "avoid")) else c, k)
                         for a, b, p, c, k in cues]
             for cue in cues:
                 targets = _targets(cue, ents, words, canon)
-                if not targets and cue[4] not in ("care", "monitoring") and words[0] in ("and", "or", "but") and previous:
+                if not targets and cue[4] not in ("care", "monitoring") and words[0] in ("and", "or", "but") \
+                        and previous:
                     targets = [e for e, _, _ in previous if e != "care"]   # "should be stopped and never restarted"
                 if not targets and cue[4] == "action" and last_drug and _points_back(words, cue[1]):
                     targets = [last_drug]               # "keep taking the tablets", "stop it"

@@ -20,10 +20,9 @@ Against the scenario (``verify_doses``) each stated number is
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 from .text import _NUMBER, _Text, _analyse
 
@@ -262,8 +261,8 @@ def _schedule(toks: Sequence[str], sent: Sequence[int], k: int, daily: bool) -> 
     for j in range(k, n - 2):                # "15 mg/kg each time ..., as often as every 2 hours"
         if sent[j] != sent[k - 1]:
             break
-        if toks[j] == "every" and _NUMBER.fullmatch(toks[j + 1]) and toks[j + 2] in ("h", "hr", "hrs", "hour", "hours") \
-                and float(toks[j + 1]) > 0:
+        if toks[j] == "every" and _NUMBER.fullmatch(toks[j + 1]) \
+                and toks[j + 2] in ("h", "hr", "hrs", "hour", "hours") and float(toks[j + 1]) > 0:
             return 24.0 / float(toks[j + 1])
     return 1.0 if daily else None
 
@@ -307,7 +306,8 @@ def _mentions(text: _Text) -> list[Mention]:
         shown = " ".join(x for x in (quantity, number, written) if x)
         dose = Dose(shown, tuple(values), unit, family, quantity, factor)
         end = k if unit else j
-        per_day = _schedule(toks, sent, end, daily) if family in _DOSE_FAMILIES and end < n else (1.0 if daily else None)
+        per_day = (_schedule(toks, sent, end, daily) if family in _DOSE_FAMILIES and end < n
+                   else (1.0 if daily else None))
         out.append(Mention(dose, start, end, sent[start], per_day))
         i = end
     return out
@@ -426,7 +426,8 @@ def check_mention(m: Mention, text: _Text, refs: Sequence[tuple[Mention, _Text]]
     too_often = _check_schedule(m, refs)
     if too_often is not None:
         return too_often
-    if any(_compatible(d, g.dose) and _matches(d, [g.dose]) for g in given) and not _matches(d, [r.dose for r, _ in compatible]):
+    if any(_compatible(d, g.dose) and _matches(d, [g.dose]) for g in given) \
+            and not _matches(d, [r.dose for r, _ in compatible]):
         return DoseCheck(d.text, "unverified", "the patient's own number")
     if not compatible:
         return DoseCheck(d.text, "unverified", "no reference of this kind")
@@ -474,7 +475,8 @@ def _check_amount(m: Mention, compatible: Sequence[tuple[Mention, _Text]]) -> Do
     daily_refs = [(r, t) for r, t in compatible if _daily_reference(r, t)]
     if daily is not None and any(math.isclose(daily, v, rel_tol=1e-9) for r, _ in daily_refs for v in r.dose.base):
         return DoseCheck(d.text, "correct", "its daily total equals a reference")
-    caps = [max(r.dose.base) for r, t in daily_refs if len(r.dose.values) == 2 or _has(_sentence_words(r, t), _MAX_CUES)]
+    caps = [max(r.dose.base) for r, t in daily_refs
+            if len(r.dose.values) == 2 or _has(_sentence_words(r, t), _MAX_CUES)]
     if daily is not None and caps and daily > max(caps) * (1 + 1e-9):
         return DoseCheck(d.text, "wrong", f"{_fmt(daily)} a day is above the {_fmt(max(caps))} a day of the references")
     dose_caps = [max(r.dose.base) for r, t in compatible if (r, t) not in daily_refs

@@ -31,7 +31,7 @@ from .claims import ACTIVITIES, CARE_WORDS, Claim, claims, drug_entity, family, 
 from .doses import Mention, _mentions, is_rejected
 from .lexicon import DRUG_CLASSES, GENERAL_WORDS, all_classes
 from .text import (NEGATION_CUES, Sentence, _analyse, canon, canonical_tokens, content_words, function_share,
-                   lacks_determiners, repeated_share, sentences)
+                   repeated_share, sentences)
 
 SUPPORT_PRECISION = 0.5
 UNVERIFIED_PRECISION = 0.25  # a sentence naming the case's drug with this much support is unverified, not wrong
@@ -54,8 +54,10 @@ _GENERAL = frozenset(canon(w) for w in GENERAL_WORDS)
 class Fact:
     text: str
     patterns: tuple[tuple[str, ...], ...]   # canonical token sequences (function words dropped, negators kept)
-    as_stated: bool = False                 # the knowledge states it negated ("not ... under 16"): negation is part of it
-    claims: tuple[tuple[str, int, str], ...] = ()   # advice it states: (entity, polarity, family), e.g. ("lithium", -1, "stance")
+    as_stated: bool = False                 # the knowledge states it negated ("not ... under 16"): negation is
+                                            # part of it
+    claims: tuple[tuple[str, int, str], ...] = ()   # advice it states: (entity, polarity, family),
+                                                    # e.g. ("lithium", -1, "stance")
     urgency: bool = False                   # a fact that the case is urgent: met by an urgent escalation too
 
 
@@ -76,7 +78,8 @@ class Knowledge:
     urgent: bool
     expert: Mapping[str, int]       # unambiguous expert claims: entity -> polarity
     unsafe: tuple[Claim, ...]       # the knowledge base's unsafe-claim sentences, read as claims
-    references: tuple[tuple[Mention, object], ...]  # (number, the analysed text it stands in): dose facts, answer, notes
+    references: tuple[tuple[Mention, object], ...]  # (number, the analysed text it stands in): dose facts,
+                                                    # answer, notes
     n_primary: int                  # the first n_primary references come from the dose facts and the expert answer
     given: tuple[Mention, ...]      # numbers the patient gave (title, question, wordings)
 
@@ -249,7 +252,8 @@ def classify(sents: Sequence[Sentence], k: Knowledge, escalating: set[int]) -> l
             if precision < SUPPORT_PRECISION or not words & k.topic:
                 reason = "off topic"
                 if words & k.anchors and precision >= UNVERIFIED_PRECISION:
-                    out.append(SentenceVerdict(sent, "unverified", "about the case, in words its knowledge does not use"))
+                    out.append(SentenceVerdict(sent, "unverified",
+                                               "about the case, in words its knowledge does not use"))
                     continue
         if reason == "off topic" and sent.index in escalating:
             out.append(SentenceVerdict(sent, "escalation"))      # whom to contact, and when

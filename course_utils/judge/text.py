@@ -395,7 +395,8 @@ class Sentence:
 
 _IRREGULAR = {"using": "use", "used": "use", "uses": "use", "was": "be", "were": "be", "is": "be", "are": "be",
               "been": "be", "being": "be", "has": "have", "had": "have", "does": "do", "did": "do", "done": "do",
-              "taken": "tak", "took": "tak", "given": "giv", "gave": "giv", "seen": "see", "saw": "see", "began": "begin", "begun": "begin"}
+              "taken": "tak", "took": "tak", "given": "giv", "gave": "giv", "seen": "see", "saw": "see",
+              "began": "begin", "begun": "begin"}
 
 
 @functools.lru_cache(maxsize=65536)
@@ -408,7 +409,8 @@ def stem(word: str) -> str:
     w = word
     if len(w) <= 3 or not w.replace("-", "").isalpha():
         return w
-    for suffix, repl, min_len in (("ation", "at", 8), ("iness", "y", 7), ("sion", "s", 7), ("ness", "", 7), ("ies", "y", 5), ("sses", "ss", 5), ("ing", "", 6), ("ed", "", 5),
+    for suffix, repl, min_len in (("ation", "at", 8), ("iness", "y", 7), ("sion", "s", 7), ("ness", "", 7),
+                                  ("ies", "y", 5), ("sses", "ss", 5), ("ing", "", 6), ("ed", "", 5),
                                   ("es", "e", 5), ("s", "", 4)):
         if w.endswith(suffix) and len(w) >= min_len and not (suffix == "s" and w.endswith(("ss", "us", "is"))) \
                 and not (suffix == "ed" and w.endswith("eed")):

@@ -60,7 +60,8 @@ def pretraining_view(tok, train_ids: np.ndarray, val_ids: np.ndarray, lr: float,
     return fig, text, notes
 
 
-def pretraining_widget(tok, train_ids: np.ndarray, val_ids: np.ndarray, prompt: str = "Signs of lithium toxicity include"):
+def pretraining_widget(tok, train_ids: np.ndarray, val_ids: np.ndarray,
+                       prompt: str = "Signs of lithium toxicity include"):
     """Sliders for learning rate, steps and temperature, and a Run button that re-runs a short pretraining."""
     w = _deferred_import("ipywidgets")
 

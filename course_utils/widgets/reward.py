@@ -63,7 +63,8 @@ def bt_margin_view(margin: float = 0.0, delta_range: float = 8.0):
     ax2.plot(delta, grad, color=COLORS["orange"], label=f"m = {m:g}", gid="grad")
     ax2.axvline(m, color=COLORS["vermillion"], lw=1, alpha=0.7)
     ax2.set_ylim(-1.05, 0.05)
-    ax2.set(xlabel=r"$\Delta = r_c - r_r$", ylabel=r"$\partial L / \partial r_c$", title="Gradient on the chosen reward")
+    ax2.set(xlabel=r"$\Delta = r_c - r_r$", ylabel=r"$\partial L / \partial r_c$",
+            title="Gradient on the chosen reward")
     ax2.legend()
     l0, g0 = bt_curves(np.array([0.0]), m)
     text = (f"m = {m:g}: a tied pair (Δ = 0) has loss {l0[0]:.3f} and gradient {g0[0]:.3f}; "
@@ -130,7 +131,8 @@ def reward_lr_view(tok, sft, train_pairs, test_pairs, lr: float, epochs: int | N
     ax1.legend()
     ax2.plot(ran.step, ran.accuracy, color=COLORS["sky"], label="train (batch)", gid="train_acc")
     if len(ev_rows):
-        ax2.plot(ev_rows.step, ev_rows.eval_accuracy, "o-", color=COLORS["vermillion"], label="held-out", gid="eval_acc")
+        ax2.plot(ev_rows.step, ev_rows.eval_accuracy, "o-", color=COLORS["vermillion"], label="held-out",
+                 gid="eval_acc")
     ax2.axhline(0.5, color=COLORS["grey"], ls="--", label="chance")
     ax2.set_ylim(0, 1.02)
     ax2.set(xlabel="step", ylabel=r"accuracy ($r_c > r_r$)", title="Ranking accuracy")

@@ -81,7 +81,8 @@ def scorecard_view(scored_df, stages=None, categories=None, labels: dict | None 
 
 
 def scorecard_widget(scored_df, labels: dict | None = None, seed: int = 0):
-    """Two multiple-choice lists (stages, categories) over :func:`scorecard_view`; ctrl/shift-click to choose several."""
+    """Two multiple-choice lists (stages, categories) over :func:`scorecard_view`; ctrl/shift-click to choose
+    several."""
     w = _deferred_import("ipywidgets")
 
     stages = list(pd.unique(scored_df["stage"]))

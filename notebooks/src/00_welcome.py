@@ -94,7 +94,7 @@ print("Source:", case["source"])
 import numpy as np
 
 from course_utils import checkpoints
-from course_utils.widgets import softmax_with_temperature, temperature_view, temperature_widget
+from course_utils.widgets import softmax_with_temperature, temperature_widget
 
 # the pretrained model of chapter 1: its scores (logits) for the next word after a prompt
 tok, base = checkpoints.load_tokenizer(), checkpoints.load("base", dtype="float64")

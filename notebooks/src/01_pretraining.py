@@ -46,9 +46,8 @@ import numpy as np
 import pandas as pd
 
 from course_utils import checkpoints, data
-from course_utils.losses import cross_entropy
 from course_utils.plotting import COLORS, smooth, use_course_style
-from course_utils.training import PretrainConfig, corpus_stream, evaluate_lm, new_model, pretrain
+from course_utils.training import PretrainConfig, corpus_stream, new_model, pretrain
 from course_utils.widgets import softmax_with_temperature
 
 use_course_style()

@@ -42,11 +42,12 @@ N_SHOW = 5            # held-out questions shown in full
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 from course_utils import checkpoints, data, judge
 from course_utils.losses import cross_entropy, token_logprobs
 from course_utils.plotting import COLORS, STAGE_COLORS, smooth, use_course_style
-from course_utils.training import SFTConfig, answer, encode_sft, response_loss, sft, sft_batch
+from course_utils.training import SFTConfig, answer, response_loss, sft, sft_batch
 
 use_course_style()
 pd.set_option("display.max_colwidth", 90)
@@ -355,7 +356,7 @@ by_kind = scores["SFT"][["overall", "medical_accuracy"]].groupby(kinds.values).a
 print(by_kind.round(3).to_string())
 print(f"\n{(kinds != 'neither').sum()} of {len(kinds)} SFT answers are an expert answer word for word; "
       f"{(kinds == OTHER).sum()} of them belong to another case")
-print(f"SFT changed the mean judge scores: " + ", ".join(f"{k} {summary.loc[k, 'base']:.2f} -> {summary.loc[k, 'SFT']:.2f}"
+print("SFT changed the mean judge scores: " + ", ".join(f"{k} {summary.loc[k, 'base']:.2f} -> {summary.loc[k, 'SFT']:.2f}"
                                                     for k in summary.index))
 
 # %% [markdown]

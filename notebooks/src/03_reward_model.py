@@ -516,14 +516,19 @@ print(f"weakest: {worst}, accuracy {by_flaw.loc[worst, 'accuracy']:.0%}, mean ga
       + (": on average it prefers the flawed answer" if by_flaw.loc[worst, "mean_gap"] < 0 else ""))
 
 # %% [markdown]
-# The overall accuracy hides very different flaws. The reward model is reliable on the flaws that
-# change the whole answer or its ending (vague, padded, no escalation: the lines above list them),
-# and weak on the rest. A **wrong dose** changes one number and an **unsafe claim** one sentence:
-# the reward barely moves. A **repeated** sentence keeps the expert's words. And an **off-topic**
-# answer is a fluent, correct expert answer to another question: the reward model has learned what
-# a good answer *looks like*, not whether it answers the question asked, and the printed numbers
-# show it preferring the off-topic answer more often than not. Dose errors, unsafe claims and
-# answers to the wrong question are exactly the errors that matter most in pharmacy.
+# The overall accuracy hides very different flaws. The reward model ranks every held-out pair
+# correctly on the flaws that change much of the answer (vague and padded answers: the lines above
+# list them), and most pairs with a missing escalation, an unsafe claim or a wrong dose, though not
+# all of them (the table gives the counts; with so few pairs per flaw, the intervals are wide). It
+# is weak on three flaws, the ones whose interval reaches down to a coin flip. A
+# **missing key fact** drops one sentence and leaves the rest of the expert's words as they were. A
+# **repeated** sentence keeps the expert's words too, and on average the reward model even prefers
+# it: its mean gap is the only negative one. And an **off-topic** answer is a fluent, correct expert
+# answer to another question. The reference run's "which case?" pairs were added for exactly this
+# flaw, yet on the held-out cases the reward model still ranks off-topic answers no better than a
+# coin flip: it has learned what a good answer *looks like* better than whether it answers the
+# question asked. A key fact left out and an answer to the wrong question are among the errors that
+# matter most in pharmacy.
 
 # %% [markdown]
 # A wrong dose offers a surface cue: our word-level tokenizer has never seen some of the tenfold
@@ -629,15 +634,17 @@ for name, row in probe_table.iloc[1:].iterrows():
 # Read the table row by row against the expert answer: `RM_prefers` and `judge_prefers` are the shares
 # of held-out scenarios where the probe scores higher than that scenario's expert answer. The judge
 # almost never prefers a probe to the expert answer; the printed lines list every probe that the
-# reward model prefers more often than the judge does, with how often. Among them are an unsafe
-# claim put *in front of* a complete expert answer (the training pairs replaced the first sentence
-# with the claim instead) and a sentence said three times, a kind of repetition the reward model
-# saw in training and still does not reliably punish (section 6). Probes that remove something the
-# training pairs taught it to look for (the escalation sentence, most of the answer) are never
-# preferred to the expert answer. Whatever the reward model over-rates, PPO will find and produce: this
-# is the **proxy** problem that Gao, Schulman & Hilton (Scaling Laws for Reward Model
-# Overoptimization, ICML 2023) measured at scale, where optimising a learned reward model harder
-# first raises and then lowers the score of the gold reward it stands in for.
+# reward model prefers more often than the judge does, with how often, and here that is every
+# probe. The worst is a sentence said three times, a kind of repetition the reward model saw in
+# training and still does not punish (section 6): it beats the expert answer in most held-out
+# scenarios, and its mean reward is higher than the expert answer's. An unsafe claim put *in front
+# of* a complete expert answer (the training pairs replaced the first sentence with the claim
+# instead) beats the expert answer less often, but still in some scenarios. Even the probes that
+# remove something the training pairs taught it to look for (the escalation sentence, most of the
+# answer) beat the expert answer in some scenarios. Whatever the reward model over-rates, PPO will
+# find and produce: this is the **proxy** problem that Gao, Schulman & Hilton (Scaling Laws for
+# Reward Model Overoptimization, ICML 2023) measured at scale, where optimising a learned reward
+# model harder first raises and then lowers the score of the gold reward it stands in for.
 
 # %%
 def ranks(x: pd.Series) -> pd.Series:
@@ -732,7 +739,7 @@ print(f"   for comparison, mean held-out gaps r_c - r_r smaller than that shift:
 
 # %% [markdown]
 # Three views, three answers, all measured above. Over the held-out answers, the reward goes with length
-# clearly more than the judge's score does, and the reward model is much less accurate on the pairs
+# clearly more than the judge's score does, and the reward model is less accurate on the pairs
 # whose better answer is the *shorter* one, where a "longer is better" shortcut fails: two signs of
 # a length shortcut, although a correlation alone cannot say whether the model likes length or the
 # facts that come with it. The padding experiment holds the content fixed and adds only length, and
@@ -773,10 +780,10 @@ print(f"trained on majority labels, the reward model is taught the dataset's rej
 # %% [markdown]
 # The lay annotator misses wrong doses and unsafe claims, the hurried one falls for length, and on
 # some pairs they out-vote the expert: the line above counts them and shows on which flaws. Does
-# label noise hurt? When the reference checkpoints were built, the same recipe also trained a
-# reward model on the same training pairs with a large share of the labels flipped at random
-# (chapter 7 uses it as an ablation). Both are scored on the held-out pairs against the dataset's
-# labels:
+# label noise hurt? When the reference checkpoints were built, a second reward model was trained
+# with the same settings on the same pairs (the preference pairs and the "which case?" pairs), with a
+# large share of their labels flipped at random (chapter 7 uses it as an ablation). Both are scored
+# on the held-out pairs against the dataset's labels:
 
 # %%
 rm_runs = scorecard.load_cache()["reward_models"].set_index("reward_model")
@@ -796,14 +803,15 @@ noise_table.round(3)
 
 # %% [markdown]
 # The majority votes get only a few training labels wrong, concentrated on the flaws the lay and
-# hurried annotators cannot see. Flipping far more of them at random costs held-out accuracy, but
-# the two intervals overlap on this small held-out set. The held-out loss moves the other way: with
-# contradictory labels the model cannot become as sure of itself, so it is less over-confident on
-# the pairs it gets wrong. Random flips are the easy case: systematic errors (a lay annotator who
-# always misses the same dose errors) teach a wrong rule instead of blurring a right one, and more
-# data does not average them out. Real pipelines measure annotator agreement, train
-# annotators and drop or re-label contested pairs (Ouyang et al. 2022 report about 73% agreement
-# between their labellers).
+# hurried annotators cannot see. The model trained on far more wrong labels is not measurably worse:
+# its held-out accuracy lies inside the clean model's interval (the line above), so on this small
+# held-out set random flips of this size cost nothing we can detect. The held-out loss even falls:
+# with contradictory labels the model cannot become as sure of itself, so it is less over-confident
+# on the pairs it gets wrong. Random flips are the easy case: systematic
+# errors (a lay annotator who always misses the same dose errors) teach a wrong rule instead of
+# blurring a right one, and more data does not average them out. Real pipelines measure annotator
+# agreement, train annotators and drop or re-label contested pairs (Ouyang et al. 2022 report about
+# 73% agreement between their labellers).
 
 # %% [markdown]
 # ## 9. Over-training: correlated comparisons
@@ -815,7 +823,8 @@ noise_table.round(3)
 # to put all $\binom{K}{2}$ comparisons of a prompt into **one batch element**: one forward pass per
 # answer, and no over-fitting. Our dataset has the same structure on a small scale: every scenario
 # contributes several pairs, most of them with the same chosen answer, and `train_reward_model`
-# shuffles them as separate examples.
+# shuffles them as separate examples. The reference run's "which case?" pairs add more of the same:
+# every one of them has its case's expert answer as the chosen answer.
 
 # %%
 per_scenario = pd.Series([p["scenario_id"] for p in train_pairs]).value_counts()
@@ -825,19 +834,22 @@ print(f"{len(train_pairs)} training pairs from {len(per_scenario)} scenarios: {p
       f"scenario on average; {shared} pairs ({shared / len(train_pairs):.0%}) share their chosen answer with another pair")
 
 # %% [markdown]
-# The reference run scored the held-out pairs every `reward.EVAL_EVERY` steps. Its log shows when
-# the held-out loss was lowest, and what the rest of the training did to it:
+# The reference run scored the held-out pairs every `reward.EVAL_EVERY` steps. One of its epochs is a
+# pass over the preference pairs and the "which case?" pairs together, so it has many more steps
+# than an epoch of the live run. Its log shows when the held-out loss was lowest, and what the rest
+# of the training did to it:
 
 # %%
 steps_per_epoch = int(ref_log.groupby("epoch").size().iloc[0])
 best = ref_ev.loc[ref_ev.eval_loss.idxmin()]
 peak = ref_ev.loc[ref_ev.eval_accuracy.idxmax()]
-print(f"{steps_per_epoch} steps per epoch of {len(train_pairs)} pairs")
+print(f"{steps_per_epoch} steps per epoch of {len(train_pairs) + len(contrast_pairs)} pairs "
+      f"({len(train_pairs)} preference pairs + {len(contrast_pairs)} 'which case?' pairs)")
 print(f"held-out loss: lowest {best.eval_loss:.3f} at step {int(best.step)} (epoch {int(best.epoch)}, after "
       f"{int(best.step) * BATCH_SIZE} pairs), {final.eval_loss:.3f} at the end (step {int(final.step)}); "
       f"ln 2 = {np.log(2):.3f}")
 print(f"held-out accuracy: highest {peak.eval_accuracy:.3f} at step {int(peak.step)}, {final.eval_accuracy:.3f} at the end")
-print(f"training loss, mean per epoch: " + ", ".join(f"epoch {e} {v:.3f}" for e, v in ref_log.groupby("epoch").loss.mean().items()))
+print("training loss, mean per epoch: " + ", ".join(f"epoch {e} {v:.3f}" for e, v in ref_log.groupby("epoch").loss.mean().items()))
 print("the held-out loss " + ("rises" if final.eval_loss > best.eval_loss else "does not rise")
       + " after its minimum, " + ("within the first epoch" if best.epoch == 1 else f"from epoch {int(best.epoch)}")
       + ("; it ends above ln 2, the loss of a model that always says 50%" if final.eval_loss > np.log(2) else ""))
@@ -864,10 +876,11 @@ print(f"held-out pairs ranked wrongly: {int(wrong.sum())}; on them the model's m
       f"answer is {p_hat[wrong].mean():.2f}")
 
 # %% [markdown]
-# The training loss heads towards zero while the held-out loss climbs: the model memorises its
-# training pairs, label noise included (the count of wrongly labelled pairs it ranks the way the
-# label says), and grows **over-confident** on new pairs, which the last line measures. A ranking
-# accuracy hides this, PPO does not: it optimises the reward values themselves. Try `EPOCHS = 1`
+# The training loss keeps falling while the held-out loss climbs: the model fits its training
+# pairs ever more closely, some of their wrong labels included (the count of wrongly labelled pairs
+# it ranks the way the label says), and grows **over-confident** on new pairs, which the last line
+# measures. The held-out accuracy, which only counts which answer wins, shows less of this; PPO
+# does not look at rankings: it optimises the reward values themselves. Try `EPOCHS = 1`
 # and `EPOCHS = 6` in the parameters cell and compare the live run's held-out curves. The remedies
 # are InstructGPT's: fewer passes, and comparisons of one prompt kept together rather than
 # shuffled as independent examples.
@@ -1006,13 +1019,15 @@ _ = check_majority_orientation(orient_by_majority)
 #   apart with force $1 - \sigma(\Delta)$ and stops once a pair is ranked confidently.
 # - The reward model is the SFT transformer with a scalar head on the last token; only reward
 #   differences are meaningful.
-# - Trained for two short epochs on a few hundred pairs, the reference reward model ranks about three
-#   held-out pairs in four correctly (accuracy and interval in section 6), and it is over-confident
-#   on the rest: its held-out loss is higher than before training. Per flaw it is reliable on vague,
-#   padded and unescalated answers and weak on off-topic answers, repetition, unsafe claims and wrong
-#   doses, where one sentence or one number changes the meaning.
-# - Its held-out loss is lowest early in the first epoch: correlated comparisons trained as separate
-#   examples over-fit, as InstructGPT warned.
+# - Trained for two epochs on a few hundred preference pairs and the "which case?" pairs, the
+#   reference reward model ranks about three held-out pairs in four correctly (accuracy and interval
+#   in section 6), and it is over-confident on the rest: its held-out loss is higher than before
+#   training. Per flaw it ranks every held-out pair with a vague or padded answer correctly, and most
+#   of those with a missing escalation, an unsafe claim or a wrong dose, but it is weak on answers
+#   that read like an expert's and yet leave out a key fact, repeat a sentence or answer another
+#   question.
+# - Its held-out loss is lowest within the first epoch and rises after it: correlated comparisons
+#   trained as separate examples over-fit, as InstructGPT warned.
 # - It is a proxy: the probes of section 7 show answers it rates above what the gold judge thinks
 #   they deserve, and it reacts to filler more strongly than to a dose error. Those gaps are what PPO
 #   will exploit.

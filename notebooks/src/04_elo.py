@@ -844,7 +844,7 @@ for judge_name, table in arena_battle_tables.items():
           f"or lost every battle: {one_sided_share(table):.1%}")
     arena_ratings[judge_name] = scorecard.arena_ratings(table, rounds=BOOTSTRAP_ROUNDS, seed=SEED, level=LEVEL,
                                                         scale=SCALE, base=BASE, init=INIT)
-    print(f"  ranking: " + " > ".join(arena_ratings[judge_name].index))
+    print("  ranking: " + " > ".join(arena_ratings[judge_name].index))
 decisive = arena_battles_judge[arena_battles_judge["winner"] != "tie"]
 mle_check(decisive, f"gold judge, ties dropped ({len(decisive)} battles)")
 pd.concat({judge_name: pd.DataFrame({"rating": t["rating"].round(0).astype(int),
@@ -877,9 +877,15 @@ rank_table = scorecard.compare_rankings(arena_ratings["gold judge"], arena_ratin
 arena_tau = scorecard.kendall_tau(arena_ratings["gold judge"]["rating"], arena_ratings["reward model"]["rating"])
 arena_agree = (rank_table["rank change"] == 0).all()
 gap_rm = arena_ratings["reward model"]["rating"]
+r_judge = arena_ratings["gold judge"]["rating"].round(6)          # rounded: equal ratings are a tie
+r_rm = arena_ratings["reward model"]["rating"].round(6)
+opposite = [f"{a} vs {b}" for i, a in enumerate(r_judge.index) for b in r_judge.index[i + 1:]
+            if (r_judge[a] - r_judge[b]) * (r_rm[a] - r_rm[b]) < 0]       # strictly opposite orders
 print(f"Kendall's tau between the two rankings: {arena_tau:+.2f}; "
       + ("the two judges rank the models in the same order" if arena_agree else
-         "the judges disagree on " + ", ".join(rank_table.index[rank_table["rank change"] != 0])))
+         "the judges order these pairs oppositely: " + ", ".join(opposite) if opposite else
+         "no pair is ordered oppositely; the rank change of " + ", ".join(rank_table.index[rank_table["rank change"] != 0])
+         + " comes from a tie under one judge"))
 for judge_name, arena_table in arena_ratings.items():
     best_trained = arena_table.drop("expert")["rating"].idxmax()
     lead = arena_table.loc["expert", "rating"] - arena_table.loc[best_trained, "rating"]
@@ -904,19 +910,26 @@ rank_table.round(1)
 # %% [markdown]
 # **What it means.** The printed lines compare the two judges twice: on the *order* (Kendall's tau,
 # and the models whose rank changes) and on the *distances* (how far each judge puts the expert
-# answers above the best trained model, and whether their intervals are apart). The gold judge
-# checks the facts of each case, which these small models often get wrong, and separates the expert
-# answers clearly from every trained model. The reward model does not: its ratings of the expert
-# answers and of the trained models overlap, and the order among them is not the gold judge's.
-# Trained on pairs that differ in one flaw, it misses much of what makes an answer wrong (chapter 3
-# measured its held-out accuracy flaw by flaw: off-topic and repeated answers, unsafe claims and
-# wrong doses are its weak spots). That is why the reward model is called a **proxy**: it is the
-# judge PPO optimises in chapter 5, so every distance it misjudges is an opening for the policy to
-# please the proxy instead of the pharmacist (reward hacking, chapter 6). The last printed line
-# checks the clearest sign of it, a reward model that rates the PPO policy above the expert answers
-# (over-optimisation: Gao, Schulman & Hilton, Scaling Laws for Reward Model Overoptimization, ICML
-# 2023); here the difference is within the intervals, so this arena cannot establish it. Chapter 7
-# runs this arena again with every stage and with the ablations, and adds intervals to every metric.
+# answers above the best trained model, and whether their intervals are apart). Here the two judges
+# agree on the order: the expert answers first, the base model last, and SFT and PPO in between,
+# with overlapping intervals under both judges. The one rank change, PPO's, comes from a tie: the
+# gold judge gives SFT and PPO the same rating (the rank table), and the reward model splits them
+# inside overlapping intervals; that tie is also why Kendall's tau falls short of 1. Both judges
+# separate the expert answers from every trained model, intervals apart. Where they differ is in how
+# sharply they separate the models. On the same battles, the reward model gives the base model a
+# much higher win rate than the gold judge does, and the expert answers a lower one (the win-rate
+# columns), although the gold judge scores the base model's answers close to zero (the mean scores
+# at the start of this section). The gold judge checks the facts of each case, which these small
+# models often get wrong; the reward model, trained on pairs that differ in one flaw, misses part of
+# what makes an answer wrong (chapter 3 measured its held-out accuracy flaw by flaw: answers that
+# leave out a key fact, repeat a sentence or answer another question are its weak spots). That is
+# why the reward model is called a **proxy**: it is the judge PPO optimises in chapter 5, so every
+# distance it misjudges is an opening for the policy to please the proxy instead of the pharmacist
+# (reward hacking, chapter 6). The last printed line checks the clearest sign of it, a reward model
+# that rates the PPO policy above the expert answers (over-optimisation: Gao, Schulman & Hilton,
+# Scaling Laws for Reward Model Overoptimization, ICML 2023); here the reward model rates PPO below
+# the expert answers, intervals apart, so this arena shows no such sign. Chapter 7 runs this arena
+# again with every stage and with the ablations, and adds intervals to every metric.
 #
 # The gold-judge arena also shows the pitfall of the MLE. The check printed above found that the
 # expert answers never lose a battle: against every other model they win or tie. Their rating is

@@ -95,7 +95,7 @@ from course_utils.losses import kl_penalty, ppo_clip_loss
 from course_utils.paths import CHECKPOINT_DIR as COMMITTED_CHECKPOINTS
 from course_utils.plotting import COLORS, STAGE_COLORS, smooth, use_course_style
 from course_utils.training import encode_sft
-from course_utils.widgets import (bandit_ppo_view, bandit_ppo_widget, kl_optimum_view, kl_optimum_widget,
+from course_utils.widgets import (bandit_ppo_view, bandit_ppo_widget, kl_optimum_widget,
                                   ppo_clip_view, ppo_clip_widget, ppo_run_widget)
 
 use_course_style()
@@ -147,10 +147,11 @@ sample_table.round(3)
 
 # %% [markdown]
 # The line above the table counts the distinct answers: on a question it was trained on, our SFT model
-# is so sure of itself that sampling at temperature 1 gives the same answer every time. Keep that in
-# mind; section 6 shows what it does to PPO. In principle, reinforcement learning turns such scores into
-# a training signal: sample several answers, raise the probability of those that scored above the
-# policy's average, lower the others. Two dangers come with it.
+# is so sure of itself that sampling at temperature 1 gives the same answer every time. Identical
+# answers cannot be compared, so PPO trains on other wordings of the cases, which no SFT demonstration
+# contains; there the samples of a prompt differ (section 6 counts them). In principle, reinforcement
+# learning turns such scores into a training signal: sample several answers, raise the probability of
+# those that scored above the policy's average, lower the others. Two dangers come with it.
 # The reward model is only a **proxy** for the expert pharmacist (chapter 3 measured how often it
 # disagrees), so a policy that maximises it without restraint finds the proxy's blind spots
 # (reward hacking, chapter 6). And a policy that drifts far from fluent text forgets what SFT taught
@@ -166,7 +167,7 @@ sample_table.round(3)
 #
 # | symbol | meaning | here |
 # |---|---|---|
-# | $x$, $\mathcal{D}$ | a prompt, and the training prompts | the SFT prompts (never the held-out ones) |
+# | $x$, $\mathcal{D}$ | a prompt, and the training prompts | two new wordings of every case, in no SFT demonstration (never the held-out ones) |
 # | $y = (y_1, \dots, y_L)$ | an answer sampled from the policy, token by token, ending with `<eos>` | at most `MAX_NEW_TOKENS` tokens |
 # | $\pi_\theta$ | the policy: the TinyGPT being trained, weights $\theta$ | starts as a copy of the SFT model |
 # | $\pi_\text{ref}$ | the reference: the frozen SFT model | never updated |
@@ -633,20 +634,23 @@ print(f"reward model on held-out preference pairs: {shift.accuracy_preference_pa
 # %% [markdown]
 # Read the printed lines together; they explain one another.
 #
-# * **The SFT policy is nearly deterministic.** Its entropy is a few thousandths of a nat per token, and
-#   in most batches all eight samples of a prompt are the same answer. PPO learns by comparing answers to
-#   the same prompt; where they are identical there is nothing to compare, only whole prompts whose score
-#   happens to be above or below the batch mean. The gradient of a token whose probability is already
-#   close to 1 is close to 0, so the updates barely move the policy: the clip fraction and the approximate
-#   KL per update show how rarely a token's probability changed by more than ε.
-# * **The reward model cannot rank the policy's own answers.** It orders held-out preference pairs (an
-#   expert answer against a deliberately flawed one) well, but on two answers of the SFT policy itself its
-#   ordering is no better than chance within its interval. Even where the policy does explore, the signal
-#   it gets does not say which answer is better.
-# * **The occasional spikes of the KL panel** are single batches in which the policy sampled an unusual
-#   answer (the entropy spikes at the same iterations); they do not accumulate.
+# * **The policy explores.** On these new wordings the samples of a prompt differ: only in a few
+#   batches are the eight samples of each prompt all the same answer (the distinct-answers line). PPO
+#   learns by comparing answers to the same prompt, so it has answers to compare.
+# * **Each update is small, but the updates add up.** The clip fraction and the approximate KL per
+#   update show how rarely a token's probability changed by more than ε within one batch. Over the run,
+#   though, the KL to the SFT model grew from a fraction of a nat to a couple of nats (the KL line above
+#   the figure), jumping from batch to batch along the way (the KL panel).
+# * **The score did not follow.** The slope of the training score is positive but smaller than twice
+#   its standard error (the first verdict), and the gold judge's score of the same samples did not rise
+#   either: the policy moved away from the SFT model, but not measurably towards answers the reward
+#   model prefers.
+# * **Whether the reward model ranks the policy's own answers is not settled here.** It orders held-out
+#   preference pairs (an expert answer against a deliberately flawed one) well. On pairs of the SFT
+#   policy's own sampled answers it orders most of the pairs in chapter 6's cache like the gold judge,
+#   but there are too few of them to tell: chance lies inside the interval.
 #
-# So the training score does not climb (the first verdict above), and section 7 measures what that
+# So the training score does not measurably climb, and section 7 measures what the policy's movement
 # means on held-out questions.
 
 # %% [markdown]
@@ -679,8 +683,9 @@ d_judge = verdicts["PPO"].overall.to_numpy() - verdicts["SFT"].overall.to_numpy(
 n = len(eval_prompts)
 for name, before, after in (("reward model", rm_scores["SFT"].mean(), rm_scores["PPO"].mean()),
                             ("gold judge", verdicts["SFT"].overall.mean(), verdicts["PPO"].overall.mean())):
-    verdict = "better than" if after > before else "not better than"
-    print(f"{name}: the PPO policy is {verdict} the SFT policy on held-out questions ({after:.3f} vs {before:.3f})")
+    verdict = "higher" if after > before else "not higher"
+    print(f"{name}: the PPO policy's mean on held-out questions is {verdict} than the SFT policy's "
+          f"({after:.3f} vs {before:.3f}; whether that is more than noise: the intervals below)")
 # the same answer scored in two batches can differ in the last bits (1e-15): |Δ| below 1e-9 is a tie
 print(f"reward model: PPO higher on {int((d_rm > 1e-9).sum())} of {n} held-out questions, "
       f"lower on {int((d_rm < -1e-9).sum())}, equal on {int((np.abs(d_rm) <= 1e-9).sum())}")
@@ -768,16 +773,20 @@ for label, i in (("largest rise", int(np.argmax(d_judge))), ("largest fall", int
           f"{rm_scores['PPO'][i]:+.2f}")
 
 # %% [markdown]
-# **What to conclude.** This run changed almost nothing. PPO's greedy answers are the SFT policy's on
-# all but the few questions counted above, and on those the judge's verdicts go both ways (panel b).
-# The mean gains of both scores, with their bootstrap intervals, are printed in section 7's first code
-# cell: zero lies inside the gold judge's interval, so this PPO policy is measurably neither better nor
-# worse than the SFT policy it started from. Section 6 gave the reasons: a nearly deterministic policy
-# that hardly explores, and a reward model that cannot tell its answers apart. The answers shown in full
-# also show what the SFT model gets wrong on held-out phrasings (some answer another case entirely),
-# and PPO did not fix it. A null result of a real run is a result: before asking whether RLHF improves a
-# policy, check that the policy explores (entropy, distinct answers) and that the reward model ranks
-# the policy's *own* answers. What a stronger push does is section 9.1's subject.
+# **What to conclude.** This run changed little. PPO's greedy answers are the SFT policy's on most
+# held-out questions (the count in section 7's second code cell), and where they differ the judge's
+# verdicts go both ways (panel b). The mean gains of both scores, with their bootstrap intervals, are
+# printed in the same cell: zero lies inside both intervals, so this PPO policy is measurably neither
+# better nor worse than the SFT policy it started from, whichever way the small mean differences
+# point. Section 6 showed where the run fell short: the policy explored and moved away from the SFT
+# model, but its training score did not measurably rise, and too few pairs were at hand to tell whether
+# the reward model ranks the policy's own answers. The answers shown in full also show what the SFT
+# model gets wrong on held-out phrasings (some answer another case entirely). PPO did not fix those, and
+# on the codeine question its answer moved to a neighbouring case, the ultra-rapid metaboliser, and lost
+# part of the judge's score. A null result of a real run is a result: before asking whether RLHF
+# improves a policy, check that the policy explores (entropy, distinct answers), that its training
+# score rises beyond the noise, and that the reward model ranks the policy's *own* answers, on enough
+# pairs to tell. What a stronger push does is section 9.1's subject.
 
 # %% [markdown]
 # ## 8. Fixed β or adaptive β?
@@ -823,8 +832,9 @@ print(f"one iteration can move β by at most 0.2 x {BATCH_SIZE} / {KL_HORIZON} =
 # the *trend* of the KL, not its noise. Ziegler et al. (2019) used a horizon of 10,000 samples over
 # thousands of iterations; we use a tiny horizon (`KL_HORIZON`) so that β moves visibly within a short
 # demonstration. With a KL above the target, β rises and pulls the policy back; below it, β falls and
-# the policy may move further. The printed line says which happened here; with a policy that hardly
-# moves from the SFT model (section 6), the KL stays far below a target of a few nats.
+# the policy may move further. The printed line says which happened here: in a few iterations the
+# policy hardly moves from the SFT model, so the KL stays far below a target of a few nats (even the
+# reference run of section 6 averaged below this target over its last iterations).
 
 # %% [markdown]
 # ## 9. Pitfalls seen in practice
@@ -868,11 +878,12 @@ for q, a in zip(eval_texts[:3], zero_answers):
 
 # %% [markdown]
 # A live run of a few iterations is a demonstration of the code, not of the effect: the printed line
-# says how far the β = 0 policy got, and with a policy as nearly deterministic as ours (section 6), a
-# few small steps hardly move it, penalty or not. Removing the penalty only matters once the policy
-# starts to move. Chapter 6 pushed the same SFT policy much harder against the same reward model (a
-# KL penalty of β = 0.002, next to nothing, a learning rate twice this chapter's, several times as
-# many iterations), and cached the result; here is its first and last evaluation checkpoint:
+# says how far the β = 0 policy got, and a few small steps hardly move the policy, penalty or not (in
+# the reference run of section 6, the KL took many iterations to build up). Removing the penalty only
+# matters once the policy starts to move. Chapter 6 pushed the same SFT policy much harder against the
+# same reward model (a KL penalty of β = 0.002, next to nothing, a learning rate twice this chapter's,
+# many more iterations than these live runs), and cached the result; here is its first and last
+# evaluation checkpoint:
 
 # %%
 curves6 = challenges.load_results(ckpt)["hacking_curves"]
@@ -885,9 +896,11 @@ print(f"  iteration {start6.iteration:.0f} -> {end6.iteration:.0f}: KL {round(st
       f"{(end6.gold - start6.gold) / np.hypot(start6.gold_se, end6.gold_se):+.1f} standard errors)")
 
 # %% [markdown]
-# With next to no penalty and a harder push, the policy travels tens of nats from the SFT model, the
-# reward model's score rises, and the gold judge's falls: the direction and size of both changes are
-# printed above. That is what the KL penalty is there to prevent; chapter 6 takes it apart (which
+# With next to no penalty and a harder push, the policy travels many nats from the SFT model, much
+# further than the reference run of section 6; the reward model's score rises, and the gold judge's
+# falls. The fall is printed in standard errors, and it is smaller than twice its standard error (the
+# yardstick of section 6), so on this one run it is a warning sign, not yet proof. A proxy that rises
+# while the truth falls is what the KL penalty is there to prevent; chapter 6 takes it apart (which
 # words the reward model pays for, and what a stronger β, early stopping or an ensemble win back).
 #
 # ### 9.2 A negative KL from sampling settings that differ between rollout and training
@@ -1045,12 +1058,13 @@ _ = check_kl_optimum(kl_optimum)
 #   a factor $1 \pm \epsilon$.
 # * On a small candidate set the optimum has a closed form, $\pi^* \propto \pi_\text{ref}\, e^{r/\beta}$,
 #   and PPO converges to it from samples alone.
-# * On TinyGPT, the reference PPO run changed almost nothing: its training score did not climb, its
-#   greedy answers are the SFT policy's on all but a few held-out questions, and the gold judge's gain
-#   is zero within its interval. A nearly deterministic SFT policy gives PPO nothing to explore, and a
-#   reward model that cannot rank the policy's own answers gives it no signal: check both before
-#   trusting an RLHF run. Pushed much harder with almost no KL penalty (chapter 6), the reward model's
-#   score rises while the gold judge's falls.
+# * On TinyGPT, the reference PPO run changed little: the policy explored and moved away from the SFT
+#   model, but its training score did not measurably climb, its greedy answers are the SFT policy's on
+#   most held-out questions, and the gold judge's gain is zero within its interval. Before trusting an
+#   RLHF run, check that the policy explores, that the training score rises beyond its noise, and that
+#   the reward model ranks the policy's own answers, on enough pairs to tell. Pushed much harder with
+#   almost no KL penalty (chapter 6), the policy drifts much further, and the reward model's score rises
+#   while the gold judge's falls (in that one run, by less than twice its standard error).
 # * β sets the price of drifting; an adaptive β sets the drift itself. β = 0, log-probabilities
 #   computed with other settings than the sampling, and unmasked padding are three ways to break RLHF
 #   without any error message.

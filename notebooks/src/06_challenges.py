@@ -204,7 +204,7 @@ print(f"d* = {d_star:.2f}, KL at the peak = {d_star ** 2:.1f} nats, gain at the 
 # so that over-optimisation shows within the time budget; a third run with a reward-model ensemble comes
 # in section 1.6. At checkpoints along each run, the policy answers every held-out evaluation prompt (the
 # last paraphrase of each case, never trained on) twice at temperature 1, and we record the KL to the
-# reference, the proxy and the gold judge. A validation set of SFT prompts is held out of PPO's training
+# reference, the proxy and the gold judge. A validation set of RL prompts is held out of PPO's training
 # prompts for early stopping (section 1.6).
 #
 # How these settings were chosen: smaller β changes little (at β = 0.002 the penalty is already
@@ -221,7 +221,7 @@ curves, training = R["hacking_curves"], R["hacking_training"]
 print(f"β = {', '.join(f'{b:g}' for b in H.betas)}; {H.iterations} iterations of {H.batch_size} answers "
       f"({H.batch_size // H.samples_per_prompt} prompts × {H.samples_per_prompt}); learning rate {H.lr:g}")
 print(f"evaluation: {len(eval_prompts)} held-out prompts × {H.eval_samples} answers at "
-      f"{len(H.checkpoints)} checkpoints of the hacked run; validation: {H.n_val} SFT prompts × {H.val_samples}")
+      f"{len(H.checkpoints)} checkpoints of the hacked run; validation: {H.n_val} RL prompts × {H.val_samples}")
 single = curves[curves.optimised == "reward model"]
 hack_beta = single.beta.min()
 hacked = single[single.beta == hack_beta]
@@ -291,18 +291,24 @@ print(f"in units of the spread of the SFT policy's answers (proxy sd {sd_p:.2f},
 
 # %% [markdown]
 # Compare the two panels, with the printed lines. The proxy is noisy on held-out prompts (two answers per
-# prompt, and the reward model's scale is wide), and it ends above where it started. The gold score of
-# this run does not rise first: its best checkpoint is the start, and the fitted Gao curve puts its peak
-# where the printed line says, with a gain far smaller than one standard error. So the measured shape is
-# Gao et al.'s curve after its peak: the proxy climbs while the gold score falls, by the number of
-# standard errors printed above. The policy has found answers the reward model likes more and the
-# pharmacist likes less. The fit has two parameters and eight points, so read $a$ and $b$ as a
-# description of this run, not as constants; PPO on a tiny model is chaotic, and another seed gives
-# another trajectory (exercise (d)). The large-β run stays close to the reference; the ensemble run
-# (purple) is section 1.6's.
+# prompt, and the reward model's scale is wide); it wanders, and ends at its highest, above where it
+# started. The gold score of this run rises a little over the first checkpoints, by less than one
+# standard error, and then falls, ending below the SFT policy's. The fitted Gao curve is too coarse to
+# follow that small rise: it puts its peak where the printed line says, before the first checkpoint and
+# with a gain far smaller than one standard error, so what it describes is the fall after the peak. Both
+# scores move little against their noise: the fall from the best checkpoint carries the verdict printed
+# above, and in units of the spread of the SFT policy's answers (last line) the proxy has barely moved
+# while the gold score has moved further. On these sampled answers, the policy at the end of the run is
+# one the reward model likes slightly more and the pharmacist likes less. The fit has two parameters and
+# eight points, so read $a$ and $b$ as a description of this run, not as constants; PPO on a tiny model
+# is chaotic, and another seed gives another trajectory (exercise (d)). The large-β run stays closer to
+# the reference, yet its gold score also ends below the SFT policy's; the ensemble run (purple) is
+# section 1.6's.
 #
-# On its *own* training prompts, the proxy PPO optimises climbs steadily (PPO's diagnostics, smoothed over
-# 8 iterations; each iteration sees four prompts, so the raw curve jumps from prompt to prompt):
+# On its *own* training prompts, the proxy PPO optimises does not climb steadily either (PPO's
+# diagnostics, smoothed over 8 iterations; each iteration sees four prompts, so the raw curve jumps from
+# prompt to prompt). Compare the first and the last eight iterations printed below the plot with the
+# size of those jumps, and with the KL, which keeps growing:
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -342,7 +348,8 @@ for label, row in (("best checkpoint", best), ("end of the run", end)):
 # The reward model and the judge agree on some things and not on others. Where they agree (for instance
 # on escalation advice, which both reward), PPO's push raises the gold score too; where the reward model
 # pays for something the judge does not (more words of a certain kind, whatever their place), the push
-# costs gold score. Over-optimisation is the moment the second effect overtakes the first.
+# costs gold score. Over-optimisation is the moment the second effect overtakes the first. The two printed
+# lines show both: at the best checkpoint most parts are slightly up, by the end of the run most are down.
 #
 # ### 1.5 What the reward model learned to like
 #
@@ -356,10 +363,11 @@ words.round(2)
 # %% [markdown]
 # What to look for: words the rubric rewards in the right place (escalation: "prescriber", "speak to";
 # risk words) now used everywhere, words of *other* cases, and filler. The reward model learned from
-# pairs in which the rejected answer lacked the escalation sentence, was vague, or missed a key fact; "more
-# of these words" is better on those pairs, and not on these answers. Here are the greedy answers of the
-# SFT and of the hacked policy to the held-out questions where the proxy rose most while the gold score
-# fell:
+# pairs in which the rejected answer lacked the escalation sentence, was vague, missed a key fact or
+# answered another case; "more of these words" is better on those pairs, and not on these answers. Here
+# are the greedy answers of the SFT and of the hacked policy to the held-out questions where the proxy rose
+# most while the gold score fell (look for answers to *other* cases that the reward model scores above the
+# right one), and, last, the averages over all the held-out questions:
 
 # %%
 ha = R["hacked_answers"]
@@ -385,7 +393,7 @@ print(f"over all {len(both)} held-out questions (greedy answers): proxy {both.pr
 # * **A stronger KL penalty**: the large β, same run length. The penalty $-\beta k_t$ per token makes every
 #   nat of drift cost reward, so the policy stops where the proxy's gain no longer pays for it.
 # * **Early stopping on a held-out gold check**: the hacked run, judged at every checkpoint by the gold
-#   judge on a small validation set of SFT prompts that PPO never trained on (never the evaluation prompts,
+#   judge on a small validation set of RL prompts that PPO never trained on (never the evaluation prompts,
 #   which would make the reported numbers optimistic). Keep the weights of the best validation checkpoint,
 #   stop after two checkpoints without improvement. Cheap in compute, but it needs gold labels (in
 #   practice: human evaluations) during training.
@@ -428,7 +436,7 @@ ax1.axvline(0.0, color=COLORS["vermillion"], lw=1, label="E = 0: no better than 
 ax1.set_yticks(y, rows.mitigation)
 ax1.set(xlabel="effectiveness E (share of the lost gold score recovered)", title="Mitigations, 95 % intervals")
 ax1.legend(loc="lower right")
-ax2.plot(hacked.iteration, hacked.val_gold, "o-", color=COLORS["blue"], label="validation (SFT prompts)")
+ax2.plot(hacked.iteration, hacked.val_gold, "o-", color=COLORS["blue"], label="validation (RL prompts)")
 ax2.plot(hacked.iteration, hacked.gold, "s-", color=STAGE_COLORS["hacked"], label="evaluation (held-out prompts)")
 es = mit.set_index("mitigation").loc["early stopping"]
 ax2.axvline(es.iteration, color=COLORS["green"], ls="--", label=f"kept: iteration {es.iteration:.0f}")
@@ -450,13 +458,18 @@ print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, str
 
 # %% [markdown]
 # Read the intervals, not the points: each $E$ is a ratio of two noisy differences measured on 64
-# prompts, and the printed verdicts say which intervals exclude 0. Then compare the KLs printed last. The
-# strong KL penalty keeps the policy close to the reference, and its gold score near the SFT policy's.
+# prompts, and the printed verdicts say which intervals exclude 0. In this run the gold score lost to
+# hacking is itself within noise (the line printed after the verdicts), so every $E$ here is fragile.
+# Then compare the KLs printed last. The strong KL penalty keeps the policy much closer to the reference,
+# but its gold score still ended below the SFT policy's (table above), and its interval contains 0.
 # Early stopping kept the checkpoint printed in the plot's legend; where that is iteration 0, it
 # "recovers" the gold score by keeping the SFT policy itself, which is safe but means PPO gained nothing
-# worth keeping. The ensemble's policy travelled nearly as far from the reference as the hacked one, and
-# its effectiveness and interval are printed above: averaging three reward models trained on the same
-# kind of pairs did not remove the blind spot they share.
+# worth keeping. Its $E$ stays below 1 because the validation and the evaluation prompts disagree on the
+# best checkpoint (right panel): the small early gain on the evaluation prompts does not show on the
+# validation prompts. The ensemble's policy travelled less far than the hacked one, but far more than the
+# strong-KL one, and ended with the lowest gold score of the three PPO runs; its interval only just
+# contains 0. Averaging three reward models trained on the same kind of pairs did not remove the blind
+# spot they share.
 #
 # ### 1.7 Live: a short run at a small β
 #
@@ -492,7 +505,8 @@ pd.DataFrame(rows).round(3)
 # ### 1.8 Try it: β and run length
 #
 # The cached runs: pick β and how many iterations to show, and watch the Gao fit change. With few
-# checkpoints the fit is loose; at the large β the policy never gets far enough for the gold score to turn.
+# checkpoints the fit is loose; at the large β the policy stays close to the reference, and the fit rests
+# on a few checkpoints close together (its gold score still rises and falls).
 
 # %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
@@ -586,7 +600,9 @@ for p, r in one.iterrows():
 # %% [markdown]
 # Two things to read off. First, how much accuracy a given share of wrong labels costs: a reward model
 # averages over many similar pairs, and random flips below 50 % leave the average preference on the right
-# side, so it degrades gradually rather than all at once. Second, where the curves of the mitigations sit
+# side, so it does not collapse: one annotator's labels cost accuracy against the clean labels, but even
+# at the highest flip rate the model stays well above chance, and between the flip rates the differences
+# lie within the intervals. Second, where the curves of the mitigations sit
 # relative to the one-annotator curve. Effectiveness, pooled over the noisy rates:
 # $E = \sum_p (\text{acc}_M(p) - \text{acc}_1(p)) / \sum_p (\text{acc}_\text{clean} - \text{acc}_1(p))$.
 
@@ -671,9 +687,10 @@ print(f"{out.reward_model}: {inn.accuracy:.3f} on the categories it saw, {out.ac
 
 # %% [markdown]
 # How much a new category costs depends on what the pairs teach. Our flaws (an unsafe claim, a vague
-# non-answer, a missing key fact, no escalation) look the same in every category, so what the reward model
-# learned largely transfers; a category with its own kind of error (a dose convention, a special
-# population) would transfer worse. The test pairs of one category are few, so the intervals are wide.
+# non-answer, a missing key fact, no escalation, an answer to another case) look the same in every
+# category, so what the reward model learned largely transfers; a category with its own kind of error (a
+# dose convention, a special population) would transfer worse. The test pairs of one category are few, so
+# the intervals are wide.
 #
 # ### 3.3 The policy's own answers
 #
@@ -703,11 +720,13 @@ print(f"SFT samples {sm.agree_sft_samples:.3f}; drifted policy (checkpoints {sm.
 
 # %% [markdown]
 # This is the most important comparison of the chapter. On pairs like its training data the reward model
-# is right almost every time; on two answers of the policy itself, which differ in many small ways
-# instead of one glaring flaw, it has little to go on. Compare the two printed rates: the reward model's
-# judgement does not transfer from the pairs we designed to the answers the policy writes, already for
-# the SFT policy. PPO climbs a score that, among the answers it actually produces, hardly tracks quality,
-# and so the policy goes wherever the score's quirks lead it (section 1.5).
+# is right on most pairs; on two answers of the policy itself, which differ in many small ways instead of
+# one glaring flaw, it has little to go on. Compare the printed rates: over all the pairs of the run, its
+# agreement with the gold judge cannot be told from chance (the interval contains 0.5). On the SFT
+# policy's own samples it does better (few pairs, see the plot), and on the drifted checkpoints it is at
+# chance: the reward model's judgement does not transfer from the pairs we designed to the answers the
+# policy writes once the policy has moved. PPO climbs a score that, among the answers it actually
+# produces, hardly tracks quality, and so the policy goes wherever the score's quirks lead it (section 1.5).
 #
 # **Mitigation: label on-policy data.** Pairs of the hacked run's own training answers (training prompts,
 # not the evaluation prompts) are labelled by the gold judge, standing in for new human labels, added to
@@ -725,8 +744,10 @@ print(f"{sm.n_onpolicy_pairs:.0f} on-policy pairs: agreement on the drifted poli
 
 # %% [markdown]
 # Whatever the point estimate, look at the interval: a few hundred on-policy labels do not close the gap
-# reliably. It is wide, and closing it takes labels of the kind of answers the policy actually writes,
-# round after round, each one (in real life) a pharmacist's time. The last column checks that the new
+# reliably, and here the retrained model agrees with the gold judge on the drifted policy's pairs no
+# better than before (the printed line; the interval contains 0). The interval is wide, and closing the
+# gap takes labels of the kind of answers the policy actually writes, round after round, each one (in
+# real life) a pharmacist's time. The last column checks that the new
 # pairs did not cost accuracy on the old ones.
 #
 # ## 4. Scalability
@@ -823,7 +844,7 @@ plt.show()
 lc.round(3)
 
 # %% [markdown]
-# Our pairs are regular (six kinds of flaw, one knowledge base), so even a few dozen labels go a long way,
+# Our pairs are regular (a few kinds of flaw, one knowledge base), so even a few dozen labels go a long way,
 # and neighbouring points have overlapping intervals. Real preference data is far less regular:
 # InstructGPT's reward model was trained on tens of thousands of comparisons (Ouyang et al. 2022).
 #
@@ -862,8 +883,9 @@ sx.round(3)
 # %% [markdown]
 # Our "effectiveness" for scalability is the share of PPO's training-state memory a mitigation saves at
 # d_model = 64. It is not comparable with the other three (no lost quality is won back), and no
-# single percentage can summarise scalability: it is a cost that grows with $N$, and every saving here
-# trades memory against quality or speed.
+# single percentage can summarise scalability: it is a cost that grows with $N$, and a saving can trade
+# memory against quality or speed. For our reward model the table above shows no such cost: training only
+# its last block did not lower its held-out accuracy.
 #
 # ## 5. The four challenges, measured
 #
@@ -904,20 +926,20 @@ print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} fo
 
 # %% [markdown]
 # **How to read the four rows.** Every figure comes from one tiny model, one seed per setting, 64 held-out
-# prompts and 70 test pairs, so the intervals are the result and the point estimates one draw each. A
+# prompts and 105 test pairs, so the intervals are the result and the point estimates one draw each. A
 # single effectiveness quoted without an interval says little. Beyond noise, each challenge has its own
 # caveats:
 #
 # * **Reward hacking.** How much quality there is to lose, and therefore what a high effectiveness means,
-#   depends on how much PPO gained before over-optimising; on our models both are a few hundredths of the
-#   judge's scale, so recovering all of it means getting back to barely above the SFT policy, not to a
-#   good policy.
+#   depends on how much PPO gained before over-optimising; on our models the gain is smaller than one
+#   standard error of the gold score and the loss within two (the row's severity says so), so recovering
+#   all of it means getting back to barely above the SFT policy, not to a good policy.
 # * **Annotation quality.** Our noise is random and our pairs are regular, the friendliest case for a
 #   reward model; systematic annotator biases (length, style) are not averaged away and do more harm. And
 #   a mitigation that triples the labelling cost is not comparable, at equal budget, with one that does not.
 # * **Distribution shift.** It looks like one challenge among four; on our models it is the one
 #   that makes the reward model unreliable on exactly the answers PPO feeds it, and a few hundred new
-#   labels close at most part of the gap.
+#   labels did not measurably close the gap (the interval contains 0).
 # * **Scalability** is a cost curve, not a loss: the memory a mitigation saves is measurable, but it is
 #   not the same kind of number as the other three, and no single percentage summarises it.
 #
@@ -933,8 +955,9 @@ print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} fo
 # * **Averaging reward models without standardising them.** A reward model's zero and scale are arbitrary
 #   (chapter 3); the mean of raw scores is dominated by the member with the widest spread, the minimum by
 #   the one with the lowest offset. `challenges.EnsembleReward` standardises each member first.
-# * **One run, no interval.** The effects here are a few hundredths of the gold scale; a single run can
-#   show a mitigation at 60 % or at 110 %. Report the interval, or several seeds.
+# * **One run, no interval.** The effects here are of the order of the gold score's standard error; a
+#   single run can show the same mitigation recovering most of the loss or none of it. Report the
+#   interval, or several seeds.
 # * **Trusting the gold judge.** It is a rubric, itself a proxy for a pharmacist. Section 5 prints its
 #   no-skill floor, the score it gives fluent answers to *other* questions; compare it with the SFT
 #   policy's score. Where the two are close, the tiny SFT model states few key facts on held-out
@@ -1029,22 +1052,27 @@ _ = check_gao_fit(gao_fit)
 #
 # ## 8. Summary
 #
-# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the proxy rose while the gold
-#   score, which PPO never sees, fell below where it started (section 1.3 prints by how many standard
-#   errors). Gao et al.'s law $d\,(a - b\log d)$ describes that shape; sections 1.4 and 1.5 show which
-#   parts of the gold score moved and which words the proxy pays for.
+# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the proxy on sampled held-out
+#   answers ended a little above where it started, while the gold score, which PPO never sees, rose a
+#   little and then fell below where it started; on our models both movements are of the order of the
+#   noise (section 1.3 prints the fall in standard errors). Gao et al.'s law $d\,(a - b\log d)$, fitted to
+#   that curve, puts its peak before the first checkpoint; sections 1.4 and 1.5 show which parts of the
+#   gold score moved and which words the proxy pays for.
 # * A stronger KL penalty, early stopping on a held-out gold check, and an ensemble of reward models are
-#   measured as the share of the lost gold score they recover, each with an interval. With losses of a few
-#   hundredths of the judge's scale, the intervals are wide: a single percentage without its interval is
+#   measured as the share of the lost gold score they recover, each with an interval. With a loss within
+#   the noise of the gold score, the intervals are wide: a single percentage without its interval is
 #   not a number an experiment of this size can pin down. What it can tell is whether an interval
 #   excludes 0.
-# * Random label noise degrades a reward model gradually; majority voting (at three times the labelling
-#   cost) and a label-smoothed loss were measured against it, and neither is free.
-# * A reward model ranks the pairs it was designed on far better than the policy's own answers: that
-#   distribution shift is what reward hacking exploits, and labelling on-policy data is the (expensive)
-#   remedy.
-# * PPO keeps four models; memory and compute grow with $N$, and sampling dominates the time. Sharing the
-#   trunk and training fewer weights save most of the memory, at a cost in quality that must be measured.
+# * Random label noise costs a reward model accuracy but does not make it collapse; majority voting (at
+#   three times the labelling cost) and a label-smoothed loss were measured against it, and neither is
+#   free.
+# * A reward model ranks the pairs it was designed on far better than the policy's own answers, which it
+#   orders no better than chance once the policy has drifted: that distribution shift is what reward
+#   hacking exploits. Labelling on-policy data is the standard remedy, and an expensive one; a few hundred
+#   labels did not measurably help here.
+# * PPO keeps four models; memory and compute grow with $N$, and on real accelerators much of the time goes
+#   into sampling. Sharing the trunk and training fewer weights save most of the memory, at a cost in
+#   quality that must be measured (for our reward model, training only the last block cost none).
 #
 # Chapter 7 scores every stage, including the hacked and the mitigated policies of this chapter
 # (`R["policy_answers"]`), on the five metrics of the alignment scorecard.

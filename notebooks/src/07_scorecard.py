@@ -55,7 +55,6 @@ CASE_SCENARIO = "CON-01"    # the case study: metformin in a patient with liver 
 # %%
 import importlib.util
 import json
-import math
 import textwrap
 from pathlib import Path
 
@@ -683,7 +682,8 @@ ranks
 # policies wrote*, which is the distribution that matters once PPO starts to optimise it, and a
 # different one. Gao et al. (2023) measured at scale what happens when that gap is optimised: past some
 # point, optimising a learned reward makes the gold score fall. Chapter 6's hacked run, when its cache
-# is present, is that experiment at our scale: compare its two ranks in the table.
+# is present, is that experiment at our scale: compare its two ranks with those of SFT, the policy it
+# started from. The reward model ranks it above SFT, the gold judge below.
 #
 # Proxy and gold, stage by stage (mean reward-model score against mean gold-judge score):
 
@@ -761,10 +761,10 @@ case_rows[[*case_metrics, "reward", "words"]].rename(index=LABELS, columns=SHORT
 #
 # | run | pretraining | SFT | reward model | PPO |
 # |---|---|---|---|---|
-# | full pipeline (PPO) | yes | yes | trained on the annotators' majority labels | yes |
+# | full pipeline (PPO) | yes | yes | chapter 3's: the annotators' majority labels and the "which case?" pairs | yes |
 # | SFT alone | yes | yes | none | none |
 # | PPO from base | yes | **no**: PPO starts from the base model, which is also the KL reference | as chapter 3 | yes |
-# | PPO, noisy RM | yes | yes | **a share ε of the training labels flipped** at random (seeded; `scorecard.NOISE_RATE`), then trained as in chapter 3 | yes |
+# | PPO, noisy RM | yes | yes | **a share ε of the training labels flipped** at random (seeded; `scorecard.NOISE_RATE`), then trained as chapter 3's (the same pairs and settings) | yes |
 #
 # (Without pretraining nothing works at all: chapter 1's untrained model emits random tokens, and SFT
 # on a few hundred demonstrations cannot teach a language.)
@@ -1166,7 +1166,7 @@ print(f"gold judge's arena: first {LABELS[ratings_judge.index[0]]}, then "
       + ", ".join(LABELS[s] for s in ratings_rm.index[:4]) + f"; Kendall's tau {tau:+.2f}")
 print("ratings reported as bounds (a stage that won or lost every battle): "
       + (", ".join(f"{LABELS[s]} ({arena}, {kind})" for (arena, s), kind in BOUND.items()) or "none"))
-print(f"targets met by PPO, DPO or GRPO: " + "; ".join(
+print("targets met by PPO, DPO or GRPO: " + "; ".join(
     f"{LABELS[s]} {sum(rows_of[s].loc[m, 'n'] > 0 and rows_of[s].loc[m, 'gap'] <= 0 for m in judge.METRICS)} of "
     f"{len(judge.METRICS)}" for s in TRAINED))
 

@@ -71,14 +71,13 @@ SHOW_ID = "CON-01"             # the held-out question shown in full
 
 # %%
 import time
-import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from course_utils import beyond, checkpoints, data, dpo, grpo, judge, ppo, reward
+from course_utils import beyond, checkpoints, data, dpo, grpo, ppo, reward
 from course_utils.bestofn import bon_kl
 from course_utils.exercises import check_best_of_n_mean, check_dpo_margin, check_group_advantages
 from course_utils.losses import dpo_loss
@@ -340,9 +339,10 @@ vs_one.round(3)
 # with a learned proxy, the gold score of best-of-n first rises with $n$ and then falls, because a
 # larger $n$ finds more answers that exploit the proxy's blind spots (over-optimisation, chapter 6).
 # The same shape appears here, strongly: the reward model's score of the chosen answer rises with
-# every $n$, while the gold score peaks at a small $n$ and then falls far below plain sampling, and
-# the paired intervals above support the losses at the large $n$ printed there. The oracle shows that
-# good answers are among the samples; the reward model does not find them.
+# every $n$, while the gold score peaks at a small $n$ and then falls far below plain sampling. The
+# paired intervals above support both parts of the shape: the gain at the small $n$ and the losses at
+# the large $n$ printed there. The oracle shows that good answers are among the samples; the more
+# samples the reward model chooses from, the further its choice falls behind the oracle's.
 #
 # ## 3. GRPO: PPO without a critic
 #
@@ -444,11 +444,16 @@ fig.suptitle("The reference GRPO run (make checkpoints)")
 plt.show()
 
 # %% [markdown]
-# The lines above explain why GRPO moved the policy so little. The RL prompts are wordings the SFT
-# model was trained on, and its samples for them are nearly deterministic: most groups contain one
-# answer repeated, all with the same score, so most advantages are exactly 0 and most of each batch
-# gives no gradient. The gold judge already rates these samples close to the maximum, so there is
-# little left to gain on the training prompts. A group-relative method needs answers that differ.
+# The lines above show a run with something to learn from. The RL prompts are wordings that no SFT
+# demonstration contains, and on them the SFT model's samples differ: a group holds several distinct
+# answers, only a minority of groups score all alike (a share that fell during the run), and only on a
+# few iterations did every group score alike. Most groups therefore have non-zero advantages and give a
+# gradient. GRPO used it: the reward-model score of its samples rose, and so did their KL to the SFT
+# model. The gold judge's score of the same samples fell over the same iterations: on its training
+# prompts GRPO raised what the reward model rewards, not what the gold judge rewards, the
+# over-optimisation of chapter 6 that best-of-n showed in section 2. A group-relative method needs
+# answers that differ; given them, it climbs the proxy, and only an independent judge can say whether
+# that helped. Section 4 measures what it did on the held-out questions.
 
 # %% [markdown]
 # ## 4. Side by side on the held-out questions
@@ -566,11 +571,15 @@ print(f"\nanswers identical to the SFT model's greedy answer: {', '.join(same) o
       f"answers the gold judge scores 0: {', '.join(sub[sub['overall'] == 0]['stage']) or 'none'}")
 
 # %% [markdown]
-# On this question the SFT model's greedy answer is about another drug (abacavir), not metformin.
-# The reward model still gives it a high score and the gold judge gives it 0: the reward model has
-# learned what a good pharmacy answer looks like, not whether it answers the question asked. DPO and
-# GRPO return the very same answer, and best-of-n at large $n$ selects an off-topic answer with an even
-# higher reward. The single sample of best-of-1 is the only answer here that addresses the question.
+# On this question the SFT model's greedy answer is about another drug (abacavir), not metformin;
+# PPO and DPO return the very same answer, and the gold judge gives it 0. The reward model ranks it
+# below the sample that best-of-1 and best-of-4 return, which is the expert answer word for word. But
+# GRPO's answer and the answers best-of-n picks at large $n$ are off topic too (a pharmacogenomic
+# result, valproate in pregnancy), and the reward model scores each of them above the expert answer:
+# it has learned what a good pharmacy answer looks like, not whether it answers the question asked,
+# and selecting harder on it (best-of-16, best-of-64) or training on it (GRPO) brought such answers to
+# the top on this question. Best-of-1 and best-of-4 give the only answers here that address the
+# question.
 #
 # ## 5. Try it
 #
@@ -695,14 +704,16 @@ print(f"GRPO reference run: share of samples cut at {MAX_NEW_TOKENS} tokens with
 lengths.round(2)
 
 # %% [markdown]
-# The reward model does prefer the longer of two answers to the same question: the within-question
-# correlation is clearly positive, stronger than the correlation over all samples. Yet no method turned
-# that into length exploitation here. The trained policies' answers are not longer than the SFT
-# model's by a margin the intervals support. Best-of-n's answers are a few words longer, but so are
-# best-of-1's, which selects nothing: the extra length comes from sampling instead of greedy decoding,
-# and selecting the best of many samples added no length the intervals support. All methods stay near the
-# expert answers' length, and only a small share of GRPO's samples ran into the length limit. With
-# longer generations and a larger reward model the bias has more room to act.
+# The reward model does prefer the longer of two answers to the same question, if only weakly: the
+# within-question correlation is positive, and stronger than the correlation over all samples. Of the
+# trained policies only GRPO gives answers longer than the SFT model's by a margin the intervals
+# support; they are about as long as the expert answers, and its samples hardly grew during training
+# (section 3's answer-token line), so this is a small shift, not a runaway. Best-of-n's answers are a
+# few words longer than the SFT model's, but so are best-of-1's, which selects nothing: the extra
+# length comes from sampling instead of greedy decoding, and selecting the best of many samples added
+# no length the intervals support. All methods stay near the expert answers' length, and only a small
+# share of GRPO's samples ran into the length limit. With longer generations and a larger reward model
+# the bias has more room to act.
 #
 # ### 6.3 Deterministic preferences make DPO ignore β
 #
@@ -731,10 +742,11 @@ for _, row in bon.iterrows():
           f"{row['answer_tokens'] / greedy_tokens:.0f} times a greedy answer of the SFT model")
 
 # %% [markdown]
-# Both costs are visible. On the training prompts most of GRPO's groups carried no signal, and even on
-# the held-out questions, where the SFT model's samples vary more, a sizeable share of groups of the same
-# size would score all alike. Best-of-n's cost at answer time grows in proportion to $n$, and beyond a
-# small $n$ it bought reward-model score, not gold score.
+# Both costs are visible. On its training prompts a minority of GRPO's groups carried no signal; on
+# the held-out questions a larger share of groups of the same size, drawn from the SFT model, would
+# score all alike. A group-relative method learns only from questions on which the model's answers
+# still differ. Best-of-n's cost at answer time grows in proportion to $n$, and beyond a small $n$ it
+# bought reward-model score, not gold score.
 #
 # ## 7. Exercises
 #
