@@ -161,7 +161,8 @@ def colab_setup_cell(repo_url: str | None = None) -> str:
         "if \"google.colab\" in sys.modules:\n"
         f"    if not os.path.isdir(\"{clone}\"):\n"
         f"        subprocess.run([\"git\", \"clone\", \"--depth\", \"1\", \"{url}\", \"{clone}\"], check=True)\n"
-        f"        subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\", \"-e\", \"{clone}\"], check=True)\n"
+        f"        subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\", \"-e\", \"{clone}\"],"
+        " check=True)\n"
         f"    sys.path.insert(0, \"{clone}\")\n"
         f"    os.chdir(\"{clone}/notebooks\")\n"
     )
@@ -218,7 +219,8 @@ def widget_note(static: WidgetStatic | None) -> dict:
         after = "At its default settings it shows nothing yet."
     text = (f'<div class="admonition note widget-note"><p class="admonition-title">Interactive widget</p>'
             f"<p>In JupyterLab this cell shows a live widget that recomputes when you change it.{what} "
-            f"Open the chapter on Binder or Colab (links at the top of the chapter) or with <code>make lab</code> to use it. "
+            "Open the chapter on Binder or Colab (links at the top of the chapter) or with <code>make lab</code> "
+            "to use it. "
             f"{after}</p></div>")
     return nbformat.v4.new_output("display_data", data={"text/html": text})
 
@@ -336,7 +338,8 @@ def _static_of(state: dict, model_id: str) -> WidgetStatic:
     return WidgetStatic(controls=controls, outputs=outputs, pressed=pressed)
 
 
-def execute_for_widgets(src: Path, cwd: Path = BOOK, timeout: int = 900) -> tuple[dict[int, list[WidgetStatic]], list[str]]:
+def execute_for_widgets(src: Path, cwd: Path = BOOK,
+                        timeout: int = 900) -> tuple[dict[int, list[WidgetStatic]], list[str]]:
     """Execute chapter ``src`` in a fresh kernel and record what each live widget shows.
 
     After every code cell, each new "Run" button is pressed once, so widgets that compute only on
@@ -516,7 +519,8 @@ def part_index(key: str, paths: list[Path]) -> str:
 
 
 def write_sources(src: Path, paths: list[Path], index: str, html_title: str, repo_url: str,
-                  statics: dict[str, dict | None], extra: dict[str, Path] | None = None, for_print: bool = False) -> None:
+                  statics: dict[str, dict | None], extra: dict[str, Path] | None = None,
+                  for_print: bool = False) -> None:
     """A fresh Sphinx source folder: conf.py, index.md, the prepared chapters and ``extra`` files."""
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
@@ -558,7 +562,8 @@ def print_pdf(html_file: Path, pdf: Path, footer: str, chromium: Path = CHROMIUM
             page = browser.new_page()
             page.goto(html_file.resolve().as_uri(), wait_until="load")
             page.wait_for_function("() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise"
-                                   " && (window.MathJax.startup.promise.then(() => window.__typeset = true), window.__typeset))",
+                                   " && (window.MathJax.startup.promise.then(() => window.__typeset = true),"
+                                   " window.__typeset))",
                                    timeout=120_000)
             page.emulate_media(media="print")
             page.pdf(path=str(pdf), format="A4", print_background=True, display_header_footer=True,

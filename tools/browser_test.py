@@ -260,7 +260,8 @@ def run_all(page) -> float:
 _COUNT = """(nb) => {
   const all = [...nb.querySelectorAll('.jp-OutputArea-output')];
   const top = all.filter(o => !o.parentElement.closest('.jp-OutputArea-output'));
-  const fallback = /^\\s*(?:[A-Z]\\w*(?:Box|Slider|Button|Output|Select\\w*|Dropdown|Checkbox|Progress)\\(|\\[progress:)/;
+  const fallback =
+    /^\\s*(?:[A-Z]\\w*(?:Box|Slider|Button|Output|Select\\w*|Dropdown|Checkbox|Progress)\\(|\\[progress:)/;
   const r = {errors: [], widgets: 0, rendered: 0, failures: [], live: 0, figures: 0, broken: 0};
   for (const o of nb.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"], .jp-mod-error'))
     r.errors.push(o.textContent.slice(0, 400));
@@ -491,7 +492,8 @@ def use_widgets(page, result: ChapterResult, shots: Path) -> None:
             result.problems.append(result.presses[-1])
     for e in result.extremes:
         if not e.ok:
-            what = ("no warning" if not e.warnings else "") + (", NaN" if e.nan else "") + (", traceback" if e.traceback else "")
+            what = (("no warning" if not e.warnings else "") + (", NaN" if e.nan else "")
+                    + (", traceback" if e.traceback else ""))
             result.problems.append(f"widget {e.widget}: {e.knob} at its {e.end} ({e.readout}): {what.strip(', ')}")
 
 

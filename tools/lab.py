@@ -78,8 +78,8 @@ def reset(selection: list[str], book: Path = BOOK, lab: Path = WORKING_COPY, ask
     existing = [nb for nb in chosen if (lab / nb.name).exists()]
     if existing:
         names = ", ".join(nb.name for nb in existing)
-        if ask(f"Replace {names} in {lab.name}/ with the book's version? Your changes are lost. [y/N] ").strip().lower() \
-                not in {"y", "yes"}:
+        reply = ask(f"Replace {names} in {lab.name}/ with the book's version? Your changes are lost. [y/N] ")
+        if reply.strip().lower() not in {"y", "yes"}:
             return []
     lab.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(lab)
