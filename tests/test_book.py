@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import book  # noqa: E402
+import notebooks as nbtool  # noqa: E402
 import browser_test  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -145,6 +146,19 @@ def test_a_chapter_gets_its_badges_under_the_title_once(tmp_path):
 
 def test_readme_carries_the_badges_built_from_pyproject():
     assert book.launch_badges() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_chapter_opens_with_its_launch_links_and_the_colab_cell():
+    """Under each chapter's title: its Binder and Colab badges; its first code cell: the Colab setup.
+    Both come from the one repository URL in pyproject.toml (`python tools/book.py links NN` prints them)."""
+    sources = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
+    assert len(sources) == 9
+    for src in sources:
+        cells = nbtool.parse_source(src.read_text(encoding="utf-8"))
+        first_markdown = next(c["source"] for c in cells if c["cell_type"] == "markdown")
+        first_code = next(c["source"] for c in cells if c["cell_type"] == "code")
+        assert book.launch_badges(src.stem + ".ipynb") in first_markdown.split("\n")[:4], src.name
+        assert first_code.strip() == book.colab_setup_cell().strip(), src.name
 
 
 def test_colab_cell_clones_the_repository_so_that_the_data_files_come_with_it():

@@ -5,6 +5,7 @@
     python tools/book.py build --no-execute   # widgets become a note without their figure (no kernel, fast)
     python tools/book.py links                # the Binder and Colab badges for the README
     python tools/book.py links 03             # ... and the snippet for the top of chapter 03
+    python tools/book.py links --write        # rewrite them at the top of every chapter's source
 
 What is rendered is the committed, executed book, ``notebooks/NN_*.ipynb``, found by glob:
 chapter 00 is the welcome page, chapters 1-4 are Part 1 and chapters 5 onwards Part 2. The
@@ -157,7 +158,10 @@ def colab_setup_cell(repo_url: str | None = None) -> str:
     clone = f"/content/{_github_path(url).split('/')[1]}"
     return (
         "# On Colab only: fetch the course (its code and data files) and install it.\n"
-        "import os, subprocess, sys\n"
+        "import os\n"
+        "import subprocess\n"
+        "import sys\n"
+        "\n"
         "if \"google.colab\" in sys.modules:\n"
         f"    if not os.path.isdir(\"{clone}\"):\n"
         f"        subprocess.run([\"git\", \"clone\", \"--depth\", \"1\", \"{url}\", \"{clone}\"], check=True)\n"
@@ -616,9 +620,11 @@ def main(argv: list[str]) -> int:
     b.add_argument("--out", type=Path, default=OUT)
     links = sub.add_parser("links", help="print the Binder/Colab badges (README, or the top of chapter NN)")
     links.add_argument("chapter", nargs="*")
+    links.add_argument("--write", action="store_true",
+                       help="write the badges and the Colab cell into notebooks/src/ (then make notebooks)")
     args = parser.parse_args(argv)
     if args.command == "links":
-        return _print_links(args.chapter)
+        return _write_links() if args.write else _print_links(args.chapter)
     summary = build(args.out, execute=not args.no_execute, pdf=not args.no_pdf)
     for w in summary["warnings"]:
         print(w)
@@ -627,6 +633,30 @@ def main(argv: list[str]) -> int:
         print(f"{key}: {args.out / 'pdf' / (key + '.pdf')} ({pages} pages)")
     print(f"{len(summary['chapters'])} chapters, {summary['widgets']} widget figures, "
           f"{len(summary['warnings'])} Sphinx warnings, {summary['seconds']:.0f} s")
+    return 0
+
+
+_BADGE_LINE = re.compile(r"^# \[!\[Launch on Binder\].*$", re.M)
+_COLAB_CELL = re.compile(r"^# On Colab only:.*?^    os\.chdir\([^\n]*\)$", re.M | re.S)
+
+
+def _write_links() -> int:
+    """Put the badges under each chapter source's title and the Colab cell first among its code
+    cells, from the repository URL in pyproject.toml (replacing the ones already there)."""
+    url = repository_url()
+    for src in sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py")):
+        text = src.read_text(encoding="utf-8")
+        badges, cell = f"# {launch_badges(src.stem + '.ipynb', url)}", colab_setup_cell(url).rstrip("\n")
+        if _BADGE_LINE.search(text) and _COLAB_CELL.search(text):
+            text = _COLAB_CELL.sub(lambda m: cell, _BADGE_LINE.sub(lambda m: badges, text, count=1), count=1)
+        else:
+            lines = text.split("\n")
+            lines[2:2] = ["#", badges]                                   # under "# # Title"
+            end = next(k for k in range(2, len(lines)) if lines[k].startswith("# %%"))
+            lines[end:end] = ["# %%", *cell.split("\n"), "", ""]        # before the first code cell
+            text = "\n".join(lines)
+        src.write_text(text, encoding="utf-8")
+        print(f"{src.name}: badges and Colab cell for {url}")
     return 0
 
 

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Welcome: how large language models are trained and aligned
 #
+# [![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/notebooks/00_welcome.ipynb) [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/00_welcome.ipynb)
+#
 # This course runs the whole pipeline that turns a text predictor into an assistant, **for real**,
 # on one tiny transformer you can inspect line by line: pretraining, supervised fine-tuning (SFT),
 # a reward model learned from preferences, ratings from pairwise comparisons, reinforcement
@@ -16,6 +18,20 @@
 #
 # Every number you will see is computed by code in this repository, from data in this repository,
 # when the notebook runs. Nothing is simulated with random curves or typed in by hand.
+
+# %%
+# On Colab only: fetch the course (its code and data files) and install it.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/REPO"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/OWNER/REPO", "/content/REPO"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/REPO"], check=True)
+    sys.path.insert(0, "/content/REPO")
+    os.chdir("/content/REPO/notebooks")
+
 
 # %% tags=["parameters"]
 SEED = 0

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Chapter 1 · Pretraining: learning to predict the next word
 #
+# [![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/notebooks/01_pretraining.ipynb) [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/01_pretraining.ipynb)
+#
 # **Part 1 of the course · Stage 1 of 4** (pretraining → SFT → reward model → PPO)
 #
 # A language model is, first of all, a machine that assigns a probability to the next word.
@@ -27,6 +29,20 @@
 # > **Educational material, not medical advice.** The pharmaceutical texts are simplified teaching
 # > examples, and a model this small produces fluent-looking text that can be wrong. Never use it for
 # > decisions about real patients.
+
+# %%
+# On Colab only: fetch the course (its code and data files) and install it.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/REPO"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/OWNER/REPO", "/content/REPO"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/REPO"], check=True)
+    sys.path.insert(0, "/content/REPO")
+    os.chdir("/content/REPO/notebooks")
+
 
 # %% tags=["parameters"]
 SEED = 0

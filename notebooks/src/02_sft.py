@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Chapter 2 · Supervised fine-tuning: cloning the expert pharmacist
 #
+# [![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/notebooks/02_sft.ipynb) [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/02_sft.ipynb)
+#
 # **Part 1 of the course · Stage 2 of 4** (pretraining → **SFT** → reward model → PPO)
 #
 # The model from chapter 1 has read a lot of pharmaceutical text, but ask it a question and it
@@ -29,6 +31,20 @@
 #
 # > **Educational material, not medical advice.** The expert answers are simplified teaching
 # > examples. The models here are tiny and often wrong; never use them for real patients.
+
+# %%
+# On Colab only: fetch the course (its code and data files) and install it.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/REPO"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/OWNER/REPO", "/content/REPO"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/REPO"], check=True)
+    sys.path.insert(0, "/content/REPO")
+    os.chdir("/content/REPO/notebooks")
+
 
 # %% tags=["parameters"]
 SEED = 0

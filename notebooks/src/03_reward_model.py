@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Chapter 3 · The reward model: turning preferences into a number
 #
+# [![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/notebooks/03_reward_model.ipynb) [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/03_reward_model.ipynb)
+#
 # **Part 1 of the course · Stage 3 of 4** (pretraining → SFT → **reward model** → PPO)
 #
 # The SFT model of chapter 2 imitates expert answers, but imitation has a ceiling: it cannot tell a
@@ -22,6 +24,20 @@
 #
 # > **Educational material, not medical advice.** The answers below are simplified teaching examples,
 # > some of them deliberately wrong or unsafe. The models are tiny toys; never use them for real patients.
+
+# %%
+# On Colab only: fetch the course (its code and data files) and install it.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/REPO"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/OWNER/REPO", "/content/REPO"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/REPO"], check=True)
+    sys.path.insert(0, "/content/REPO")
+    os.chdir("/content/REPO/notebooks")
+
 
 # %% tags=["parameters"]
 SEED = 0

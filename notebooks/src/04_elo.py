@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Chapter 4. Elo and Bradley-Terry: ranking whole models from head-to-head battles
 #
+# [![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/notebooks/04_elo.ipynb) [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/04_elo.ipynb)
+#
 # Chapter 3 trained a reward model that scores **one answer**. This chapter asks a different
 # question: given several **whole models**, which one is better? Public leaderboards such as
 # Chatbot Arena answer it with *battles*: two anonymous models answer the same question, a judge
@@ -36,6 +38,20 @@
 # > **Educational material, not medical advice.** The model names below are invented, the battles
 # > are simulated, and nothing here says how any real system performs on real patients. Ask a
 # > pharmacist or prescriber.
+
+# %%
+# On Colab only: fetch the course (its code and data files) and install it.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/REPO"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/OWNER/REPO", "/content/REPO"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/REPO"], check=True)
+    sys.path.insert(0, "/content/REPO")
+    os.chdir("/content/REPO/notebooks")
+
 
 # %% tags=["parameters"]
 SEED = 0  # seeds the simulated battles, the random orders and the bootstrap

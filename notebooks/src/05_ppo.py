@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Chapter 5 · RLHF with PPO: maximising the reward model, on a leash
 #
+# [![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/notebooks/05_ppo.ipynb) [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/05_ppo.ipynb)
+#
 # **Part 2 of the course · Stage 4 of 4** (pretraining → SFT → reward model → **PPO**)
 #
 # The SFT model of chapter 2 imitates expert answers; the reward model of chapter 3 gives any
@@ -38,6 +40,20 @@
 # > **Educational material, not medical advice.** The pharmaceutical cases are simplified teaching
 # > examples, and the models here are tiny and often wrong. Never use them for decisions about real
 # > patients; ask a pharmacist or prescriber.
+
+# %%
+# On Colab only: fetch the course (its code and data files) and install it.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/REPO"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/OWNER/REPO", "/content/REPO"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/REPO"], check=True)
+    sys.path.insert(0, "/content/REPO")
+    os.chdir("/content/REPO/notebooks")
+
 
 # %% tags=["parameters"]
 SEED = 0

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Chapter 6 · The challenges of RLHF, measured
 #
+# [![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/notebooks/06_challenges.ipynb) [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/06_challenges.ipynb)
+#
 # **Part 2 of the course · after stage 4** (pretraining → SFT → reward model → PPO → **what goes wrong**)
 #
 # Chapter 5 made the policy climb the reward model. But the reward model is not what we want: it is a
@@ -45,6 +47,20 @@
 # > examples, and the models here are tiny and often wrong; several answers shown below are the
 # > degenerate output of a policy that gamed its reward. Never use them for decisions about real
 # > patients; ask a pharmacist or prescriber.
+
+# %%
+# On Colab only: fetch the course (its code and data files) and install it.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/REPO"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/OWNER/REPO", "/content/REPO"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/REPO"], check=True)
+    sys.path.insert(0, "/content/REPO")
+    os.chdir("/content/REPO/notebooks")
+
 
 # %% tags=["parameters"]
 SEED = 0

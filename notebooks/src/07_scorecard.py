@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Chapter 7 · The alignment scorecard: every stage, measured
 #
+# [![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/notebooks/07_scorecard.ipynb) [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/07_scorecard.ipynb)
+#
 # **Part 2 of the course · the end of the pipeline** (pretraining → SFT → reward model → PPO, DPO, GRPO → **evaluation**)
 #
 # Six chapters built a pharmaceutical assistant in four stages, and chapter 8 trains two alternatives to
@@ -41,6 +43,20 @@
 # > pharmacist. Never use any of it for decisions about real patients; ask a pharmacist or prescriber.
 # > The cases follow UK guidance (the BNF, MHRA safety advice and NICE guidelines) unless a case
 # > states otherwise.
+
+# %%
+# On Colab only: fetch the course (its code and data files) and install it.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/REPO"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/OWNER/REPO", "/content/REPO"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/REPO"], check=True)
+    sys.path.insert(0, "/content/REPO")
+    os.chdir("/content/REPO/notebooks")
+
 
 # %% tags=["parameters"]
 SEED = 0                    # seeds the bootstrap resamples (greedy answers need no seed)

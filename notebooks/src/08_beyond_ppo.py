@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Chapter 8 · Beyond PPO: DPO, GRPO and best-of-n
 #
+# [![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/notebooks/08_beyond_ppo.ipynb) [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/08_beyond_ppo.ipynb)
+#
 # **Part 2 of the course · after the pipeline** (pretraining → SFT → reward model → PPO → **alternatives**)
 #
 # Chapter 5 aligned the SFT model with PPO, the recipe of InstructGPT (Ouyang et al. 2022): sample
@@ -42,6 +44,20 @@
 # > examples following UK guidance (the BNF, MHRA safety advice, NICE guidelines), and the models here
 # > are tiny and often wrong. Never use them for decisions about real patients; ask a pharmacist or
 # > prescriber.
+
+# %%
+# On Colab only: fetch the course (its code and data files) and install it.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/REPO"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/OWNER/REPO", "/content/REPO"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/REPO"], check=True)
+    sys.path.insert(0, "/content/REPO")
+    os.chdir("/content/REPO/notebooks")
+
 
 # %% tags=["parameters"]
 SEED = 0

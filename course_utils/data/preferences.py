@@ -1,0 +1,252 @@
+"""Preference pairs: the simulated annotators, the pairs of every scenario with their votes and
+train/test split, the featured pairs, the "which case?" contrast pairs, and their statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .datasets import FEATURED_SFT_SCENARIOS
+from .flaws import _drop_key_fact, _escalates, _off_topic, _repetition, _short_answer, _vague, _verbose, _wrong_dose
+from .knowledge import expert_response, training_wordings
+from .schema import PREFERENCES_FILE_SPEC, _load_jsonl, _path
+from .text_helpers import _rng, _stable_int, split_sentences
+from .vocabulary import CATEGORIES, DATASET_FILES, FLAWS
+
+
+@dataclass(frozen=True)
+class Annotator:
+    """A simulated annotator.
+
+    With probability ``p_unsure`` the annotator does not read closely and votes for the
+    longer answer; otherwise it votes for the rejected answer with probability ``p_error``,
+    or ``p_blind`` for flaws in ``blind_to`` (errors it does not recognise).
+    """
+
+    name: str
+    description: str
+    p_error: float
+    p_unsure: float = 0.0
+    blind_to: tuple[str, ...] = ()
+    p_blind: float = 0.0
+
+    def vote(self, rng: np.random.Generator, flaw: str, chosen: str, rejected: str) -> int:
+        """1 if this annotator prefers ``chosen``. Always draws two numbers (stable streams)."""
+        u_unsure, u_error = rng.random(2)
+        if u_unsure < self.p_unsure:
+            return int(len(chosen) >= len(rejected))
+        p = self.p_blind if flaw in self.blind_to else self.p_error
+        return int(u_error >= p)
+
+
+ANNOTATORS: tuple[Annotator, ...] = (
+    Annotator("expert", "careful pharmacist: errs 5% of the time, at random", p_error=0.05),
+    Annotator(
+        "hurried",
+        "busy annotator: a quarter of the time picks the longer answer unread, else errs 10% "
+        "(about 20% errors overall)",
+        p_error=0.10,
+        p_unsure=0.25,
+    ),
+    Annotator(
+        "lay",
+        "non-specialist: errs 10% in general but misses 40% of dose errors and unsafe claims",
+        p_error=0.10,
+        blind_to=("wrong_dose", "unsafe_claim"),
+        p_blind=0.40,
+    ),
+)
+
+# Share of (eligible) pairs whose chosen answer is the shorter correct version.
+P_SHORT_CHOSEN = 0.5
+PAIRS_PER_SCENARIO = 8          # one pair per flaw type, when the scenario allows it
+TEST_FRACTION = 0.2
+N_FEATURED_PAIRS = 20
+
+
+def _test_scenarios(scenarios: Sequence[Mapping], seed: int) -> set[str]:
+    """About TEST_FRACTION of the scenarios of every category (at least one), by a stable hash."""
+    test: set[str] = set()
+    for cat in CATEGORIES:
+        ids = sorted((s["id"] for s in scenarios if s["category"] == cat),
+                     key=lambda i: (_stable_int(seed, "split", i), i))
+        if ids:
+            test.update(ids[: max(1, round(TEST_FRACTION * len(ids)))])
+    return test
+
+
+def _scenario_pairs(s: Mapping, seed: int, split: str, others: Sequence[Mapping] = ()) -> list[dict]:
+    rng = _rng(seed, "preferences", s["id"])
+    sentences = split_sentences(s["answer"])
+    kept = _drop_key_fact(s, rng)
+    dose = _wrong_dose(s, rng)
+    off_topic = _off_topic(s, others, rng)
+    available = [
+        f for f in FLAWS
+        if not (f in ("missing_key_fact", "verbose") and kept is None) and not (f == "wrong_dose" and dose is None)
+        and not (f == "no_escalation" and _escalates(s["answer"])) and not (f == "off_topic" and off_topic is None)
+    ]
+    flaws = [available[i] for i in rng.permutation(len(available))[:PAIRS_PER_SCENARIO]]
+    prompts = training_wordings(s)
+    offset = int(rng.integers(len(prompts)))
+    short = _short_answer(s)
+    pairs = []
+    for k, flaw in enumerate(flaws):
+        use_short = short is not None and rng.random() < P_SHORT_CHOSEN
+        chosen_answer = short if use_short else s["answer"]
+        if flaw == "unsafe_claim":
+            claim = s["unsafe_claims"][int(rng.integers(len(s["unsafe_claims"])))]["claim"]
+            rejected = " ".join([claim, *sentences[1:], s["escalation"]])
+        elif flaw == "missing_key_fact":
+            rejected = " ".join([*kept, s["escalation"]])
+        elif flaw == "wrong_dose":
+            chosen_answer = dose[0]  # the two answers differ only in the dose
+            rejected = dose[1]
+        elif flaw == "no_escalation":
+            rejected = s["answer"]
+        elif flaw == "vague":
+            rejected = _vague(s, rng)
+        elif flaw == "off_topic":
+            rejected = off_topic
+        elif flaw == "repetition":
+            rejected = _repetition(s, rng)
+        else:  # verbose
+            rejected = _verbose(kept, s, f"{chosen_answer} {s['escalation']}", rng)
+        chosen = f"{chosen_answer} {s['escalation']}"
+        votes = [a.vote(rng, flaw, chosen, rejected) for a in ANNOTATORS]
+        pairs.append({
+            "id": f"PREF-{s['id']}-{k + 1}",
+            "scenario_id": s["id"],
+            "category": s["category"],
+            "split": split,
+            "prompt": prompts[(offset + k) % len(prompts)],
+            "chosen": chosen,
+            "rejected": rejected,
+            "flaw": flaw,
+            "votes": votes,
+            "featured": False,
+        })
+    return pairs
+
+
+def _pick_featured(pairs: list[dict], preferred: Sequence[str], n: int, seed: int) -> None:
+    """Mark ``n`` pairs featured: every category and as many flaw types as possible, drawn
+    first from the ``preferred`` scenarios (the featured SFT cases), then from the rest."""
+    preferred_set = set(preferred)
+    ranked = sorted(
+        (p for p in pairs if p["split"] == "train"),
+        key=lambda p: (p["scenario_id"] not in preferred_set, _stable_int(seed, "featured", p["id"])),
+    )
+    picked: list[dict] = []
+
+    def take(cond: Callable[[dict], bool]) -> bool:
+        for p in ranked:
+            if p not in picked and cond(p):
+                picked.append(p)
+                return True
+        return False
+
+    for cat in CATEGORIES:  # one per category, each a flaw not yet shown if possible
+        shown = {p["flaw"] for p in picked}
+        take(lambda p: p["category"] == cat and p["flaw"] not in shown) or take(lambda p: p["category"] == cat)
+    for flaw in FLAWS:  # every flaw type
+        if len(picked) < n and flaw not in {p["flaw"] for p in picked}:
+            take(lambda p: p["flaw"] == flaw)
+    while len(picked) < n:  # then balance: the categories, scenarios and flaws shown least so far
+        counts: dict[str, dict[str, int]] = {"category": {}, "scenario_id": {}, "flaw": {}}
+        for p in picked:
+            for key, c in counts.items():
+                c[p[key]] = c.get(p[key], 0) + 1
+        rest = [p for p in ranked if p not in picked]
+        if not rest:
+            break
+        picked.append(min(rest, key=lambda p: (
+            counts["category"].get(p["category"], 0),
+            counts["scenario_id"].get(p["scenario_id"], 0),
+            counts["flaw"].get(p["flaw"], 0),
+            ranked.index(p),
+        )))
+    for p in picked:
+        p["featured"] = True
+
+
+def build_preferences(
+    scenarios: Sequence[Mapping],
+    seed: int = 0,
+    featured_scenarios: Sequence[str] = FEATURED_SFT_SCENARIOS,
+) -> list[dict]:
+    """About PAIRS_PER_SCENARIO preference pairs per scenario, with votes and a train/test split.
+
+    Each scenario gets its own Generator (seeded by ``seed`` and its id), so its pairs do not
+    change when other scenarios are added. Whole scenarios are held out as ``test``.
+    """
+    test = _test_scenarios(scenarios, seed)
+    pairs = []
+    for s in sorted(scenarios, key=lambda s: s["id"]):
+        pairs.extend(_scenario_pairs(s, seed, "test" if s["id"] in test else "train", scenarios))
+    _pick_featured(pairs, featured_scenarios, N_FEATURED_PAIRS, seed)
+    return pairs
+
+
+CONTRASTS_PER_WORDING = 4       # "which case?" pairs per training wording (case_contrast_pairs)
+
+
+def case_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0,
+                        per_wording: int = CONTRASTS_PER_WORDING) -> list[dict]:
+    """"Which case is this?" pairs: for each training wording of each case of the ``train`` split,
+    the case's expert response against ``per_wording`` expert responses of *other* train-split
+    cases of the same category (flaw ``off_topic``, votes from the same ``ANNOTATORS``).
+
+    The SFT model's commonest mistake on a new wording is a fluent, correct answer to another
+    case (chapter 2). A reward model trained only on ``build_preferences`` sees that mistake in
+    one pair per case and learns to spot flaws inside an answer, not whether the answer fits the
+    question; these pairs teach the second (hard negatives, as in contrastive retrieval). The
+    test-split cases appear neither as chosen nor as rejected answers, so the held-out pairs stay
+    held out. Built on the fly (deterministic), not stored: the reference reward model and the
+    noisy-label ablation of chapter 7 (``scorecard``) train on them.
+    """
+    test = _test_scenarios(scenarios, seed)
+    train = sorted((s for s in scenarios if s["id"] not in test), key=lambda s: s["id"])
+    pairs = []
+    for s in train:
+        rng = _rng(seed, "contrast", s["id"])
+        pool = [o for o in train if o["category"] == s["category"] and o["id"] != s["id"]]
+        chosen = expert_response(s)
+        for w, prompt in enumerate(training_wordings(s)):
+            for k in rng.permutation(len(pool))[:per_wording]:
+                rejected = expert_response(pool[int(k)])
+                pairs.append({
+                    "id": f"CASE-{s['id']}-{w + 1}-{pool[int(k)]['id']}", "scenario_id": s["id"],
+                    "category": s["category"], "split": "train", "prompt": prompt, "chosen": chosen,
+                    "rejected": rejected, "flaw": "off_topic",
+                    "votes": [a.vote(rng, "off_topic", chosen, rejected) for a in ANNOTATORS], "featured": False,
+                })
+    return pairs
+
+
+def preference_stats(pairs: Sequence[Mapping]) -> dict[str, float]:
+    """Shares over pairs: split vote, majority for the rejected answer, chosen longer than rejected."""
+    n = len(pairs)
+    split = sum(0 < sum(p["votes"]) < len(p["votes"]) for p in pairs)
+    wrong_majority = sum(2 * sum(p["votes"]) < len(p["votes"]) for p in pairs)
+    longer = sum(len(p["chosen"]) > len(p["rejected"]) for p in pairs)
+    agree = np.array([p["votes"] for p in pairs], dtype=float).mean(axis=0) if n else np.zeros(0)
+    stats = {
+        "pairs": float(n),
+        "split_vote_share": split / n if n else 0.0,
+        "majority_rejected_share": wrong_majority / n if n else 0.0,
+        "chosen_longer_share": longer / n if n else 0.0,
+        "test_share": sum(p["split"] == "test" for p in pairs) / n if n else 0.0,
+    }
+    for a, acc in zip(ANNOTATORS, agree):
+        stats[f"accuracy_{a.name}"] = float(acc)
+    return stats
+
+
+def load_preferences(path: str | Path | None = None) -> list[dict]:
+    """Preference pairs (default ``data/preferences.jsonl``):
+    ``{id, scenario_id, category, split, prompt, chosen, rejected, flaw, votes, featured}``."""
+    return _load_jsonl(_path(path, DATASET_FILES["preferences"]), PREFERENCES_FILE_SPEC)
