@@ -96,6 +96,14 @@ def onpolicy_agreement(rm, tok, policies, items, scen, seed: int = 0) -> dict:
     return {"accuracy": ci(np.asarray(agree, float)) if agree else None, "pairs": len(agree)}
 
 
+def report(out: dict, argv: list[str]) -> int:
+    """Print the results; with ``--json OUT`` in ``argv``, also write them to OUT. Returns 0."""
+    print(json.dumps(out, indent=1))
+    if "--json" in argv:
+        Path(argv[argv.index("--json") + 1]).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
 def _values_after(argv: list[str], flag: str) -> list:
     """The arguments after ``flag`` up to the next ``--`` option (seeds as ints, the rest as text)."""
     if flag not in argv:
@@ -163,10 +171,7 @@ def main(argv: list[str]) -> int:
                                   "repeated_4grams": ci([repeated_4grams(t) for t in a]),
                                   "seconds": round(time.perf_counter() - t0)}
         print(json.dumps({f"ppo_seed{seed}": out[f"ppo_seed{seed}"]}), flush=True)
-    print(json.dumps(out, indent=1))
-    if "--json" in argv:
-        Path(argv[argv.index("--json") + 1]).write_text(json.dumps(out, indent=1) + "\n")
-    return 0
+    return report(out, argv)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from course_utils import checkpoints, data, judge  # noqa: E402
 from course_utils.ppo import DEFAULT_CONFIG, sample_answers, train_ppo  # noqa: E402
 from course_utils.training import encode_sft  # noqa: E402
-from eval_reference import MAX_NEW, ci  # noqa: E402
+from eval_reference import MAX_NEW, ci, report  # noqa: E402
 
 SCALE = 4.0
 
@@ -75,10 +75,7 @@ def main(argv: list[str]) -> int:
                              "heldout": ci(after_ho), "heldout_gain": ci(after_ho - before_ho),
                              "kl_final": round(float(log.kl.iloc[-1]), 3)}
         print(json.dumps({f"lam={lam}": out[f"lam={lam}"]}), flush=True)
-    print(json.dumps(out, indent=1))
-    if "--json" in argv:
-        Path(argv[argv.index("--json") + 1]).write_text(json.dumps(out, indent=1) + "\n")
-    return 0
+    return report(out, argv)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ questions (``data/eval_prompts.jsonl``), with the gold judge:
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from course_utils import checkpoints, data, judge  # noqa: E402
 from course_utils.ppo import sample_answers  # noqa: E402
 from course_utils.reward import load_reward_model  # noqa: E402
-from eval_reference import MAX_NEW, ci  # noqa: E402
+from eval_reference import MAX_NEW, ci, report  # noqa: E402
 
 N = 8
 
@@ -61,10 +60,7 @@ def main(argv: list[str]) -> int:
            "sft_wordings": headroom(sft, rm, tok, sft_items, scen),
            "rl_prompts": headroom(sft, rm, tok, data.load_rl_prompts(), scen),
            "heldout": headroom(sft, rm, tok, data.load_eval_prompts(), scen)}
-    print(json.dumps(out, indent=1))
-    if "--json" in argv:
-        Path(argv[argv.index("--json") + 1]).write_text(json.dumps(out, indent=1) + "\n")
-    return 0
+    return report(out, argv)
 
 
 if __name__ == "__main__":
