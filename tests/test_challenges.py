@@ -341,6 +341,7 @@ def test_the_cache_is_a_registered_checkpoint_stage():
     assert names.index("experiments") > names.index("ppo") > names.index("reward")
 
 
+@pytest.mark.slow
 def test_run_all_gives_the_same_tables_with_a_second_process(tok, sft, rm):
     tiny = E.ChapterSettings(
         hacking=TINY_HACKING,

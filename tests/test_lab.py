@@ -86,6 +86,7 @@ def test_reset_without_a_terminal_needs_yes():
     assert proc.returncode != 0 and "--yes" in proc.stderr
 
 
+@pytest.mark.slow
 def test_lab_answers_with_the_token_and_refuses_without_it(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     env = {"HOME": str(tmp_path), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "PATH": "/usr/bin:/bin"}

@@ -270,6 +270,7 @@ def test_flip_labels_flips_a_fixed_share():
     assert not any(p["flipped"] for p in scorecard.flip_labels(pairs, 0.0))
 
 
+@pytest.mark.slow
 def test_build_scorecard_cache_on_tiny_models(tmp_path):
     """The whole ablation pipeline on tiny models (a smoke test of the file's layout)."""
     from course_utils import reward

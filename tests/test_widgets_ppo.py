@@ -252,6 +252,7 @@ def test_bandit_view_warns_outside_the_sane_ranges(kw, start):
     assert_finite(fig)
 
 
+@pytest.mark.slow
 def test_slider_widgets_start_at_their_defaults_and_warn_at_both_ends():
     """What the browser test does: every β, ε and learning-rate slider at its two ends."""
     for box, defaults in ((ppo_clip_widget(), {"ε": 0.2}),
