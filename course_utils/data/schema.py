@@ -262,19 +262,18 @@ SCENARIO_SPEC = record(
     source=text(),
 )
 
+# the fields every dataset record starts with: its own id, and the case it belongs to
+_ITEM_FIELDS = {"id": text(), "scenario_id": text(pattern=ID_PATTERN), "category": text(choices=CATEGORIES)}
+
 SFT_SPEC = record(
-    id=text(),
-    scenario_id=text(pattern=ID_PATTERN),
-    category=text(choices=CATEGORIES),
+    **_ITEM_FIELDS,
     prompt=text(),
     response=text(),
     featured=flag(),
 )
 
 PREFERENCE_SPEC = record(
-    id=text(),
-    scenario_id=text(pattern=ID_PATTERN),
-    category=text(choices=CATEGORIES),
+    **_ITEM_FIELDS,
     split=text(choices=SPLITS),
     prompt=text(),
     chosen=text(),
@@ -284,12 +283,7 @@ PREFERENCE_SPEC = record(
     featured=flag(),
 )
 
-EVAL_PROMPT_SPEC = record(
-    id=text(),
-    scenario_id=text(pattern=ID_PATTERN),
-    category=text(choices=CATEGORIES),
-    prompt=text(),
-)
+EVAL_PROMPT_SPEC = record(**_ITEM_FIELDS, prompt=text())
 
 
 # --------------------------------------------------------------------------------------------
