@@ -35,12 +35,13 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from .model import TinyGPT
-from .ppo import sample_answers
+from .sampling import sample_answers
 from .tokenizer import VocabularyTokenizer
 
-__all__ = ["best_of_n", "bon_kl", "bon_policy"]
+__all__ = ["best_of_n", "bon_choice", "bon_kl", "bon_policy"]
 
 
 class ScoringModel(Protocol):
@@ -111,3 +112,14 @@ def bon_policy(probs: np.ndarray, rewards: np.ndarray, n: int) -> np.ndarray:
     top = cdf ** int(n) - np.concatenate([[0.0], cdf[:-1]]) ** int(n)   # P(best of n is on this level)
     share = np.divide(p, mass[which], out=np.zeros_like(p), where=mass[which] > 0)
     return top[which] * share
+
+
+def bon_choice(samples: pd.DataFrame, n: int, by: str = "reward") -> pd.DataFrame:
+    """The best-of-n row of every question: the highest ``by`` among its first n samples (ties: the earliest).
+
+    ``by="reward"`` is best-of-n; ``by="gold"`` is the oracle that picks what the gold judge
+    likes best (what a perfect reward model would pick). Rows in question order.
+    """
+    first = samples[samples["sample"] < int(n)].sort_values(["item", "sample"], kind="stable")
+    idx = first.groupby("item", sort=True)[by].idxmax()           # idxmax: the first maximum
+    return samples.loc[idx.to_numpy()].reset_index(drop=True)

@@ -12,9 +12,10 @@ Three ways to turn preferences into a better policy without chapter 5's PPO loop
 This module trains the reference DPO and GRPO policies (:func:`build_beyond_cache`, run by
 ``make checkpoints`` after the PPO stage), measures every method on the 64 held-out questions
 (:func:`side_by_side`) and stores the tables in ``beyond.npz`` (``challenges.save_tables``),
-so that chapter 8 only loads, prints and plots. It also holds the chapter's small pieces: a
-tabular DPO on a handful of candidate answers (:func:`bandit_dpo`), the two widgets
-(:func:`dpo_beta_widget`, :func:`best_of_n_widget`) and the exercise checkers.
+so that chapter 8 only loads, prints and plots. The chapter's small pieces live with their
+ideas and are re-exported here: the tabular DPO on a handful of candidate answers
+(``bandit.bandit_dpo``), the best-of-n choice (``bestofn.bon_choice``) and the two widgets
+(``widgets.beyond``: ``dpo_beta_widget``, ``best_of_n_widget``).
 
 Educational material, not medical advice.
 
@@ -51,7 +52,11 @@ so a rebuild reproduces the file:
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import multiprocessing
+import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -59,14 +64,29 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .bestofn import bon_kl
+from . import data
+from .bandit import bandit_dpo  # noqa: F401  (re-exported: chapter 8 calls beyond.bandit_dpo)
+from .bestofn import bon_choice, bon_kl
+from .challenges import evaluate_policy, load_tables, save_tables
 from .dpo import DPOConfig, train_dpo
 from .grpo import GRPOConfig, train_grpo
+from .judge import judge_many
 from .model import TinyGPT
 from .paths import CHECKPOINT_DIR, save_log
+from .ppo import DEFAULT_CONFIG as PPO_CONFIG
+from .reward import load_reward_model
+from .runtime import single_threaded_blas
+from .sampling import sample_answers
+from .scorecard import reward_scores, score_stages, scorecard
 from .stats import TAILS_95, bootstrap_indices, percentile_interval
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
+from .widgets.beyond import (  # noqa: F401  (re-exported: chapter 8 calls beyond.dpo_beta_widget ...)
+    best_of_n_view,
+    best_of_n_widget,
+    dpo_beta_view,
+    dpo_beta_widget,
+)
 
 __all__ = [
     "CACHE_FILE", "REFERENCE_DPO", "REFERENCE_GRPO", "BON_SAMPLES", "TABLE_NS", "CURVE_NS", "SUMMARY_COLUMNS",
@@ -113,8 +133,6 @@ def train_reference_dpo(sft: TinyGPT, tok: VocabularyTokenizer, config: DPOConfi
                         progress: bool = False) -> tuple[TinyGPT, pd.DataFrame]:
     """DPO from a copy of ``sft`` (also the frozen π_ref) on the training pairs of ``data.load_preferences()``,
     the test pairs evaluated on the way. Returns (policy, log) as ``dpo.train_dpo``."""
-    from . import data
-
     prefs = data.load_preferences()
     train = fitting_pairs(tok, [p for p in prefs if p["split"] == "train"], sft.config.max_len)
     test = fitting_pairs(tok, [p for p in prefs if p["split"] == "test"], sft.config.max_len)
@@ -124,8 +142,6 @@ def train_reference_dpo(sft: TinyGPT, tok: VocabularyTokenizer, config: DPOConfi
 def rl_prompts() -> list[dict]:
     """The prompts reinforcement learning trains on: ``data.load_rl_prompts()`` (two wordings of
     every case that no SFT demonstration used); never the held-out questions."""
-    from . import data
-
     return data.load_rl_prompts()
 
 
@@ -133,8 +149,6 @@ def train_reference_grpo(sft: TinyGPT, reward_model, tok: VocabularyTokenizer, c
                          progress: bool = False) -> tuple[TinyGPT, pd.DataFrame]:
     """GRPO from a copy of ``sft`` against ``reward_model`` on :func:`rl_prompts`, KL-anchored to ``sft``.
     Returns (policy, diagnostics) as ``grpo.train_grpo``."""
-    from . import data
-
     return train_grpo(sft.copy(), sft, reward_model, tok, rl_prompts(), config or REFERENCE_GRPO,
                       progress=progress, scenarios=data.load_scenarios())
 
@@ -164,10 +178,6 @@ def bon_samples(policy: TinyGPT, reward_model, tok: VocabularyTokenizer, items: 
     (P + L) and ``answer``. Questions are sampled ``chunk`` at a time (the KV cache of 64 × 64
     sequences at once would be large), chunk c with seed (seed, c).
     """
-    from .judge import judge_many
-    from .ppo import sample_answers
-    from .scorecard import reward_scores
-
     frames = []
     for c, start in enumerate(range(0, len(items), chunk)):
         part = list(items[start:start + chunk])
@@ -185,17 +195,6 @@ def bon_samples(policy: TinyGPT, reward_model, tok: VocabularyTokenizer, items: 
             "answer": answers,
         }))
     return pd.concat(frames, ignore_index=True)
-
-
-def bon_choice(samples: pd.DataFrame, n: int, by: str = "reward") -> pd.DataFrame:
-    """The best-of-n row of every question: the highest ``by`` among its first n samples (ties: the earliest).
-
-    ``by="reward"`` is best-of-n; ``by="gold"`` is the oracle that picks what the gold judge
-    likes best (what a perfect reward model would pick). Rows in question order.
-    """
-    first = samples[samples["sample"] < int(n)].sort_values(["item", "sample"], kind="stable")
-    idx = first.groupby("item", sort=True)[by].idxmax()           # idxmax: the first maximum
-    return samples.loc[idx.to_numpy()].reset_index(drop=True)
 
 
 def bestofn_curve(samples: pd.DataFrame, ns: Sequence[int] = CURVE_NS, rounds: int = ROUNDS,
@@ -226,8 +225,6 @@ def _policy_kl(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, items: S
                scenarios: Mapping[str, Mapping], samples: int, max_new_tokens: int, seed: int) -> float:
     """Mean Σ_t [log π(y_t) - log π_ref(y_t)] over ``samples`` answers per question sampled from π
     (0 if π is π_ref)."""
-    from .challenges import evaluate_policy
-
     if policy is ref:
         return 0.0
     table = evaluate_policy(policy, ref, tok, items, scenarios, {}, samples=samples, max_new_tokens=max_new_tokens,
@@ -274,10 +271,6 @@ def side_by_side(policies: Mapping[str, TinyGPT], ref: TinyGPT, reward_model, to
     Returns {"summary": one row per method and setting (``SUMMARY_COLUMNS``), "answers": every
     answer with the gold judge's metrics and the reward (``scorecard.score_stages``)}.
     """
-    from . import data
-    from .ppo import sample_answers
-    from .scorecard import score_stages, scorecard
-
     items = list(items if items is not None else data.load_eval_prompts())
     scenarios = scenarios or {s["id"]: s for s in data.load_scenarios()}
     compute = compute or {}
@@ -322,9 +315,6 @@ def _settings_table(dpo_cfg: DPOConfig, grpo_cfg: GRPOConfig, dpo_log: pd.DataFr
 def _training_compute(tok: VocabularyTokenizer, out_dir: Path, dpo_log: pd.DataFrame,
                       grpo_log: pd.DataFrame, max_len: int) -> dict[str, dict[str, float]]:
     """Training token counts of DPO (from the pairs), GRPO and PPO (from their logs; PPO only if logged)."""
-    from . import data
-    from .ppo import DEFAULT_CONFIG as PPO_CONFIG
-
     prefs = [p for p in data.load_preferences() if p["split"] == "train"]
     prompt_tokens = float(np.mean([len(encode_sft(tok, d["prompt"])[0]) for d in rl_prompts()]))
     out = {"DPO": dpo_train_tokens(tok, fitting_pairs(tok, prefs, max_len), REFERENCE_DPO.epochs),
@@ -342,15 +332,9 @@ def _second_process(fn: Callable, *args):
     Linux only ("spawn", the default elsewhere, would re-run the caller's script in the child),
     as ``challenges.run_all`` does; the result is the same as running ``fn`` here.
     """
-    import os
-    import sys
-
     if not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2:
         return None, None
     try:
-        import concurrent.futures
-        import multiprocessing
-
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
         return pool, pool.submit(fn, *args)
     except (OSError, RuntimeError, ValueError):
@@ -369,11 +353,6 @@ def build_beyond_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool =
     train (one BLAS thread each). Everything is seeded and no timing is stored, so a rebuild
     reproduces the file.
     """
-    from . import data
-    from .challenges import save_tables
-    from .reward import load_reward_model
-    from .runtime import single_threaded_blas
-
     out_dir = Path(out_dir)
     sft, rm = TinyGPT.load(out_dir / "sft.npz"), load_reward_model(out_dir)
     items, scenarios = data.load_eval_prompts(), {s["id"]: s for s in data.load_scenarios()}
@@ -408,197 +387,13 @@ def build_beyond_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool =
 
 def _single_threaded(fn: Callable, *args):
     """``fn(*args)`` with one BLAS thread (``runtime.single_threaded_blas``)."""
-    from .runtime import single_threaded_blas
-
     with single_threaded_blas():
         return fn(*args)
 
 
 def load_beyond(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
     """The tables of ``beyond.npz`` (written by :func:`build_beyond_cache`)."""
-    from .challenges import load_tables
-
     path = Path(directory) / CACHE_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
     return load_tables(path)
-
-
-# ============================================================================ DPO on a handful of answers
-def bandit_dpo(log_ref: np.ndarray, rewards: np.ndarray, beta: float, labels: str = "soft", lr: float = 0.05,
-               steps: int = 300) -> np.ndarray:
-    """DPO on a one-step problem: a softmax policy π_θ = softmax(θ) over K answers, starting at θ = log π_ref.
-
-    The preference data are all K(K-1)/2 pairs of candidates. ``labels="soft"``: pair (i, j) is
-    labelled i ≻ j with probability p_ij = σ(r_i - r_j), the Bradley-Terry probability of the
-    reward model (infinitely many annotators); the loss is p_ij ℓ(u_ij) + (1 - p_ij) ℓ(-u_ij)
-    with ℓ(u) = -log σ(u) and u_ij = β [(log π_i - log π_ref,i) - (log π_j - log π_ref,j)].
-    Its minimum is exactly u_ij = r_i - r_j, i.e. π = π* ∝ π_ref exp(r / β) (chapter 5's
-    optimum). ``labels="hard"``: the higher reward always wins (p_ij ∈ {0, 1}); the loss then
-    keeps falling as the loser's probability goes to 0, for every β. Full-batch AdamW steps
-    (weight decay 0). Returns the policy after each step, shape (steps + 1, K).
-    """
-    from .optim import AdamW
-
-    if labels not in ("soft", "hard"):
-        raise ValueError(f"labels must be 'soft' or 'hard', got {labels!r}")
-    if not (np.isfinite(beta) and np.isfinite(lr) and lr >= 0):
-        raise ValueError(f"beta must be finite and lr >= 0, got beta={beta!r}, lr={lr!r}")
-    ref = np.asarray(log_ref, dtype=np.float64) - np.logaddexp.reduce(np.asarray(log_ref, dtype=np.float64))
-    r = np.asarray(rewards, dtype=np.float64)
-    i, j = np.triu_indices(len(r), k=1)
-    d = r[i] - r[j]
-    p = 1.0 / (1.0 + np.exp(-d)) if labels == "soft" else (d > 0) + 0.5 * (d == 0)
-    theta = {"theta": ref.copy()}
-    opt = AdamW(theta, lr=lr, weight_decay=0.0)
-    history = [np.exp(ref)]
-    for _ in range(int(steps)):
-        t = theta["theta"]
-        u = beta * ((t[i] - ref[i]) - (t[j] - ref[j]))
-        sig = np.exp(-np.logaddexp(0.0, -u))                           # σ(u), stable
-        du = (-p * (1.0 - sig) + (1.0 - p) * sig) * beta / len(u)       # ∂L/∂(θ_i - θ_j), mean over pairs
-        grad = np.zeros_like(t)
-        np.add.at(grad, i, du)
-        np.add.at(grad, j, -du)
-        opt.step({"theta": grad})
-        z = theta["theta"] - theta["theta"].max()
-        history.append(np.exp(z) / np.exp(z).sum())
-    return np.array(history)
-
-
-def _kl(p: np.ndarray, q: np.ndarray) -> float:
-    nz = p > 0
-    return float(np.sum(p[nz] * (np.log(p[nz]) - np.log(np.maximum(q[nz], 1e-300)))))
-
-
-# ============================================================================ widgets
-def dpo_beta_view(labels: Sequence[str], log_ref: np.ndarray, rewards: np.ndarray, beta: float = 1.0,
-                  steps: int = 300, lr: float = 0.05):
-    """DPO with soft and with hard labels on the candidates (:func:`bandit_dpo`) against π*_β.
-
-    Left: π_ref, π* and the two DPO policies after ``steps`` steps (bars, gids ``"soft"``,
-    ``"hard"``, ``"star"``). Right: KL(π ‖ π_ref) of both runs over the steps, and KL(π* ‖ π_ref)
-    dashed. Returns ``(fig, text, warnings)``; an extreme β warns, never gives NaN.
-    """
-    import matplotlib.pyplot as plt
-
-    from .plotting import COLORS
-    from .ppo import kl_optimal_policy
-    from .widgets import _sanity
-
-    if not (np.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta must be a number >= 0, got {beta!r}")
-    r = np.asarray(rewards, dtype=np.float64)
-    ref = np.exp(np.asarray(log_ref, dtype=np.float64) - np.logaddexp.reduce(np.asarray(log_ref, dtype=np.float64)))
-    runs = {kind: bandit_dpo(log_ref, r, beta, kind, lr, steps) for kind in ("soft", "hard")}
-    star = kl_optimal_policy(np.log(ref), r, beta)
-    notes = _sanity("kl_beta", beta, scale=float(np.ptp(r)))
-    if beta == 0:
-        notes.append("β = 0: every implicit reward β log(π/π_ref) is 0, the DPO loss is log 2 whatever the policy "
-                     "and its gradient is 0: nothing is learned.")
-    gap = float(np.abs(runs["soft"][-1] - star).max())
-    if beta > 0 and gap > 0.05:
-        notes.append(f"after {steps} steps the soft-label policy is still up to {gap:.2f} away from π*: "
-                     f"θ must move by about r/β = {np.ptp(r) / beta:.3g} nats and each AdamW step moves it by "
-                     "at most "
-                     f"lr = {lr:g}.")
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.0, 4.4), gridspec_kw={"width_ratios": [1.25, 1]})
-    x = np.arange(len(labels))
-    bars = (("π_ref", ref, COLORS["grey"], "ref"), ("π* (chapter 5)", star, COLORS["black"], "star"),
-            ("DPO, soft labels", runs["soft"][-1], COLORS["green"], "soft"),
-            ("DPO, hard labels", runs["hard"][-1], COLORS["vermillion"], "hard"))
-    for k, (name, p, color, gid) in enumerate(bars):
-        ax1.bar(x + (k - 1.5) * 0.2, p, 0.2, color=color, label=name, gid=gid)
-    ax1.set_xticks(x, labels, rotation=20, ha="right")
-    ax1.set_ylim(0, 1.05)
-    ax1.set_ylabel("probability")
-    ax1.legend(loc="upper right", fontsize=9)
-    kls = {kind: np.array([_kl(p, ref) for p in h]) for kind, h in runs.items()}
-    ax2.plot(kls["soft"], color=COLORS["green"], label="soft labels")
-    ax2.plot(kls["hard"], color=COLORS["vermillion"], label="hard labels")
-    ax2.axhline(_kl(star, ref), color=COLORS["black"], linestyle="--", label="KL(π* ‖ π_ref)")
-    ax2.set_xlabel("DPO step")
-    ax2.set_ylabel("KL(π ‖ π_ref) (nats)")
-    ax2.set_title(f"β = {beta:g}")
-    ax2.legend(loc="best", fontsize=9)
-    width = max(len(s) for s in labels)
-    lines = [f"{'answer':<{width}}   r      π_ref   π*      soft    hard"]
-    lines += [f"{lab:<{width}}  {rr:6.2f}  {a:6.3f}  {b:6.3f}  {c:6.3f}  {d:6.3f}"
-              for lab, rr, a, b, c, d in zip(labels, r, ref, star, runs["soft"][-1], runs["hard"][-1])]
-    lines.append(f"KL to π_ref after {steps} steps: soft {kls['soft'][-1]:.3f}, hard {kls['hard'][-1]:.3f}, "
-                 f"π* {_kl(star, ref):.3f} nats")
-    return fig, "\n".join(lines), notes
-
-
-def dpo_beta_widget(labels: Sequence[str], log_ref: np.ndarray, rewards: np.ndarray, beta: float = 1.0):
-    """A logarithmic slider for β (0 included) over :func:`dpo_beta_view`."""
-    from .widgets import _choice_slider, _interactive, _log_values
-
-    values = [0.0] + _log_values(0.01, 100.0, (1, 2, 5))
-    return _interactive(lambda beta: dpo_beta_view(labels, log_ref, rewards, beta),
-                        {"beta": _choice_slider(values, beta, "DPO β")})
-
-
-def best_of_n_view(samples: pd.DataFrame, n: int = 4, item: int = 0, prompts: Sequence[str] | None = None):
-    """Best-of-n from the cached samples: all questions (left) and one question's first n samples (right).
-
-    Left: mean reward and gold score of the chosen answers against n = 1 .. N (gids ``"reward"``,
-    ``"gold"``), the chosen n marked. Right: reward against gold score of question ``item``'s
-    first n samples; the reward model's choice circled (gid ``"choice"``), the gold judge's
-    favourite starred. Returns ``(fig, text, warnings)``.
-    """
-    import matplotlib.pyplot as plt
-
-    from .plotting import COLORS
-
-    n_max = int(samples["sample"].max()) + 1
-    notes = []
-    if not 1 <= int(n) <= n_max:
-        notes.append(f"Warning: n = {n} is outside the {n_max} cached samples per question; using "
-                     f"n = {min(max(int(n), 1), n_max)}.")
-    n = min(max(int(n), 1), n_max)
-    if n == 1:
-        notes.append("n = 1: best-of-1 is plain sampling from the SFT model; KL = 0.")
-    ns = np.arange(1, n_max + 1)
-    picks = {m: bon_choice(samples, m) for m in ns}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.0, 4.4))
-    ax1.plot(ns, [picks[m]["reward"].mean() for m in ns], color=COLORS["blue"], label="reward model", gid="reward")
-    ax1b = ax1.twinx()
-    ax1b.plot(ns, [picks[m]["gold"].mean() for m in ns], color=COLORS["vermillion"], label="gold judge", gid="gold")
-    ax1.axvline(n, color=COLORS["grey"], linestyle=":")
-    ax1.set_xscale("log", base=2)
-    ticks = [m for m in (1, 2, 4, 8, 16, 32, 64, 128, 256) if m <= n_max]
-    ax1.set_xticks(ticks, [str(m) for m in ticks])
-    ax1.set_xlabel("n (samples per question)")
-    ax1.set_ylabel("mean reward of the chosen answers", color=COLORS["blue"])
-    ax1b.set_ylabel("mean gold score", color=COLORS["vermillion"])
-    one = samples[(samples["item"] == item) & (samples["sample"] < n)]
-    chosen = bon_choice(one, n).iloc[0]
-    best = bon_choice(one, n, by="gold").iloc[0]
-    ax2.scatter(one["reward"], one["gold"], color=COLORS["grey"], s=25)
-    ax2.scatter([chosen["reward"]], [chosen["gold"]], s=180, facecolors="none", edgecolors=COLORS["blue"],
-                linewidths=2, gid="choice", label="reward model's choice")
-    ax2.scatter([best["reward"]], [best["gold"]], marker="*", s=160, color=COLORS["vermillion"], label="gold's best")
-    ax2.set_xlabel("reward model score")
-    ax2.set_ylabel("gold score")
-    title = prompts[item] if prompts is not None else f"question {item}"
-    ax2.set_title(title[:60] + ("…" if len(title) > 60 else ""), fontsize=10)
-    ax2.legend(loc="best", fontsize=9)
-    pick = picks[n]
-    text = (f"best-of-{n}: mean reward {pick['reward'].mean():.2f}, mean gold {pick['gold'].mean():.3f} "
-            f"(best-of-1: {picks[1]['reward'].mean():.2f}, {picks[1]['gold'].mean():.3f}); "
-            f"KL ≤ log n - (n-1)/n = {bon_kl(n):.2f} nats; {n} samples and {n} scores per question")
-    return fig, text, notes
-
-
-def best_of_n_widget(samples: pd.DataFrame, prompts: Sequence[str] | None = None, n: int = 4):
-    """Sliders for n and the question over :func:`best_of_n_view`."""
-    import ipywidgets as w
-
-    from .widgets import WIDE, _interactive
-
-    n_max = int(samples["sample"].max()) + 1
-    controls = {"n": w.IntSlider(value=n, min=1, max=n_max, description="n", continuous_update=False, style=WIDE),
-                "item": w.IntSlider(value=0, min=0, max=int(samples["item"].max()), description="question",
-                                    continuous_update=False, style=WIDE)}
-    return _interactive(lambda n, item: best_of_n_view(samples, n, item, prompts), controls)

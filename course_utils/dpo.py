@@ -45,8 +45,8 @@ Design choices:
   number instead of exactly 0, and the first step's "accuracy" a coin toss. One forward
   pass of π_ref per step (no backward) costs about a quarter of the step. The held-out
   pairs are scored in fixed chunks, so their log π_ref is computed once.
-* **The masking and the sequence layout are those of PPO** (``ppo._answer_batch``,
-  ``ppo._logprobs`` at temperature 1): ``sequence_logprobs`` gives what
+* **The masking and the sequence layout are those of PPO** (``sampling.answer_batch``,
+  ``sampling.policy_logprobs`` at temperature 1): ``sequence_logprobs`` gives what
   ``ppo.answer_logprobs`` gives, for any mix of prompts.
 * **Pairs are oriented by ``reward.orient_pairs``** (``label="majority"`` follows the
   annotators' votes, ``"gold"`` the dataset), exactly as the reward model of chapter 3 saw
@@ -56,7 +56,6 @@ Design choices:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -67,10 +66,11 @@ from . import runtime
 from .losses import dpo_loss, dpo_stats, token_logprobs_backward
 from .model import TinyGPT
 from .optim import AdamW, clip_grad_norm, lr_schedule
-from .ppo import _answer_batch, _logprobs, _params_finite
 from .progress import Progress
 from .reward import orient_pairs
+from .rl_loop import params_finite, run_warning
 from .runtime import single_threaded_blas
+from .sampling import answer_batch, policy_logprobs
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
 
@@ -137,7 +137,7 @@ LOG_COLUMNS: tuple[str, ...] = (
 def encode_pairs(tok: VocabularyTokenizer, pairs: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray]:
     """One batch of 2n rows, the n chosen sequences then the n rejected ones: tokens (2n, T), mask m (2n, T-1)."""
     prompts = [p["prompt"] for p in pairs]
-    return _answer_batch(tok, prompts + prompts, [p["chosen"] for p in pairs] + [p["rejected"] for p in pairs])
+    return answer_batch(tok, prompts + prompts, [p["chosen"] for p in pairs] + [p["rejected"] for p in pairs])
 
 
 def _check_lengths(model: TinyGPT, tok: VocabularyTokenizer, pairs: Sequence[Mapping], what: str) -> None:
@@ -153,10 +153,10 @@ def _check_lengths(model: TinyGPT, tok: VocabularyTokenizer, pairs: Sequence[Map
 def sequence_logprobs(model: TinyGPT, tokens: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """log π(y) = Σ_t m_t log π(y_t) for every row (float64, shape (B,)), and the logits z (B, T-1, V).
 
-    One forward pass (``ppo._logprobs`` at temperature 1) whose cache stays in ``model``, so
+    One forward pass (``sampling.policy_logprobs`` at temperature 1) whose cache stays in ``model``, so
     ``model.backward`` can follow (``dpo_gradients``); set ``model._cache = None`` otherwise.
     """
-    logp, logits = _logprobs(model, tokens, 1.0)
+    logp, logits = policy_logprobs(model, tokens, 1.0)
     return (logp * mask).sum(axis=1).astype(np.float64), logits
 
 
@@ -222,27 +222,22 @@ def evaluate_dpo(policy: TinyGPT, ref: TinyGPT | None, tok: VocabularyTokenizer,
 
 
 # ============================================================================ the loop
-def _warn(msg: str, stacklevel: int = 3) -> str:
-    warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
-    return msg
-
-
-def _warn_extreme_settings(cfg: DPOConfig) -> str:
+def warn_extreme_settings(cfg: DPOConfig) -> str:
     """The up-front warnings of ``train_dpo``; returns the last message ("" if none)."""
     message = ""
     if cfg.beta == 0:
-        message = _warn("β = 0: the DPO loss is log 2 for every pair and its gradient is 0, so the policy does "
-                        "not move at all.", 4)
+        message = run_warning("β = 0: the DPO loss is log 2 for every pair and its gradient is 0, so the policy "
+                              "does not move at all.", 4)
     elif cfg.beta < 0:
-        message = _warn(f"β = {cfg.beta:g} < 0 reverses every preference: the policy learns to prefer the "
-                        "rejected answers.", 4)
+        message = run_warning(f"β = {cfg.beta:g} < 0 reverses every preference: the policy learns to prefer the "
+                              "rejected answers.", 4)
     elif cfg.beta > 10:
-        message = _warn(f"β = {cfg.beta:g} is far above the usual 0.01 .. 0.5: σ saturates after a tiny move, so a "
-                        "pair stops pulling as soon as it is ranked the right way by the smallest margin, and the "
-                        "loss jumps between 0 and large values.", 4)
+        message = run_warning(f"β = {cfg.beta:g} is far above the usual 0.01 .. 0.5: σ saturates after a tiny "
+                              "move, so a pair stops pulling as soon as it is ranked the right way by the smallest "
+                              "margin, and the loss jumps between 0 and large values.", 4)
     if cfg.lr > 1e-2:
-        message = _warn(f"lr = {cfg.lr:g} is far above what fine-tuning a pretrained model tolerates "
-                        "(1e-5 .. 1e-3): expect the policy to break down.", 4)
+        message = run_warning(f"lr = {cfg.lr:g} is far above what fine-tuning a pretrained model tolerates "
+                              "(1e-5 .. 1e-3): expect the policy to break down.", 4)
     return message
 
 
@@ -259,7 +254,7 @@ def _step(policy: TinyGPT, opt: AdamW, tokens: np.ndarray, mask: np.ndarray, ref
     if not all(np.isfinite(g).all() for g in grads.values()):
         return row, "gradient"
     opt.step(grads, lr=lr)
-    return row, "" if _params_finite(policy.params) else "weights"
+    return row, "" if params_finite(policy.params) else "weights"
 
 
 def train_dpo(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, pairs: Sequence[Mapping],
@@ -293,7 +288,7 @@ def train_dpo(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, pairs: Se
     held_out = list(eval_pairs or [])
     _check_lengths(policy, tok, data, "training")
     _check_lengths(policy, tok, held_out, "held-out")
-    message = _warn_extreme_settings(cfg)
+    message = warn_extreme_settings(cfg)
     with single_threaded_blas():
         eval_ref = pair_logprobs(ref, tok, held_out) if held_out else None   # π_ref is frozen: once
     opt = AdamW(policy.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -321,8 +316,9 @@ def train_dpo(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, pairs: Se
                     good = snapshot
                 if failed:
                     policy.load_state_dict(good)
-                    message = _warn(f"DPO stopped at step {step}: the {failed} became infinite or NaN (the learning "
-                                    "rate is probably too large). The weights that last gave a finite loss are kept.")
+                    message = run_warning(f"DPO stopped at step {step}: the {failed} became infinite or NaN "
+                                          "(the learning rate is probably too large). The weights that last gave a "
+                                          "finite loss are kept.")
                     stopped = True
                     break
                 if held_out and (b == n_batches - 1 or (cfg.eval_every and step % cfg.eval_every == 0)):

@@ -57,9 +57,9 @@ Design choices:
 * **No reward normalisation and no EOS trick.** Group standardisation already removes the
   reward model's offset and scale; an answer cut at ``max_new_tokens`` is scored as it is.
 * **Everything else is PPO's machinery** (``ppo.py``): sampling grouped by prompt length, the
-  fresh forward passes at the sampling temperature (``_sample_and_score``), the minibatch
+  fresh forward passes at the sampling temperature (``sample_and_score``), the minibatch
   update loop with gradient clipping and the ``target_kl`` early stop
-  (``_minibatch_updates``), the prompt order, the gold judge and the guards.
+  (``minibatch_updates``), the prompt order, the gold judge and the guards.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -76,21 +76,19 @@ from . import runtime
 from .losses import kl_penalty, kl_penalty_backward, masked_mean, ppo_clip_loss, token_logprobs_backward
 from .model import TinyGPT
 from .optim import AdamW
-from .ppo import (
-    RewardModelLike,
-    check_rollout_knobs,
-    _judge_score,
-    _logprobs,
-    _minibatch_updates,
-    _params_finite,
-    _prompt_items,
-    _PromptCycler,
-    _sample_and_score,
-    _warn,
-    _warn_extreme_settings,
-)
 from .progress import Progress
+from .rl_loop import (
+    PromptCycler,
+    check_rollout_knobs,
+    judge_score,
+    minibatch_updates,
+    params_finite,
+    prompt_items,
+    run_warning,
+    warn_extreme_settings,
+)
 from .runtime import single_threaded_blas
+from .sampling import RewardModelLike, Samples, policy_logprobs, sample_and_score
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
 
@@ -184,48 +182,29 @@ def group_advantages(scores: np.ndarray, group_size: int, eps: float = 1e-4, sca
 
 # ============================================================================ rollouts
 @dataclass
-class GroupRollout:
+class GroupRollout(Samples):
     """One batch of groups of sampled answers and what GRPO computes from it (arrays on the target grid).
 
-    As ``ppo.Rollout`` without values, rewards and returns: ``logprobs`` = log π_old,
-    ``ref_logprobs`` = log π_ref, ``scores`` the raw reward-model scores (B,),
-    ``advantages`` = Â_i m_t (B, T-1), ``entropy`` H_t and ``exact_kl`` KL_t (diagnostics).
+    The fields of ``sampling.Samples`` (``logprobs`` = log π_old, ``ref_logprobs`` = log π_ref,
+    ``scores`` the raw reward-model scores (B,), ``entropy`` H_t and ``exact_kl`` KL_t for the
+    diagnostics; ``values`` is None: GRPO has no critic) and ``advantages`` = Â_i m_t (B, T-1).
     """
 
-    tokens: np.ndarray
-    mask: np.ndarray
-    prompt_lens: np.ndarray
-    answer_lens: np.ndarray
-    ended: np.ndarray
-    logprobs: np.ndarray
-    ref_logprobs: np.ndarray
-    scores: np.ndarray
     advantages: np.ndarray
-    entropy: np.ndarray
-    exact_kl: np.ndarray
-    logprob_gap: float
-    prompt_index: np.ndarray
-    answers: list[str] = field(default_factory=list)
-
-    @property
-    def seq_lens(self) -> np.ndarray:
-        return self.prompt_lens + self.answer_lens
 
 
 def grpo_rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
                  prompt_ids: Sequence[Sequence[int]], config: GRPOConfig, rng: np.random.Generator) -> GroupRollout:
     """Sample and score ``prompt_ids`` (each prompt's G copies consecutive), then Â per token.
 
-    Steps 1-4 are PPO's (``ppo._sample_and_score``: sample at τ, one forward of π_old and
+    Steps 1-4 are PPO's (``sampling.sample_and_score``: sample at τ, one forward of π_old and
     of π_ref, the reward model's score at the last real token); then
     Â_i = ``group_advantages`` of the scores, spread over the answer's tokens: Â_i m_t.
     """
-    s = _sample_and_score(policy, ref, reward_model, tok, prompt_ids, config.max_new_tokens, config.temperature,
-                          rng)
+    s = sample_and_score(policy, ref, reward_model, tok, prompt_ids, config.max_new_tokens, config.temperature,
+                         rng)
     adv = group_advantages(s.scores, config.group_size, config.adv_eps, config.scale_rewards)
-    return GroupRollout(s.tokens, s.mask, s.prompt_lens, s.answer_lens, s.ended, s.logprobs, s.ref_logprobs,
-                        s.scores, adv[:, None] * s.mask, s.entropy, s.exact_kl, s.logprob_gap,
-                        np.zeros(len(adv), dtype=np.int64), s.answers)
+    return GroupRollout(**vars(s), advantages=adv[:, None] * s.mask)
 
 
 # ============================================================================ the update
@@ -243,7 +222,7 @@ def grpo_loss(policy: TinyGPT, tokens: np.ndarray, mask: np.ndarray, old_logprob
     Returns (L, gradients keyed like ``policy.params``, statistics).
     """
     tau = config.temperature
-    logp, scaled = _logprobs(policy, tokens, tau)                    # log π_θ(y_t), forward with the cache kept
+    logp, scaled = policy_logprobs(policy, tokens, tau)                    # log π_θ(y_t), forward with the cache kept
     pg_loss, dlogp, pg_stats = ppo_clip_loss(logp, old_logprobs, advantages, config.clip_eps, mask)
     answer = mask > 0
     w = mask / max(float(mask.sum()), 1.0)                           # m_t / N
@@ -261,7 +240,7 @@ def grpo_loss(policy: TinyGPT, tokens: np.ndarray, mask: np.ndarray, old_logprob
 
 def grpo_update(policy: TinyGPT, opt: AdamW, batch: GroupRollout, config: GRPOConfig,
                 rng: np.random.Generator) -> dict[str, float]:
-    """``ppo_epochs`` passes of minibatch steps on one rollout (PPO's loop, ``ppo._minibatch_updates``).
+    """``ppo_epochs`` passes of minibatch steps on one rollout (PPO's loop, ``rl_loop.minibatch_updates``).
 
     Returns the mean ``policy_loss``, ``kl_loss`` (⟨k3⟩, without β), ``clipfrac``,
     ``approx_kl``, ``grad_norm``, and ``steps``, ``early_stop``; NaN statistics if a loss or
@@ -275,7 +254,7 @@ def grpo_update(policy: TinyGPT, opt: AdamW, batch: GroupRollout, config: GRPOCo
 
     keys = ("policy_loss", "kl_loss", "clipfrac", "approx_kl", "grad_norm")
     with single_threaded_blas():
-        return _minibatch_updates(policy, opt, batch.seq_lens, minibatch_loss, keys, config, rng)
+        return minibatch_updates(policy, opt, batch.seq_lens, minibatch_loss, keys, config, rng)
 
 
 # ============================================================================ the loop
@@ -286,7 +265,7 @@ def _diagnostics(batch: GroupRollout, it: int, cfg: GRPOConfig, scen: Sequence[M
     return {
         "iteration": it,
         "score": float(batch.scores.mean()),
-        "judge": _judge_score(batch.answers, batch.prompt_index, scen, it, cfg.judge_every),
+        "judge": judge_score(batch.answers, batch.prompt_index, scen, it, cfg.judge_every),
         "score_std": float(groups.std(axis=1).mean()),
         "zero_std_groups": float(np.mean(np.ptp(groups, axis=1) == 0)),
         "kl": float(seq_kl.mean()),
@@ -327,17 +306,17 @@ def train_grpo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok
     """
     runtime.configure()                   # glibc keeps the freed temporaries of each iteration (runtime.py)
     cfg = config or GRPOConfig()
-    texts, scen = _prompt_items(prompts, scenarios)
+    texts, scen = prompt_items(prompts, scenarios)
     if not texts:
         raise ValueError("no prompts to train on")
     prompt_ids = [encode_sft(tok, t)[0] for t in texts]
     rng = np.random.default_rng(cfg.seed)
     opt = AdamW(policy.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    message = _warn_extreme_settings(cfg.kl_coef, cfg.clip_eps, cfg.lr)
+    message = warn_extreme_settings(cfg.kl_coef, cfg.clip_eps, cfg.lr)
     if cfg.group_size == 1:
-        message = _warn("group_size = 1: every answer is its own group, every advantage is 0 and nothing is "
+        message = run_warning("group_size = 1: every answer is its own group, every advantage is 0 and nothing is "
                         "learned (only the KL term pulls towards the reference).")
-    cycler = _PromptCycler(len(texts), rng)
+    cycler = PromptCycler(len(texts), rng)
     rows, stopped = [], False
     with Progress(cfg.iterations, desc, display=None if progress else False) as bar, single_threaded_blas():
         for it in range(1, cfg.iterations + 1):
@@ -348,7 +327,7 @@ def train_grpo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok
             batch.prompt_index = index
             row = _diagnostics(batch, it, cfg, scen)
             if not all(np.isfinite(x).all() for x in (batch.logprobs, batch.ref_logprobs, batch.scores)):
-                message, stopped = _warn(f"GRPO stopped at iteration {it}: the rollout produced non-finite "
+                message, stopped = run_warning(f"GRPO stopped at iteration {it}: the rollout produced non-finite "
                                          "log-probabilities or scores."), True
                 rows.append(row)
                 break
@@ -358,16 +337,16 @@ def train_grpo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok
             row.update({k: upd[k] for k in ("policy_loss", "kl_loss", "clipfrac", "approx_kl", "grad_norm")})
             rows.append(row)
             if cfg.ppo_epochs and (upd["steps"] == 0 or not math.isfinite(upd["policy_loss"])
-                                   or not _params_finite(policy.params)):
+                                   or not params_finite(policy.params)):
                 for k, a in policy.params.items():                   # back to the last good weights
                     a[...] = snapshot[k]
-                message, stopped = _warn(f"GRPO stopped at iteration {it}: a loss, gradient or weight became "
+                message, stopped = run_warning(f"GRPO stopped at iteration {it}: a loss, gradient or weight became "
                                          "infinite or NaN (the learning rate is probably too large). The "
                                          "weights of the last good iteration are kept."), True
                 break
             bar.update(score=row["score"], kl=row["kl"])
             if cfg.max_kl is not None and row["kl"] > cfg.max_kl:
-                message, stopped = _warn(f"GRPO stopped at iteration {it}: the KL to the reference reached "
+                message, stopped = run_warning(f"GRPO stopped at iteration {it}: the KL to the reference reached "
                                          f"{row['kl']:.0f} nats per answer (max_kl = {cfg.max_kl:g}); the policy "
                                          "has left the SFT model far behind."), True
                 break

@@ -64,7 +64,7 @@ Design choices, each documented where it is made:
   for a causal model: no real token attends to the padding that follows it.
 * **One temperature everywhere.** The log-probabilities of the ratio and of the KL come
   from a fresh forward pass of π and π_ref at the *sampling* temperature τ
-  (log softmax(z / τ)), never from other settings (see ``_logprobs`` for why).
+  (log softmax(z / τ)), never from other settings (see ``policy_logprobs`` for why).
 * **The value head is dropped from ``ppo.npz``.** Later chapters only need the policy, a
   plain TinyGPT that ``checkpoints.load("ppo")`` reads; the value head matters only to
   continue PPO training (pass your own ``ValueHead`` to ``train_ppo`` to keep it).
@@ -76,29 +76,42 @@ import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from . import runtime
-from .losses import (
-    entropy,
-    entropy_backward,
-    kl_penalty,
-    masked_mean,
-    ppo_clip_loss,
-    token_logprobs,
-    token_logprobs_backward,
-    value_loss,
-)
+from . import data, runtime
+from .advantages import gae, whiten
+from .bandit import bandit_ppo, kl_optimal_policy  # noqa: F401  (re-exported: chapter 5 imports them here)
+from .losses import (entropy, entropy_backward, kl_penalty, masked_mean, ppo_clip_loss, token_logprobs_backward,
+                     value_loss)
 from .model import TinyGPT
-from .optim import AdamW, clip_grad_norm
+from .optim import AdamW
 from .paths import save_log
 from .progress import Progress
+from .reward import load_reward_model
+from .rl_loop import (
+    PromptCycler,
+    check_rollout_knobs,
+    judge_score,
+    minibatch_updates,
+    params_finite,
+    prompt_items,
+    run_warning,
+    warn_extreme_settings,
+)
 from .runtime import one_blas_thread, single_threaded_blas  # single_threaded_blas: re-exported (public here)
+from .sampling import (  # noqa: F401  (answer_logprobs, sample_answers: re-exported)
+    RewardModelLike,
+    Samples,
+    answer_logprobs,
+    policy_logprobs,
+    sample_and_score,
+    sample_answers,
+    sample_batch,
+)
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
 
@@ -125,26 +138,7 @@ __all__ = [
 ]
 
 
-class RewardModelLike(Protocol):
-    """What PPO needs from a reward model: rewards (B,) read at index ``lengths - 1``."""
-
-    def forward(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray: ...
-
-
 # ============================================================================ configuration
-def check_rollout_knobs(cfg, per_prompt: str, method: str) -> None:
-    """Validate the sampling and update knobs PPO and GRPO configs share; ``per_prompt`` names the
-    field of answers per prompt (``samples_per_prompt`` or ``group_size``). Raises ValueError."""
-    n = getattr(cfg, per_prompt)
-    if cfg.iterations < 0 or cfg.batch_size < 1 or n < 1:
-        raise ValueError(f"iterations must be >= 0, batch_size and {per_prompt} >= 1")
-    if cfg.batch_size % n:
-        raise ValueError(f"batch_size={cfg.batch_size} must be a multiple of {per_prompt}={n}")
-    if cfg.max_new_tokens < 1 or cfg.ppo_epochs < 0 or cfg.minibatch_size < 1:
-        raise ValueError("max_new_tokens and minibatch_size must be >= 1, ppo_epochs >= 0")
-    if not cfg.temperature > 0:
-        raise ValueError(f"temperature must be > 0 ({method} needs a stochastic policy), got {cfg.temperature}")
-
 
 @dataclass
 class PPOConfig:
@@ -291,220 +285,23 @@ class ValueHead:
         return {k: v.copy() for k, v in self.params.items()}
 
 
-# ============================================================================ advantages
-def gae(rewards: np.ndarray, values: np.ndarray, gamma: float = 1.0, lam: float = 0.95,
-        mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Generalised advantage estimation (Schulman et al. 2016) over the last axis.
-
-        δ_t = r_t + γ V_{t+1} - V_t,     A_t = δ_t + γ λ A_{t+1},     R_t = A_t + V_t
-
-    The value after the last token of an episode is 0 (the answer is over: no more reward).
-    With ``mask`` (1 = the token belongs to the episode), each contiguous run of ones is an
-    episode: V_{t+1} and A_{t+1} count as 0 where m_{t+1} = 0, and A_t = R_t = 0 wherever
-    m_t = 0. Shapes (T,) or (B, T); returns (advantages, returns) in float64.
-    """
-    r = np.asarray(rewards, dtype=np.float64)
-    v = np.asarray(values, dtype=np.float64)
-    if r.shape != v.shape:
-        raise ValueError(f"rewards {r.shape} and values {v.shape} must have the same shape")
-    m = np.ones_like(r) if mask is None else np.asarray(mask, dtype=np.float64)
-    if m.shape != r.shape:
-        raise ValueError(f"mask {m.shape} must match rewards {r.shape}")
-    T = r.shape[-1]
-    adv = np.zeros_like(r)
-    next_value = np.zeros(r.shape[:-1])      # V_{t+1}, 0 after the last token
-    next_adv = np.zeros(r.shape[:-1])        # A_{t+1}
-    for t in reversed(range(T)):
-        mt = m[..., t]
-        delta = r[..., t] + gamma * next_value - v[..., t]
-        adv[..., t] = mt * (delta + gamma * lam * next_adv)
-        # what position t - 1 sees as "next": this token's value and advantage if it is real
-        next_value = mt * v[..., t]
-        next_adv = adv[..., t]
-    return adv, (adv + v) * m
-
-
-def whiten(x: np.ndarray, mask: np.ndarray | None = None, shift_mean: bool = True, eps: float = 1e-8) -> np.ndarray:
-    """(x - ⟨x⟩) / √(⟨(x - ⟨x⟩)²⟩ + eps) over the tokens with m = 1 (0 elsewhere).
-
-    Whitening the advantages per batch [Huang: advantage whitening] makes the size of a
-    policy step independent of the reward's scale; ``shift_mean=False`` only rescales.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    m = np.ones_like(x) if mask is None else np.asarray(mask, dtype=np.float64)
-    mean = masked_mean(x, m)
-    var = masked_mean((x - mean) ** 2, m)
-    out = (x - mean) if shift_mean else x
-    return out / math.sqrt(var + eps) * m
-
-
-# ============================================================================ log-probabilities
-@one_blas_thread
-def _logprobs(model: TinyGPT, tokens: np.ndarray, temperature: float):
-    """Forward ``tokens[:, :-1]`` and return (log π(y_t) of the targets ``tokens[:, 1:]``, logits / τ).
-
-    The temperature pitfall. The tokens were sampled from softmax(z / τ), so the ratio
-    ρ = π_θ / π_old and the KL estimate log π - log π_ref must both be taken under that same
-    distribution. Had we sampled at τ = 0.7 but scored at τ = 1 (or sampled with top-k,
-    top-p, a minimum length ... and scored without them), then at the first update step
-    π_θ ≠ π_old although θ has not moved (so clipping bites from the start), and
-    Σ_t (log π - log π_ref) over tokens drawn from *another* distribution is no longer an
-    estimate of KL(π ‖ π_ref): it can even come out negative, and PPO then *rewards* the
-    policy for drifting. Here every log-probability (sampling, π_old, π_θ, π_ref) is
-    log softmax(z / τ) from a fresh forward pass, and the generation's own log q serves
-    only as a check (``logprob_gap`` in the diagnostics, about 1e-6).
-    """
-    logits = model.forward(tokens[:, :-1])
-    scaled = logits if temperature == 1.0 else logits / np.asarray(temperature, dtype=logits.dtype)
-    return token_logprobs(scaled, tokens[:, 1:]), scaled
-
-
-def _answer_batch(tok: VocabularyTokenizer, prompts: Sequence[str],
-                  answers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Right-padded ``<bos> <q> x <a> y <eos>`` rows (n, T) and the answer mask m (n, T-1) on the target grid.
-
-    m is 1 on the targets that are the answer's tokens, ``<eos>`` included (see
-    ``_response_mask``), so Σ_t m_t log π(y_t) is the sequence log-probability log π(y | x).
-    Shared by ``answer_logprobs`` and the DPO trainer (``dpo.sequence_logprobs``).
-    """
-    seqs, starts = zip(*(encode_sft(tok, p, a) for p, a in zip(prompts, answers, strict=True)))
-    plen = np.asarray(starts, dtype=np.int64)
-    alen = np.array([len(s) for s in seqs], dtype=np.int64) - plen
-    T = int((plen + alen).max())
-    tokens = np.full((len(seqs), T), tok.pad_id, dtype=np.int64)
-    for i, s in enumerate(seqs):
-        tokens[i, :len(s)] = s
-    return tokens, _response_mask(plen, alen, T - 1)
-
-
-def answer_logprobs(model: TinyGPT, tok: VocabularyTokenizer, prompt: str, answers: Sequence[str],
-                    temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """log π(y | x) = Σ_t log π(y_t | x, y_<t) of each answer (``<eos>`` included), and its token count.
-
-    The sequences are ``<bos> <q> prompt <a> answer <eos>``; returns two arrays of shape (n,).
-    """
-    tokens, mask = _answer_batch(tok, [prompt] * len(answers), answers)
-    logp, _ = _logprobs(model, tokens, temperature)
-    return (logp * mask).sum(axis=1).astype(np.float64), mask.sum(axis=1).astype(np.int64)
-
-
-def sample_answers(model: TinyGPT, tok: VocabularyTokenizer, prompts: Sequence[str], temperature: float = 0.0,
-                   max_new_tokens: int = 112, seed: int = 0, return_ended: bool = False):
-    """The model's answers to ``prompts`` (greedy when ``temperature == 0``), formatted as in SFT.
-
-    Like ``training.answer`` but prompts of equal token length share one ``generate`` call,
-    which makes evaluating a policy on many prompts several times faster. With
-    ``return_ended``, also a boolean array: which answers ended with ``<eos>`` (the others
-    were cut at ``max_new_tokens``).
-    """
-    ids = [encode_sft(tok, p)[0] for p in prompts]
-    if not ids:
-        return ([], np.zeros(0, dtype=bool)) if return_ended else []
-    rng = np.random.default_rng(seed)
-    tokens, plen, alen, ended, _ = _sample(model, tok, ids, max_new_tokens, temperature, rng)
-    texts = [tok.decode([int(t) for t in tokens[i, plen[i]:plen[i] + alen[i]] if t != tok.eos_id])
-             for i in range(len(ids))]
-    return (texts, ended) if return_ended else texts
-
-
 # ============================================================================ rollouts
 @dataclass
-class Rollout:
+class Rollout(Samples):
     """One batch of sampled answers and everything PPO computes from it (arrays on the target grid).
 
-    tokens (B, T) right-padded ``<bos> <q> x <a> y [<eos>]``; the target grid (B, T-1) has
-    position j predicting token j + 1. ``mask`` is 1 on the answer's tokens. ``logprobs`` =
-    log π_old, ``ref_logprobs`` = log π_ref, ``values`` = V_old, ``kl`` = k_t (masked),
-    ``rewards`` = r_t, ``advantages`` (whitened if configured) and ``returns`` R_t.
-    ``scores`` are the raw reward-model scores, ``norm_scores`` the normalised ones.
+    The fields of ``sampling.Samples`` (``tokens`` (B, T) right-padded ``<bos> <q> x <a> y [<eos>]``,
+    ``mask`` m, ``logprobs`` = log π_old, ``ref_logprobs`` = log π_ref, ``values`` = V_old, the raw
+    reward-model ``scores`` ...) and what PPO adds: ``kl`` = k_t (masked), the normalised scores
+    ``norm_scores``, ``rewards`` = r_t, ``advantages`` (whitened if configured) and ``returns`` R_t.
     """
 
-    tokens: np.ndarray
-    mask: np.ndarray
-    prompt_lens: np.ndarray
-    answer_lens: np.ndarray
-    ended: np.ndarray
-    logprobs: np.ndarray
-    ref_logprobs: np.ndarray
-    values: np.ndarray
     kl: np.ndarray
+    norm_scores: np.ndarray
     rewards: np.ndarray
     advantages: np.ndarray
     returns: np.ndarray
-    scores: np.ndarray
-    norm_scores: np.ndarray
-    entropy: np.ndarray
-    exact_kl: np.ndarray
-    logprob_gap: float
-    prompt_index: np.ndarray
-    answers: list[str] = field(default_factory=list)
 
-    @property
-    def seq_lens(self) -> np.ndarray:
-        return self.prompt_lens + self.answer_lens
-
-
-@one_blas_thread
-def _sample(policy: TinyGPT, tok: VocabularyTokenizer, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int,
-            temperature: float, rng: np.random.Generator):
-    """Sample one answer per prompt; prompts of equal length share one ``generate`` call.
-
-    Returns right-padded full sequences (B, T), prompt lengths, answer lengths, whether each
-    answer ended with ``<eos>``, and the generation's own log q of the answer tokens (B, T-1).
-    """
-    B = len(prompt_ids)
-    plen = np.array([len(p) for p in prompt_ids], dtype=np.int64)
-    room = policy.config.max_len - int(plen.max())
-    if room < 1:
-        raise ValueError(f"a prompt of {plen.max()} tokens leaves no room in max_len={policy.config.max_len}")
-    n_new = min(int(max_new_tokens), room)
-    parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for length in sorted(set(plen.tolist())):                      # group by prompt length
-        rows = np.flatnonzero(plen == length)
-        batch = np.asarray([prompt_ids[i] for i in rows], dtype=np.int64)
-        gen = policy.generate(batch, n_new, temperature=temperature, rng=rng, stop_id=tok.eos_id,
-                              pad_id=tok.pad_id, return_logprobs=True)
-        for k, i in enumerate(rows):
-            parts[int(i)] = (gen.tokens[k, :gen.lengths[k]], gen.logprobs[k, :gen.lengths[k]], gen.lengths[k])
-    alen = np.array([parts[i][2] for i in range(B)], dtype=np.int64)
-    T = int((plen + alen).max())
-    tokens = np.full((B, T), tok.pad_id, dtype=np.int64)
-    gen_logq = np.zeros((B, T - 1))
-    ended = np.zeros(B, dtype=bool)
-    for i in range(B):
-        new, logq, n = parts[i]
-        P = plen[i]
-        tokens[i, :P] = prompt_ids[i]
-        tokens[i, P:P + n] = new
-        gen_logq[i, P - 1:P - 1 + n] = logq
-        ended[i] = n > 0 and new[-1] == tok.eos_id
-    return tokens, plen, alen, ended, gen_logq
-
-
-def _response_mask(plen: np.ndarray, alen: np.ndarray, width: int) -> np.ndarray:
-    """m on the target grid: 1 at positions P-1 .. P-1+L-1 (the targets that are answer tokens)."""
-    j = np.arange(width)[None, :]
-    return ((j >= plen[:, None] - 1) & (j < (plen + alen)[:, None] - 1)).astype(np.float64)
-
-
-def _entropy_and_kl(rows: np.ndarray, ref_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Entropy H(π_t) and exact KL(π_t ‖ π_ref,t) per row, from logits rows (n, V) of π and π_ref.
-
-    With p = softmax(z) and LSE the log-sum-exp: H = LSE(z) - Σ_v p z and
-    KL = Σ_v p (z - z_ref) - LSE(z) + LSE(z_ref), so one softmax serves both. Computed
-    only on the answer's positions (diagnostics: the k1 estimate in the reward is a
-    sampled estimate of this KL).
-    """
-    ones = np.ones(rows.shape[-1], dtype=rows.dtype)
-    m = rows.max(axis=-1)
-    e = np.exp(rows - m[:, None])
-    total = e @ ones
-    lse = m + np.log(total)
-    p = e / total[:, None]
-    pz, pz_ref = (p * rows) @ ones, (p * ref_rows) @ ones
-    m_ref = ref_rows.max(axis=-1)
-    lse_ref = m_ref + np.log(np.exp(ref_rows - m_ref[:, None]) @ ones)
-    return (lse - pz).astype(np.float64), (pz - pz_ref - lse + lse_ref).astype(np.float64)
 
 
 def _rewards_and_advantages(scores: np.ndarray, ended: np.ndarray, kl: np.ndarray, values: np.ndarray,
@@ -523,61 +320,6 @@ def _rewards_and_advantages(scores: np.ndarray, ended: np.ndarray, kl: np.ndarra
     return norm_scores, rewards, advantages, returns
 
 
-@dataclass
-class _Samples:
-    """Sampled answers, scored: what PPO's and GRPO's rollouts share (arrays on the target grid).
-
-    ``values`` is V_old when a value head was given (PPO), else None (GRPO has no critic).
-    """
-
-    tokens: np.ndarray
-    mask: np.ndarray
-    prompt_lens: np.ndarray
-    answer_lens: np.ndarray
-    ended: np.ndarray
-    logprobs: np.ndarray
-    ref_logprobs: np.ndarray
-    values: np.ndarray | None
-    scores: np.ndarray
-    entropy: np.ndarray
-    exact_kl: np.ndarray
-    logprob_gap: float
-    answers: list[str]
-
-
-@one_blas_thread
-def _sample_and_score(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
-                      prompt_ids: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
-                      rng: np.random.Generator, value_head: ValueHead | None = None,
-                      timings: dict[str, float] | None = None) -> _Samples:
-    """Steps 1-4 of ``rollout``: sample, one forward of π_old (and V_old) and of π_ref, the scores.
-
-    ``timings``, if given, receives the seconds spent in ``generation`` (step 1).
-    """
-    t0 = time.perf_counter()
-    tokens, plen, alen, ended, gen_logq = _sample(policy, tok, prompt_ids, max_new_tokens, temperature, rng)
-    if timings is not None:
-        timings["generation"] = time.perf_counter() - t0
-    B, T = tokens.shape
-    mask = _response_mask(plen, alen, T - 1)
-
-    answer = mask > 0                                                                # (B, T-1) booleans
-    logprobs, scaled = _logprobs(policy, tokens, temperature)                        # log π_old
-    values = (None if value_head is None
-              else value_head.forward(policy.hidden).astype(np.float64) * mask)     # V_old
-    ref_logprobs, ref_scaled = _logprobs(ref, tokens, temperature)                   # log π_ref
-    ent, exact = np.zeros(mask.shape), np.zeros(mask.shape)                          # diagnostics only:
-    ent[answer], exact[answer] = _entropy_and_kl(scaled[answer], ref_scaled[answer]) # H_t, exact KL_t
-    del scaled, ref_scaled
-    policy._cache = ref._cache = None                        # free the activations: nothing to backprop yet
-
-    scores = np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64)   # r(x, y), raw
-    gap = float(np.abs((gen_logq - logprobs) * mask).sum() / max(mask.sum(), 1.0))
-    answers = [tok.decode([int(t) for t in tokens[i, plen[i]:plen[i] + alen[i]] if t != tok.eos_id])
-               for i in range(B)]
-    return _Samples(tokens, mask, plen, alen, ended, logprobs, ref_logprobs, values, scores, ent, exact, gap, answers)
-
-
 @one_blas_thread
 def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_head: ValueHead,
             tok: VocabularyTokenizer, prompt_ids: Sequence[Sequence[int]], config: PPOConfig, beta: float,
@@ -594,11 +336,11 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
     6. GAE (γ, λ) → A_t and R_t; whiten A over the batch's answer tokens.
     ``score_norm`` = (μ, σ): the normalised score is (score - μ) / σ. ``timings``, if given,
     receives the seconds spent in ``generation`` (step 1) and ``scoring`` (steps 2-6).
-    Steps 1-4 are ``_sample_and_score``, which GRPO's rollout shares.
+    Steps 1-4 are ``sample_and_score``, which GRPO's rollout shares.
     """
     t0 = time.perf_counter()
     own_timings: dict[str, float] = {}
-    s = _sample_and_score(policy, ref, reward_model, tok, prompt_ids, config.max_new_tokens, config.temperature,
+    s = sample_and_score(policy, ref, reward_model, tok, prompt_ids, config.max_new_tokens, config.temperature,
                           rng, value_head, own_timings)
     last = s.prompt_lens + s.answer_lens - 2                 # target index of the last answer token
     kl = kl_penalty(s.logprobs, s.ref_logprobs, config.kl_estimator) * s.mask      # k_t on answer tokens
@@ -607,10 +349,8 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
     if timings is not None:
         timings["generation"] = own_timings["generation"]
         timings["scoring"] = time.perf_counter() - t0 - own_timings["generation"]
-    B = s.tokens.shape[0]
-    return Rollout(s.tokens, s.mask, s.prompt_lens, s.answer_lens, s.ended, s.logprobs, s.ref_logprobs, s.values,
-                   kl, rewards, advantages, returns, s.scores, norm_scores, s.entropy, s.exact_kl, s.logprob_gap,
-                   np.zeros(B, dtype=np.int64), s.answers)
+    return Rollout(**vars(s), kl=kl, norm_scores=norm_scores, rewards=rewards, advantages=advantages,
+                   returns=returns)
 
 
 # ============================================================================ the update
@@ -629,7 +369,7 @@ def ppo_loss(policy: TinyGPT, value_head: ValueHead, tokens: np.ndarray, mask: n
     Returns (L, gradients keyed like ``policy.params`` plus ``value_head.params``, statistics).
     """
     tau = config.temperature
-    logp, scaled = _logprobs(policy, tokens, tau)                    # log π_θ(y_t), forward with the cache kept
+    logp, scaled = policy_logprobs(policy, tokens, tau)                    # log π_θ(y_t), forward with the cache kept
     hidden = policy.hidden
     values = value_head.forward(hidden)                              # V_θ(t)
     # clipped surrogate: the ratio to π_old, the advantages of the rollout
@@ -670,119 +410,7 @@ def ppo_update(policy: TinyGPT, value_head: ValueHead, opt: AdamW, batch: Rollou
                         batch.advantages[g], batch.returns[g], batch.values[g], config)
 
     keys = ("policy_loss", "value_loss", "clipfrac", "approx_kl", "grad_norm")
-    return _minibatch_updates(policy, opt, batch.seq_lens, minibatch_loss, keys, config, rng)
-
-
-def _minibatch_updates(policy: TinyGPT, opt: AdamW, seq_lens: np.ndarray, minibatch_loss, keys: Sequence[str],
-                       config, rng: np.random.Generator) -> dict[str, float]:
-    """The update loop PPO and GRPO share: ``config.ppo_epochs`` passes of minibatch AdamW steps.
-
-    ``minibatch_loss(idx, width)`` returns (loss, gradients, statistics with ``keys`` but
-    ``grad_norm``, and ``finite``) for the rows ``idx`` cut to ``width`` tokens; ``config``
-    provides ``ppo_epochs``, ``minibatch_size``, ``grad_clip`` and ``target_kl``.
-    Returns the mean statistics, ``steps`` and ``early_stop`` (NaN statistics if a loss or
-    gradient became non-finite: the caller stops the run).
-    """
-    B = len(seq_lens)
-    stats: dict[str, list[float]] = {k: [] for k in keys}
-    steps, stopped_early = 0, False
-    for _epoch in range(config.ppo_epochs):
-        order = rng.permutation(B)                                   # fresh minibatches every epoch
-        for start in range(0, B, config.minibatch_size):
-            idx = order[start:start + config.minibatch_size]
-            width = int(seq_lens[idx].max())                         # drop columns that are padding everywhere
-            loss, grads, st = minibatch_loss(idx, width)
-            if not (math.isfinite(loss) and st["finite"]):
-                policy._cache = None
-                return {k: math.nan for k in keys} | {"steps": steps, "early_stop": False}
-            st["grad_norm"] = clip_grad_norm(grads, config.grad_clip) if config.grad_clip else math.nan
-            if not opt.step(grads):                                  # a non-finite gradient: step skipped
-                policy._cache = None
-                return {k: math.nan for k in keys} | {"steps": steps, "early_stop": False}
-            steps += 1
-            for k in keys:
-                stats[k].append(float(st[k]))
-            if config.target_kl is not None and st["approx_kl"] > config.target_kl:
-                stopped_early = True                                  # π_θ has left π_old far enough
-                break
-        if stopped_early:
-            break
-    policy._cache = None
-    out = {k: float(np.mean(v)) if v else math.nan for k, v in stats.items()}
-    return out | {"steps": steps, "early_stop": stopped_early}
-
-
-# ============================================================================ the loop
-def _prompt_items(prompts: Sequence[str] | Sequence[Mapping], scenarios) -> tuple[list[str], list[dict | None]]:
-    """Prompt texts and, where known, the scenario each belongs to (for the gold judge)."""
-    texts, scen = [], []
-    lookup = None
-    for p in prompts:
-        if isinstance(p, str):
-            texts.append(p)
-            scen.append(None)
-            continue
-        texts.append(p["prompt"])
-        sid = p.get("scenario_id")
-        if sid is None:
-            scen.append(None)
-            continue
-        if lookup is None:
-            if scenarios is None:
-                from . import data
-                scenarios = data.load_scenarios()
-            lookup = scenarios if isinstance(scenarios, Mapping) else {s["id"]: s for s in scenarios}
-        scen.append(lookup[sid])
-    return texts, scen
-
-
-def _warn(msg: str, stacklevel: int = 3) -> str:
-    warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
-    return msg
-
-
-def _warn_extreme_settings(beta: float, clip_eps: float, lr: float) -> str:
-    """The up-front warnings of ``train_ppo`` and ``grpo.train_grpo``; returns the last message ("" if none)."""
-    message = ""
-    if beta == 0:
-        message = _warn("β = 0: nothing pulls the policy back to the SFT reference. Expect the reward to be "
-                        "exploited: KL grows without bound and the answers collapse onto one pattern.", 4)
-    if clip_eps == 0:
-        message = _warn("ε = 0: the clipped objective cuts the gradient of every token as soon as its ratio moves "
-                        "in the direction its advantage favours, so the policy can hardly improve.", 4)
-    if lr > 1e-2:
-        message = _warn(f"lr = {lr:g} is far above what fine-tuning a pretrained model tolerates "
-                        "(1e-5 .. 1e-3): expect the policy to break down.", 4)
-    return message
-
-
-class _PromptCycler:
-    """The prompts of each iteration: a walk through a shuffled order, reshuffled after each pass over the data."""
-
-    def __init__(self, n: int, rng: np.random.Generator) -> None:
-        self.n, self.rng = n, rng
-        self.order, self.cursor = rng.permutation(n), 0
-
-    def next(self, k: int) -> np.ndarray:
-        """Indices of the next ``k`` prompts (drawn with replacement when k exceeds the number of prompts)."""
-        if self.cursor + k > len(self.order):
-            self.order, self.cursor = self.rng.permutation(self.n), 0
-        chosen = self.order[self.cursor:self.cursor + k] if k <= len(self.order) else self.rng.choice(self.n, k)
-        self.cursor += k
-        return chosen
-
-
-def _judge_score(answers: Sequence[str], index: np.ndarray, scen: Sequence[Mapping | None], it: int,
-                 judge_every: int) -> float:
-    """Mean gold-judge overall score of the answers on judged iterations (every ``judge_every``), else NaN."""
-    if judge_every and (it - 1) % judge_every == 0 and all(scen[i] is not None for i in index):
-        from .judge import judge_answer
-        return float(np.mean([judge_answer(a, scen[i]).overall for a, i in zip(answers, index)]))
-    return math.nan
-
-
-def _params_finite(params: Mapping[str, np.ndarray]) -> bool:
-    return all(np.isfinite(a).all() for a in params.values())
+    return minibatch_updates(policy, opt, batch.seq_lens, minibatch_loss, keys, config, rng)
 
 
 DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
@@ -828,7 +456,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     """
     runtime.configure()                   # glibc keeps the freed temporaries of each iteration (runtime.py)
     cfg = config or PPOConfig()
-    texts, scen = _prompt_items(prompts, scenarios)
+    texts, scen = prompt_items(prompts, scenarios)
     if not texts:
         raise ValueError("no prompts to train on")
     prompt_ids = [encode_sft(tok, t)[0] for t in texts]
@@ -839,10 +467,10 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     kl_ctl = (AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
               else FixedKLController(cfg.kl_coef))
 
-    message = _warn_extreme_settings(cfg.kl_coef, cfg.clip_eps, cfg.lr)
+    message = warn_extreme_settings(cfg.kl_coef, cfg.clip_eps, cfg.lr)
 
     n_prompts = cfg.batch_size // cfg.samples_per_prompt
-    cycler = _PromptCycler(len(texts), rng)
+    cycler = PromptCycler(len(texts), rng)
     if not cfg.normalize_reward:
         score_norm = (0.0, 1.0)
     elif score_norm is None and cfg.norm_samples > 0:
@@ -870,7 +498,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
             row = {
                 "iteration": it,
                 "score": float(batch.scores.mean()),
-                "judge": _judge_score(batch.answers, index, scen, it, cfg.judge_every),
+                "judge": judge_score(batch.answers, index, scen, it, cfg.judge_every),
                 "reward": float(batch.rewards.sum(axis=1).mean()),
                 "kl": float(seq_kl.mean()),
                 "kl_exact": float(batch.exact_kl.sum(axis=1).mean()),
@@ -884,7 +512,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
             finite_batch = all(np.isfinite(x).all() for x in (batch.logprobs, batch.ref_logprobs, batch.values,
                                                               batch.scores, batch.advantages))
             if not finite_batch:
-                message, stopped = _warn(f"PPO stopped at iteration {it}: the rollout produced non-finite "
+                message, stopped = run_warning(f"PPO stopped at iteration {it}: the rollout produced non-finite "
                                          "log-probabilities, values or rewards."), True
                 rows.append(row)
                 break
@@ -894,17 +522,17 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
             row.update({k: upd[k] for k in ("policy_loss", "value_loss", "clipfrac", "approx_kl", "grad_norm")})
             rows.append(row)
             if cfg.ppo_epochs and (upd["steps"] == 0 or not math.isfinite(upd["policy_loss"])
-                                   or not _params_finite(params)):
+                                   or not params_finite(params)):
                 for k, a in params.items():                          # back to the last good weights
                     a[...] = snapshot[k]
-                message, stopped = _warn(f"PPO stopped at iteration {it}: a loss, gradient or weight became "
+                message, stopped = run_warning(f"PPO stopped at iteration {it}: a loss, gradient or weight became "
                                          "infinite or NaN (the learning rate is probably too large). The "
                                          "weights of the last good iteration are kept."), True
                 break
             kl_ctl.update(row["kl"], cfg.batch_size)                 # Ziegler et al.: n_steps = batch size
             bar.update(score=row["score"], kl=row["kl"])
             if cfg.max_kl is not None and row["kl"] > cfg.max_kl:
-                message, stopped = _warn(f"PPO stopped at iteration {it}: the KL to the reference reached "
+                message, stopped = run_warning(f"PPO stopped at iteration {it}: the KL to the reference reached "
                                          f"{row['kl']:.0f} nats per answer (max_kl = {cfg.max_kl:g}); the policy "
                                          "has left the SFT model far behind."), True
                 break
@@ -928,7 +556,7 @@ def reward_normalisation(policy: TinyGPT, reward_model: RewardModelLike, tok: Vo
     scores = []
     for start in range(0, n, batch_size):
         ids = [prompt_ids[i] for i in order[start:start + batch_size]]
-        tokens, plen, alen, _, _ = _sample(policy, tok, ids, max_new_tokens, temperature, rng)
+        tokens, plen, alen, _, _ = sample_batch(policy, tok, ids, max_new_tokens, temperature, rng)
         scores.append(np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64))
         policy._cache = None
     scores = np.concatenate(scores)
@@ -944,69 +572,6 @@ def _renormalise(batch: Rollout, cfg: PPOConfig, beta: float, score_norm: tuple[
     return batch
 
 
-# ============================================================================ the closed form and a mini-PPO
-def kl_optimal_policy(log_ref: np.ndarray, rewards: np.ndarray, beta: float) -> np.ndarray:
-    """π*(y) ∝ π_ref(y) exp(r(y) / β), the maximiser of E_π[r] - β KL(π ‖ π_ref) over candidates y.
-
-    Computed in log space (log π_ref + r / β, then a stable softmax). β = 0 is the limit:
-    all the mass on the highest reward (shared equally among ties); β → ∞ gives π_ref.
-    ``log_ref`` may be unnormalised log-probabilities.
-    """
-    lr = np.asarray(log_ref, dtype=np.float64)
-    r = np.asarray(rewards, dtype=np.float64)
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    if beta == 0:
-        best = (r == r.max()).astype(np.float64)
-        return best / best.sum()
-    z = lr + r / beta
-    z = z - z.max()
-    p = np.exp(z)
-    return p / p.sum()
-
-
-def bandit_ppo(log_ref: np.ndarray, rewards: np.ndarray, beta: float, clip_eps: float = 0.2, lr: float = 0.02,
-               iterations: int = 150, batch_size: int = 64, epochs: int = 4, seed: int = 0) -> np.ndarray:
-    """PPO on a one-step problem: a softmax policy π_θ = softmax(θ) over K candidate answers.
-
-    Each iteration samples ``batch_size`` answers y ~ π_θ, gives each the KL-penalised reward
-    r(y) - β (log π_θ(y) - log π_ref(y)) (the k1 estimate, as in the full PPO), uses the batch
-    mean as the baseline and whitens the advantages, then takes ``epochs`` AdamW steps on the
-    clipped surrogate (``losses.ppo_clip_loss``), whose gradient reaches θ through
-    ``losses.token_logprobs_backward``. θ starts at log π_ref, i.e. π_θ = π_ref.
-    Returns the probabilities π_θ after each iteration, shape (iterations + 1, K) (row 0 = π_ref).
-    In expectation the fixed point is ``kl_optimal_policy(log_ref, rewards, beta)``.
-    """
-    log_ref = np.asarray(log_ref, dtype=np.float64)
-    log_ref = log_ref - np.logaddexp.reduce(log_ref)                 # normalise π_ref
-    r = np.asarray(rewards, dtype=np.float64)
-    K = len(log_ref)
-    theta = {"theta": log_ref.copy()}
-    opt = AdamW(theta, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
-    rng = np.random.default_rng(seed)
-    history = np.empty((iterations + 1, K))
-
-    def logp_all() -> np.ndarray:
-        z = theta["theta"]
-        return z - np.logaddexp.reduce(z)
-
-    history[0] = np.exp(logp_all())
-    for it in range(1, iterations + 1):
-        p_old = np.exp(logp_all())
-        y = rng.choice(K, size=batch_size, p=p_old / p_old.sum())    # sample answers from π_old
-        logp_old = np.log(p_old[y])
-        reward = r[y] - beta * (logp_old - log_ref[y])                # KL-penalised reward (k1)
-        adv = whiten(reward) if reward.std() > 1e-12 else np.zeros(batch_size)   # baseline = batch mean
-        for _ in range(epochs):
-            logits = np.broadcast_to(theta["theta"], (batch_size, K))
-            logp_new = token_logprobs(logits, y)
-            _, dlogp, _ = ppo_clip_loss(logp_new, logp_old, adv, clip_eps)
-            dlogits = token_logprobs_backward(logits, y, dlogp)       # (batch, K): one row per sample
-            opt.step({"theta": dlogits.sum(axis=0)})
-        history[it] = np.exp(logp_all())
-    return history
-
-
 # ============================================================================ the checkpoint
 def build_ppo_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False,
                          config: PPOConfig | None = None) -> Path:
@@ -1016,9 +581,6 @@ def build_ppo_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool
     every case that no SFT demonstration used, never the held-out evaluation prompts) and writes the policy
     to ``out_dir / "ppo.npz"`` (a plain TinyGPT checkpoint; the value head is dropped).
     """
-    from . import data
-    from .reward import load_reward_model
-
     out_dir = Path(out_dir)
     policy = TinyGPT.load(out_dir / "sft.npz")
     ref = policy.copy()

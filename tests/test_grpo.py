@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from gradcheck import check_grads
 
-from course_utils import grpo, ppo
+from course_utils import grpo, ppo, sampling
 from course_utils.losses import kl_penalty
 from course_utils.model import GPTConfig, TinyGPT
 from course_utils.tokenizer import VocabularyTokenizer
@@ -94,8 +94,8 @@ def test_grpo_loss_gradient_by_finite_differences(tok, kl_coef, temperature):
     for p in model.params.values():                                   # away from the initialisation
         p += 0.3 * rng.standard_normal(p.shape)
     tokens = rng.integers(6, tok.vocab_size, size=(3, 8))
-    mask = ppo._response_mask(np.array([2, 3, 2]), np.array([5, 3, 6]), 7)
-    logp, _ = ppo._logprobs(model, tokens, temperature)
+    mask = sampling.response_mask(np.array([2, 3, 2]), np.array([5, 3, 6]), 7)
+    logp, _ = sampling.policy_logprobs(model, tokens, temperature)
     old_logp = logp + rng.choice([-0.5, -0.05, 0.03, 0.6], size=logp.shape)   # inside and outside [1-ε, 1+ε]
     ref_logp = logp + rng.normal(size=logp.shape) * 0.8                        # k3 well away from 0
     adv = np.repeat(rng.normal(size=(3, 1)), 7, axis=1) * mask

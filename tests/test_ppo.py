@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from gradcheck import check_grad, check_grads
 
-from course_utils import ppo
+from course_utils import ppo, sampling
 from course_utils.losses import kl_penalty, token_logprobs
 from course_utils.model import GPTConfig, TinyGPT
 from course_utils.tokenizer import VocabularyTokenizer
@@ -167,7 +167,7 @@ def minibatch(tok, rng, B=3, T=8):
     """Tokens, an answer mask, and random rollout quantities on the target grid."""
     tokens = rng.integers(6, tok.vocab_size, size=(B, T))
     plen, alen = np.array([2, 3, 2]), np.array([5, 3, 6])
-    mask = ppo._response_mask(plen, alen, T - 1)
+    mask = sampling.response_mask(plen, alen, T - 1)
     return tokens, mask
 
 
@@ -180,7 +180,7 @@ def test_ppo_loss_gradients_by_finite_differences(tok, ent_coef, temperature):
     head.params["value.w"][:] = rng.normal(size=8) * 0.5
     head.params["value.b"][:] = 0.1
     tokens, mask = minibatch(tok, rng)
-    logp, _ = ppo._logprobs(model, tokens, temperature)
+    logp, _ = sampling.policy_logprobs(model, tokens, temperature)
     # old log-probs: some ratios inside [1-ε, 1+ε], some far outside it (clipped), none on an edge
     offsets = rng.choice([-0.5, -0.05, 0.03, 0.6], size=logp.shape)
     old_logp = logp + offsets
@@ -207,7 +207,7 @@ def test_value_head_gradient_reaches_the_trunk(tok):
     head = ppo.ValueHead(8, np.float64)
     head.params["value.w"][:] = rng.normal(size=8)
     tokens, mask = minibatch(tok, rng)
-    logp, _ = ppo._logprobs(model, tokens, 1.0)
+    logp, _ = sampling.policy_logprobs(model, tokens, 1.0)
     returns = rng.normal(size=logp.shape)
     cfg = ppo.PPOConfig(vf_coef=1.0, value_clip_eps=None)
     zeros = np.zeros_like(logp)
@@ -249,23 +249,23 @@ def test_logprobs_use_the_sampling_temperature(tok):
     policy = tiny_model(tok)
     ids = [encode_sft(tok, p)[0] for p in PROMPTS]
     for tau in (0.5, 1.7):
-        tokens, plen, alen, _, gen_logq = ppo._sample(policy, tok, ids, 6, tau, np.random.default_rng(3))
-        mask = ppo._response_mask(plen, alen, tokens.shape[1] - 1)
-        logp, _ = ppo._logprobs(policy, tokens, tau)
+        tokens, plen, alen, _, gen_logq = sampling.sample_batch(policy, tok, ids, 6, tau, np.random.default_rng(3))
+        mask = sampling.response_mask(plen, alen, tokens.shape[1] - 1)
+        logp, _ = sampling.policy_logprobs(policy, tokens, tau)
         np.testing.assert_allclose(logp * mask, gen_logq * mask, atol=1e-5)
-        wrong, _ = ppo._logprobs(policy, tokens, 1.0)
+        wrong, _ = sampling.policy_logprobs(policy, tokens, 1.0)
         assert np.abs((wrong - gen_logq) * mask).max() > 1e-2       # the pitfall: other settings, other numbers
 
 
 def test_entropy_and_exact_kl_of_the_diagnostics():
     rng = np.random.default_rng(5)
     z, z_ref = rng.normal(size=(20, 9)) * 4, rng.normal(size=(20, 9)) * 4
-    H, kl = ppo._entropy_and_kl(z, z_ref)
+    H, kl = sampling.entropy_and_kl(z, z_ref)
     logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
     logq = z_ref - np.log(np.exp(z_ref).sum(-1, keepdims=True))
     np.testing.assert_allclose(H, -(np.exp(logp) * logp).sum(-1), atol=1e-12)
     np.testing.assert_allclose(kl, (np.exp(logp) * (logp - logq)).sum(-1), atol=1e-12)
-    assert (kl >= -1e-12).all() and np.abs(ppo._entropy_and_kl(z, z)[1]).max() < 1e-12
+    assert (kl >= -1e-12).all() and np.abs(sampling.entropy_and_kl(z, z)[1]).max() < 1e-12
 
 
 def test_answer_logprobs_and_sample_answers(tok):

@@ -11,11 +11,13 @@ One module per chapter that has widgets, every name re-exported here
 * ``elo``: chapter 4, online Elo against Bradley-Terry, the expected-score curve;
 * ``ppo``: chapter 5, the clipped surrogate, the KL-regularised optimum, mini-PPO, a short PPO run;
 * ``challenges``: chapter 6, reward hacking along cached runs, noisy preference labels;
-* ``scorecard``: chapter 7, the scorecard of the chosen stages and categories.
+* ``scorecard``: chapter 7, the scorecard of the chosen stages and categories;
+* ``beyond``: chapter 8, DPO's β on a handful of answers, best-of-n over the cached samples.
 """
 
 from ._common import (EPS_VALUES, SANE_RANGES, WIDE, _ADAM, SaneRange, _caught, _choice_slider, _interactive,
                       _log_values, _num, _options, _render, _sanity)
+from .beyond import best_of_n_view, best_of_n_widget, dpo_beta_view, dpo_beta_widget
 from .challenges import (NOISE_WIDGET_METHODS, hacking_curves_view, hacking_curves_widget, noise_rate_view,
                          noise_rate_widget)
 from .elo import (ELO_DEMO_INIT, ELO_DEMO_STRENGTHS, _odds_text, elo_k_view, elo_k_widget, expected_score_view,

@@ -105,7 +105,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from course_utils import challenges, checkpoints, data, judge, ppo, reward
+from course_utils import challenges, checkpoints, data, judge, ppo, reward, sampling
 from course_utils.exercises import check_clipped_objective, check_gae_one_sequence, check_kl_optimum
 from course_utils.losses import kl_penalty, ppo_clip_loss
 from course_utils.paths import CHECKPOINT_DIR as COMMITTED_CHECKPOINTS
@@ -927,17 +927,17 @@ print(f"  iteration {start6.iteration:.0f} -> {end6.iteration:.0f}: KL {round(st
 # stale copy of the model, and score at temperature 1, and the "KL" is the expectation of a log-ratio
 # under the wrong distribution. It can be far off, and even negative; PPO would then *reward* the
 # policy for drifting. Every log-probability in `ppo.py` is taken at the sampling temperature, from a
-# fresh forward pass (see `ppo._logprobs`). Here is what goes wrong otherwise, for the trained policy:
+# fresh forward pass (see `sampling.policy_logprobs`). Here is what goes wrong otherwise, for the trained policy:
 
 # %%
 probe_ids = [encode_sft(tok, p["prompt"])[0] for p in train_prompts[:6]] * 2
 rows = []
 for name, sampler, tau in (("π at τ = 1 (correct)", policy, 1.0), ("π at τ = 0.7, scored at τ = 1", policy, 0.7),
                            ("π at τ = 1.5, scored at τ = 1", policy, 1.5), ("π_ref (a stale sampler)", sft, 1.0)):
-    tokens, plen, alen, _, _ = ppo._sample(sampler, tok, probe_ids, MAX_NEW_TOKENS, tau, np.random.default_rng(SEED))
-    mask = ppo._response_mask(plen, alen, tokens.shape[1] - 1)
-    lp, _ = ppo._logprobs(policy, tokens, 1.0)
-    lr_, _ = ppo._logprobs(sft, tokens, 1.0)
+    tokens, plen, alen, _, _ = sampling.sample_batch(sampler, tok, probe_ids, MAX_NEW_TOKENS, tau, np.random.default_rng(SEED))
+    mask = sampling.response_mask(plen, alen, tokens.shape[1] - 1)
+    lp, _ = sampling.policy_logprobs(policy, tokens, 1.0)
+    lr_, _ = sampling.policy_logprobs(sft, tokens, 1.0)
     rows.append({"answers sampled from": name, "k1 estimate of KL(π‖π_ref) per answer":
                  float((kl_penalty(lp, lr_, "k1") * mask).sum(axis=1).mean()),
                  "k3 estimate": float((kl_penalty(lp, lr_, "k3") * mask).sum(axis=1).mean())})
