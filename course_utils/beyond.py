@@ -52,11 +52,8 @@ so a rebuild reproduces the file:
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
-import multiprocessing
 import os
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -72,10 +69,10 @@ from .dpo import DPOConfig, train_dpo
 from .grpo import GRPOConfig, train_grpo
 from .judge import judge_many
 from .model import TinyGPT
-from .paths import CHECKPOINT_DIR, save_log
+from .paths import CHECKPOINT_DIR, committed_file, save_log
 from .ppo import DEFAULT_CONFIG as PPO_CONFIG
 from .reward import load_reward_model
-from .runtime import single_threaded_blas
+from .runtime import ForkedCall, single_threaded_blas
 from .sampling import sample_answers
 from .scorecard import reward_scores, score_stages, scorecard
 from .stats import TAILS_95, bootstrap_indices, percentile_interval
@@ -326,21 +323,6 @@ def _training_compute(tok: VocabularyTokenizer, out_dir: Path, dpo_log: pd.DataF
     return out
 
 
-def _second_process(fn: Callable, *args):
-    """(pool, future) running ``fn(*args)`` in a forked process, or (None, None) with one core or no fork.
-
-    Linux only ("spawn", the default elsewhere, would re-run the caller's script in the child),
-    as ``challenges.run_all`` does; the result is the same as running ``fn`` here.
-    """
-    if not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2:
-        return None, None
-    try:
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-        return pool, pool.submit(fn, *args)
-    except (OSError, RuntimeError, ValueError):
-        return None, None
-
-
 def build_beyond_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False) -> Path:
     """Chapter 8's reference runs and tables: DPO and GRPO from ``sft.npz``, then :func:`side_by_side`.
 
@@ -350,28 +332,21 @@ def build_beyond_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool =
     ``samples`` (the ``BON_SAMPLES`` SFT samples per question, without their text), ``curve``
     (:func:`bestofn_curve`) and ``settings``. The policies are evaluated as saved (float16
     weights). The SFT samples for best-of-n are drawn in a second process while DPO and GRPO
-    train (one BLAS thread each). Everything is seeded and no timing is stored, so a rebuild
+    train (one BLAS thread each; ``runtime.ForkedCall``). Everything is seeded and no timing is stored, so a rebuild
     reproduces the file.
     """
     out_dir = Path(out_dir)
     sft, rm = TinyGPT.load(out_dir / "sft.npz"), load_reward_model(out_dir)
     items, scenarios = data.load_eval_prompts(), {s["id"]: s for s in data.load_scenarios()}
     sample_args = (sft, rm, tok, items, scenarios, BON_SAMPLES, MAX_NEW_TOKENS, SEED)
-    pool, side = _second_process(_single_threaded, bon_samples, *sample_args)
-    try:
+    with ForkedCall(_single_threaded, bon_samples, *sample_args, enabled=(os.cpu_count() or 1) >= 2) as side:
         dpo_policy, dpo_log = train_reference_dpo(sft, tok, progress=progress)
         dpo_policy.save(out_dir / "dpo.npz", storage="float16")
         save_log(dpo_log, out_dir, "dpo")
         grpo_policy, grpo_log = train_reference_grpo(sft, rm, tok, progress=progress)
         grpo_policy.save(out_dir / "grpo.npz", storage="float16")
         save_log(grpo_log, out_dir, "grpo")
-        try:
-            samples = side.result() if side is not None else None
-        except Exception:                                    # the second process failed: sample here
-            samples = None
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        samples = side.result()                               # None: no second process, sample here
     with single_threaded_blas():
         if samples is None:
             samples = bon_samples(*sample_args)
@@ -393,7 +368,5 @@ def _single_threaded(fn: Callable, *args):
 
 def load_beyond(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
     """The tables of ``beyond.npz`` (written by :func:`build_beyond_cache`)."""
-    path = Path(directory) / CACHE_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    path = committed_file(directory, CACHE_FILE)
     return load_tables(path)

@@ -35,24 +35,31 @@ numerical environment it ran in and the headline metrics of what it built
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_info
 
 from . import data
+from .beyond import build_beyond_cache
+from .challenges import build_experiments_cache
 from .model import TinyGPT
-from .paths import CHECKPOINT_DIR, LOG_DIR_NAME, save_log
+from .paths import CHECKPOINT_DIR, LOG_DIR_NAME, committed_file, save_log
+from .ppo import build_ppo_checkpoint
 from .progress import Progress
+from .reward import build_reward_checkpoint, evaluate, load_reward_model
+from .sampling import sample_answers
+from .scorecard import build_scorecard_cache
 from .tokenizer import VocabularyTokenizer
-from .training import PretrainConfig, SFTConfig, corpus_stream, new_model, pretrain, sft
+from .training import (PretrainConfig, SFTConfig, corpus_stream, evaluate_lm, new_model, pretrain, response_loss,
+                       sft)
 
 SEED = 0
 STORAGE = "float16"     # committed weights are stored in half precision (half the size; see TinyGPT.save)
@@ -89,15 +96,11 @@ def corpus_split(tok: VocabularyTokenizer, val_fraction: float = PretrainConfig(
 
 def load_log(stage: str, directory: Path = CHECKPOINT_DIR):
     """The reference run's training log of ``stage`` (``base``, ``sft``, ``reward``, ``ppo``, ...)."""
-    import pandas as pd
-
-    path = Path(directory) / LOG_DIR_NAME / f"{stage}.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    path = committed_file(directory, f"{LOG_DIR_NAME}/{stage}.csv")
     return pd.read_csv(path)
 
 
-def build_base(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False) -> TinyGPT:
+def build_base_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False) -> TinyGPT:
     """Chapter 1's reference model: ``REFERENCE_PRETRAIN`` on a ``REFERENCE_MODEL`` from seed
     ``SEED``; writes ``base.npz`` (float16) and ``logs/base.csv``, returns the model as saved."""
     cfg = REFERENCE_PRETRAIN
@@ -109,7 +112,7 @@ def build_base(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False) 
     return TinyGPT.load(Path(out_dir) / "base.npz")
 
 
-def build_sft(tok: VocabularyTokenizer, base: TinyGPT, out_dir: Path, progress: bool = False) -> TinyGPT:
+def build_sft_checkpoint(tok: VocabularyTokenizer, base: TinyGPT, out_dir: Path, progress: bool = False) -> TinyGPT:
     """Chapter 2's reference model: ``REFERENCE_SFT`` on the demonstrations, from base;
     writes ``sft.npz`` and ``logs/sft.csv``."""
     model = base.copy()
@@ -117,10 +120,6 @@ def build_sft(tok: VocabularyTokenizer, base: TinyGPT, out_dir: Path, progress: 
     model.save(Path(out_dir) / "sft.npz", storage=STORAGE)
     save_log(history.log, out_dir, "sft")
     return TinyGPT.load(Path(out_dir) / "sft.npz")
-
-
-def _later_stage(module: str, func: str) -> Callable:
-    return getattr(importlib.import_module(f"course_utils.{module}"), func)
 
 
 BUILD_INFO = "BUILD_INFO.json"
@@ -178,14 +177,14 @@ def build(out_dir: Path = CHECKPOINT_DIR, stages: tuple[str, ...] | None = None,
     tok.save(out_dir / "tokenizer.json")
     written.append(out_dir / "tokenizer.json")
     clock.next("base")
-    base = build_base(tok, out_dir, progress)
+    base = build_base_checkpoint(tok, out_dir, progress)
     written.append(out_dir / "base.npz")
     clock.next("sft")
-    build_sft(tok, base, out_dir, progress)
+    build_sft_checkpoint(tok, base, out_dir, progress)
     written.append(out_dir / "sft.npz")
-    for name, module, func in later:
+    for name, build_stage in later:
         clock.next(name)
-        written.append(_later_stage(module, func)(tok, out_dir, progress=progress))
+        written.append(build_stage(tok, out_dir, progress=progress))
     seconds = clock.done()
     if stages is None:
         info = {"environment": fingerprint(), "metrics": metrics(out_dir), "seconds": seconds}
@@ -206,10 +205,6 @@ TOLERANCES: dict[str, float] = {
 
 def metrics(directory: Path = CHECKPOINT_DIR) -> dict[str, float]:
     """The headline metric of every stage in ``directory`` (see ``TOLERANCES``), rounded to 4 digits."""
-    from .ppo import sample_answers
-    from .reward import evaluate, load_reward_model
-    from .training import evaluate_lm, response_loss
-
     tok = load_tokenizer(directory)
     cfg = PretrainConfig()
     _, val = corpus_split(tok, cfg.val_fraction)
@@ -258,13 +253,13 @@ def check(directory: Path = CHECKPOINT_DIR, rebuilt: Path | None = None) -> tupl
     return passed, lines
 
 
-# The stages after SFT, in build order: (name, module, function(tokenizer, out_dir, progress) -> path).
-LATER_STAGES: list[tuple[str, str, str]] = [
-    ("reward", "reward", "build_reward_checkpoint"),            # chapter 3: reward.npz
-    ("ppo", "ppo", "build_ppo_checkpoint"),                     # chapter 5: ppo.npz
-    ("beyond", "beyond", "build_beyond_cache"),                 # chapter 8: DPO, GRPO, best-of-n, beyond.npz
-    ("experiments", "challenges", "build_experiments_cache"),   # chapter 6: experiments.npz
-    ("scorecard", "scorecard", "build_scorecard_cache"),        # chapter 7: the ablations, scorecard.npz
+# The stages after SFT, in build order: (name, function(tokenizer, out_dir, progress) -> path written).
+LATER_STAGES: list[tuple[str, Callable[..., Path]]] = [
+    ("reward", build_reward_checkpoint),         # chapter 3: reward.npz
+    ("ppo", build_ppo_checkpoint),               # chapter 5: ppo.npz
+    ("beyond", build_beyond_cache),              # chapter 8: DPO, GRPO, best-of-n, beyond.npz
+    ("experiments", build_experiments_cache),    # chapter 6: experiments.npz
+    ("scorecard", build_scorecard_cache),        # chapter 7: the ablations, scorecard.npz
 ]
 
 
@@ -279,9 +274,7 @@ def load(name: str, directory: Path = CHECKPOINT_DIR, dtype: str | None = None) 
     print from a checkpoint is then the same on every CPU and BLAS kernel (a float32 logit
     can differ in its last bits between kernels, enough to flip a near-tie in decoding).
     """
-    path = Path(directory) / f"{name}.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    path = committed_file(directory, f"{name}.npz")
     return TinyGPT.load(path, dtype)
 
 

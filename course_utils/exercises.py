@@ -11,6 +11,12 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import pandas as pd
+
+from .advantages import gae
+from .bandit import kl_optimal_policy
+from .elo import bt_log_likelihood, elo_update
+from .judge import METRICS, TARGETS, rubric_points
 
 
 def _run(name: str, cases: list[tuple[tuple, object]], fn: Callable, compare: Callable[[object, object], bool]) -> bool:
@@ -126,8 +132,6 @@ def check_majority_orientation(fn: Callable[[str, str, list], tuple[str, str]]) 
 # ---------------------------------------------------------------------------- chapter 4
 def check_elo_update(fn: Callable[[float, float, float, float], tuple[float, float]]) -> bool:
     """Exercise 4.1: (new r_a, new r_b) after one match, fn(r_a, r_b, score_a, k), on the 400/10 scale."""
-    from .elo import elo_update
-
     inputs = [(1600, 1600, 1, 32), (1600, 1600, 0, 32), (1600, 1600, 0.5, 32), (1800, 1600, 1, 32),
               (1800, 1600, 0, 32), (1800, 1600, 0.5, 16), (1584, 1600, 1, 32), (2400, 1000, 0, 24),
               (1500, 1500, 1, 0)]
@@ -146,10 +150,6 @@ def check_points_for_odds(fn: Callable[[float, float, float], float]) -> bool:
 def check_log_likelihood(fn: Callable[[object, dict], float]) -> bool:
     """Exercise 4.3: the Bradley-Terry log-likelihood (natural log, ties as half a win) of a battle table
     under a dict of ratings, fn(battles, ratings), on the 400/10 scale."""
-    import pandas as pd
-
-    from .elo import bt_log_likelihood
-
     columns = ["model_a", "model_b", "winner"]
     worked = pd.DataFrame([("MedLLM-v2", "PharmGPT-v1", "model_b"), ("ClinicalAI-v3", "MedLLM-v2", "model_a"),
                            ("ClinicalAI-v3", "PharmGPT-v1", "model_b"), ("MedLLM-v2", "PharmGPT-v1", "model_b"),
@@ -168,8 +168,6 @@ def check_log_likelihood(fn: Callable[[object, dict], float]) -> bool:
 # ---------------------------------------------------------------------------- chapter 5
 def check_gae_one_sequence(fn: Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]) -> bool:
     """Exercise 5.1: GAE advantages A_t of one answer from rewards r_t and values V_t (V after the end = 0)."""
-    from .ppo import gae
-
     inputs = [
         (np.array([0.0, 0.0, 1.0]), np.array([0.5, 0.6, 0.8]), 1.0, 0.95),
         (np.array([-0.02, -0.01, 0.03, 2.0]), np.array([0.1, 0.3, 0.2, 1.5]), 1.0, 1.0),
@@ -197,8 +195,6 @@ def check_clipped_objective(fn: Callable[[float, float, float], float]) -> bool:
 
 def check_kl_optimum(fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray]) -> bool:
     """Exercise 5.3: the KL-regularised optimum π*(y) ∝ π_ref(y) exp(r(y) / β), without overflow."""
-    from .ppo import kl_optimal_policy
-
     inputs = [
         (np.array([0.5, 0.3, 0.2]), np.array([0.0, 1.0, 2.0]), 1.0),
         (np.array([0.25, 0.25, 0.25, 0.25]), np.array([1.0, 1.0, 0.0, -1.0]), 0.5),
@@ -214,8 +210,6 @@ def check_overall_score(fn: Callable[[int, int, float, float, bool, int], float]
     """Exercise 7.1: the judge's overall score from its rubric, fn(facts_stated, n_facts, e, s, harmful,
     n_unsupported): clip((3 facts + 3 e s [facts >= 1] - 0.8 P [harmful] - 1.5 n_unsupported) / P, 0, 1),
     P = 3 n_facts + 3."""
-    from .judge import rubric_points
-
     inputs = [(4, 4, 1.0, 1.0, False, 0), (4, 4, 1.0, 1.0, True, 0), (2, 4, 0.5, 0.8, False, 1),
               (0, 3, 1.0, 1.0, False, 0), (3, 3, 1.0, 0.6, False, 2), (1, 4, 1.0, 0.25, False, 6),
               (0, 4, 0.0, 0.0, False, 0)]
@@ -225,8 +219,6 @@ def check_overall_score(fn: Callable[[int, int, float, float, bool, int], float]
 
 def check_gap_to_target(fn: Callable[[dict], dict]) -> bool:
     """Exercise 7.2: {metric: τ_m - mean} for the five metrics, from a dict of means (the targets of judge.TARGETS)."""
-    from .judge import METRICS, TARGETS
-
     inputs = [
         {"medical_accuracy": 0.91, "safety": 0.94, "specificity": 0.89, "dose_accuracy": 0.91, "humility": 0.87},
         {"medical_accuracy": 1.0, "safety": 1.0, "specificity": 1.0, "dose_accuracy": 1.0, "humility": 1.0},

@@ -18,6 +18,15 @@ CHECKPOINT_DIR = DATA_DIR / "checkpoints"
 LOG_DIR_NAME = "logs"
 
 
+def committed_file(directory: str | Path, name: str) -> Path:
+    """``directory / name``, a file that ``make checkpoints`` writes; FileNotFoundError naming the
+    rebuild command if it is missing."""
+    path = Path(directory) / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    return path
+
+
 def log_path(checkpoint_dir: Path, stage: str) -> Path:
     """Where a stage's training log lives next to its checkpoint: ``<dir>/logs/<stage>.csv``."""
     path = Path(checkpoint_dir) / LOG_DIR_NAME / f"{stage}.csv"

@@ -50,11 +50,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import runtime
+from . import data, runtime
 from .losses import bradley_terry_loss
 from .model import GPTConfig, TinyGPT, copy_into
 from .optim import AdamW, clip_grad_norm, lr_schedule
-from .paths import CHECKPOINT_DIR, save_log
+from .paths import CHECKPOINT_DIR, committed_file, save_log
 from .progress import Progress
 from .stats import Z95, sigmoid, wilson_interval  # noqa: F401  (Z95, wilson_interval: re-exported)
 from .tokenizer import VocabularyTokenizer
@@ -309,6 +309,10 @@ class RewardConfig:
     trainable: str = "all"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size < 1 or self.lr < 0:
+            raise ValueError("epochs must be >= 0, batch_size >= 1 and lr >= 0")
+
 
 DEFAULT_CONFIG = RewardConfig()
 EVAL_EVERY = 4          # steps between the held-out evaluations the reference run logs
@@ -337,27 +341,18 @@ def train_reward_model(
     rm: RewardModel,
     tok: VocabularyTokenizer,
     pairs: Sequence[Mapping],
-    epochs: int = DEFAULT_CONFIG.epochs,
-    lr: float = DEFAULT_CONFIG.lr,
-    batch_size: int = DEFAULT_CONFIG.batch_size,
-    margin: float = DEFAULT_CONFIG.margin,
-    seed: int = DEFAULT_CONFIG.seed,
-    label: str = DEFAULT_CONFIG.label,
+    config: RewardConfig | None = None,
     progress: bool = True,
     *,
     eval_pairs: Sequence[Mapping] | None = None,
-    trainable: str = DEFAULT_CONFIG.trainable,
-    warmup: int = DEFAULT_CONFIG.warmup,
-    min_lr_ratio: float = DEFAULT_CONFIG.min_lr_ratio,
-    weight_decay: float = DEFAULT_CONFIG.weight_decay,
-    grad_clip: float = DEFAULT_CONFIG.grad_clip,
     eval_every: int | None = None,
     desc: str = "reward model",
     label_smoothing: float = 0.0,
 ) -> History:
     """Minimise L_RM = -1/n Σ log σ(r_c - r_r - m) over shuffled mini-batches of ``pairs``.
 
-    Each step scores the chosen and the rejected answers of ``batch_size`` pairs in one
+    ``config`` (a :class:`RewardConfig`, default :data:`DEFAULT_CONFIG`) holds every knob named
+    below. Each step scores the chosen and the rejected answers of ``batch_size`` pairs in one
     forward pass (2·batch_size rows), takes the Bradley-Terry loss and its gradient
     (``losses.bradley_terry_loss``), back-propagates through the head and the trunk, clips
     the gradient norm at ``grad_clip`` and takes an AdamW step on the ``trainable`` arrays
@@ -378,28 +373,23 @@ def train_reward_model(
     ``RuntimeWarning`` (``history.diverged``), leaving the weights of the last good step.
     """
     runtime.configure()                   # glibc keeps the freed temporaries of each step (runtime.py)
-    cfg = RewardConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), warmup=int(warmup),
-                       min_lr_ratio=float(min_lr_ratio), weight_decay=float(weight_decay),
-                       grad_clip=float(grad_clip), margin=float(margin), label=label, trainable=trainable,
-                       seed=int(seed))
-    if cfg.epochs < 0 or cfg.batch_size < 1 or cfg.lr < 0:
-        raise ValueError("epochs must be >= 0, batch_size >= 1 and lr >= 0")
-    data = orient_pairs(pairs, label)
-    if not data:
+    cfg = config or DEFAULT_CONFIG
+    oriented = orient_pairs(pairs, cfg.label)
+    if not oriented:
         raise ValueError("no preference pairs to train on")
-    keys = _trainable_keys(rm, trainable)
+    keys = _trainable_keys(rm, cfg.trainable)
     opt = AdamW({k: rm.params[k] for k in keys}, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
-    n_batches = math.ceil(len(data) / cfg.batch_size)
+    n_batches = math.ceil(len(oriented) / cfg.batch_size)
     total = cfg.epochs * n_batches
     rows: list[dict] = []
     diverged, msg, step = False, "", 0
     with Progress(total, desc, display=None if progress else False) as bar:
         for epoch in range(1, cfg.epochs + 1):
-            order = rng.permutation(len(data))
+            order = rng.permutation(len(oriented))
             for b in range(n_batches):
                 step += 1
-                batch = [data[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
+                batch = [oriented[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
                 tokens, lengths = encode_pairs(rm, tok, batch)
                 lr_t = lr_schedule(step - 1, cfg.lr, cfg.warmup, total, cfg.lr * cfg.min_lr_ratio)
                 with np.errstate(over="ignore", invalid="ignore"):
@@ -415,7 +405,7 @@ def train_reward_model(
                 loss, d_c, d_r = bradley_terry_loss(rc, rr, cfg.margin, label_smoothing)
                 row.update(loss=loss, accuracy=float(np.mean(rc > rr)), margin=float(np.mean(rc - rr)))
                 with np.errstate(over="ignore", invalid="ignore"):
-                    grads = rm.backward(np.concatenate([d_c, d_r]), trunk=trainable != "head")
+                    grads = rm.backward(np.concatenate([d_c, d_r]), trunk=cfg.trainable != "head")
                 grads = {k: grads[k] for k in keys}
                 gnorm = clip_grad_norm(grads, cfg.grad_clip) if cfg.grad_clip else math.nan
                 row["grad_norm"] = gnorm
@@ -506,16 +496,13 @@ def build_reward_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: b
     """Chapter 3's reward model: ``sft.npz`` from ``out_dir`` + a new head, trained with
     ``DEFAULT_CONFIG`` on the pairs of the ``train`` split and the "which case?" pairs of
     ``data.case_contrast_pairs``; writes ``out_dir / "reward.npz"``."""
-    from . import data
-
     cfg = config or DEFAULT_CONFIG
     out_dir = Path(out_dir)
     rm = RewardModel(TinyGPT.load(out_dir / "sft.npz"), seed=cfg.seed)
     train = [p for p in data.load_preferences() if p["split"] == "train"]
     train += data.case_contrast_pairs(data.load_scenarios())
-    kwargs = asdict(cfg)
     test = [p for p in data.load_preferences() if p["split"] == "test"]
-    history = train_reward_model(rm, tok, train, progress=progress, eval_pairs=test, eval_every=EVAL_EVERY, **kwargs)
+    history = train_reward_model(rm, tok, train, cfg, progress, eval_pairs=test, eval_every=EVAL_EVERY)
     path = out_dir / "reward.npz"
     rm.save(path, storage="float16")
     save_log(history.log, out_dir, "reward")
@@ -525,7 +512,5 @@ def build_reward_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: b
 def load_reward_model(directory: Path = CHECKPOINT_DIR, dtype: str | None = None) -> RewardModel:
     """Load the committed reward model ``reward.npz`` (rebuild it with ``make checkpoints``);
     ``dtype="float64"`` for scores that do not depend on the CPU."""
-    path = Path(directory) / "reward.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    path = committed_file(directory, "reward.npz")
     return RewardModel.load(path, dtype)

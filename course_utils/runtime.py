@@ -12,22 +12,31 @@ Two settings change how the whole process runs, not what it computes:
   thread for the duration of a ``with`` block (``threadpoolctl``), for code that multiplies
   small matrices.
 
+A third helper, :class:`ForkedCall`, runs one function in a forked second process while this
+one goes on (``make checkpoints`` samples best-of-n answers and trains reward models there
+while PPO runs here); where no process can be forked it runs nothing and the caller computes
+the same result itself.
+
 Neither changes a result: the malloc thresholds decide where memory comes from, not what is
 computed, and the code that runs inside ``single_threaded_blas`` runs there every time.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import ctypes.util
 import functools
+import multiprocessing
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["configure", "malloc_tuned", "single_threaded_blas", "one_blas_thread"]
+__all__ = ["configure", "malloc_tuned", "single_threaded_blas", "one_blas_thread", "ForkedCall"]
 
 
 # ============================================================================ glibc malloc
@@ -107,3 +116,42 @@ def one_blas_thread(fn):
         with single_threaded_blas():
             return fn(*args, **kwargs)
     return wrapper
+
+
+# ============================================================================ a second process
+class ForkedCall:
+    """``fn(*args)`` started in a forked second process; :meth:`result` is its value, or None.
+
+    Linux only ("spawn", the default elsewhere, would re-run the caller's script in the child).
+    None comes back where nothing was started (``enabled`` False, not Linux, the fork failed) or
+    the child failed: the caller then computes the same result in this process. Use it as a
+    context manager: leaving the block waits for the child and shuts the pool down.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, enabled: bool = True) -> None:
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._future: concurrent.futures.Future | None = None
+        if not (enabled and sys.platform.startswith("linux")):
+            return
+        try:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("fork"))
+            self._future = self._pool.submit(fn, *args)
+        except (OSError, RuntimeError, ValueError):        # no second process here
+            self._pool = self._future = None
+
+    def result(self) -> Any:
+        """The child's return value; None if nothing was started or the child failed."""
+        if self._future is None:
+            return None
+        try:
+            return self._future.result()
+        except Exception:                                   # the child failed: the caller redoes it
+            return None
+
+    def __enter__(self) -> ForkedCall:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -72,13 +72,14 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import data, judge
+from . import data, judge, ppo, reward
 from . import tables as _tables
 from .elo import bootstrap_ratings, bradley_terry_ratings, confidence_intervals
 from .model import TinyGPT
-from .paths import CHECKPOINT_DIR
+from .paths import CHECKPOINT_DIR, committed_file
 from .progress import Progress
 from .runtime import single_threaded_blas
+from .sampling import sample_answers
 from .stats import bootstrap_means, percentile_interval
 from .tokenizer import VocabularyTokenizer
 from .training import encode_sft
@@ -141,9 +142,7 @@ def load_policies(directory: Path = CHECKPOINT_DIR, stages: Sequence[str] = POLI
     answers, and everything the chapter prints from them, are the same on every CPU
     (``checkpoints.load``). A missing checkpoint raises ``FileNotFoundError`` naming the rebuild command.
     """
-    from . import checkpoints
-
-    return {name: checkpoints.load(name, directory, dtype=dtype) for name in stages}
+    return {name: TinyGPT.load(committed_file(directory, f"{name}.npz"), dtype) for name in stages}
 
 
 def _scenario_lookup(scenarios: Sequence[Mapping] | Mapping[str, Mapping] | None) -> dict[str, Mapping]:
@@ -183,8 +182,6 @@ def stage_answers(models: Mapping[str, TinyGPT], tok: VocabularyTokenizer, eval_
     Returns a DataFrame with ``ANSWER_COLUMNS`` (stage, eval_id, scenario_id, category,
     prompt, answer): the stages in the order given, each with the prompts in the order given.
     """
-    from .ppo import sample_answers
-
     prompts = list(eval_prompts)
     if REFERENCE in models and reference:
         raise ValueError(f"a model is named {REFERENCE!r}, the name of the expert answers; rename it")
@@ -525,9 +522,7 @@ def load_cache(directory: Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
     ``reward_models``    the clean and the noisy reward model: labels flipped, test accuracy and loss
     ``runs``             run, start, reward model, iterations run, stopped, final KL and scores
     """
-    path = Path(directory) / CACHE_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    path = committed_file(directory, CACHE_FILE)
     return load_tables(path)
 
 
@@ -576,8 +571,6 @@ def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: boo
     Stores the greedy answers of the three policies to every evaluation prompt and the
     diagnostics of both runs (tables of :func:`load_cache`); no timings. Returns the path.
     """
-    from . import ppo, reward
-
     out_dir = Path(out_dir)
     cfg = ppo_config or ppo.DEFAULT_CONFIG
     rm_cfg = reward.DEFAULT_CONFIG
@@ -598,8 +591,6 @@ def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: boo
 def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base, sft, clean_rm, train_prompts,
                      eval_prompts, train_pairs, test_pairs) -> Path:
     """The body of :func:`build_scorecard_cache` (the three runs, their answers and the tables)."""
-    from . import ppo, reward
-
     # (a) PPO straight from the pretrained model: policy and reference are the base model
     from_base, diag_base = ppo.train_ppo(base.copy(), base, clean_rm, tok, train_prompts, cfg, progress=progress,
                                          desc="PPO from base")
@@ -611,9 +602,8 @@ def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base
     majority = reward.orient_pairs(train_pairs, rm_cfg.label)
     noisy_pairs = flip_labels(majority, noise_rate, seed)
     noisy_rm = reward.RewardModel(sft.copy(), seed=rm_cfg.seed)
-    kwargs = {k: v for k, v in asdict(rm_cfg).items() if k != "label"}
-    reward.train_reward_model(noisy_rm, tok, noisy_pairs, label="gold", progress=progress,
-                              desc="noisy reward model", **kwargs)
+    reward.train_reward_model(noisy_rm, tok, noisy_pairs, replace(rm_cfg, label="gold"), progress,
+                              desc="noisy reward model")
     noisy_policy, diag_noisy = ppo.train_ppo(sft.copy(), sft, noisy_rm, tok, train_prompts, cfg, progress=progress,
                                              desc="PPO, noisy reward")
 

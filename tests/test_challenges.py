@@ -336,8 +336,8 @@ def test_a_rerun_compares_equal_with_the_checkpoint_tool(tmp_path, tok, sft, rm,
 
 
 def test_the_cache_is_a_registered_checkpoint_stage():
-    names = [name for name, _, _ in checkpoints.LATER_STAGES]
-    assert ("experiments", "challenges", "build_experiments_cache") in checkpoints.LATER_STAGES
+    names = [name for name, _ in checkpoints.LATER_STAGES]
+    assert ("experiments", E.build_experiments_cache) in checkpoints.LATER_STAGES
     assert names.index("experiments") > names.index("ppo") > names.index("reward")
 
 

@@ -422,4 +422,4 @@ def test_build_ppo_checkpoint_writes_a_loadable_policy(tmp_path, monkeypatch):
     policy = checkpoints.load("ppo", tmp_path)
     assert policy.params.keys() == sft.params.keys()
     assert any(not np.array_equal(policy.params[k], sft.params[k]) for k in sft.params)
-    assert ("ppo", "ppo", "build_ppo_checkpoint") in checkpoints.LATER_STAGES
+    assert ("ppo", ppo.build_ppo_checkpoint) in checkpoints.LATER_STAGES

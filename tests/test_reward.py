@@ -16,7 +16,8 @@ from gradcheck import check_grads
 from course_utils import reward as rw
 from course_utils.losses import bradley_terry_loss
 from course_utils.model import GPTConfig, TinyGPT
-from course_utils.reward import RewardModel, calibration, evaluate, orient_pairs, train_reward_model, wilson_interval
+from course_utils.reward import (RewardConfig, RewardModel, calibration, evaluate, orient_pairs, train_reward_model,
+                                 wilson_interval)
 from course_utils.tokenizer import VocabularyTokenizer
 from course_utils.training import encode_sft
 
@@ -235,10 +236,11 @@ def test_training_follows_the_majority_even_against_the_dataset(tok):
     """When every annotator preferred the dataset's rejected answer, majority labels teach the reverse."""
     flipped = [dict(p, votes=[0, 0, 0]) for p in toy_pairs(16)]
     rm = RewardModel(tiny_trunk(tok, d_model=16, perturb=0.0), seed=0)
-    train_reward_model(rm, tok, flipped, epochs=6, lr=1e-2, batch_size=8, progress=False)
+    train_reward_model(rm, tok, flipped, RewardConfig(epochs=6, lr=1e-2, batch_size=8), progress=False)
     assert evaluate(rm, tok, flipped)["accuracy"] == 0.0               # judged against the dataset
     rm2 = RewardModel(tiny_trunk(tok, d_model=16, perturb=0.0), seed=0)
-    train_reward_model(rm2, tok, flipped, epochs=6, lr=1e-2, batch_size=8, progress=False, label="gold")
+    train_reward_model(rm2, tok, flipped, RewardConfig(epochs=6, lr=1e-2, batch_size=8, label="gold"),
+                       progress=False)
     assert evaluate(rm2, tok, flipped)["accuracy"] == 1.0
 
 
@@ -247,7 +249,7 @@ def test_short_training_beats_chance_and_logs_every_step(tok):
     pairs = toy_pairs(16)
     rm = RewardModel(tiny_trunk(tok, d_model=16, perturb=0.0), seed=0)
     before = evaluate(rm, tok, pairs)
-    hist = train_reward_model(rm, tok, pairs, epochs=6, lr=1e-2, batch_size=8, seed=0, progress=False,
+    hist = train_reward_model(rm, tok, pairs, RewardConfig(epochs=6, lr=1e-2, batch_size=8, seed=0), progress=False,
                               eval_pairs=pairs[:4])
     after = evaluate(rm, tok, pairs)
     assert not hist.diverged
@@ -264,13 +266,20 @@ def test_training_with_a_frozen_trunk_changes_only_what_it_trains(tok):
     for trainable, frozen_prefix in (("head", "h"), ("last_block", "h0.")):
         rm = RewardModel(tiny_trunk(tok, d_model=8), seed=0)
         before = rm.state_dict()
-        train_reward_model(rm, tok, pairs, epochs=1, lr=1e-2, batch_size=4, progress=False, trainable=trainable)
+        cfg = RewardConfig(epochs=1, lr=1e-2, batch_size=4, trainable=trainable)
+        train_reward_model(rm, tok, pairs, cfg, progress=False)
         changed = {k for k in before if not np.array_equal(before[k], rm.params[k])}
         assert "head.w" in changed
         assert not any(k.startswith(frozen_prefix) and not k.startswith("head") for k in changed), changed
         assert "wte" not in changed
     with pytest.raises(ValueError, match="trainable"):
-        train_reward_model(rm, tok, pairs, 1, 1e-3, 4, progress=False, trainable="lm_head")
+        train_reward_model(rm, tok, pairs, RewardConfig(epochs=1, trainable="lm_head"), progress=False)
+
+
+@pytest.mark.parametrize("bad", [{"epochs": -1}, {"batch_size": 0}, {"lr": -1e-3}])
+def test_a_reward_config_out_of_range_is_refused(bad):
+    with pytest.raises(ValueError, match="epochs must be >= 0, batch_size >= 1 and lr >= 0"):
+        RewardConfig(**bad)
 
 
 def test_training_is_deterministic(tok):
@@ -278,7 +287,8 @@ def test_training_is_deterministic(tok):
     runs = []
     for seed in (0, 0, 1):
         rm = RewardModel(tiny_trunk(tok), seed=0)
-        hist = train_reward_model(rm, tok, pairs, epochs=2, lr=3e-3, batch_size=5, seed=seed, progress=False)
+        hist = train_reward_model(rm, tok, pairs, RewardConfig(epochs=2, lr=3e-3, batch_size=5, seed=seed),
+                                  progress=False)
         runs.append((rm, hist.log))
     (a, log_a), (b, log_b), (c, log_c) = runs
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
@@ -293,7 +303,8 @@ def test_label_smoothing_trains_on_the_smoothed_loss(tok):
     for eps in (None, 0.0, 0.2):
         rm = RewardModel(trunk.copy(), seed=0)
         kwargs = {} if eps is None else {"label_smoothing": eps}
-        hist = train_reward_model(rm, tok, pairs, epochs=2, lr=3e-3, batch_size=12, seed=0, progress=False, **kwargs)
+        cfg = RewardConfig(epochs=2, lr=3e-3, batch_size=12, seed=0)
+        hist = train_reward_model(rm, tok, pairs, cfg, progress=False, **kwargs)
         models.append(rm)
         logs.append(hist.log)
     (plain, zero, smooth), (log_plain, log_zero, log_smooth) = models, logs
@@ -310,7 +321,7 @@ def test_a_non_finite_reward_stops_training_with_a_warning(tok):
     rm = RewardModel(tiny_trunk(tok), seed=0)
     rm.params["head.w"][0] = np.nan
     with pytest.warns(RuntimeWarning, match="stopped at step 1"):
-        hist = train_reward_model(rm, tok, toy_pairs(8), epochs=2, lr=1e-3, batch_size=4, progress=False)
+        hist = train_reward_model(rm, tok, toy_pairs(8), RewardConfig(epochs=2, lr=1e-3, batch_size=4), progress=False)
     assert hist.diverged and len(hist.log) == 1 and "learning rate" in hist.message
 
 
@@ -318,7 +329,8 @@ def test_a_huge_learning_rate_gives_finite_numbers_or_a_clean_stop(tok):
     rm = RewardModel(tiny_trunk(tok, perturb=0.0), seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        hist = train_reward_model(rm, tok, toy_pairs(16), epochs=2, lr=1e3, batch_size=4, progress=False)
+        hist = train_reward_model(rm, tok, toy_pairs(16), RewardConfig(epochs=2, lr=1e3, batch_size=4),
+                                  progress=False)
     ran = hist.log.dropna(subset=["loss"])
     assert np.all(np.isfinite(ran.loss))
     assert hist.diverged or all(np.isfinite(a).all() for a in rm.params.values())
@@ -371,9 +383,9 @@ def test_build_reward_checkpoint_trains_on_the_train_split(tmp_path, monkeypatch
     seen = []
     real_train = rw.train_reward_model
 
-    def spy(rm, tok, train, **kwargs):
+    def spy(rm, tok, train, *args, **kwargs):
         seen.extend(p["id"] for p in train)
-        return real_train(rm, tok, train, **kwargs)
+        return real_train(rm, tok, train, *args, **kwargs)
 
     monkeypatch.setattr(rw, "train_reward_model", spy)
     tok = VocabularyTokenizer.fit(TEXTS)

@@ -301,8 +301,8 @@ def test_build_scorecard_cache_on_tiny_models(tmp_path):
 
 def test_the_cache_is_the_last_checkpoint_stage():
     """The ablations read base, sft and reward; they are trained last, after every other stage."""
-    assert checkpoints.LATER_STAGES[-1] == ("scorecard", "scorecard", "build_scorecard_cache")
-    names = [name for name, _, _ in checkpoints.LATER_STAGES]
+    assert checkpoints.LATER_STAGES[-1] == ("scorecard", scorecard.build_scorecard_cache)
+    names = [name for name, _ in checkpoints.LATER_STAGES]
     assert names.index("scorecard") > names.index("reward")
 
 

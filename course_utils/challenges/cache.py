@@ -8,9 +8,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -19,9 +16,9 @@ import pandas as pd
 
 from .. import tables as _tables
 from ..model import TinyGPT
-from ..paths import CHECKPOINT_DIR
+from ..paths import CHECKPOINT_DIR, committed_file
 from ..reward import load_reward_model
-from ..runtime import single_threaded_blas
+from ..runtime import ForkedCall, single_threaded_blas
 from ..tokenizer import VocabularyTokenizer
 from .annotation import NoiseSettings, annotation_experiment
 from .hacking import HackingSettings, reward_hacking_experiment
@@ -46,9 +43,7 @@ def load_tables(path: str | Path) -> dict[str, pd.DataFrame]:
 
 def load_results(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
     """The cached chapter-6 tables (``experiments.npz``; rebuild with ``make checkpoints``)."""
-    path = Path(directory) / CACHE_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; rebuild the checkpoints with `make checkpoints`")
+    path = committed_file(directory, CACHE_FILE)
     return load_tables(path)
 
 
@@ -76,18 +71,6 @@ def _label_experiments(tok: VocabularyTokenizer, sft: TinyGPT, rm, noise: NoiseS
     return out
 
 
-def _start_label_experiments(tok: VocabularyTokenizer, sft: TinyGPT, rm, s: ChapterSettings):
-    """(pool, future) of :func:`_label_experiments` in a forked second process, or (None, None) where
-    none can be forked (not Linux, or the fork failed)."""
-    if not sys.platform.startswith("linux"):
-        return None, None
-    try:
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-        return pool, pool.submit(_label_experiments, tok, sft, rm, s.noise, s.scale, False)
-    except (OSError, RuntimeError, ValueError):         # no second process here: run sequentially
-        return None, None
-
-
 def run_all(tok: VocabularyTokenizer, sft: TinyGPT, rm, settings: ChapterSettings | None = None,
             progress: bool = False, workers: int = 1) -> dict[str, pd.DataFrame]:
     """Every experiment at ``settings`` and the summary: all the chapter's tables.
@@ -100,23 +83,14 @@ def run_all(tok: VocabularyTokenizer, sft: TinyGPT, rm, settings: ChapterSetting
     be forked everything runs here, one experiment after the other.
     """
     s = settings or CHAPTER_SETTINGS
-    pool, side = _start_label_experiments(tok, sft, rm, s) if workers > 1 else (None, None)
-    try:
+    with ForkedCall(_label_experiments, tok, sft, rm, s.noise, s.scale, False, enabled=workers > 1) as side:
         with single_threaded_blas():
             hacking, extras = reward_hacking_experiment(tok, sft, rm, s.hacking, progress=progress,
                                                         return_runs=True)
             shift = distribution_shift_experiment(tok, sft, rm, s.shift, progress=progress, hacking_extras=extras)
-        labels = None
-        if side is not None:
-            try:
-                labels = side.result()
-            except Exception:                                # the second process failed: redo it here
-                labels = None
-        if labels is None:
+        labels = side.result()
+        if labels is None:                                   # no second process, or it failed: run them here
             labels = _label_experiments(tok, sft, rm, s.noise, s.scale, progress)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
     tables = {**hacking}
     tables.update({k: labels[k] for k in ("noise_curves", "noise_mitigations")})
     tables.update(shift)

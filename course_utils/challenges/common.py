@@ -28,7 +28,7 @@ from ..judge import METRICS, judge_many
 from ..losses import token_logprobs
 from ..model import TinyGPT
 from ..ppo import reward_normalisation, sample_answers, train_ppo
-from ..reward import RewardModel, pair_rewards, train_reward_model
+from ..reward import RewardConfig, RewardModel, pair_rewards, train_reward_model
 from ..tokenizer import VocabularyTokenizer
 from ..training import encode_sft
 
@@ -103,11 +103,13 @@ def _preference_pairs(n_train: int | None = None,
 
 
 def _trained_reward_model(sft: TinyGPT, tok: VocabularyTokenizer, pairs: Sequence[Mapping], seed: int,
-                          progress: bool = False, **train_options) -> RewardModel:
-    """A reward model on a copy of ``sft`` (head drawn with ``seed``), trained on ``pairs`` with ``seed``;
-    ``train_options`` go to ``reward.train_reward_model`` (epochs, label, trainable, desc, ...)."""
+                          progress: bool = False, *, desc: str = "reward model", label_smoothing: float = 0.0,
+                          **config_fields) -> RewardModel:
+    """A reward model on a copy of ``sft`` (head drawn with ``seed``), trained on ``pairs`` with
+    ``reward.RewardConfig(seed=seed, **config_fields)`` (epochs, label, trainable, ...)."""
     rm = RewardModel(sft.copy(), seed=seed)
-    train_reward_model(rm, tok, pairs, seed=seed, progress=progress, **train_options)
+    train_reward_model(rm, tok, pairs, RewardConfig(seed=seed, **config_fields), progress, desc=desc,
+                       label_smoothing=label_smoothing)
     return rm
 
 

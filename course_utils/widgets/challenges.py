@@ -11,7 +11,7 @@ import numpy as np
 
 from ..challenges import _orient, fit_gao, gao_curve, gao_peak, noisy_labels
 from ..runtime import single_threaded_blas
-from ..reward import RewardModel, evaluate, train_reward_model
+from ..reward import RewardConfig, RewardModel, evaluate, train_reward_model
 from ._common import WIDE, _choice_slider, _deferred_import, _interactive, _sanity
 
 
@@ -127,7 +127,7 @@ def noise_rate_view(tok, sft, train_pairs, test_pairs, flip_rate: float, method:
     pairs = _orient(train_pairs, y)
     rm = RewardModel(sft.copy(), seed=seed)
     with single_threaded_blas():                          # small matrices (see runtime.single_threaded_blas)
-        train_reward_model(rm, tok, pairs, epochs=epochs, seed=seed, label="gold", progress=False,
+        train_reward_model(rm, tok, pairs, RewardConfig(epochs=epochs, label="gold", seed=seed), progress=False,
                            label_smoothing=smoothing if "conservative" in method else 0.0)
         ev = evaluate(rm, tok, test_pairs)
     err = float(np.mean(y == 0))

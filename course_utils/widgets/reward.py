@@ -11,7 +11,7 @@ import warnings as _warnings
 
 import numpy as np
 
-from ..reward import DEFAULT_CONFIG, RewardModel, evaluate, train_reward_model
+from ..reward import DEFAULT_CONFIG, RewardConfig, RewardModel, evaluate, train_reward_model
 from ._common import WIDE, _caught, _choice_slider, _deferred_import, _interactive, _log_values, _sanity
 
 
@@ -107,8 +107,8 @@ def reward_lr_view(tok, sft, train_pairs, test_pairs, lr: float, epochs: int | N
     n_batches = int(np.ceil(len(train_pairs) / batch_size))
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
-        hist = train_reward_model(rm, tok, train_pairs, epochs=epochs, lr=lr, batch_size=batch_size,
-                                  margin=margin, seed=seed, progress=False, eval_pairs=test_pairs,
+        cfg = RewardConfig(epochs=epochs, batch_size=batch_size, lr=lr, margin=margin, seed=seed)
+        hist = train_reward_model(rm, tok, train_pairs, cfg, progress=False, eval_pairs=test_pairs,
                                   eval_every=max(1, n_batches // 4))
     notes += _sanity("reward_lr", lr, steps=epochs * n_batches, default=DEFAULT_CONFIG.lr) + _caught(caught)
     if lr == 0:

@@ -307,7 +307,7 @@ print(f"untrained: {n_right}/{len(featured)} featured pairs ranked correctly (95
 rm = RewardModel(sft.copy(), seed=SEED)
 config = RewardConfig(epochs=EPOCHS, batch_size=BATCH_SIZE, lr=LEARNING_RATE, margin=MARGIN, label=LABEL,
                       trainable=TRAINABLE, seed=SEED)
-history = train_reward_model(rm, tok, train_pairs, **asdict(config), eval_pairs=test_pairs, eval_every=EVAL_EVERY)
+history = train_reward_model(rm, tok, train_pairs, config, eval_pairs=test_pairs, eval_every=EVAL_EVERY)
 log = history.log
 ev_log = log.dropna(subset=["eval_accuracy"])
 print(f"steps: {len(log)} ({config.epochs} epochs of {len(train_pairs)} pairs, {config.batch_size} per step)")
