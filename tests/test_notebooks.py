@@ -11,6 +11,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupytext.config import find_jupytext_configuration_file
+from jupytext.paired_paths import paired_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -99,7 +101,7 @@ def test_kernelspec_is_what_jupyterlab_reports(nb):
                                          "name": "python3"}
 
 
-def test_percent_format_parser_round_trip():
+def test_percent_format_reader_round_trip():
     text = '# %% [markdown]\n# # Title\n#\n# text\n\n# %% tags=["parameters"]\nSEED = 0\n\n# %%\nprint(1)\n'
     cells = nbtool.parse_source(text)
     assert [(c["cell_type"], c["source"], c["tags"]) for c in cells] == [
@@ -109,6 +111,55 @@ def test_percent_format_parser_round_trip():
     ]
 
 
-def test_percent_format_rejects_stray_markdown_lines():
-    with pytest.raises(ValueError, match="markdown line"):
-        nbtool.parse_source("# %% [markdown]\nnot a comment\n")
+def test_reader_drops_blank_edges_empty_cells_and_metadata_other_than_tags():
+    """jupytext keeps a trailing "#" line as an empty last line, an empty "# %%" as an empty cell, and
+    titles and other metadata on the marker line; a built notebook keeps none of them."""
+    text = ('# %% [markdown]\n#\n# text\n#\n# %%\n\n# %% Setup tags=["parameters"] slideshow={"slide_type": "-"}\n'
+            '\n\nSEED = 0\n   \n')
+    read = nbtool.read_source(text).cells                     # what jupytext itself reads
+    assert [c.source for c in read] == ["\ntext\n", "", "\n\nSEED = 0\n   "]
+    assert read[2].metadata["title"] == "Setup" and read[2].metadata["slideshow"] == {"slide_type": "-"}
+    assert [(c["cell_type"], c["source"], c["tags"]) for c in nbtool.parse_source(text)] == [
+        ("markdown", "text", []),
+        ("code", "SEED = 0", ["parameters"]),
+    ]
+
+
+def test_reader_takes_jupytext_conventions():
+    """Commented magics are uncommented and "# In[ ]:" starts a cell, as in JupyterLab's paired view."""
+    cells = nbtool.parse_source("# %%\n# %timeit f()\nx = 1\n# In[2]:\ny = 2\n")
+    assert [c["source"] for c in cells] == ["%timeit f()\nx = 1", "y = 2"]
+
+
+@pytest.mark.parametrize("line", ["not a comment", "#no space", "x = 1"])
+def test_percent_format_rejects_stray_markdown_lines(line):
+    text = f"# %% [markdown]\n# # Title\n\n# %%\ny = 0\n\n# %% [markdown]\n# text\n{line}\n"
+    with pytest.raises(ValueError, match=f"line 9: markdown line does not start with '# ': '{line}'"):
+        nbtool.parse_source(text)
+    cells = nbtool.parse_source(text.replace(f"\n{line}\n", "\n"))              # the same file without it
+    assert [(c["cell_type"], c["source"]) for c in cells] == [("markdown", "# Title"), ("code", "y = 0"),
+                                                              ("markdown", "text")]
+
+
+def test_jupytext_pairs_every_notebook_with_its_source():
+    """An author who opens notebooks/NN_name.ipynb in JupyterLab with jupytext edits notebooks/src/NN_name.py."""
+    (formats,) = nbtool.jupytext_config().formats
+    for nb_path in NOTEBOOKS:
+        pairs = dict(paired_paths(str(nb_path), "ipynb", formats))
+        src = str(nb_path.parent / "src" / (nb_path.stem + ".py"))
+        assert set(pairs) == {str(nb_path), src}
+        assert pairs[src]["format_name"] == "percent"
+
+
+def test_pairing_does_not_reach_the_learners_working_copy():
+    """jupytext looks for its configuration in a notebook's folder and the folders above it: lab/ (make lab)
+    is a sibling of notebooks/, so its copies are never paired, and nothing is written into the repository."""
+    assert Path(find_jupytext_configuration_file(ROOT / "notebooks")) == nbtool.JUPYTEXT_CONFIG
+    found = find_jupytext_configuration_file(ROOT / "lab")
+    assert found is None or ROOT not in Path(found).resolve().parents, found
+
+
+def test_notebooks_carry_no_jupytext_metadata(nb):
+    """What tools/notebooks.py writes: JupyterLab with jupytext adds its settings when it saves a notebook
+    (rebuild with make notebooks), and a "formats" entry there would pair the copy in lab/ as well."""
+    assert "jupytext" not in nb.metadata
