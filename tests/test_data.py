@@ -8,8 +8,11 @@ import random
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from course_utils import data as D
+from course_utils.data import record_schemas as RS
+from course_utils.data import schema as S
 from course_utils.paths import DATA_DIR
 
 # --------------------------------------------------------------------------------------------
@@ -447,6 +450,127 @@ def test_dataset_missing_and_unknown_fields(tmp_path):
         extra = dict(base, id="other", note="x")
         expect_error(loader, write(tmp_path, jsonl([base, extra]), "extra.jsonl"), 2, "note", "unknown field")
         assert loader(write(tmp_path, jsonl([base]), "ok.jsonl")) == [base]
+
+
+# --------------------------------------------------------------------------------------------
+# The JSON Schemas behind the loaders (course_utils/data/record_schemas.py)
+# --------------------------------------------------------------------------------------------
+
+
+def _objects(schema: dict, where: str = "record"):
+    """Every object schema inside ``schema`` (the record, list items, nested records), with where it is."""
+    if schema.get("type") == "object":
+        yield where, schema
+        for name, sub in schema["properties"].items():
+            yield from _objects(sub, f"{where}.{name}")
+    if schema.get("type") == "array":
+        yield from _objects(schema["items"], f"{where}[]")
+
+
+@pytest.mark.parametrize("kind", sorted(RS.RECORD_SCHEMAS))
+def test_record_schemas_are_valid_closed_and_described(kind):
+    schema = RS.RECORD_SCHEMAS[kind]
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema" and schema["title"]
+    assert json.loads(json.dumps(schema)) == schema  # plain JSON: could be written to a .json file as is
+    objects = list(_objects(schema))
+    assert len(objects) == {"scenarios": 4}.get(kind, 1)
+    for where, obj in objects:
+        assert obj["required"] == list(obj["properties"]) and obj["additionalProperties"] is False, where
+        for name, sub in obj["properties"].items():
+            assert sub.get("description"), f"{where}.{name} has no description"
+
+
+def test_file_specs_use_their_schema_and_build_no_validator_per_load(tmp_path, monkeypatch):
+    specs = [(D.SCENARIOS_FILE_SPEC, RS.SCENARIO_SCHEMA), (D.SFT_FILE_SPEC, RS.SFT_SCHEMA),
+             (D.PREFERENCES_FILE_SPEC, RS.PREFERENCE_SCHEMA), (D.EVAL_PROMPTS_FILE_SPEC, RS.PROMPT_SCHEMA),
+             (D.RL_PROMPTS_FILE_SPEC, RS.PROMPT_SCHEMA)]
+    for spec, schema in specs:
+        assert spec.schema is schema and spec.validator.schema is schema
+        assert spec.validator.META_SCHEMA == Draft202012Validator.META_SCHEMA
+    monkeypatch.setattr(S, "RecordValidator", lambda *a, **k: pytest.fail("a validator was built while loading"))
+    assert D.load_sft(write(tmp_path, jsonl([SFT_OK]))) == [SFT_OK]
+
+
+def test_committed_knowledge_base_is_valid_for_any_draft_2020_12_validator():
+    """The schema needs nothing of this package: a plain validator accepts every committed case."""
+    plain = Draft202012Validator(RS.SCENARIO_SCHEMA)
+    cases = D.load_scenarios() + D.load_unseen_cases()
+    assert [s["id"] for s in cases if not plain.is_valid(s)] == []
+    assert not plain.is_valid(dict(cases[0], category="toxicology"))
+
+
+def _edit(records: list[dict], index: int, change) -> list[dict]:
+    records = copy.deepcopy(records)
+    change(records[index])
+    return records
+
+
+_SFT2 = [SFT_OK, dict(SFT_OK, id="SFT-INT-01-v0", prompt="Is ibuprofen safe with warfarin?")]
+_PREF2 = [PREF_OK, dict(PREF_OK, id="PREF-INT-01-2", flaw="verbose")]
+_RL2 = [dict(EVAL_OK, id="RL-INT-01-r1"), dict(EVAL_OK, id="RL-INT-01-r2", prompt="Nurofen with warfarin?")]
+_ALL_CATEGORIES = ", ".join(D.CATEGORIES)
+
+SCHEMA_CASES = [
+    # (name, loader, records, index of the broken record, change, field, the whole problem)
+    ("bad type", D.load_sft, _SFT2, 1, lambda r: r.update(prompt=42), "prompt", "must be a string, got integer"),
+    ("bad item type", D.load_preferences, _PREF2, 1, lambda r: r.update(votes=[1, "0", 1]), "votes[1]",
+     "must be an integer, got string"),
+    ("1.0 is no integer", D.load_preferences, _PREF2, 0, lambda r: r.update(votes=[1.0, 0, 1]), "votes[0]",
+     "must be an integer, got number"),
+    ("bad nested type", D.load_scenarios, FIXTURE, 0, lambda r: r["key_facts"][0].update(accept="dose is reduced"),
+     "key_facts[0].accept", "must be a list, got string"),
+    ("missing", D.load_sft, _SFT2, 1, lambda r: r.pop("response"), "response", "missing required field"),
+    ("missing nested", D.load_scenarios, FIXTURE, 6, lambda r: r["dose_facts"][0].pop("statement"),
+     "dose_facts[0].statement", "missing required field"),
+    ("missing in a prompt", D.load_rl_prompts, _RL2, 0, lambda r: r.pop("scenario_id"), "scenario_id",
+     "missing required field"),
+    ("unknown flaw", D.load_preferences, _PREF2, 1, lambda r: r.update(flaw="too_long"), "flaw",
+     "unknown value 'too_long'; expected one of " + ", ".join(D.FLAWS)),
+    ("unknown split", D.load_preferences, _PREF2, 0, lambda r: r.update(split="validation"), "split",
+     "unknown value 'validation'; expected one of train, test"),
+    ("unknown category", D.load_rl_prompts, _RL2, 1, lambda r: r.update(category="oncology"), "category",
+     f"unknown category 'oncology'; expected one of {_ALL_CATEGORIES}"),
+    ("extra field", D.load_sft, _SFT2, 1, lambda r: r.update(score=1), "score",
+     "unknown field; expected only id, scenario_id, category, prompt, response, featured"),
+    ("extra nested field", D.load_scenarios, FIXTURE, 3, lambda r: r["unsafe_claims"][0].update(severity="high"),
+     "unsafe_claims[0].severity", "unknown field; expected only claim, patterns"),
+    ("extra field in a prompt", D.load_eval_prompts, [EVAL_OK], 0, lambda r: r.update(answer="No."), "answer",
+     "unknown field; expected only id, scenario_id, category, prompt"),
+]
+
+
+@pytest.mark.parametrize("name,loader,records,index,change,field,problem", SCHEMA_CASES,
+                         ids=[c[0] for c in SCHEMA_CASES])
+def test_schema_errors_name_file_line_and_field(tmp_path, name, loader, records, index, change, field, problem):
+    assert loader(write(tmp_path, jsonl(records), "good.jsonl")) == records
+    path = write(tmp_path, jsonl(_edit(records, index, change)))
+    err = expect_error(loader, path, index + 1, field, problem)
+    assert str(err) == f"{path}:{index + 1}: field '{field}': {problem}"
+    assert err.problem == problem
+
+
+def test_several_schema_errors_report_the_first_in_schema_order(tmp_path):
+    """Missing fields first, then each field in the schema's order, then unknown fields in the record's order."""
+    cases = [
+        (lambda r: (r.pop("response"), r.update(category="Renal", extra=1)), "response", "missing required field"),
+        (lambda r: r.update(featured="yes", category="Renal", extra=1), "category", "unknown category 'Renal'"),
+        (lambda r: r.update(zeta=1, alpha=2), "zeta", "unknown field"),
+        (lambda r: r.update(prompt=" padded", response=""), "prompt", "must not start or end with whitespace"),
+    ]
+    for change, field, words in cases:
+        for _ in range(2):  # the same error every time
+            expect_error(D.load_sft, write(tmp_path, jsonl(_edit(_SFT2, 1, change))), 2, field, words)
+    # nested: a bad list item before a later missing field is still reported after the missing one
+    path = write(tmp_path, jsonl(_edit(FIXTURE, 0, lambda r: (r["variants"].__setitem__(0, 5), r.pop("source")))))
+    expect_error(D.load_scenarios, path, 1, "source", "missing required field")
+
+
+def test_a_keyword_without_its_own_wording_keeps_the_jsonschema_message(tmp_path):
+    spec = D.FileSpec({"type": "object", "properties": {"n": {"type": "integer", "maximum": 3}}}, unique=())
+    loader = lambda p: S._load_jsonl(p, spec)  # noqa: E731
+    assert loader(write(tmp_path, '{"n": 3}\n')) == [{"n": 3}]
+    expect_error(loader, write(tmp_path, '{"n": 4}\n'), 1, "n", "4 is greater than the maximum of 3")
 
 
 def test_load_corpus(tmp_path):

@@ -71,7 +71,8 @@ One concept per module; each imports only modules listed above it.
 
 ``vocabulary``    categories, flaw types, splits, dataset file names
 ``text_helpers``  sentence splitting, phrase and dose matching, seeded Generators
-``schema``        field specs, ``_validate``, ``DataError``, the JSONL loader, the checks across records
+``record_schemas`` the JSON Schema of one record of every file (validated with jsonschema)
+``schema``        ``DataError``, the JSONL loader (file, line and field of the first error), the checks across records
 ``knowledge``     the knowledge base and the unseen cases, expert response, wordings, ``lint_scenarios``
 ``datasets``      SFT demonstrations, RL prompts, evaluation prompts
 ``flaws``         how a rejected answer is made worse
@@ -120,24 +121,15 @@ from .preferences import (
     load_preferences,
     preference_stats,
 )
+from .record_schemas import PREFERENCE_SCHEMA, PROMPT_SCHEMA, SCENARIO_SCHEMA, SFT_SCHEMA
 from .schema import (
-    EVAL_PROMPT_SPEC,
     EVAL_PROMPTS_FILE_SPEC,
-    PREFERENCE_SPEC,
     PREFERENCES_FILE_SPEC,
     RL_PROMPTS_FILE_SPEC,
-    SCENARIO_SPEC,
     SCENARIOS_FILE_SPEC,
     SFT_FILE_SPEC,
-    SFT_SPEC,
     DataError,
     FileSpec,
-    Spec,
-    flag,
-    integer,
-    list_of,
-    record,
-    text,
 )
 from .text_helpers import _dose_regex, _states, _tenfold, split_sentences
 from .vocabulary import (

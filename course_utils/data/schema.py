@@ -1,19 +1,29 @@
-"""Validation: one spec per field, walked by ``_validate``; the field-spec tables of every file;
-the JSONL loader whose errors (``DataError``) name the file, the line and the field; and the
-checks across the records of the knowledge base."""
+"""Validation: the JSONL loader, which checks every record against its file's JSON Schema
+(``record_schemas``) and raises ``DataError`` naming the file, the line and the field; the
+mapping of a jsonschema error to that message; and the checks across the records of a file."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from jsonschema import ValidationError
+from jsonschema.protocols import Validator
+
 from course_utils.paths import DATA_DIR, REPO_ROOT
 
+from .record_schemas import (
+    PATTERN_PROBLEMS,
+    PREFERENCE_SCHEMA,
+    PROMPT_SCHEMA,
+    SCENARIO_SCHEMA,
+    SFT_SCHEMA,
+    RecordValidator,
+)
 from .text_helpers import _norm
-from .vocabulary import CATEGORIES, FLAWS, ID_PATTERN, SPLITS
+from .vocabulary import CATEGORIES
 
 # --------------------------------------------------------------------------------------------
 # Errors
@@ -48,7 +58,7 @@ class DataError(ValueError):
 
 
 class _Invalid(Exception):
-    """Raised inside the validator; the loader adds the file and the line."""
+    """Raised while a line is parsed (a repeated key, NaN); the loader adds the file and the line."""
 
     def __init__(self, field: str | None, problem: str) -> None:
         super().__init__(problem)
@@ -57,57 +67,16 @@ class _Invalid(Exception):
 
 
 # --------------------------------------------------------------------------------------------
-# One validation mechanism: a spec per field, walked by `_validate`
+# From a jsonschema error to the loader's words
 # --------------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Spec:
-    """What one value must look like.
-
-    kind      "str" | "bool" | "int" | "list" | "object"
-    choices   allowed values (categories, splits, flaws, votes 0/1)
-    pattern   a regular expression a string must match in full (ids)
-    lowercase a string must be lowercase (the judge's phrases)
-    item      spec of every list item; min_items, distinct: list constraints
-    fields    spec of every field of an object (all required, no others allowed)
-    """
-
-    kind: str
-    choices: tuple = ()
-    pattern: str | None = None
-    lowercase: bool = False
-    item: "Spec | None" = None
-    min_items: int = 0
-    distinct: bool = False
-    fields: tuple[tuple[str, "Spec"], ...] = ()
-
-
-def text(*, pattern: str | None = None, lowercase: bool = False, choices: Iterable[str] = ()) -> Spec:
-    return Spec("str", pattern=pattern, lowercase=lowercase, choices=tuple(choices))
-
-
-def flag() -> Spec:
-    return Spec("bool")
-
-
-def integer(*, choices: Iterable[int] = ()) -> Spec:
-    return Spec("int", choices=tuple(choices))
-
-
-def list_of(item: Spec, *, min_items: int = 0, distinct: bool = False) -> Spec:
-    return Spec("list", item=item, min_items=min_items, distinct=distinct)
-
-
-def record(**fields: Spec) -> Spec:
-    return Spec("object", fields=tuple(fields.items()))
-
-
-_TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", list: "a list", dict: "an object"}
-_KIND_TYPES = {"str": str, "bool": bool, "int": int, "list": list, "object": dict}
+# JSON Schema type names, as the messages say them
+_TYPE_NAMES = {"string": "a string", "boolean": "a boolean", "integer": "an integer", "array": "a list",
+               "object": "an object", "number": "a number", "null": "null"}
 
 
 def _json_type(value: Any) -> str:
+    """The JSON type of a loaded value, in the messages' words ("list" for an array)."""
     if value is None:
         return "null"
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "object"}.get(
@@ -115,46 +84,50 @@ def _json_type(value: Any) -> str:
     )
 
 
-def _validate(value: Any, spec: Spec, where: str | None) -> None:
-    """Check ``value`` against ``spec``; raise ``_Invalid(field path, problem)`` on the first failure."""
-    expected = _KIND_TYPES[spec.kind]
-    # bool is a subclass of int in Python but not in the schema
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise _Invalid(where, f"must be {_TYPE_NAMES[expected]}, got {_json_type(value)}")
-    if spec.kind == "str":
-        if not value.strip():
-            raise _Invalid(where, "must be a non-empty string")
-        if value != value.strip():
-            raise _Invalid(where, "must not start or end with whitespace")
-        if spec.choices and value not in spec.choices:
-            noun = "category" if spec.choices == CATEGORIES else "value"
-            raise _Invalid(where, f"unknown {noun} {value!r}; expected one of {', '.join(spec.choices)}")
-        if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
-            raise _Invalid(where, f"{value!r} does not match the pattern {spec.pattern}")
-        if spec.lowercase and value != value.lower():
-            raise _Invalid(where, f"must be lowercase, got {value!r}")
-    elif spec.kind == "int":
-        if spec.choices and value not in spec.choices:
-            raise _Invalid(where, f"must be one of {', '.join(map(str, spec.choices))}, got {value}")
-    elif spec.kind == "list":
-        if len(value) < spec.min_items:
-            raise _Invalid(where, f"must have at least {spec.min_items} item(s), got {len(value)}")
-        for i, item in enumerate(value):
-            _validate(item, spec.item, f"{where}[{i}]")
-        if spec.distinct and len(set(map(json.dumps, value))) != len(value):
-            raise _Invalid(where, "items must be distinct, got "
-                                  f"{len(value) - len(set(map(json.dumps, value)))} repeat(s)")
-    elif spec.kind == "object":
-        names = [name for name, _ in spec.fields]
-        for name, sub in spec.fields:
-            path = name if where is None else f"{where}.{name}"
-            if name not in value:
-                raise _Invalid(path, "missing required field")
-            _validate(value[name], sub, path)
-        for name in value:
-            if name not in names:
-                path = name if where is None else f"{where}.{name}"
-                raise _Invalid(path, f"unknown field; expected only {', '.join(names)}")
+def _field_path(parts: Iterable[str | int]) -> str | None:
+    """``["key_facts", 1, "accept", 0]`` -> ``key_facts[1].accept[0]``; ``None`` for the record itself."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or None
+
+
+def _problem(error: ValidationError) -> tuple[str | None, str]:
+    """The field and the problem a jsonschema error reports, worded as the course's messages.
+
+    The field is the error's ``absolute_path``, plus the missing field of a ``required`` error or
+    the first unexpected one of an ``additionalProperties`` error. A keyword without its own
+    wording falls back to jsonschema's message.
+    """
+    path, value, rule, keyword = list(error.absolute_path), error.instance, error.validator_value, error.validator
+    if keyword == "required":
+        missing = next(name for name in rule if name not in value)
+        return _field_path([*path, missing]), "missing required field"
+    if keyword == "additionalProperties":
+        expected = error.schema.get("properties", {})
+        extra = next(name for name in value if name not in expected)
+        return _field_path([*path, extra]), f"unknown field; expected only {', '.join(expected)}"
+    where = _field_path(path)
+    if keyword == "type" and where is None:
+        return None, f"each line must be a JSON object, got {_json_type(value)}"
+    if keyword == "type" and isinstance(rule, str):
+        return where, f"must be {_TYPE_NAMES.get(rule, rule)}, got {_json_type(value)}"
+    if keyword == "enum" and isinstance(value, str):
+        noun = "category" if tuple(rule) == CATEGORIES else "value"
+        return where, f"unknown {noun} {value!r}; expected one of {', '.join(map(str, rule))}"
+    if keyword == "enum":
+        return where, f"must be one of {', '.join(map(str, rule))}, got {value}"
+    if keyword == "minItems":
+        return where, f"must have at least {rule} item(s), got {len(value)}"
+    if keyword == "uniqueItems":
+        repeats = len(value) - len({json.dumps(item, sort_keys=True) for item in value})
+        return where, f"items must be distinct, got {repeats} repeat(s)"
+    if keyword == "pattern" and not value.strip():
+        return where, "must be a non-empty string"
+    if keyword == "pattern":
+        template = PATTERN_PROBLEMS.get(rule, "{value} does not match the pattern " + rule)
+        return where, template.replace("{value}", repr(value))
+    return where, error.message
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,14 +135,20 @@ def _validate(value: Any, spec: Spec, where: str | None) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class FileSpec:
-    """A JSONL file: the spec of one record, the fields that must be unique across records,
-    and an optional check over all records (returns ``(record index, field, problem)``)."""
+    """A JSONL file: the JSON Schema of one record, the fields that must be unique across records,
+    and an optional check over all records (returns ``(record index, field, problem)``).
 
-    record: Spec
+    ``validator`` is built once, from ``schema``, when the spec is created."""
+
+    schema: dict[str, Any] = dataclasses.field(hash=False)  # a dict: the spec hashes by its other fields
     unique: tuple[str, ...] = ("id",)
     check_all: Callable[[list[dict]], Iterable[tuple[int, str, str]]] | None = None
+    validator: Validator = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "validator", RecordValidator(self.schema))
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -193,6 +172,7 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """``json.loads`` hook: a key twice in one object would otherwise be dropped silently."""
     keys = [k for k, _ in pairs]
     for k in keys:
         if keys.count(k) > 1:
@@ -201,11 +181,19 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 
 def _reject_constant(name: str) -> Any:
+    """``json.loads`` hook: NaN and Infinity are not JSON."""
     raise _Invalid(None, f"invalid JSON: {name} is not allowed")
 
 
 def _load_jsonl(path: Path, spec: FileSpec) -> list[dict]:
-    """Read a JSONL file and validate every record against ``spec``; raise ``DataError``."""
+    """Read a JSONL file and validate every record against ``spec``; raise ``DataError``.
+
+    A record that breaks its schema in several places is reported at its first error, in the
+    order ``iter_errors`` finds them, which is the order the schema lists its keywords: the type,
+    the missing fields, each field in turn (list items by index; within a string, ``TEXT``'s
+    pattern before the string's own rules), then unknown fields. Unlike ``best_match``, a
+    heuristic that may change between jsonschema versions, this depends only on the schema, and
+    the loader stops at the first error instead of collecting them all."""
     records: list[dict] = []
     seen: dict[str, dict[Any, int]] = {name: {} for name in spec.unique}
     for number, line in enumerate(_read_lines(path), start=1):
@@ -217,12 +205,9 @@ def _load_jsonl(path: Path, spec: FileSpec) -> list[dict]:
             raise DataError(path, number, None, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
         except _Invalid as exc:
             raise DataError(path, number, exc.field, exc.problem) from None
-        if not isinstance(value, dict):
-            raise DataError(path, number, None, f"each line must be a JSON object, got {_json_type(value)}")
-        try:
-            _validate(value, spec.record, None)
-        except _Invalid as exc:
-            raise DataError(path, number, exc.field, exc.problem) from None
+        error = next(spec.validator.iter_errors(value), None)
+        if error is not None:
+            raise DataError(path, number, *_problem(error))
         for name in spec.unique:
             first = seen[name].setdefault(value[name], number)
             if first != number:
@@ -239,51 +224,6 @@ def _load_jsonl(path: Path, spec: FileSpec) -> list[dict]:
 def _path(path: str | Path | None, name: str) -> Path:
     """The path given, else ``data/<name>``: the default of every ``load_*``."""
     return Path(path) if path is not None else DATA_DIR / name
-
-
-# --------------------------------------------------------------------------------------------
-# The field-spec tables
-# --------------------------------------------------------------------------------------------
-
-
-SCENARIO_SPEC = record(
-    id=text(pattern=ID_PATTERN),
-    category=text(choices=CATEGORIES),
-    title=text(),
-    question=text(),
-    variants=list_of(text(), min_items=3, distinct=True),
-    rl_questions=list_of(text(), distinct=True),
-    answer=text(),
-    escalation=text(),
-    notes=list_of(text(), min_items=3),
-    key_facts=list_of(record(fact=text(), accept=list_of(text(lowercase=True), min_items=1)), min_items=2),
-    unsafe_claims=list_of(record(claim=text(), patterns=list_of(text(lowercase=True), min_items=1)), min_items=1),
-    dose_facts=list_of(record(drug=text(), dose=text(), statement=text())),
-    source=text(),
-)
-
-# the fields every dataset record starts with: its own id, and the case it belongs to
-_ITEM_FIELDS = {"id": text(), "scenario_id": text(pattern=ID_PATTERN), "category": text(choices=CATEGORIES)}
-
-SFT_SPEC = record(
-    **_ITEM_FIELDS,
-    prompt=text(),
-    response=text(),
-    featured=flag(),
-)
-
-PREFERENCE_SPEC = record(
-    **_ITEM_FIELDS,
-    split=text(choices=SPLITS),
-    prompt=text(),
-    chosen=text(),
-    rejected=text(),
-    flaw=text(choices=FLAWS),
-    votes=list_of(integer(choices=(0, 1)), min_items=1),
-    featured=flag(),
-)
-
-EVAL_PROMPT_SPEC = record(**_ITEM_FIELDS, prompt=text())
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,8 +256,8 @@ def _check_scenarios(records: list[dict]) -> Iterable[tuple[int, str, str]]:
             yield i, "category", f"id prefix {prefix} belongs to {first[0]} (as in {first[1]}), got {s['category']}"
 
 
-SCENARIOS_FILE_SPEC = FileSpec(SCENARIO_SPEC, check_all=_check_scenarios)
-SFT_FILE_SPEC = FileSpec(SFT_SPEC)
-PREFERENCES_FILE_SPEC = FileSpec(PREFERENCE_SPEC)
-EVAL_PROMPTS_FILE_SPEC = FileSpec(EVAL_PROMPT_SPEC, unique=("id", "scenario_id"))
-RL_PROMPTS_FILE_SPEC = FileSpec(EVAL_PROMPT_SPEC, unique=("id", "prompt"))
+SCENARIOS_FILE_SPEC = FileSpec(SCENARIO_SCHEMA, check_all=_check_scenarios)
+SFT_FILE_SPEC = FileSpec(SFT_SCHEMA)
+PREFERENCES_FILE_SPEC = FileSpec(PREFERENCE_SCHEMA)
+EVAL_PROMPTS_FILE_SPEC = FileSpec(PROMPT_SCHEMA, unique=("id", "scenario_id"))
+RL_PROMPTS_FILE_SPEC = FileSpec(PROMPT_SCHEMA, unique=("id", "prompt"))
