@@ -30,6 +30,9 @@ z              logits (B, T, V)
 dX             ∂loss/∂X, the gradient flowing back into X
 =============  ==============================================================
 
+The layers and their backward passes are in ``layers.py``, decoding (temperature, top-k,
+top-p) in ``decoding.py``; this module is the architecture that composes them.
+
 Conventions: every linear layer inside a block has a bias (GPT-2); the LM head has none,
 so the tied and the untied head have the same form, z = h W. Parameter keys read like the
 architecture: ``wte``, ``wpe``, ``h0.ln1.g``, ``h0.attn.w_qkv``, ``h0.mlp.w_fc``, ...,
@@ -65,11 +68,21 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
-from .stats import EXP_SAFE  # |s| ≤ 60: exp(s) and Σ exp(s) neither overflow nor underflow in float32
+from .decoding import Generation, filter_logits, sample_next_token  # noqa: F401  (filter_logits: re-exported)
+from .layers import (
+    attention,
+    attention_backward,
+    gelu,
+    gelu_backward,
+    layer_norm,
+    layer_norm_backward,
+    linear,
+    linear_backward,
+    scatter_add_rows,
+)
 
 __all__ = ["GPTConfig", "TinyGPT", "Generation", "copy_into", "filter_logits", "sample_next_token"]
 
@@ -111,150 +124,6 @@ class GPTConfig:
     def d_head(self) -> int:
         """d_h = D / H."""
         return self.d_model // self.n_heads
-
-
-class Generation(NamedTuple):
-    """What ``TinyGPT.generate`` returns when log-probabilities or logits are requested.
-
-    tokens:   (B, n) new tokens; after a row's ``stop_id`` the row holds ``pad_id``.
-    logprobs: (B, n) log q(token) under the distribution actually sampled from (after
-              temperature, top-k, top-p); 0 after the stop and for greedy decoding.
-    logits:   (B, n, V) raw model logits (before temperature) at each step, or None.
-    lengths:  (B,) number of generated tokens per row, the stop token included.
-    """
-
-    tokens: np.ndarray
-    logprobs: np.ndarray | None
-    logits: np.ndarray | None
-    lengths: np.ndarray
-
-
-# ----------------------------------------------------------------------------- layers
-# Each layer is a pair of functions: forward returns (output, cache), backward takes the
-# upstream gradient and the cache. Rows are N = B·T positions, features the last axis.
-
-LN_EPS = 1e-5
-GELU_C = math.sqrt(2.0 / math.pi)
-
-
-def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray):
-    """y = (x - μ) / √(σ² + eps) · g + b, with μ, σ² over the D features of each row."""
-    avg = np.full(x.shape[1], 1.0 / x.shape[1], dtype=x.dtype)   # μ = x @ avg: fast row mean
-    xc = x - (x @ avg)[:, None]
-    rstd = 1.0 / np.sqrt((xc * xc) @ avg + LN_EPS)
-    xhat = xc
-    xhat *= rstd[:, None]
-    y = xhat * g
-    y += b
-    return y, (xhat, rstd, g, avg)
-
-
-def layer_norm_backward(dy: np.ndarray, cache):
-    """dx = rstd · (dx̂ - mean(dx̂) - x̂ · mean(dx̂ ⊙ x̂)),  dx̂ = dy ⊙ g;  dg = Σ dy ⊙ x̂,  db = Σ dy."""
-    xhat, rstd, g, avg = cache
-    ones = np.ones(dy.shape[0], dtype=dy.dtype)
-    dg = ones @ (dy * xhat)
-    db = ones @ dy
-    dxhat = dy * g
-    dx = xhat * ((dxhat * xhat) @ avg)[:, None]
-    np.subtract(dxhat, dx, out=dx)
-    dx -= (dxhat @ avg)[:, None]
-    dx *= rstd[:, None]
-    return dx, dg, db
-
-
-def gelu(u: np.ndarray):
-    """GELU(u) = ½ u (1 + tanh(c (u + 0.044715 u³))), c = √(2/π) (Hendrycks & Gimpel 2016)."""
-    t = u * u
-    t *= 0.044715 * GELU_C
-    t += GELU_C
-    t *= u
-    np.tanh(t, out=t)
-    y = t + 1.0
-    y *= u
-    y *= 0.5
-    return y, (u, t)
-
-
-def gelu_backward(dy: np.ndarray, cache) -> np.ndarray:
-    """dGELU/du = ½ (1 + t) + ½ u (1 - t²) c (1 + 3·0.044715 u²),  t = tanh(c (u + 0.044715 u³))."""
-    u, t = cache
-    inner = u * u
-    inner *= 3 * 0.044715 * GELU_C
-    inner += GELU_C                      # c (1 + 3·0.044715 u²)
-    inner *= u
-    one_minus_t2 = t * t
-    np.subtract(1.0, one_minus_t2, out=one_minus_t2)
-    inner *= one_minus_t2                # u (1 - t²) c (1 + ...)
-    inner += t
-    inner += 1.0
-    inner *= 0.5
-    inner *= dy
-    return inner
-
-
-def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    """y = x W + b on rows x (N, D_in)."""
-    y = x @ w
-    if b is not None:
-        y += b
-    return y
-
-
-def linear_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, need_dx: bool = True):
-    """dx = dy Wᵀ,  dW = xᵀ dy,  db = Σ_rows dy (a ones-vector product)."""
-    dw = x.T @ dy
-    db = np.ones(dy.shape[0], dtype=dy.dtype) @ dy
-    dx = dy @ w.T if need_dx else None
-    return dx, dw, db
-
-
-def softmax_rows(s: np.ndarray, bounded: bool = False) -> np.ndarray:
-    """P = softmax over the last axis, in place: exp(S - c) / Σ exp(S - c).
-
-    Any shift c gives the same P; the usual c = max S guards exp against overflow but costs
-    two passes over S. A caller that knows |S| ≤ EXP_SAFE (masked entries may be -∞)
-    passes ``bounded=True`` and the shift is skipped.
-    """
-    if not bounded:
-        s -= s.max(axis=-1, keepdims=True)
-    np.exp(s, out=s)
-    s /= (s @ np.ones(s.shape[-1], dtype=s.dtype))[..., None]
-    return s
-
-
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None):
-    """Y = softmax(Q Kᵀ / √d_h + bias) V for Q (B, H, Tq, d_h), K, V (B, H, Tk, d_h).
-
-    ``bias`` is 0 where a query may look and -∞ where it may not (the causal mask).
-    By Cauchy-Schwarz |S_ij| ≤ |q_i| |k_j| / √d_h: when the largest query and key norms
-    keep that under EXP_SAFE, the softmax can skip its max-shift.
-    Returns Y and the cache (Q / √d_h, K, V, P).
-    """
-    q = q * (1.0 / math.sqrt(q.shape[-1]))                 # scale the small Q rather than the big S
-    s = q @ k.transpose(0, 1, 3, 2)                        # S, (B, H, Tq, Tk)
-    if bias is not None:
-        s += bias
-    ones = np.ones(q.shape[-1], dtype=q.dtype)
-    bound_sq = float(((q * q) @ ones).max()) * float(((k * k) @ ones).max())
-    p = softmax_rows(s, bounded=bound_sq <= EXP_SAFE**2)   # P
-    return p @ v, (q, k, v, p)
-
-
-def attention_backward(dy: np.ndarray, cache):
-    """Backward of ``attention``: dV = Pᵀ dY,  dS = P ⊙ (dP - Σ_j dP ⊙ P),  dQ = dS K / √d_h,  dK = dSᵀ Q / √d_h."""
-    q_scaled, k, v, p = cache
-    dv = p.transpose(0, 1, 3, 2) @ dy
-    ds = dy @ v.transpose(0, 1, 3, 2)                      # dP
-    ds -= ((ds * p) @ np.ones(p.shape[-1], dtype=p.dtype))[..., None]
-    ds *= p                                                # dS
-    dq = ds @ k
-    dq *= 1.0 / math.sqrt(q_scaled.shape[-1])
-    dk = ds.transpose(0, 1, 3, 2) @ q_scaled               # Q / √d_h already carries the scale
-    return dq, dk, dv
-
-
-# ----------------------------------------------------------------------------- the model
 
 
 class TinyGPT:
@@ -429,7 +298,7 @@ class TinyGPT:
         dwte = grads.get("wte")
         if dwte is None:
             dwte = np.zeros_like(p["wte"])
-        _scatter_add_rows(dwte, tokens.reshape(-1), dx)
+        scatter_add_rows(dwte, tokens.reshape(-1), dx)
         grads["wte"] = dwte
         dwpe = np.zeros_like(p["wpe"])
         dwpe[:T] = (np.ones(B, dtype=self.dtype) @ dx.reshape(B, T * D)).reshape(T, D)   # Σ over the batch
@@ -658,80 +527,3 @@ def copy_into(params: dict[str, np.ndarray], state) -> None:
         if value.shape != a.shape:
             raise ValueError(f"{name}: shape {value.shape} in state_dict, {a.shape} in the model")
         a[...] = value
-
-
-def _scatter_add_rows(dst: np.ndarray, idx: np.ndarray, rows: np.ndarray) -> None:
-    """dst[idx[n]] += rows[n] for every n (repeated indices add up).
-
-    Sorting the indices and summing each run with ``np.add.reduceat`` is about twice as fast
-    as ``np.add.at`` here.
-    """
-    order = np.argsort(idx, kind="stable")
-    sorted_idx = idx[order]
-    starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
-    dst[sorted_idx[starts]] += np.add.reduceat(rows[order], starts, axis=0)
-
-
-# ----------------------------------------------------------------------------- sampling
-
-
-def filter_logits(logits: np.ndarray, top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
-    """Set the logits of tokens outside the top-k / nucleus (top-p) set to -∞ (float64 copy).
-
-    * top-k: keep every token whose logit is ≥ the k-th largest (so ties with the k-th are
-      all kept; the result does not depend on how ties are ordered). k ≥ V keeps all.
-    * top-p (Holtzman et al. 2020): sort by probability, keep the shortest prefix whose
-      probability mass reaches p (the most likely token is always kept), plus every token
-      tied with the least likely kept one. p = 1 keeps all.
-    Applied in this order, to the rows of ``logits`` (..., V).
-    """
-    z = np.array(logits, dtype=np.float64)
-    V = z.shape[-1]
-    if top_k is not None:
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1 (or None), got {top_k}")
-        if top_k < V:
-            kth_largest = np.partition(z, V - top_k, axis=-1)[..., V - top_k, None]
-            z[z < kth_largest] = -np.inf
-    if top_p is not None:
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
-        if top_p < 1.0:
-            prob = np.exp(z - z.max(axis=-1, keepdims=True))
-            prob /= prob.sum(axis=-1, keepdims=True)
-            p_sorted = -np.sort(-prob, axis=-1)                         # descending
-            mass_before = np.cumsum(p_sorted, axis=-1) - p_sorted
-            n_keep = (mass_before < top_p).sum(axis=-1, keepdims=True)  # ≥ 1
-            p_min_kept = np.take_along_axis(p_sorted, n_keep - 1, axis=-1)
-            z[prob < p_min_kept] = -np.inf
-    return z
-
-
-def sample_next_token(
-    logits: np.ndarray,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    rng: np.random.Generator | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw one token per row of ``logits`` (B, V); return (tokens (B,), log q(token) (B,)).
-
-    q = softmax(filter_logits(z / τ, top_k, top_p)), sampled by inverting its cumulative
-    distribution with one uniform number per row. τ = 0 is greedy: token = argmax z and
-    log q = 0 (q puts all its mass there).
-    """
-    z = np.asarray(logits, dtype=np.float64)
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if temperature == 0:
-        return z.argmax(axis=-1), np.zeros(z.shape[0])
-    rng = np.random.default_rng(rng)
-    z = filter_logits(z / temperature, top_k, top_p)
-    log_q = z - z.max(axis=-1, keepdims=True)
-    log_q -= np.log(np.exp(log_q).sum(axis=-1, keepdims=True))        # log softmax
-    cdf = np.cumsum(np.exp(log_q), axis=-1)
-    u = rng.random(z.shape[0]) * cdf[:, -1]
-    token = (cdf <= u[:, None]).sum(axis=-1)                          # first index with cdf > u
-    last_allowed = z.shape[1] - 1 - np.argmax(np.isfinite(z[:, ::-1]), axis=-1)
-    token = np.minimum(token, last_allowed)                           # guard against rounding at u ≈ 1
-    return token, log_q[np.arange(z.shape[0]), token]
