@@ -30,7 +30,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from course_utils import elo
+from course_utils import bradley_terry, elo
+from course_utils import battles as battles_mod
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[object, float, float]:
@@ -133,12 +134,12 @@ def main() -> None:
     print(f"{'simulate the battle table':44s}{fmt(t_sim)}")
 
     def aggregate() -> tuple[np.ndarray, pd.Index]:
-        parsed = elo._parse_battles(battles)
-        return elo._win_counts(parsed), parsed.models
+        parsed = battles_mod._parse_battles(battles)
+        return bradley_terry._win_counts(parsed), parsed.models
 
     (w, models), t_agg, median = timed(aggregate, repeat=3)
     print(f"{'aggregation (validate + win counts W)':44s}{fmt(t_agg)}  (best of 3, median {fmt(median).strip()})")
-    _, t_fit, median = timed(lambda: elo._fit_bradley_terry(w, models), repeat=20)
+    _, t_fit, median = timed(lambda: bradley_terry._fit_bradley_terry(w, models), repeat=20)
     print(f"{'one fit on the counts (Newton)':44s}{fmt(t_fit)}  (best of 20, median {fmt(median).strip()})")
     ratings, t_e2e, _ = timed(lambda: elo.bradley_terry_ratings(battles), repeat=3)
     print(f"{'bradley_terry_ratings end to end':44s}{fmt(t_e2e)}  (best of 3)")

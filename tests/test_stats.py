@@ -14,7 +14,7 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 
-from course_utils import elo, losses, model, reward, stats
+from course_utils import elo, layers, losses, reward, stats
 
 # ----------------------------------------------------------------------------- the Wilson interval
 GRID = [(k, n) for n in (1, 2, 3, 5, 10, 20, 37, 100, 1000) for k in sorted({0, 1, n // 3, n // 2, n - 1, n})]
@@ -69,7 +69,7 @@ def test_sigmoid_forms_keep_their_dtype_and_reject_unknown_methods():
 
 
 def test_exp_safe_is_one_constant():
-    assert model.EXP_SAFE is stats.EXP_SAFE and losses.EXP_SAFE is stats.EXP_SAFE
+    assert layers.EXP_SAFE is stats.EXP_SAFE and losses.EXP_SAFE is stats.EXP_SAFE
 
 
 # ----------------------------------------------------------------------------- the bootstrap
