@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils import checkpoints, data, judge  # noqa: E402
 from course_utils.ppo import DEFAULT_CONFIG, sample_answers, train_ppo  # noqa: E402
-from course_utils.reward import evaluate, load_reward_model  # noqa: E402
+from course_utils.reward import evaluate_pairs, load_reward_model  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from sweep_scale import _words, repeated_4grams  # noqa: E402  (the same measures as the sweep)
@@ -146,7 +146,7 @@ def main(argv: list[str]) -> int:
         out["ppo_vs_sft"] = gain(v_ppo, v_sft)
         out["ppo_vs_sft_rl_prompts"] = {"sft": ci(v_sft_rl.overall), **gain(rl_gold(ppo), v_sft_rl)}
         test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
-        out["reward_heldout_accuracy"] = round(float(evaluate(rm, tok, test_pairs)["accuracy"]), 4)
+        out["reward_heldout_accuracy"] = round(float(evaluate_pairs(rm, tok, test_pairs)["accuracy"]), 4)
         out["reward_onpolicy"] = onpolicy_agreement(rm, tok, {"sft": sft, "ppo": ppo}, items, scen)
         out["rm_score"] = {"sft": ci(rm.score(tok, prompts, answers["sft"])),
                            "ppo": ci(rm.score(tok, prompts, answers["ppo"])),

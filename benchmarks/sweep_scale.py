@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils import checkpoints, data, judge  # noqa: E402
 from course_utils.ppo import sample_answers  # noqa: E402
-from course_utils.training import (PretrainConfig, SFTConfig, corpus_stream, evaluate_lm, new_model,  # noqa: E402
+from course_utils.training import (PretrainConfig, SFTConfig, corpus_stream, window_loss, new_model,  # noqa: E402
                                    pretrain, response_loss, sft)
 
 CONFIGS: dict[str, dict] = {
@@ -94,7 +94,7 @@ def run(name: str) -> dict:
         pcfg = replace(PretrainConfig(), steps=c["steps"], warmup=max(40, c["steps"] // 20), eval_every=c["steps"])
         if cached.exists():                       # the same pretraining as an earlier configuration
             model = type(model).load(cached)
-            val_loss = evaluate_lm(model, val, pcfg.seq_len, n_batches=pcfg.eval_batches)
+            val_loss = window_loss(model, val, pcfg.seq_len, n_batches=pcfg.eval_batches)
         else:
             hist = pretrain(model, train, val, pcfg, progress=False)
             val_loss = float(hist.log.val_loss.dropna().iloc[-1])

@@ -88,7 +88,7 @@ from .widgets.beyond import (  # noqa: F401  (re-exported: chapter 8 calls beyon
 __all__ = [
     "CACHE_FILE", "REFERENCE_DPO", "REFERENCE_GRPO", "BON_SAMPLES", "TABLE_NS", "CURVE_NS", "SUMMARY_COLUMNS",
     "fitting_pairs", "rl_prompts", "train_reference_dpo", "train_reference_grpo", "dpo_train_tokens", "rl_train_tokens",
-    "bon_samples", "bon_choice", "bestofn_curve", "side_by_side", "build_beyond_cache", "load_beyond",
+    "bon_samples", "bon_choice", "bestofn_curve", "side_by_side", "build_beyond_cache", "load_beyond_cache",
     "bandit_dpo", "dpo_beta_view", "dpo_beta_widget", "best_of_n_view", "best_of_n_widget",
 ]
 
@@ -366,7 +366,7 @@ def _single_threaded(fn: Callable, *args):
         return fn(*args)
 
 
-def load_beyond(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
+def load_beyond_cache(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
     """The tables of ``beyond.npz`` (written by :func:`build_beyond_cache`)."""
     path = committed_file(directory, CACHE_FILE)
     return load_tables(path)

@@ -54,11 +54,11 @@ from .model import TinyGPT
 from .paths import CHECKPOINT_DIR, LOG_DIR_NAME, committed_file, save_log
 from .ppo import build_ppo_checkpoint
 from .progress import Progress
-from .reward import build_reward_checkpoint, evaluate, load_reward_model
+from .reward import build_reward_checkpoint, evaluate_pairs, load_reward_model
 from .sampling import sample_answers
 from .scorecard import build_scorecard_cache
 from .tokenizer import VocabularyTokenizer
-from .training import (PretrainConfig, SFTConfig, corpus_stream, evaluate_lm, new_model, pretrain, response_loss,
+from .training import (PretrainConfig, SFTConfig, corpus_stream, window_loss, new_model, pretrain, response_loss,
                        sft)
 
 SEED = 0
@@ -215,9 +215,9 @@ def metrics(directory: Path = CHECKPOINT_DIR) -> dict[str, float]:
     test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
     prompts = [h["prompt"] for h in held_out]
     out = {
-        "base_val_loss": evaluate_lm(load("base", directory), val, cfg.seq_len),
+        "base_val_loss": window_loss(load("base", directory), val, cfg.seq_len),
         "sft_heldout_loss": response_loss(load("sft", directory), tok, held_out),
-        "reward_test_accuracy": evaluate(rm, tok, test_pairs)["accuracy"],
+        "reward_test_accuracy": evaluate_pairs(rm, tok, test_pairs)["accuracy"],
         "ppo_heldout_reward": float(rm.score(tok, prompts,
                                              sample_answers(load("ppo", directory), tok, prompts)).mean()),
     }

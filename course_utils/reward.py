@@ -34,7 +34,7 @@ zero of r are arbitrary.
 
 Public API: :class:`RewardModel` (``forward``, ``backward``, ``score``, ``save``, ``load``,
 ``copy``), :class:`RewardConfig` and :data:`DEFAULT_CONFIG`, :func:`train_reward_model`,
-:func:`evaluate`, :func:`calibration`, :func:`wilson_interval`, :func:`orient_pairs`,
+:func:`evaluate_pairs`, :func:`calibration`, :func:`wilson_interval`, :func:`orient_pairs`,
 :func:`build_reward_checkpoint`, :func:`load_reward_model`.
 """
 
@@ -69,7 +69,7 @@ __all__ = [
     "orient_pairs",
     "train_reward_model",
     "pair_rewards",
-    "evaluate",
+    "evaluate_pairs",
     "calibration",
     "wilson_interval",
     "build_reward_checkpoint",
@@ -416,7 +416,7 @@ def train_reward_model(
                 opt.step(grads, lr=lr_t)
                 if eval_pairs is not None and len(eval_pairs) and (
                         b == n_batches - 1 or (eval_every and step % eval_every == 0)):
-                    ev = evaluate(rm, tok, eval_pairs)
+                    ev = evaluate_pairs(rm, tok, eval_pairs)
                     row["eval_loss"], row["eval_accuracy"] = ev["loss"], ev["accuracy"]
                 rows.append(row)
                 bar.update(loss=loss, acc=row["accuracy"])
@@ -431,7 +431,8 @@ def train_reward_model(
 # wilson_interval (stats.py) is re-exported here: the 95% interval of an accuracy.
 
 
-def evaluate(rm: RewardModel, tok: VocabularyTokenizer, pairs: Sequence[Mapping], margin: float = 0.0) -> dict:
+def evaluate_pairs(rm: RewardModel, tok: VocabularyTokenizer, pairs: Sequence[Mapping],
+                   margin: float = 0.0) -> dict:
     """How well the reward model ranks ``pairs`` by their dataset labels (chosen should win).
 
     Returns a dict: ``n``, ``correct`` (pairs with r_c > r_r), ``accuracy``, its 95% Wilson

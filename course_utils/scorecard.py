@@ -56,7 +56,7 @@ Public names
 ``arena_ratings``            Bradley-Terry ratings + bootstrap intervals of a battle table
 ``compare_rankings``         two leaderboards side by side; ``kendall_tau``
 ``build_scorecard_cache``    the ablations (trained), written to ``scorecard.npz``
-``load_cache``               the tables of ``scorecard.npz`` as DataFrames
+``load_scorecard_cache``               the tables of ``scorecard.npz`` as DataFrames
 ``save_tables``, ``load_tables``  the file format (``tables.py``: column arrays, no pickles)
 """
 
@@ -104,7 +104,7 @@ __all__ = [
     "kendall_tau",
     "flip_labels",
     "build_scorecard_cache",
-    "load_cache",
+    "load_scorecard_cache",
     "save_tables",
     "load_tables",
 ]
@@ -203,7 +203,7 @@ def stage_answers(models: Mapping[str, TinyGPT], tok: VocabularyTokenizer, eval_
 def answers_from_table(table: pd.DataFrame, eval_prompts: Sequence[Mapping], stage_column: str = "policy",
                        names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """A table of answers (``stage_column``, eval_id, answer), e.g. chapter 6's ``policy_answers``
-    or the ablations of :func:`load_cache`, in the format of :func:`stage_answers`.
+    or the ablations of :func:`load_scorecard_cache`, in the format of :func:`stage_answers`.
 
     ``names`` (optional) selects and renames stages: {name in the table: stage name}, in the
     order wanted; without it every stage is kept under its own name, in order of first
@@ -514,7 +514,7 @@ def load_tables(path: Path) -> dict[str, pd.DataFrame]:
     return _tables.load_tables(path, CACHE_FORMAT, "a scorecard cache")
 
 
-def load_cache(directory: Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
+def load_scorecard_cache(directory: Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
     """The tables of ``scorecard.npz`` (written by :func:`build_scorecard_cache`).
 
     ``answers``          policy, eval_id, answer: greedy answers of the ablation policies
@@ -569,7 +569,7 @@ def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: boo
       training pairs (:func:`flip_labels`, seeded), then PPO from SFT against it.
 
     Stores the greedy answers of the three policies to every evaluation prompt and the
-    diagnostics of both runs (tables of :func:`load_cache`); no timings. Returns the path.
+    diagnostics of both runs (tables of :func:`load_scorecard_cache`); no timings. Returns the path.
     """
     out_dir = Path(out_dir)
     cfg = ppo_config or ppo.DEFAULT_CONFIG

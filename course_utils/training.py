@@ -156,9 +156,10 @@ def _step(model: TinyGPT, opt: AdamW, x, y, mask, lr: float, grad_clip: float):
     return loss, gnorm, ok is not False
 
 
-def evaluate_lm(model: TinyGPT, stream: np.ndarray, seq_len: int, batch_size: int = 16,
+def window_loss(model: TinyGPT, stream: np.ndarray, seq_len: int, batch_size: int = 16,
                 n_batches: int = 8, seed: int = 1234) -> float:
-    """Mean cross-entropy on fixed random windows of ``stream`` (same windows every call)."""
+    """Mean cross-entropy of next-token prediction on ``n_batches`` fixed random windows of ``stream``
+    (the same windows every call): the validation loss of chapter 1."""
     rng = np.random.default_rng(seed)
     losses = []
     for _ in range(n_batches):
@@ -198,7 +199,7 @@ def pretrain(model: TinyGPT, train: np.ndarray, val: np.ndarray | None = None,
                 rows.append(row)
                 break
             if val is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
-                row["val_loss"] = evaluate_lm(model, val, cfg.seq_len, n_batches=cfg.eval_batches)
+                row["val_loss"] = window_loss(model, val, cfg.seq_len, n_batches=cfg.eval_batches)
             rows.append(row)
             bar.update(loss=float(loss))
     return History(pd.DataFrame(rows), diverged, msg, asdict(cfg))

@@ -68,7 +68,7 @@ def built(tok, tmp_path_factory):
     finally:
         mp.undo()
     assert path == out / beyond.CACHE_FILE
-    return out, beyond.load_beyond(out)
+    return out, beyond.load_beyond_cache(out)
 
 
 # ----------------------------------------------------------------------------- the builder
@@ -116,7 +116,7 @@ def test_curve_is_consistent_with_the_samples(built):
 
 def test_load_beyond_says_how_to_rebuild(tmp_path):
     with pytest.raises(FileNotFoundError, match="make checkpoints"):
-        beyond.load_beyond(tmp_path)
+        beyond.load_beyond_cache(tmp_path)
 
 
 # ----------------------------------------------------------------------------- the pieces

@@ -317,9 +317,9 @@ def test_tables_round_trip_without_pickles(tmp_path):
 
 def test_load_results_reads_the_cache_and_explains_a_missing_one(tmp_path, hacking):
     with pytest.raises(FileNotFoundError, match="make checkpoints"):
-        E.load_results(tmp_path)
+        E.load_experiments_cache(tmp_path)
     E.save_tables(hacking[0], tmp_path / E.CACHE_FILE)
-    back = E.load_results(tmp_path)
+    back = E.load_experiments_cache(tmp_path)
     for name, df in hacking[0].items():
         pd.testing.assert_frame_equal(back[name].reset_index(drop=True), df.reset_index(drop=True),
                                       check_dtype=False)

@@ -16,8 +16,8 @@ from gradcheck import check_grads
 from course_utils import reward as rw
 from course_utils.losses import bradley_terry_loss
 from course_utils.model import GPTConfig, TinyGPT
-from course_utils.reward import (RewardConfig, RewardModel, calibration, evaluate, orient_pairs, train_reward_model,
-                                 wilson_interval)
+from course_utils.reward import (RewardConfig, RewardModel, calibration, evaluate_pairs, orient_pairs,
+                                 train_reward_model, wilson_interval)
 from course_utils.tokenizer import VocabularyTokenizer
 from course_utils.training import encode_sft
 
@@ -187,7 +187,7 @@ def test_evaluate_reports_the_loss_accuracy_and_interval_of_the_rewards(tok):
     rm = RewardModel(tiny_trunk(tok), seed=0)
     pairs = toy_pairs(6)
     rc, rr = rw.pair_rewards(rm, tok, pairs)
-    ev = evaluate(rm, tok, pairs)
+    ev = evaluate_pairs(rm, tok, pairs)
     assert ev["n"] == 6 and ev["correct"] == int(np.sum(rc > rr))
     assert ev["accuracy"] == pytest.approx(ev["correct"] / 6)
     assert ev["loss"] == pytest.approx(np.mean(np.logaddexp(0, -(rc - rr))))
@@ -237,21 +237,21 @@ def test_training_follows_the_majority_even_against_the_dataset(tok):
     flipped = [dict(p, votes=[0, 0, 0]) for p in toy_pairs(16)]
     rm = RewardModel(tiny_trunk(tok, d_model=16, perturb=0.0), seed=0)
     train_reward_model(rm, tok, flipped, RewardConfig(epochs=6, lr=1e-2, batch_size=8), progress=False)
-    assert evaluate(rm, tok, flipped)["accuracy"] == 0.0               # judged against the dataset
+    assert evaluate_pairs(rm, tok, flipped)["accuracy"] == 0.0               # judged against the dataset
     rm2 = RewardModel(tiny_trunk(tok, d_model=16, perturb=0.0), seed=0)
     train_reward_model(rm2, tok, flipped, RewardConfig(epochs=6, lr=1e-2, batch_size=8, label="gold"),
                        progress=False)
-    assert evaluate(rm2, tok, flipped)["accuracy"] == 1.0
+    assert evaluate_pairs(rm2, tok, flipped)["accuracy"] == 1.0
 
 
 # ----------------------------------------------------------------------------- training
 def test_short_training_beats_chance_and_logs_every_step(tok):
     pairs = toy_pairs(16)
     rm = RewardModel(tiny_trunk(tok, d_model=16, perturb=0.0), seed=0)
-    before = evaluate(rm, tok, pairs)
+    before = evaluate_pairs(rm, tok, pairs)
     hist = train_reward_model(rm, tok, pairs, RewardConfig(epochs=6, lr=1e-2, batch_size=8, seed=0), progress=False,
                               eval_pairs=pairs[:4])
-    after = evaluate(rm, tok, pairs)
+    after = evaluate_pairs(rm, tok, pairs)
     assert not hist.diverged
     assert after["accuracy"] == 1.0 and after["loss"] < before["loss"] and after["loss"] < math.log(2)
     log = hist.log

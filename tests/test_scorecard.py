@@ -245,7 +245,7 @@ def test_tables_round_trip_without_pickles(tmp_path):
     with np.load(path, allow_pickle=False) as z:                       # readable without pickles
         assert all(z[k].dtype != object for k in z.files)
         assert z["answers/2"].dtype.kind == "U"                        # column 2 of "answers": the answers
-    back = scorecard.load_cache(tmp_path)
+    back = scorecard.load_scorecard_cache(tmp_path)
     assert list(back) == ["answers", "runs"]
     for name, df in tables.items():
         pd.testing.assert_frame_equal(back[name], df)
@@ -253,10 +253,10 @@ def test_tables_round_trip_without_pickles(tmp_path):
 
 def test_load_cache_says_how_to_rebuild(tmp_path):
     with pytest.raises(FileNotFoundError, match="make checkpoints"):
-        scorecard.load_cache(tmp_path)
+        scorecard.load_scorecard_cache(tmp_path)
     np.savez(tmp_path / scorecard.CACHE_FILE, x=np.zeros(2))
     with pytest.raises(ValueError, match="not a scorecard cache"):
-        scorecard.load_cache(tmp_path)
+        scorecard.load_scorecard_cache(tmp_path)
 
 
 def test_flip_labels_flips_a_fixed_share():
@@ -284,7 +284,7 @@ def test_build_scorecard_cache_on_tiny_models(tmp_path):
                       ppo_epochs=1)
     path = scorecard.build_scorecard_cache(tok, tmp_path, ppo_config=small)
     assert path == tmp_path / scorecard.CACHE_FILE
-    cache = scorecard.load_cache(tmp_path)
+    cache = scorecard.load_scorecard_cache(tmp_path)
     assert set(cache) == {"answers", "ppo_diagnostics", "reward_models", "runs"}
     n_eval = len(data.load_eval_prompts())
     assert cache["answers"].groupby("policy").size().to_dict() == {"ppo_from_base": n_eval, "ppo_noisy_rm": n_eval,

@@ -75,7 +75,7 @@ their settings :class:`HackingSettings`, :class:`NoiseSettings`, :class:`ShiftSe
 :class:`EnsembleReward`, :class:`HackingRuns` (what the reward-hacking runs produced),
 :func:`measure_ppo_cost` (timings, never cached), :func:`run_all` (every experiment at
 :data:`CHAPTER_SETTINGS`); the cache :func:`build_experiments_cache`, :func:`save_tables`,
-:func:`load_tables`, :func:`load_results`. The conservative loss is
+:func:`load_tables`, :func:`load_experiments_cache`. The conservative loss is
 ``losses.bradley_terry_loss(..., label_smoothing=ε)``, trained with
 ``reward.train_reward_model(..., label_smoothing=ε)``.
 """
@@ -83,8 +83,8 @@ their settings :class:`HackingSettings`, :class:`NoiseSettings`, :class:`ShiftSe
 # Also re-exported: the private helpers other modules use (_orient: widgets) and the tests
 # (_early_stop, _decisive_pairs, _agreement). The intervals come from course_utils.stats.
 from .annotation import NOISE_METHODS, NoiseSettings, _orient, annotation_experiment, noisy_labels
-from .cache import (CACHE_FILE, CACHE_FORMAT, CHAPTER_SETTINGS, ChapterSettings, build_experiments_cache, load_results,
-                    load_tables, run_all, save_tables)
+from .cache import (CACHE_FILE, CACHE_FORMAT, CHAPTER_SETTINGS, ChapterSettings, build_experiments_cache,
+                    load_experiments_cache, load_tables, run_all, save_tables)
 from .common import (EnsembleReward, PPORun, effectiveness, evaluate_policy, fit_gao, gao_curve, gao_peak, repetition,
                      run_ppo_checkpointed)
 from .hacking import (HACKING_MITIGATIONS, HackingRuns, HackingSettings, _early_stop, hacking_ppo_config,
@@ -131,5 +131,5 @@ __all__ = [
     "build_experiments_cache",
     "save_tables",
     "load_tables",
-    "load_results",
+    "load_experiments_cache",
 ]

@@ -88,10 +88,10 @@ def _labels_per_pair(method: str) -> int:
 
 
 def _fit_correct(tok: VocabularyTokenizer, sft: TinyGPT, pairs: Sequence[Mapping], test: Sequence[Mapping],
-                 s: NoiseSettings, eps: float, progress: bool) -> np.ndarray:
+                 cfg: NoiseSettings, eps: float, progress: bool) -> np.ndarray:
     """Train a reward model on ``pairs`` as oriented (label smoothing ``eps``); 1.0 per test pair it ranks right."""
-    rm = _trained_reward_model(sft, tok, pairs, s.seed, progress, epochs=s.epochs, label="gold", label_smoothing=eps,
-                               desc="reward model (ε)" if eps > 0 else "reward model")
+    rm = _trained_reward_model(sft, tok, pairs, cfg.seed, progress, epochs=cfg.epochs, label="gold",
+                               label_smoothing=eps, desc="reward model (ε)" if eps > 0 else "reward model")
     return _pair_correct(rm, tok, test)
 
 
@@ -101,31 +101,31 @@ def _accuracy_row(method: str, flip_rate: float, label_error: float, correct: np
             "labels_per_pair": _labels_per_pair(method), "accuracy": float(correct.mean()), "ci_low": lo, "ci_high": hi}
 
 
-def _noise_curves(tok: VocabularyTokenizer, sft: TinyGPT, train: list[dict], test: list[dict], s: NoiseSettings,
+def _noise_curves(tok: VocabularyTokenizer, sft: TinyGPT, train: list[dict], test: list[dict], cfg: NoiseSettings,
                   progress: bool) -> tuple[pd.DataFrame, dict[tuple[str, float], np.ndarray]]:
     """``noise_curves`` (the clean reference, then every flip rate and method) and, per (method, p),
     which test pairs the reward model ranks right."""
     votes = np.array([p["votes"] for p in train])
-    clean = _fit_correct(tok, sft, train, test, s, 0.0, progress)
+    clean = _fit_correct(tok, sft, train, test, cfg, 0.0, progress)
     correct = {("clean labels", 0.0): clean}
     rows = [_accuracy_row("clean labels", 0.0, 0.0, clean)]
-    for p in s.flip_rates:
-        lab = noisy_labels(votes, float(p), seed=s.seed)
+    for p in cfg.flip_rates:
+        lab = noisy_labels(votes, float(p), seed=cfg.seed)
         for method in NOISE_METHODS:
             y = lab["majority"] if method.startswith("majority") else lab["single"]
-            eps = s.smoothing if "conservative" in method else 0.0
-            c = correct[(method, float(p))] = _fit_correct(tok, sft, _orient(train, y), test, s, eps, progress)
+            eps = cfg.smoothing if "conservative" in method else 0.0
+            c = correct[(method, float(p))] = _fit_correct(tok, sft, _orient(train, y), test, cfg, eps, progress)
             rows.append(_accuracy_row(method, float(p), float(np.mean(y == 0)), c))
     return pd.DataFrame(rows), correct
 
 
-def _noise_mitigations(correct: Mapping[tuple[str, float], np.ndarray], s: NoiseSettings,
+def _noise_mitigations(correct: Mapping[tuple[str, float], np.ndarray], cfg: NoiseSettings,
                        n_test: int) -> pd.DataFrame:
     """``noise_mitigations``: E of each mitigation pooled over the flip rates p > 0, with a bootstrap
     interval over the test pairs, and the accuracies at the reference flip rate."""
     clean = correct[("clean labels", 0.0)]
-    idx = bootstrap_indices(n_test, s.n_bootstrap, s.seed)
-    noisy = [float(p) for p in s.flip_rates if p > 0]
+    idx = bootstrap_indices(n_test, cfg.n_bootstrap, cfg.seed)
+    noisy = [float(p) for p in cfg.flip_rates if p > 0]
 
     def stacked(method: str) -> np.ndarray:                 # (flip rates, test pairs)
         return np.stack([correct[(method, p)] for p in noisy]) if noisy else np.zeros((0, n_test))
@@ -133,7 +133,7 @@ def _noise_mitigations(correct: Mapping[tuple[str, float], np.ndarray], s: Noise
     base = stacked("one annotator")
     lost = (clean[None, :] - base).sum()
     bl = (clean[None, :] - base)[:, idx].mean(axis=2).sum(axis=0)
-    ref = float(s.reference_rate)
+    ref = float(cfg.reference_rate)
     at_ref = {m: float(correct[(m, ref)].mean()) for m in NOISE_METHODS if (m, ref) in correct}
     rows = []
     for method in NOISE_METHODS[1:]:
@@ -172,7 +172,7 @@ def annotation_experiment(tok: VocabularyTokenizer, sft: TinyGPT, settings: Nois
     Returns ``noise_curves`` (one row per method and p, plus the clean reference) and
     ``noise_mitigations``.
     """
-    s = settings or NoiseSettings()
-    _, train, test = _preference_pairs(s.n_train, s.n_test)
-    curves, correct = _noise_curves(tok, sft, train, test, s, progress)
-    return {"noise_curves": curves, "noise_mitigations": _noise_mitigations(correct, s, len(test))}
+    cfg = settings or NoiseSettings()
+    _, train, test = _preference_pairs(cfg.n_train, cfg.n_test)
+    curves, correct = _noise_curves(tok, sft, train, test, cfg, progress)
+    return {"noise_curves": curves, "noise_mitigations": _noise_mitigations(correct, cfg, len(test))}

@@ -3,7 +3,7 @@
 
 :func:`run_all` runs every experiment at :data:`CHAPTER_SETTINGS` and adds the summary;
 :func:`build_experiments_cache` (a stage of ``make checkpoints``) writes its tables with
-:func:`save_tables`; :func:`load_results` reads them back (:func:`load_tables`).
+:func:`save_tables`; :func:`load_experiments_cache` reads them back (:func:`load_tables`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def load_tables(path: str | Path) -> dict[str, pd.DataFrame]:
     return _tables.load_tables(path, CACHE_FORMAT, "an experiments cache")
 
 
-def load_results(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
+def load_experiments_cache(directory: str | Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
     """The cached chapter-6 tables (``experiments.npz``; rebuild with ``make checkpoints``)."""
     path = committed_file(directory, CACHE_FILE)
     return load_tables(path)
@@ -82,21 +82,21 @@ def run_all(tok: VocabularyTokenizer, sft: TinyGPT, rm, settings: ChapterSetting
     script in the child); the tables are the same either way, and where no second process can
     be forked everything runs here, one experiment after the other.
     """
-    s = settings or CHAPTER_SETTINGS
-    with ForkedCall(_label_experiments, tok, sft, rm, s.noise, s.scale, False, enabled=workers > 1) as side:
+    cfg = settings or CHAPTER_SETTINGS
+    with ForkedCall(_label_experiments, tok, sft, rm, cfg.noise, cfg.scale, False, enabled=workers > 1) as side:
         with single_threaded_blas():
-            hacking, extras = reward_hacking_experiment(tok, sft, rm, s.hacking, progress=progress,
+            hacking, extras = reward_hacking_experiment(tok, sft, rm, cfg.hacking, progress=progress,
                                                         return_runs=True)
-            shift = distribution_shift_experiment(tok, sft, rm, s.shift, progress=progress, hacking_extras=extras)
+            shift = distribution_shift_experiment(tok, sft, rm, cfg.shift, progress=progress, hacking_extras=extras)
         labels = side.result()
         if labels is None:                                   # no second process, or it failed: run them here
-            labels = _label_experiments(tok, sft, rm, s.noise, s.scale, progress)
+            labels = _label_experiments(tok, sft, rm, cfg.noise, cfg.scale, progress)
     tables = {**hacking}
     tables.update({k: labels[k] for k in ("noise_curves", "noise_mitigations")})
     tables.update(shift)
     tables.update({k: labels[k] for k in ("scale_width", "label_curve", "scale_extrapolation", "scale_mitigations")})
     tables["summary"] = summary_table(tables)
-    tables["settings"] = pd.DataFrame([{"experiment": k, "settings": repr(v)} for k, v in asdict(s).items()])
+    tables["settings"] = pd.DataFrame([{"experiment": k, "settings": repr(v)} for k, v in asdict(cfg).items()])
     return tables
 
 

@@ -78,11 +78,11 @@ class HackingSettings:
     seed: int = 0
 
 
-def hacking_ppo_config(s: HackingSettings, beta: float, iterations: int | None = None):
+def hacking_ppo_config(cfg: HackingSettings, beta: float, iterations: int | None = None):
     """The ``ppo.PPOConfig`` of a reward-hacking run at β (``iterations`` overrides the settings')."""
-    return PPOConfig(iterations=int(iterations if iterations is not None else s.iterations), kl_coef=float(beta),
-                     lr=float(s.lr), batch_size=s.batch_size, samples_per_prompt=s.samples_per_prompt,
-                     minibatch_size=s.batch_size, max_new_tokens=s.max_new_tokens, judge_every=0, seed=s.seed)
+    return PPOConfig(iterations=int(iterations if iterations is not None else cfg.iterations), kl_coef=float(beta),
+                     lr=float(cfg.lr), batch_size=cfg.batch_size, samples_per_prompt=cfg.samples_per_prompt,
+                     minibatch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, judge_every=0, seed=cfg.seed)
 
 
 def split_rl_prompts(n_val: int, seed: int) -> tuple[list[dict], list[dict]]:
@@ -93,14 +93,14 @@ def split_rl_prompts(n_val: int, seed: int) -> tuple[list[dict], list[dict]]:
     return [items[i] for i in range(len(items)) if i not in val], [items[i] for i in sorted(val)]
 
 
-def _train_members(tok, sft, pairs, s: HackingSettings, progress: bool):
+def _train_members(tok, sft, pairs, cfg: HackingSettings, progress: bool):
     """``ensemble_size`` reward models, member k: seed k + 1, a random share of the pairs."""
     members = []
-    for k in range(s.ensemble_size):
-        rng = np.random.default_rng(s.seed + 1000 + k)
-        n = max(2, int(round(s.ensemble_fraction * len(pairs))))
+    for k in range(cfg.ensemble_size):
+        rng = np.random.default_rng(cfg.seed + 1000 + k)
+        n = max(2, int(round(cfg.ensemble_fraction * len(pairs))))
         subset = [pairs[i] for i in np.sort(rng.choice(len(pairs), n, replace=False))]
-        members.append(_trained_reward_model(sft, tok, subset, s.seed + k + 1, progress, epochs=s.ensemble_epochs,
+        members.append(_trained_reward_model(sft, tok, subset, cfg.seed + k + 1, progress, epochs=cfg.ensemble_epochs,
                                              desc=f"ensemble member {k + 1}"))
     return members
 
@@ -161,14 +161,14 @@ def _checkpoint_grid(checkpoints: Sequence[int], iterations: int) -> list[int]:
     return sorted({c for c in checkpoints if c <= iterations} | {0, iterations})
 
 
-def _run_specs(s: HackingSettings, n_members: int) -> list[_RunSpec]:
+def _run_specs(cfg: HackingSettings, n_members: int) -> list[_RunSpec]:
     """One run per β (the smallest, the hacked run, judged at the fine checkpoints), then the ensemble run."""
-    betas = sorted(float(b) for b in s.betas)
-    fine = _checkpoint_grid(s.checkpoints, s.iterations)
-    coarse = _checkpoint_grid(s.coarse_checkpoints, s.iterations)
+    betas = sorted(float(b) for b in cfg.betas)
+    fine = _checkpoint_grid(cfg.checkpoints, cfg.iterations)
+    coarse = _checkpoint_grid(cfg.coarse_checkpoints, cfg.iterations)
     specs = [_RunSpec(f"β={b:g}", b, "reward model", fine if b == betas[0] else coarse) for b in betas]
-    specs.append(_RunSpec(f"ensemble β={betas[0]:g}", betas[0], f"ensemble ({s.ensemble_reduce} of {n_members})",
-                         _checkpoint_grid(s.ensemble_checkpoints, s.iterations), ensemble=True))
+    specs.append(_RunSpec(f"ensemble β={betas[0]:g}", betas[0], f"ensemble ({cfg.ensemble_reduce} of {n_members})",
+                         _checkpoint_grid(cfg.ensemble_checkpoints, cfg.iterations), ensemble=True))
     return specs
 
 
@@ -235,41 +235,41 @@ class HackingRuns:
                 "eval_items": self.eval_items, "train_items": self.train_items, "scenarios": self.scenarios}
 
 
-def _hacking_setup(tok: VocabularyTokenizer, sft: TinyGPT, rm, s: HackingSettings, progress: bool) -> HackingRuns:
+def _hacking_setup(tok: VocabularyTokenizer, sft: TinyGPT, rm, cfg: HackingSettings, progress: bool) -> HackingRuns:
     """The prompts (held-out evaluation, PPO training, validation) and the calibrated ensemble."""
     scenarios = {x["id"]: x for x in data.load_scenarios()}
     eval_items = data.load_eval_prompts()
-    if s.n_eval is not None:
-        eval_items = eval_items[:s.n_eval]
-    train_items, val_items = split_rl_prompts(s.n_val, s.seed)
-    _, pairs, _ = _preference_pairs(s.n_pairs)
-    members = _train_members(tok, sft, pairs, s, progress)
-    ensemble = EnsembleReward(members, s.ensemble_reduce).calibrate(
+    if cfg.n_eval is not None:
+        eval_items = eval_items[:cfg.n_eval]
+    train_items, val_items = split_rl_prompts(cfg.n_val, cfg.seed)
+    _, pairs, _ = _preference_pairs(cfg.n_pairs)
+    members = _train_members(tok, sft, pairs, cfg, progress)
+    ensemble = EnsembleReward(members, cfg.ensemble_reduce).calibrate(
         tok, [p["prompt"] for p in pairs] * 2, [p["chosen"] for p in pairs] + [p["rejected"] for p in pairs])
-    return HackingRuns(s, tok, sft, rm, ensemble, scenarios, eval_items, train_items, val_items,
-                       _run_specs(s, len(members)))
+    return HackingRuns(cfg, tok, sft, rm, ensemble, scenarios, eval_items, train_items, val_items,
+                       _run_specs(cfg, len(members)))
 
 
 def _run_and_evaluate(h: HackingRuns, progress: bool) -> None:
     """PPO for every run; each kept checkpoint judged on the held-out prompts (the hacked run's also
     on the validation prompts). Fills ``runs``, ``per_answer``, ``val_gold`` and ``sft_eval``."""
-    s, sft = h.settings, h.sft
-    h.sft_eval = h.evaluate(sft, h.eval_items, s.eval_samples, s.seed + 7, h.proxies)
+    cfg, sft = h.settings, h.sft
+    h.sft_eval = h.evaluate(sft, h.eval_items, cfg.eval_samples, cfg.seed + 7, h.proxies)
     for spec in h.specs:
         hacked = spec.name == h.hacked
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             run = run_ppo_checkpointed(sft, h.ensemble if spec.ensemble else h.rm, h.tok, h.train_items,
-                                       hacking_ppo_config(s, spec.beta), spec.checkpoints, record_rollouts=hacked,
+                                       hacking_ppo_config(cfg, spec.beta), spec.checkpoints, record_rollouts=hacked,
                                        progress=progress, name=f"PPO {spec.name}")
         h.runs[spec.name] = run
         proxies = h.proxies if spec.ensemble else {"proxy": h.rm}
         for it in sorted(run.snapshots):
             policy = sft if it == 0 else run.policy(it, sft)
-            h.per_answer[(spec.name, it)] = h.sft_eval if it == 0 else h.evaluate(policy, h.eval_items,
-                                                                                  s.eval_samples, s.seed + 7, proxies)
+            h.per_answer[(spec.name, it)] = (h.sft_eval if it == 0 else
+                                             h.evaluate(policy, h.eval_items, cfg.eval_samples, cfg.seed + 7, proxies))
             if hacked:
-                h.val_gold[it] = float(h.evaluate(policy, h.val_items, s.val_samples, s.seed + 11,
+                h.val_gold[it] = float(h.evaluate(policy, h.val_items, cfg.val_samples, cfg.seed + 11,
                                                   {"proxy": h.rm})["overall"].mean())
 
 
@@ -346,12 +346,12 @@ class _HackedReference:
 
 
 def _hacked_reference(h: HackingRuns) -> _HackedReference:
-    s = h.settings
+    cfg = h.settings
     its = sorted(h.runs[h.hacked].snapshots)
-    chosen, stopped = _early_stop(its, [h.val_gold[i] for i in its], s.patience)
+    chosen, stopped = _early_stop(its, [h.val_gold[i] for i in its], cfg.patience)
     G = np.stack([h.item_gold(h.hacked, it) for it in its])          # (checkpoints, prompts)
     best_k = int(np.argmax(G.mean(axis=1)))
-    idx = bootstrap_indices(G.shape[1], s.n_bootstrap, s.seed)
+    idx = bootstrap_indices(G.shape[1], cfg.n_bootstrap, cfg.seed)
     return _HackedReference(its, G, best_k, float(G[best_k].mean()), float(G[-1].mean()), idx,
                            boot_best=G[:, idx].mean(axis=2).max(axis=0), boot_hacked=G[-1][idx].mean(axis=1),
                            chosen=chosen, stopped=stopped)
@@ -410,16 +410,16 @@ def _mitigations_table(h: HackingRuns, ref: _HackedReference) -> pd.DataFrame:
 
 def _answer_tables(h: HackingRuns, ref: _HackedReference) -> dict[str, pd.DataFrame]:
     """``hacked_answers``, ``hacked_words`` and ``policy_answers``: what the policies say, greedily."""
-    s, tok, sft, runs, hack = h.settings, h.tok, h.sft, h.runs, h.hacked
+    cfg, tok, sft, runs, hack = h.settings, h.tok, h.sft, h.runs, h.hacked
     final_policies = {
         "hacked": runs[hack].policy(runs[hack].last, sft),
         "strong_kl": runs[h.strong].policy(runs[h.strong].last, sft),
         "early_stopped": sft if ref.chosen == 0 else runs[hack].policy(ref.chosen, sft),
         "ensemble": runs[h.ensemble_run].policy(runs[h.ensemble_run].last, sft),
     }
-    examples = h.eval_items[:s.n_examples]
-    greedy = {name: _greedy(p, tok, h.eval_items, s.max_new_tokens) for name, p in final_policies.items()}
-    greedy_sft = _greedy(sft, tok, examples, s.max_new_tokens)
+    examples = h.eval_items[:cfg.n_examples]
+    greedy = {name: _greedy(p, tok, h.eval_items, cfg.max_new_tokens) for name, p in final_policies.items()}
+    greedy_sft = _greedy(sft, tok, examples, cfg.max_new_tokens)
     policy_answers = pd.DataFrame([{"policy": name, "eval_id": it["id"], "answer": a}
                                    for name, answers in greedy.items() for it, a in zip(h.eval_items, answers)])
     rows = []
@@ -468,11 +468,11 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     ``extras`` holds the runs, the per-answer evaluations and the prompts, which
     :func:`distribution_shift_experiment` reuses.
     """
-    s = settings or HackingSettings()
-    if len(s.betas) < 2:
+    cfg = settings or HackingSettings()
+    if len(cfg.betas) < 2:
         raise ValueError("reward hacking needs at least two β: the smallest is the hacked run, the largest the "
                          "strong-KL mitigation")
-    h = _hacking_setup(tok, sft, rm, s, progress)
+    h = _hacking_setup(tok, sft, rm, cfg, progress)
     _run_and_evaluate(h, progress)
     curves = _curves_table(h)
     ref = _hacked_reference(h)

@@ -19,7 +19,7 @@ import pandas as pd
 from .. import data
 from ..model import GPTConfig, TinyGPT
 from ..ppo import PPOConfig, train_ppo
-from ..reward import RewardModel, evaluate
+from ..reward import RewardModel, evaluate_pairs
 from ..tokenizer import VocabularyTokenizer
 from .common import _preference_pairs, _trained_reward_model
 
@@ -113,16 +113,16 @@ def _ppo_flops(n_fwd: int, n_rm: int, tokens_prompt: int, tokens_answer: int, ba
     return parts
 
 
-def _width_row(V: int, D: int, s: ScaleSettings, max_len: int) -> dict:
+def _width_row(V: int, D: int, cfg: ScaleSettings, max_len: int) -> dict:
     """Parameters, training-state memory and FLOPs of PPO's models at width D."""
-    m = TinyGPT(GPTConfig(vocab_size=V, d_model=int(D), n_layers=s.n_layers, n_heads=s.n_heads, max_len=max_len),
+    m = TinyGPT(GPTConfig(vocab_size=V, d_model=int(D), n_layers=cfg.n_layers, n_heads=cfg.n_heads, max_len=max_len),
                 seed=0)
     c = _counts(m)
     n_rm = c["total"] + D + 1
     n_fwd = c["total"] - c["embedding"] + D * V                  # blocks + LN_f + the (tied) LM head matmul
     n_rm_fwd = c["total"] - c["embedding"]
     mem = ppo_state_bytes(c["total"], n_rm, c["last_block"], int(D), 16, 4)
-    fl = _ppo_flops(n_fwd, n_rm_fwd, s.prompt_tokens, s.answer_tokens, s.batch_size, s.ppo_epochs)
+    fl = _ppo_flops(n_fwd, n_rm_fwd, cfg.prompt_tokens, cfg.answer_tokens, cfg.batch_size, cfg.ppo_epochs)
     return {"d_model": int(D), "params_policy": c["total"], "params_reference": c["total"],
             "params_reward": n_rm, "params_value_head": int(D) + 1, "params_value_separate": n_rm,
             "params_last_block": c["last_block"],
@@ -132,56 +132,56 @@ def _width_row(V: int, D: int, s: ScaleSettings, max_len: int) -> dict:
             "mflop_generation": fl["generation"] / 1e6}
 
 
-def _label_curve(tok: VocabularyTokenizer, sft: TinyGPT, rm, s: ScaleSettings, train: list[dict], test: list[dict],
+def _label_curve(tok: VocabularyTokenizer, sft: TinyGPT, rm, cfg: ScaleSettings, train: list[dict], test: list[dict],
                  progress: bool) -> pd.DataFrame:
     """``label_curve``: reward-model accuracy against the number of labelled pairs, at equal steps."""
-    order = np.random.default_rng(s.seed).permutation(len(train))
+    order = np.random.default_rng(cfg.seed).permutation(len(train))
     rows = []
-    for n in s.label_counts:
+    for n in cfg.label_counts:
         n = int(min(n, len(train)))
         subset = [train[i] for i in np.sort(order[:n])]
-        epochs = max(1, round(s.label_steps * 16 / n))
+        epochs = max(1, round(cfg.label_steps * 16 / n))
         steps = epochs * math.ceil(n / 16)
         if rm is not None and n == len(train) and epochs == 2:
             model = rm                                          # the chapter-3 model is exactly this run
         else:
-            model = _trained_reward_model(sft, tok, subset, s.seed, progress, epochs=epochs,
+            model = _trained_reward_model(sft, tok, subset, cfg.seed, progress, epochs=epochs,
                                           desc=f"reward model, {n} pairs")
-        ev = evaluate(model, tok, test)
+        ev = evaluate_pairs(model, tok, test)
         rows.append({"n_pairs": n, "epochs": epochs, "steps": steps, "accuracy": ev["accuracy"],
                      "ci_low": ev["ci_low"], "ci_high": ev["ci_high"]})
     return pd.DataFrame(rows)
 
 
-def _extrapolation_table(s: ScaleSettings) -> pd.DataFrame:
+def _extrapolation_table(cfg: ScaleSettings) -> pd.DataFrame:
     """``scale_extrapolation``: the same accounting for real model sizes (an estimate on paper)."""
     rows = []
-    for name, N in s.real_models:
-        mem = ppo_state_bytes(int(N), int(N), 0, 0, s.bytes_trainable, s.bytes_frozen)
-        tokens = s.run_answers * s.run_tokens
+    for name, N in cfg.real_models:
+        mem = ppo_state_bytes(int(N), int(N), 0, 0, cfg.bytes_trainable, cfg.bytes_frozen)
+        tokens = cfg.run_answers * cfg.run_tokens
         # per answer token: generation 2N, policy + reference forward 4N, reward forward 2N, training 6N × epochs
-        flop = tokens * N * (2 + 4 + 2 + 6 * s.ppo_epochs)
+        flop = tokens * N * (2 + 4 + 2 + 6 * cfg.ppo_epochs)
         rows.append({"model": name, "params": float(N),
                      "estimate_gb_separate_value": mem["separate_value"] / 1e9,
                      "estimate_gb_shared_trunk": mem["shared_trunk"] / 1e9,
                      "estimate_ppo_run_flop": float(flop),
-                     "estimate_accelerator_days": float(flop / s.flops_per_second / 86400),
+                     "estimate_accelerator_days": float(flop / cfg.flops_per_second / 86400),
                      "estimate_sft_same_tokens_flop": float(tokens * 6 * N)})
     return pd.DataFrame(rows)
 
 
-def _scale_mitigations(tok: VocabularyTokenizer, sft: TinyGPT, rm, s: ScaleSettings, width: pd.DataFrame,
+def _scale_mitigations(tok: VocabularyTokenizer, sft: TinyGPT, rm, cfg: ScaleSettings, width: pd.DataFrame,
                        train: list[dict], test: list[dict], progress: bool) -> pd.DataFrame:
     """``scale_mitigations``: memory saved at the course's width (counted) and the accuracy cost of
     training only the last block (measured)."""
     here = width.loc[(width.d_model - sft.config.d_model).abs().idxmin()]
     base = here["mb_separate_value"]
-    rm_last = _trained_reward_model(sft, tok, train, s.seed, progress, trainable="last_block",
+    rm_last = _trained_reward_model(sft, tok, train, cfg.seed, progress, trainable="last_block",
                                     desc="reward model, last block only")
     rm_all = rm
     if rm_all is None:
-        rm_all = _trained_reward_model(sft, tok, train, s.seed, progress, desc="reward model, all weights")
-    acc_last, acc_all = evaluate(rm_last, tok, test)["accuracy"], evaluate(rm_all, tok, test)["accuracy"]
+        rm_all = _trained_reward_model(sft, tok, train, cfg.seed, progress, desc="reward model, all weights")
+    acc_last, acc_all = evaluate_pairs(rm_last, tok, test)["accuracy"], evaluate_pairs(rm_all, tok, test)["accuracy"]
     return pd.DataFrame([
         {"mitigation": "value head on the shared trunk", "d_model": int(here["d_model"]),
          "memory_saved": 1 - here["mb_shared_trunk"] / base, "reward_accuracy_all": acc_all,
@@ -210,12 +210,12 @@ def scalability_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm=None, sett
     the reward model in accuracy (measured). ``rm``, if given, must be the chapter-3 reward
     model (all training pairs, chapter-3 settings); it is reused instead of retrained.
     """
-    s = settings or ScaleSettings()
-    width = pd.DataFrame([_width_row(tok.vocab_size, D, s, sft.config.max_len) for D in s.widths])
-    _, train, test = _preference_pairs(s.n_train)
-    return {"scale_width": width, "label_curve": _label_curve(tok, sft, rm, s, train, test, progress),
-            "scale_extrapolation": _extrapolation_table(s),
-            "scale_mitigations": _scale_mitigations(tok, sft, rm, s, width, train, test, progress)}
+    cfg = settings or ScaleSettings()
+    width = pd.DataFrame([_width_row(tok.vocab_size, D, cfg, sft.config.max_len) for D in cfg.widths])
+    _, train, test = _preference_pairs(cfg.n_train)
+    return {"scale_width": width, "label_curve": _label_curve(tok, sft, rm, cfg, train, test, progress),
+            "scale_extrapolation": _extrapolation_table(cfg),
+            "scale_mitigations": _scale_mitigations(tok, sft, rm, cfg, width, train, test, progress)}
 
 
 def measure_ppo_cost(tok: VocabularyTokenizer, widths: Sequence[int] = (32, 64, 128, 256), iterations: int = 2,

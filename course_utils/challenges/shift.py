@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..model import TinyGPT
-from ..reward import evaluate
+from ..reward import evaluate_pairs
 from ..stats import TAILS_95, bootstrap_indices, percentile_interval
 from ..tokenizer import VocabularyTokenizer
 from ..training import encode_sft
@@ -134,12 +134,12 @@ def _onpolicy_pairs(run: PPORun, tok: VocabularyTokenizer, items: Sequence[Mappi
     return candidates
 
 
-def _category_table(tok: VocabularyTokenizer, sft: TinyGPT, rm, s: ShiftSettings, prefs: list[dict],
+def _category_table(tok: VocabularyTokenizer, sft: TinyGPT, rm, cfg: ShiftSettings, prefs: list[dict],
                     train: list[dict], test: list[dict], progress: bool) -> pd.DataFrame:
     """``shift_categories``: a reward model trained without ``holdout_category``, next to ``rm``."""
-    cat = s.holdout_category
-    rm_out = _trained_reward_model(sft, tok, [p for p in train if p["category"] != cat], s.seed, progress,
-                                   epochs=s.reward_epochs, desc=f"reward model without {cat}")
+    cat = cfg.holdout_category
+    rm_out = _trained_reward_model(sft, tok, [p for p in train if p["category"] != cat], cfg.seed, progress,
+                                   epochs=cfg.reward_epochs, desc=f"reward model without {cat}")
     groups = {
         "test pairs, other categories": [p for p in test if p["category"] != cat],
         f"test pairs, {cat}": [p for p in test if p["category"] == cat],
@@ -150,7 +150,7 @@ def _category_table(tok: VocabularyTokenizer, sft: TinyGPT, rm, s: ShiftSettings
         for group, pairs in groups.items():
             if model_name == "all categories" and group.startswith("all pairs"):
                 continue                                      # the full model trained on those
-            ev = evaluate(model, tok, pairs)
+            ev = evaluate_pairs(model, tok, pairs)
             rows.append({"reward_model": model_name, "pairs": group, "held_out_category": cat,
                          "seen_in_training": model_name == "all categories" or cat not in group,
                          "n": ev["n"], "accuracy": ev["accuracy"], "ci_low": ev["ci_low"],
@@ -202,24 +202,24 @@ def _agreement_along_run(tok: VocabularyTokenizer, rm, rm_new, hacking_extras: M
 
 
 def _shift_mitigation(tok: VocabularyTokenizer, rm, rm_new, test: list[dict], agreement: _Agreement,
-                      n_items: int, n_onpolicy: int, s: ShiftSettings) -> pd.DataFrame:
+                      n_items: int, n_onpolicy: int, cfg: ShiftSettings) -> pd.DataFrame:
     """``shift_mitigation``: E = (agree_new - agree_old) / (acc_pairs - agree_old) on the drifted checkpoints,
     the interval resampling the held-out prompts and the test pairs."""
     its = agreement.iterations
-    drift = [it for it in its if it > 0 and it >= s.drift_from * its[-1]] or its[-1:]
+    drift = [it for it in its if it > 0 and it >= cfg.drift_from * its[-1]] or its[-1:]
     # q_good: how well r_φ orders pairs like its training data (held-out preference pairs)
     correct = _pair_correct(rm, tok, test)
     q_good, q_sft = float(correct.mean()), agreement.pooled(its[:1], "old")
     q_bad, q_mit = agreement.pooled(drift, "old"), agreement.pooled(drift, "new")
-    idx = bootstrap_indices(n_items, s.n_bootstrap, s.seed)
-    idx_test = bootstrap_indices(len(test), s.n_bootstrap, s.seed + 1)
+    idx = bootstrap_indices(n_items, cfg.n_bootstrap, cfg.seed)
+    idx_test = bootstrap_indices(len(test), cfg.n_bootstrap, cfg.seed + 1)
     boot = []
     for r, rt in zip(idx, idx_test):
         w = np.bincount(r, minlength=n_items).astype(np.float64)
         boot.append(effectiveness(agreement.pooled(drift, "new", w), agreement.pooled(drift, "old", w),
                                   correct[rt].mean()))
     lo, hi = percentile_interval(np.array(boot), tails=TAILS_95, finite=True)
-    acc_new = evaluate(rm_new, tok, test)
+    acc_new = evaluate_pairs(rm_new, tok, test)
     return pd.DataFrame([{
         "mitigation": "retrain with on-policy pairs labelled by the gold judge",
         "n_onpolicy_pairs": n_onpolicy, "accuracy_preference_pairs": q_good, "agree_sft_samples": q_sft,
@@ -257,22 +257,22 @@ def distribution_shift_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, se
     Returns ``shift_categories``, ``shift_agreement`` (one row per checkpoint) and
     ``shift_mitigation``.
     """
-    s = settings or ShiftSettings()
-    prefs, train, test = _preference_pairs(s.n_train)
-    if s.holdout_category not in {p["category"] for p in prefs}:
-        raise ValueError(f"unknown category {s.holdout_category!r}")
-    categories = _category_table(tok, sft, rm, s, prefs, train, test, progress)
+    cfg = settings or ShiftSettings()
+    prefs, train, test = _preference_pairs(cfg.n_train)
+    if cfg.holdout_category not in {p["category"] for p in prefs}:
+        raise ValueError(f"unknown category {cfg.holdout_category!r}")
+    categories = _category_table(tok, sft, rm, cfg, prefs, train, test, progress)
     if hacking_extras is None:
-        h = s.hacking
+        h = cfg.hacking
         _, hacking_extras = reward_hacking_experiment(
             tok, sft, rm, replace(h, betas=(min(h.betas), max(h.betas))), progress=progress, return_runs=True)
     run = hacking_extras["runs"][hacking_extras["hacked_run"]]
-    onpolicy = _onpolicy_pairs(run, tok, hacking_extras["train_items"], hacking_extras["scenarios"], s.gap,
-                               s.n_onpolicy, s.seed)
+    onpolicy = _onpolicy_pairs(run, tok, hacking_extras["train_items"], hacking_extras["scenarios"], cfg.gap,
+                               cfg.n_onpolicy, cfg.seed)
     # the chapter's recipe (``rm`` was trained with it on the training pairs), on more pairs
-    rm_new = _trained_reward_model(sft, tok, train + onpolicy, s.seed, progress, epochs=s.reward_epochs,
+    rm_new = _trained_reward_model(sft, tok, train + onpolicy, cfg.seed, progress, epochs=cfg.reward_epochs,
                                    desc="reward model + on-policy pairs")
-    agreement = _agreement_along_run(tok, rm, rm_new, hacking_extras, s.gap)
+    agreement = _agreement_along_run(tok, rm, rm_new, hacking_extras, cfg.gap)
     mitigation = _shift_mitigation(tok, rm, rm_new, test, agreement, len(hacking_extras["eval_items"]),
-                                   len(onpolicy), s)
+                                   len(onpolicy), cfg)
     return {"shift_categories": categories, "shift_agreement": agreement.table, "shift_mitigation": mitigation}

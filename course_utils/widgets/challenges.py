@@ -11,14 +11,14 @@ import numpy as np
 
 from ..challenges import _orient, fit_gao, gao_curve, gao_peak, noisy_labels
 from ..runtime import single_threaded_blas
-from ..reward import RewardConfig, RewardModel, evaluate, train_reward_model
+from ..reward import RewardConfig, RewardModel, evaluate_pairs, train_reward_model
 from ._common import WIDE, _choice_slider, _deferred_import, _interactive, _sanity
 
 
 def hacking_curves_view(results: dict, beta: float, iterations: int):
     """Proxy and gold score against d = √KL for one cached PPO run, up to ``iterations``.
 
-    ``results``: the chapter-6 tables (``challenges.load_results()``); the run is the one
+    ``results``: the chapter-6 tables (``challenges.load_experiments_cache()``); the run is the one
     that optimised the single reward model at β = ``beta`` (``hacking_curves``). Left: the
     reward-model score (the proxy, gid ``"proxy"``) against d; right: the gold judge (gid
     ``"gold"``) and the Gao et al. (2022) form R(d) = d (a - b log d) refitted to the gold
@@ -129,7 +129,7 @@ def noise_rate_view(tok, sft, train_pairs, test_pairs, flip_rate: float, method:
     with single_threaded_blas():                          # small matrices (see runtime.single_threaded_blas)
         train_reward_model(rm, tok, pairs, RewardConfig(epochs=epochs, label="gold", seed=seed), progress=False,
                            label_smoothing=smoothing if "conservative" in method else 0.0)
-        ev = evaluate(rm, tok, test_pairs)
+        ev = evaluate_pairs(rm, tok, test_pairs)
     err = float(np.mean(y == 0))
     if p >= 0.5:
         notes.append(f"p = {p:.2f}: at least half of the votes are flipped, so the labels mostly say the opposite of "

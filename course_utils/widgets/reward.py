@@ -11,7 +11,7 @@ import warnings as _warnings
 
 import numpy as np
 
-from ..reward import DEFAULT_CONFIG, RewardConfig, RewardModel, evaluate, train_reward_model
+from ..reward import DEFAULT_CONFIG, RewardConfig, RewardModel, evaluate_pairs, train_reward_model
 from ._common import WIDE, _caught, _choice_slider, _deferred_import, _interactive, _log_values, _sanity
 
 
@@ -140,7 +140,7 @@ def reward_lr_view(tok, sft, train_pairs, test_pairs, lr: float, epochs: int | N
     if hist.diverged:
         text = "(no held-out accuracy: the weights are no longer finite)"
     else:
-        ev = evaluate(rm, tok, test_pairs)
+        ev = evaluate_pairs(rm, tok, test_pairs)
         text = (f"held-out accuracy {ev['accuracy']:.3f} ({ev['correct']}/{ev['n']}), 95% interval "
                 f"[{ev['ci_low']:.2f}, {ev['ci_high']:.2f}]; held-out loss {ev['loss']:.3f}")
         if ev["ci_high"] < 0.5:

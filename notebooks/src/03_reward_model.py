@@ -61,7 +61,7 @@ from course_utils import checkpoints, data, judge, scorecard
 from course_utils.losses import bradley_terry_loss
 from course_utils.plotting import COLORS, STAGE_COLORS, use_course_style
 from course_utils.training import encode_sft
-from course_utils.reward import (DEFAULT_CONFIG, RewardConfig, RewardModel, calibration, evaluate,
+from course_utils.reward import (DEFAULT_CONFIG, RewardConfig, RewardModel, calibration, evaluate_pairs,
                                  load_reward_model, orient_pairs, pair_rewards, train_reward_model,
                                  wilson_interval)
 from course_utils.widgets import bt_curves
@@ -404,7 +404,7 @@ print(f"largest difference between your live run's weights and the reference mod
 # which, unlike $\hat p \pm z\sqrt{\hat p(1-\hat p)/n}$, stays inside $[0, 1]$ when $\hat p$ is near 1.
 
 # %%
-results = {name: evaluate(model, tok, pair_list) for name, model, pair_list in (
+results = {name: evaluate_pairs(model, tok, pair_list) for name, model, pair_list in (
     ("before, held-out", rm_before, test_pairs),
     ("after, train", rm, train_pairs), ("after, held-out", rm, test_pairs))}
 summary = pd.DataFrame(results).T[["n", "correct", "accuracy", "ci_low", "ci_high", "loss", "mean_margin"]]
@@ -802,7 +802,7 @@ print(f"trained on majority labels, the reward model is taught the dataset's rej
 # on the held-out pairs against the dataset's labels:
 
 # %%
-rm_runs = scorecard.load_cache()["reward_models"].set_index("reward_model")
+rm_runs = scorecard.load_scorecard_cache()["reward_models"].set_index("reward_model")
 noise_table = pd.DataFrame({
     "labels wrong": rm_runs.train_labels_gold.rsub(1).to_numpy(),
     "accuracy": rm_runs.test_accuracy.to_numpy(), "ci_low": rm_runs.test_ci_low.to_numpy(),

@@ -638,8 +638,8 @@ n_distinct = np.rint(ref_diag.distinct * ref_cfg.batch_size).astype(int)
 print(f"distinct answers per batch of {ref_cfg.batch_size} ({per_prompt} prompts x {ref_cfg.samples_per_prompt} samples): "
       f"{per_prompt} (every sample of a prompt identical) in {int((n_distinct == per_prompt).sum())} of "
       f"{len(ref_diag)} batches")
-shift = challenges.load_results(ckpt)["shift_mitigation"].iloc[0]
-agree = challenges.load_results(ckpt)["shift_agreement"]
+shift = challenges.load_experiments_cache(ckpt)["shift_mitigation"].iloc[0]
+agree = challenges.load_experiments_cache(ckpt)["shift_agreement"]
 k_sft, n_sft = int(round(agree.agree_old.iloc[0] * agree.n_pairs.iloc[0])), int(agree.n_pairs.iloc[0])
 lo_sft, hi_sft = reward.wilson_interval(k_sft, n_sft)
 print(f"reward model on held-out preference pairs: {shift.accuracy_preference_pairs:.0%} right; on pairs of the SFT "
@@ -902,7 +902,7 @@ for q, a in zip(eval_texts[:3], zero_answers):
 # evaluation checkpoint:
 
 # %%
-curves6 = challenges.load_results(ckpt)["hacking_curves"]
+curves6 = challenges.load_experiments_cache(ckpt)["hacking_curves"]
 pushed = curves6[(curves6.optimised == "reward model") & (curves6.beta == curves6.beta.min())]
 start6, end6 = pushed.iloc[0], pushed.iloc[-1]
 print(f"chapter 6's push at β = {start6.beta:g}, held-out prompts, sampled answers:")

@@ -92,7 +92,7 @@ ckpt = COMMITTED_CHECKPOINTS if CHECKPOINT_DIR is None else Path(CHECKPOINT_DIR)
 tok = checkpoints.load_tokenizer(ckpt)
 policies = scorecard.load_policies(ckpt)          # base, SFT, PPO, DPO, GRPO, in float64 (same answers on any CPU)
 rm = reward.load_reward_model(ckpt, dtype="float64")  # chapter 3's reward model: the proxy PPO optimised
-ablations = scorecard.load_cache(ckpt)            # the "why all four stages" runs (trained by `make checkpoints`)
+ablations = scorecard.load_scorecard_cache(ckpt)            # the "why all four stages" runs (trained by `make checkpoints`)
 scenarios = {s["id"]: s for s in data.load_scenarios()}
 eval_prompts = data.load_eval_prompts()           # held out: the last variant of every scenario
 print(f"{len(eval_prompts)} held-out questions in {len({p['category'] for p in eval_prompts})} categories; "
@@ -106,7 +106,7 @@ def chapter6_answers() -> tuple[pd.DataFrame | None, str]:
     from course_utils import challenges
 
     try:
-        results = challenges.load_results() if CHECKPOINT_DIR is None else challenges.load_results(ckpt)
+        results = challenges.load_experiments_cache() if CHECKPOINT_DIR is None else challenges.load_experiments_cache(ckpt)
     except FileNotFoundError:
         return None, "chapter 6's results file has not been built (run `make checkpoints`)"
     return results["policy_answers"], ""

@@ -111,7 +111,7 @@ sft = checkpoints.load("sft", ckpt, dtype="float64")         # π_ref, in double
 dpo_policy = checkpoints.load("dpo", ckpt, dtype="float64")  # prints from it is the same on every CPU
 rm = reward.load_reward_model(ckpt, dtype="float64")
 sft32, rm32 = checkpoints.load("sft", ckpt), reward.load_reward_model(ckpt)   # float32: the live runs train these
-cache = beyond.load_beyond(ckpt)                             # the tables make checkpoints computed
+cache = beyond.load_beyond_cache(ckpt)                             # the tables make checkpoints computed
 scenarios = {s["id"]: s for s in data.load_scenarios()}
 prefs = data.load_preferences()
 train_pairs = beyond.fitting_pairs(tok, [p for p in prefs if p["split"] == "train"], sft.config.max_len)
