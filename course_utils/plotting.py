@@ -11,6 +11,7 @@ forms of colour blindness (Okabe & Ito 2008). Change the style here and every ch
 from __future__ import annotations
 
 import matplotlib as mpl
+import numpy as np
 from cycler import cycler
 
 # Okabe-Ito palette, named.
@@ -69,8 +70,6 @@ def use_course_style() -> None:
 
 def smooth(values, window: int = 10):
     """Trailing moving average, for noisy training curves (same length as the input)."""
-    import numpy as np
-
     values = np.asarray(values, dtype=float)
     if window <= 1 or len(values) == 0:
         return values

@@ -18,15 +18,15 @@ from __future__ import annotations
 import sys
 import time
 
+from IPython import get_ipython
+from IPython.display import display
+
+from .deferred import deferred_import
+
 
 def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
-    except ImportError:  # pragma: no cover - IPython ships with the course
-        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
 class Progress:
@@ -53,9 +53,7 @@ class Progress:
             self._widget = self._make_widget()
 
     def _make_widget(self):
-        import ipywidgets as w
-        from IPython.display import display
-
+        w = deferred_import("ipywidgets")
         desc, total = self.desc, self.total
 
         class _Bar(w.HBox):

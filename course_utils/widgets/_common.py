@@ -17,32 +17,25 @@ default lies on its grid (log-scale knobs are :class:`ipywidgets.SelectionSlider
 values that include the default), so the widget's first run is the chapter's run.
 
 matplotlib and ipywidgets are the only imports a widget module defers, through
-:func:`_deferred_import`; everything else is imported at the top of its module.
+:func:`deferred.deferred_import` (``_deferred_import`` here); everything else is imported at the top of its module.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
-from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
 from IPython.display import Image
 
+from ..deferred import DEFERRED, deferred_import
+
 
 # ============================================================================ deferred imports
-#: The only modules a widget imports on first use instead of at the top of its module: matplotlib
-#: (``pyplot``, and the course's ``plotting``, which imports it) and ipywidgets. Importing
-#: ``course_utils.widgets`` (as the tests and ``course_utils.beyond`` do) then loads neither.
-_DEFERRED = ("matplotlib.pyplot", "course_utils.plotting", "ipywidgets")
-
-
-def _deferred_import(name: str) -> ModuleType:
-    """The module ``name`` (one of :data:`_DEFERRED`), imported on first use, then from ``sys.modules``."""
-    if name not in _DEFERRED:
-        raise ValueError(f"only {', '.join(_DEFERRED)} are imported on first use, not {name!r}")
-    return importlib.import_module(name)
+#: Importing ``course_utils.widgets`` (as the tests and ``course_utils.beyond`` do) loads neither
+#: matplotlib nor ipywidgets: a widget imports them on first use (``deferred.deferred_import``).
+_DEFERRED = DEFERRED
+_deferred_import = deferred_import
 
 
 # ============================================================================ sane ranges
