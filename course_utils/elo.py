@@ -32,15 +32,8 @@ Symbols (the course's notation; code names in brackets)
 ``K``                      K-factor, the largest change one match can make [``k``]
 ``r_0``                    starting rating (Elo) / mean rating (Bradley-Terry) [``init``]
 ``sigma(x)``               logistic function 1 / (1 + e^(-x))
-``theta_i``                strength of model i in natural-log units, theta_i = r_i ln(b) / s
-``W_ij``                   wins of model i over model j; a tie adds 1/2 to W_ij and to W_ji
-``N_ij``                   battles between i and j, N_ij = W_ij + W_ji
-``p_ij``                   Bradley-Terry probability that i beats j, sigma(theta_i - theta_j)
-``l(theta)``               log-likelihood sum_ij W_ij log p_ij
-``alpha``                  pseudo-ties added per played pair when the MLE does not exist
-                           [``pseudo_ties``]
+``theta_i``, ``W_ij``, ...  the Bradley-Terry symbols: see ``bradley_terry.py``
 ``m``, ``n``               number of models, number of battles
-``B``                      bootstrap rounds [``rounds``]
 =========================  ==================================================================
 
 Battle table: a ``pandas.DataFrame`` with columns ``model_a``, ``model_b`` and ``winner``,

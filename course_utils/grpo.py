@@ -64,8 +64,6 @@ Design choices:
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -77,16 +75,9 @@ from .losses import kl_penalty, kl_penalty_backward, masked_mean, ppo_clip_loss,
 from .model import TinyGPT
 from .optim import AdamW
 from .progress import Progress
-from .rl_loop import (
-    PromptCycler,
-    check_rollout_knobs,
-    judge_score,
-    minibatch_updates,
-    params_finite,
-    prompt_items,
-    run_warning,
-    warn_extreme_settings,
-)
+from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, judge_score, kl_limit_reached,
+                      minibatch_updates, prompt_items, quiet_update, restore_if_broken, run_warning,
+                      warn_extreme_settings)
 from .runtime import single_threaded_blas
 from .sampling import RewardModelLike, Samples, policy_logprobs, sample_and_score
 from .tokenizer import VocabularyTokenizer
@@ -107,7 +98,7 @@ __all__ = [
 
 # ============================================================================ configuration
 @dataclass
-class GRPOConfig:
+class GRPOConfig(OnPolicyConfig):
     """Every knob of a GRPO run; names and defaults follow ``ppo.PPOConfig`` where they mean the same.
 
     Groups
@@ -126,24 +117,10 @@ class GRPOConfig:
         seed: prompt order, sampling and minibatches.
     """
 
-    iterations: int = 60
-    batch_size: int = 16
+    kl_coef: float = 0.04
     group_size: int = 8
-    max_new_tokens: int = 112
-    temperature: float = 1.0
     adv_eps: float = 1e-4
     scale_rewards: bool = True
-    kl_coef: float = 0.04
-    clip_eps: float = 0.2
-    ppo_epochs: int = 2
-    minibatch_size: int = 16
-    lr: float = 1.5e-4
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    target_kl: float | None = None
-    max_kl: float | None = 100.0
-    judge_every: int = 1
-    seed: int = 0
 
     def __post_init__(self) -> None:
         check_rollout_knobs(self, "group_size", "GRPO")
@@ -315,7 +292,7 @@ def train_grpo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok
     message = warn_extreme_settings(cfg.kl_coef, cfg.clip_eps, cfg.lr)
     if cfg.group_size == 1:
         message = run_warning("group_size = 1: every answer is its own group, every advantage is 0 and nothing is "
-                        "learned (only the KL term pulls towards the reference).")
+                              "learned (only the KL term pulls towards the reference).")
     cycler = PromptCycler(len(texts), rng)
     rows, stopped = [], False
     with Progress(cfg.iterations, desc, display=None if progress else False) as bar, single_threaded_blas():
@@ -328,27 +305,20 @@ def train_grpo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok
             row = _diagnostics(batch, it, cfg, scen)
             if not all(np.isfinite(x).all() for x in (batch.logprobs, batch.ref_logprobs, batch.scores)):
                 message, stopped = run_warning(f"GRPO stopped at iteration {it}: the rollout produced non-finite "
-                                         "log-probabilities or scores."), True
+                                               "log-probabilities or scores."), True
                 rows.append(row)
                 break
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")                  # a skipped AdamW step is reported below instead
-                upd = grpo_update(policy, opt, batch, cfg, rng)
+            upd = quiet_update(grpo_update, policy, opt, batch, cfg, rng)
             row.update({k: upd[k] for k in ("policy_loss", "kl_loss", "clipfrac", "approx_kl", "grad_norm")})
             rows.append(row)
-            if cfg.ppo_epochs and (upd["steps"] == 0 or not math.isfinite(upd["policy_loss"])
-                                   or not params_finite(policy.params)):
-                for k, a in policy.params.items():                   # back to the last good weights
-                    a[...] = snapshot[k]
-                message, stopped = run_warning(f"GRPO stopped at iteration {it}: a loss, gradient or weight became "
-                                         "infinite or NaN (the learning rate is probably too large). The "
-                                         "weights of the last good iteration are kept."), True
+            stop = restore_if_broken("GRPO", it, upd, policy.params, snapshot, cfg.ppo_epochs)
+            if stop:
+                message, stopped = stop, True
                 break
             bar.update(score=row["score"], kl=row["kl"])
-            if cfg.max_kl is not None and row["kl"] > cfg.max_kl:
-                message, stopped = run_warning(f"GRPO stopped at iteration {it}: the KL to the reference reached "
-                                         f"{row['kl']:.0f} nats per answer (max_kl = {cfg.max_kl:g}); the policy "
-                                         "has left the SFT model far behind."), True
+            stop = kl_limit_reached("GRPO", it, row["kl"], cfg.max_kl)
+            if stop:
+                message, stopped = stop, True
                 break
     diagnostics = pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
     diagnostics.attrs.update(stopped=stopped, message=message)

@@ -72,9 +72,7 @@ Design choices, each documented where it is made:
 
 from __future__ import annotations
 
-import math
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,16 +90,9 @@ from .optim import AdamW
 from .paths import save_log
 from .progress import Progress
 from .reward import load_reward_model
-from .rl_loop import (
-    PromptCycler,
-    check_rollout_knobs,
-    judge_score,
-    minibatch_updates,
-    params_finite,
-    prompt_items,
-    run_warning,
-    warn_extreme_settings,
-)
+from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, judge_score, kl_limit_reached,
+                      minibatch_updates, prompt_items, quiet_update, restore_if_broken, run_warning,
+                      warn_extreme_settings)
 from .runtime import one_blas_thread, single_threaded_blas  # single_threaded_blas: re-exported (public here)
 from .sampling import (  # noqa: F401  (answer_logprobs, sample_answers: re-exported)
     RewardModelLike,
@@ -141,8 +132,9 @@ __all__ = [
 # ============================================================================ configuration
 
 @dataclass
-class PPOConfig:
-    """Every knob of a PPO run (the chapter-5 parameters cell mirrors the defaults).
+class PPOConfig(OnPolicyConfig):
+    """Every knob of a PPO run (the chapter-5 parameters cell mirrors the defaults); the shared ones
+    come first (``rl_loop.OnPolicyConfig``).
 
     Rollouts
         iterations: rollout + update rounds.  batch_size: answers sampled per iteration.
@@ -176,12 +168,7 @@ class PPOConfig:
         this many iterations (0 = never).  seed: prompt order, sampling and minibatches.
     """
 
-    iterations: int = 60
-    batch_size: int = 16
     samples_per_prompt: int = 8
-    max_new_tokens: int = 112
-    temperature: float = 1.0
-    kl_coef: float = 0.05
     adaptive_kl: bool = False
     kl_target: float = 6.0
     kl_horizon: int = 10_000
@@ -192,19 +179,9 @@ class PPOConfig:
     gamma: float = 1.0
     lam: float = 1.0
     whiten_advantages: bool = True
-    ppo_epochs: int = 2
-    minibatch_size: int = 16
-    lr: float = 1.5e-4
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    clip_eps: float = 0.2
     value_clip_eps: float | None = 0.2
     vf_coef: float = 0.1
     ent_coef: float = 0.0
-    target_kl: float | None = None
-    max_kl: float | None = 100.0
-    judge_every: int = 1
-    seed: int = 0
 
     def __post_init__(self) -> None:
         check_rollout_knobs(self, "samples_per_prompt", "PPO")
@@ -513,28 +490,21 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
                                                               batch.scores, batch.advantages))
             if not finite_batch:
                 message, stopped = run_warning(f"PPO stopped at iteration {it}: the rollout produced non-finite "
-                                         "log-probabilities, values or rewards."), True
+                                               "log-probabilities, values or rewards."), True
                 rows.append(row)
                 break
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")                  # a skipped AdamW step is reported below instead
-                upd = ppo_update(policy, value_head, opt, batch, cfg, rng)
+            upd = quiet_update(ppo_update, policy, value_head, opt, batch, cfg, rng)
             row.update({k: upd[k] for k in ("policy_loss", "value_loss", "clipfrac", "approx_kl", "grad_norm")})
             rows.append(row)
-            if cfg.ppo_epochs and (upd["steps"] == 0 or not math.isfinite(upd["policy_loss"])
-                                   or not params_finite(params)):
-                for k, a in params.items():                          # back to the last good weights
-                    a[...] = snapshot[k]
-                message, stopped = run_warning(f"PPO stopped at iteration {it}: a loss, gradient or weight became "
-                                         "infinite or NaN (the learning rate is probably too large). The "
-                                         "weights of the last good iteration are kept."), True
+            stop = restore_if_broken("PPO", it, upd, params, snapshot, cfg.ppo_epochs)
+            if stop:
+                message, stopped = stop, True
                 break
             kl_ctl.update(row["kl"], cfg.batch_size)                 # Ziegler et al.: n_steps = batch size
             bar.update(score=row["score"], kl=row["kl"])
-            if cfg.max_kl is not None and row["kl"] > cfg.max_kl:
-                message, stopped = run_warning(f"PPO stopped at iteration {it}: the KL to the reference reached "
-                                         f"{row['kl']:.0f} nats per answer (max_kl = {cfg.max_kl:g}); the policy "
-                                         "has left the SFT model far behind."), True
+            stop = kl_limit_reached("PPO", it, row["kl"], cfg.max_kl)
+            if stop:
+                message, stopped = stop, True
                 break
     diagnostics = pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
     diagnostics.attrs.update(stopped=stopped, message=message)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from .model import TinyGPT
 from .optim import AdamW, clip_grad_norm
 
 __all__ = [
+    "OnPolicyConfig",
     "check_rollout_knobs",
     "minibatch_updates",
     "prompt_items",
@@ -38,7 +40,43 @@ __all__ = [
     "PromptCycler",
     "judge_score",
     "params_finite",
+    "quiet_update",
+    "restore_if_broken",
+    "kl_limit_reached",
 ]
+
+
+@dataclass
+class OnPolicyConfig:
+    """The knobs of a run that samples answers and updates the policy on them, as PPO and GRPO both do.
+
+    Same names and meanings in ``ppo.PPOConfig`` and ``grpo.GRPOConfig``, which add their own:
+    iterations (rollout + update rounds), batch_size (answers per iteration), max_new_tokens
+    (longest answer, ``<eos>`` included), temperature (τ of sampling and of every
+    log-probability), kl_coef (β), clip_eps (ε), ppo_epochs (passes over each rollout),
+    minibatch_size (answers per gradient step), lr, weight_decay, grad_clip (AdamW and the
+    global gradient-norm clip), target_kl (stop an iteration's epochs once the approximate KL
+    between π_θ and π_old exceeds it; None = never), max_kl (stop the run once the mean
+    KL(π ‖ π_ref) of an answer exceeds this many nats; None = never), judge_every (gold-judge
+    the sampled answers every this many iterations; 0 = never), seed (prompt order, sampling,
+    minibatches).
+    """
+
+    iterations: int = 60
+    batch_size: int = 16
+    max_new_tokens: int = 112
+    temperature: float = 1.0
+    kl_coef: float = 0.05
+    clip_eps: float = 0.2
+    ppo_epochs: int = 2
+    minibatch_size: int = 16
+    lr: float = 1.5e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    target_kl: float | None = None
+    max_kl: float | None = 100.0
+    judge_every: int = 1
+    seed: int = 0
 
 
 def check_rollout_knobs(cfg, per_prompt: str, method: str) -> None:
@@ -163,3 +201,32 @@ def judge_score(answers: Sequence[str], index: np.ndarray, scen: Sequence[Mappin
 
 def params_finite(params: Mapping[str, np.ndarray]) -> bool:
     return all(np.isfinite(a).all() for a in params.values())
+
+
+def quiet_update(update: Callable[..., dict[str, float]], *args) -> dict[str, float]:
+    """``update(*args)`` with numpy's overflow warnings and AdamW's skipped-step warning silenced:
+    the loop reports a broken update itself (:func:`restore_if_broken`)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return update(*args)
+
+
+def restore_if_broken(method: str, it: int, upd: Mapping[str, float], params: Mapping[str, np.ndarray],
+                      snapshot: Mapping[str, np.ndarray], ppo_epochs: int) -> str | None:
+    """After an iteration's update: if no step was taken, the loss or a weight is not finite, put the
+    weights of ``snapshot`` (the last good iteration) back and return the warning; else None."""
+    if not ppo_epochs or (upd["steps"] and math.isfinite(upd["policy_loss"]) and params_finite(params)):
+        return None
+    for k, a in params.items():
+        a[...] = snapshot[k]
+    return run_warning(f"{method} stopped at iteration {it}: a loss, gradient or weight became infinite or NaN "
+                       "(the learning rate is probably too large). The weights of the last good iteration are "
+                       "kept.", 4)
+
+
+def kl_limit_reached(method: str, it: int, kl: float, max_kl: float | None) -> str | None:
+    """The warning that stops a run whose KL to the reference exceeds ``max_kl`` nats per answer; else None."""
+    if max_kl is None or not kl > max_kl:
+        return None
+    return run_warning(f"{method} stopped at iteration {it}: the KL to the reference reached {kl:.0f} nats per "
+                       f"answer (max_kl = {max_kl:g}); the policy has left the SFT model far behind.", 4)

@@ -55,6 +55,11 @@ def closed_object(properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"type": "object", "required": list(properties), "properties": properties, "additionalProperties": False}
 
 
+def phrases(description: str) -> dict[str, Any]:
+    """A non-empty list of lowercase phrases (what the judge matches in an answer)."""
+    return {"description": description, "type": "array", "minItems": 1, "items": PHRASE}
+
+
 def record_schema(title: str, properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The schema of one line of a JSONL file: a ``closed_object``, with the draft it follows and a title."""
     return {"$schema": DRAFT, "title": title, **closed_object(properties)}
@@ -92,10 +97,7 @@ SCENARIO_SCHEMA: dict[str, Any] = record_schema(
             "type": "array", "minItems": 2,
             "items": closed_object({
                 "fact": {**TEXT, "description": "the fact, in a few words"},
-                "accept": {
-                    "description": "lowercase phrases, any of which counts as stating the fact",
-                    "type": "array", "minItems": 1, "items": PHRASE,
-                },
+                "accept": phrases("lowercase phrases, any of which counts as stating the fact"),
             }),
         },
         "unsafe_claims": {
@@ -103,10 +105,7 @@ SCENARIO_SCHEMA: dict[str, Any] = record_schema(
             "type": "array", "minItems": 1,
             "items": closed_object({
                 "claim": {**TEXT, "description": "a full sentence making the dangerous claim"},
-                "patterns": {
-                    "description": "lowercase phrases that detect the claim in an answer",
-                    "type": "array", "minItems": 1, "items": PHRASE,
-                },
+                "patterns": phrases("lowercase phrases that detect the claim in an answer"),
             }),
         },
         "dose_facts": {
