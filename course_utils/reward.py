@@ -337,6 +337,28 @@ def _stopped(step: int, what: str) -> str:
     return msg
 
 
+def _pair_gradients(rm: RewardModel, tok: VocabularyTokenizer, batch: Sequence[Mapping], cfg: RewardConfig,
+                    keys: Sequence[str], label_smoothing: float, row: dict) -> tuple[dict[str, np.ndarray], str]:
+    """One step's forward pass, Bradley-Terry loss and backward pass on ``batch``; the gradients of the
+    trainable ``keys``, clipped. Fills ``row`` (loss, accuracy, margin, grad_norm). The second value
+    names what became non-finite ("reward" or "gradient"), "" if nothing did."""
+    tokens, lengths = encode_pairs(rm, tok, batch)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = rm.forward(tokens, lengths)
+    if not np.all(np.isfinite(r)):
+        return {}, "reward"
+    rc, rr = r[:len(batch)], r[len(batch):]
+    loss, d_c, d_r = bradley_terry_loss(rc, rr, cfg.margin, label_smoothing)
+    row.update(loss=loss, accuracy=float(np.mean(rc > rr)), margin=float(np.mean(rc - rr)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = rm.backward(np.concatenate([d_c, d_r]), trunk=cfg.trainable != "head")
+    grads = {k: grads[k] for k in keys}
+    row["grad_norm"] = clip_grad_norm(grads, cfg.grad_clip) if cfg.grad_clip else math.nan
+    if not all(np.isfinite(g).all() for g in grads.values()):
+        return grads, "gradient"
+    return grads, ""
+
+
 def train_reward_model(
     rm: RewardModel,
     tok: VocabularyTokenizer,
@@ -390,27 +412,12 @@ def train_reward_model(
             for b in range(n_batches):
                 step += 1
                 batch = [oriented[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
-                tokens, lengths = encode_pairs(rm, tok, batch)
                 lr_t = lr_schedule(step - 1, cfg.lr, cfg.warmup, total, cfg.lr * cfg.min_lr_ratio)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    r = rm.forward(tokens, lengths)
-                n = len(batch)
-                rc, rr = r[:n], r[n:]
                 row = {"epoch": epoch, "step": step, "lr": lr_t, "loss": np.nan, "accuracy": np.nan,
                        "margin": np.nan, "grad_norm": np.nan, "eval_loss": np.nan, "eval_accuracy": np.nan}
-                if not np.all(np.isfinite(r)):
-                    diverged, msg = True, _stopped(step, "reward")
-                    rows.append(row)
-                    break
-                loss, d_c, d_r = bradley_terry_loss(rc, rr, cfg.margin, label_smoothing)
-                row.update(loss=loss, accuracy=float(np.mean(rc > rr)), margin=float(np.mean(rc - rr)))
-                with np.errstate(over="ignore", invalid="ignore"):
-                    grads = rm.backward(np.concatenate([d_c, d_r]), trunk=cfg.trainable != "head")
-                grads = {k: grads[k] for k in keys}
-                gnorm = clip_grad_norm(grads, cfg.grad_clip) if cfg.grad_clip else math.nan
-                row["grad_norm"] = gnorm
-                if not all(np.isfinite(g).all() for g in grads.values()):
-                    diverged, msg = True, _stopped(step, "gradient")
+                grads, broken = _pair_gradients(rm, tok, batch, cfg, keys, label_smoothing, row)
+                if broken:
+                    diverged, msg = True, _stopped(step, broken)
                     rows.append(row)
                     break
                 opt.step(grads, lr=lr_t)
@@ -419,7 +426,7 @@ def train_reward_model(
                     ev = evaluate_pairs(rm, tok, eval_pairs)
                     row["eval_loss"], row["eval_accuracy"] = ev["loss"], ev["accuracy"]
                 rows.append(row)
-                bar.update(loss=loss, acc=row["accuracy"])
+                bar.update(loss=row["loss"], acc=row["accuracy"])
             if diverged:
                 break
     log = pd.DataFrame(rows, columns=["epoch", "step", "lr", "loss", "accuracy", "margin", "grad_norm",
