@@ -396,6 +396,36 @@ DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
 )
 
 
+def _diagnostics(batch: Rollout, it: int, cfg: PPOConfig, beta: float, scen: Sequence[Mapping | None]) -> dict:
+    """One row of ``train_ppo``'s diagnostics, before the update (see ``DIAGNOSTIC_COLUMNS``)."""
+    seq_kl = (batch.kl if cfg.kl_estimator == "k1" else
+              kl_penalty(batch.logprobs, batch.ref_logprobs, "k1") * batch.mask).sum(axis=1)
+    return {
+        "iteration": it,
+        "score": float(batch.scores.mean()),
+        "judge": judge_score(batch.answers, batch.prompt_index, scen, it, cfg.judge_every),
+        "reward": float(batch.rewards.sum(axis=1).mean()),
+        "kl": float(seq_kl.mean()),
+        "kl_exact": float(batch.exact_kl.sum(axis=1).mean()),
+        "beta": beta,
+        "entropy": masked_mean(batch.entropy, batch.mask),
+        "length": float(batch.answer_lens.mean()),
+        "ended": float(batch.ended.mean()),
+        "distinct": len(set(batch.answers)) / len(batch.answers),
+        "logprob_gap": batch.logprob_gap,
+    }
+
+
+def _first_rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_head: ValueHead,
+                   tok: VocabularyTokenizer, prompt_ids: Sequence[Sequence[int]], cfg: PPOConfig, beta: float,
+                   rng: np.random.Generator) -> tuple[Rollout, tuple[float, float]]:
+    """The first rollout when ``norm_samples`` = 0: its own scores give (μ, σ) of the normalisation."""
+    batch = rollout(policy, ref, reward_model, value_head, tok, prompt_ids, cfg, beta, rng, (0.0, 1.0))
+    sd = float(batch.scores.std())
+    score_norm = (float(batch.scores.mean()), sd if sd > 1e-6 else 1.0)
+    return _renormalise(batch, cfg, beta, score_norm), score_norm
+
+
 def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
               prompts: Sequence[str] | Sequence[Mapping], config: PPOConfig | None = None, progress: bool = True,
               *, scenarios: Sequence[Mapping] | Mapping[str, Mapping] | None = None,
@@ -459,33 +489,15 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
             index = np.repeat(cycler.next(n_prompts), cfg.samples_per_prompt)
             snapshot = {k: a.copy() for k, a in params.items()}      # the last good weights
             beta = kl_ctl.value
+            prompts_it = [prompt_ids[i] for i in index]
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 if score_norm is None:                   # [Huang: reward normalisation] on the SFT policy's samples
-                    batch = rollout(policy, ref, reward_model, value_head, tok, [prompt_ids[i] for i in index],
-                                    cfg, beta, rng, (0.0, 1.0))
-                    sd = float(batch.scores.std())
-                    score_norm = (float(batch.scores.mean()), sd if sd > 1e-6 else 1.0)
-                    batch = _renormalise(batch, cfg, beta, score_norm)
+                    batch, score_norm = _first_rollout(policy, ref, reward_model, value_head, tok, prompts_it, cfg,
+                                                       beta, rng)
                 else:
-                    batch = rollout(policy, ref, reward_model, value_head, tok, [prompt_ids[i] for i in index],
-                                    cfg, beta, rng, score_norm)
+                    batch = rollout(policy, ref, reward_model, value_head, tok, prompts_it, cfg, beta, rng, score_norm)
             batch.prompt_index = index
-            seq_kl = (batch.kl if cfg.kl_estimator == "k1" else
-                      kl_penalty(batch.logprobs, batch.ref_logprobs, "k1") * batch.mask).sum(axis=1)
-            row = {
-                "iteration": it,
-                "score": float(batch.scores.mean()),
-                "judge": judge_score(batch.answers, index, scen, it, cfg.judge_every),
-                "reward": float(batch.rewards.sum(axis=1).mean()),
-                "kl": float(seq_kl.mean()),
-                "kl_exact": float(batch.exact_kl.sum(axis=1).mean()),
-                "beta": beta,
-                "entropy": masked_mean(batch.entropy, batch.mask),
-                "length": float(batch.answer_lens.mean()),
-                "ended": float(batch.ended.mean()),
-                "distinct": len(set(batch.answers)) / len(batch.answers),
-                "logprob_gap": batch.logprob_gap,
-            }
+            row = _diagnostics(batch, it, cfg, beta, scen)
             finite_batch = all(np.isfinite(x).all() for x in (batch.logprobs, batch.ref_logprobs, batch.values,
                                                               batch.scores, batch.advantages))
             if not finite_batch:

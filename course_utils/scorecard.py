@@ -621,7 +621,7 @@ def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base
     rm_rows = []
     for name, rm, pairs in (("clean", clean_rm, majority), ("noisy", noisy_rm, noisy_pairs)):
         agree = np.mean([p["chosen"] == q["chosen"] for p, q in zip(pairs, train_pairs)])
-        ev = reward.evaluate(rm, tok, test_pairs)
+        ev = reward.evaluate_pairs(rm, tok, test_pairs)
         rm_rows.append({"reward_model": name, "train_pairs": len(pairs),
                         "flipped": int(sum(p.get("flipped", False) for p in pairs)),
                         "label_noise": noise_rate if name == "noisy" else 0.0,
