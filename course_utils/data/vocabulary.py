@@ -49,7 +49,7 @@ SCENARIOS_FILE = "scenarios.jsonl"
 # wordings that only reinforcement learning uses (PPO, GRPO). RL needs prompts the SFT model has not
 # memorised: on its own training wordings it gives the same answer every time (benchmarks/rl_headroom.py),
 # so every sample gets the same reward and there is nothing to learn from.
-SFT_VARIANTS = 7
+SFT_VARIANTS = 23
 # Whole cases kept out of SFT, preference and RL data: does a model answer what it only read about?
 UNSEEN_FILE = "unseen_cases.jsonl"
 
