@@ -735,9 +735,20 @@ def test_sft_demonstrations(kb, built):
     for r in built["sft"]:
         s = by_id[r["scenario_id"]]
         assert r["prompt"] in D.sft_wordings(s)
-        assert r["response"] == s["answer"] + " " + s["escalation"]
+        assert r["response"] in (s["answer"] + " " + s["escalation"], s["answer"])
         assert r["category"] == s["category"]
     assert len({(r["scenario_id"], r["prompt"]) for r in built["sft"]}) == sum(len(D.sft_wordings(s)) for s in kb)
+
+
+def test_half_the_demonstrations_of_every_case_escalate(kb, built):
+    """The question's demonstration and a seeded half of the others end with the escalation advice."""
+    by_id = _by_id(kb)
+    for s in kb:
+        rows = [r for r in built["sft"] if r["scenario_id"] == s["id"]]
+        full = [r for r in rows if r["response"] == D.expert_response(by_id[s["id"]])]
+        assert len(full) == max(1, round(D.ESCALATION_SHARE * len(rows))) and len(full) < len(rows)
+        assert next(r for r in rows if r["prompt"] == s["question"]) in full
+    assert D.build_sft(kb) == built["sft"]                                # the draw is seeded
 
 
 def test_wordings_split_training_and_held_out(kb, built):

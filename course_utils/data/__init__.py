@@ -139,6 +139,7 @@ from .vocabulary import (
     FLAWS,
     ID_PATTERN,
     SCENARIOS_FILE,
+    ESCALATION_SHARE,
     SFT_VARIANTS,
     SPLITS,
     UNSEEN_FILE,

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from .knowledge import expert_response, rl_wordings
 from .schema import EVAL_PROMPTS_FILE_SPEC, RL_PROMPTS_FILE_SPEC, SFT_FILE_SPEC, _load_jsonl, _path
-from .vocabulary import DATASET_FILES, SFT_VARIANTS
+from .text_helpers import _rng
+from .vocabulary import DATASET_FILES, ESCALATION_SHARE, SFT_VARIANTS
+
+SEED = 0  # the draw of which demonstrations escalate
 
 # The 12 demonstrations the chapters show (the `question` demonstration of each scenario):
 # every category, and the cases the course discusses by name.
@@ -29,9 +34,16 @@ FEATURED_SFT_SCENARIOS: tuple[str, ...] = (
 
 def build_sft(scenarios: Sequence[Mapping], featured: Sequence[str] = FEATURED_SFT_SCENARIOS) -> list[dict]:
     """One demonstration per SFT phrasing of each scenario (``sft_wordings``: ``question`` and the
-    first ``SFT_VARIANTS`` variants); response = answer + escalation. The
-    ``question`` demonstration of each id in ``featured`` is featured. More phrasings of the
-    same question teach a small model to recognise the case rather than one wording."""
+    first ``SFT_VARIANTS`` variants). The ``question`` demonstration of each id in ``featured`` is
+    featured. More phrasings of the same question teach a small model to recognise the case rather
+    than one wording.
+
+    The demonstrations are uneven, as real ones written by many people are: the response of the
+    ``question`` demonstration and of half the others (drawn per case, seeded) is the full expert
+    response, answer + escalation; the rest stop after the answer, without the escalation advice
+    (``ESCALATION_SHARE``). SFT imitates both; the preference pairs, whose chosen answer always
+    escalates, are what can teach the policy to escalate every time (chapters 3 and 5).
+    """
     ids = {s["id"] for s in scenarios}
     missing = [i for i in featured if i not in ids]
     if missing:
@@ -39,16 +51,25 @@ def build_sft(scenarios: Sequence[Mapping], featured: Sequence[str] = FEATURED_S
     out = []
     for s in sorted(scenarios, key=lambda s: s["id"]):
         phrasings = [("q", s["question"])] + [(f"v{i}", v) for i, v in enumerate(s["variants"][:SFT_VARIANTS])]
-        for suffix, prompt in phrasings:
+        escalates = _escalating_demonstrations(s["id"], len(phrasings))
+        for k, (suffix, prompt) in enumerate(phrasings):
             out.append({
                 "id": f"SFT-{s['id']}-{suffix}",
                 "scenario_id": s["id"],
                 "category": s["category"],
                 "prompt": prompt,
-                "response": expert_response(s),
+                "response": expert_response(s) if k in escalates else s["answer"],
                 "featured": suffix == "q" and s["id"] in featured,
             })
     return out
+
+
+def _escalating_demonstrations(scenario_id: str, n: int) -> set[int]:
+    """Which of a case's ``n`` demonstrations (0 = the ``question`` one) end with the escalation advice:
+    0 and a seeded draw of the others, ``round(ESCALATION_SHARE * n)`` in all."""
+    k = max(1, round(ESCALATION_SHARE * n))
+    others = _rng(SEED, "sft-escalation", scenario_id).permutation(np.arange(1, n))
+    return {0, *(int(i) for i in others[:k - 1])}
 
 
 def build_rl_prompts(scenarios: Sequence[Mapping]) -> list[dict]:

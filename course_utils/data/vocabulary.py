@@ -50,6 +50,9 @@ SCENARIOS_FILE = "scenarios.jsonl"
 # memorised: on its own training wordings it gives the same answer every time (benchmarks/rl_headroom.py),
 # so every sample gets the same reward and there is nothing to learn from.
 SFT_VARIANTS = 23
+# The share of a case's SFT demonstrations whose response ends with the escalation advice (the rest stop
+# after the answer, as uneven real demonstrations do); ``datasets.build_sft`` draws which, seeded.
+ESCALATION_SHARE = 0.5
 # Whole cases kept out of SFT, preference and RL data: does a model answer what it only read about?
 UNSEEN_FILE = "unseen_cases.jsonl"
 
