@@ -503,12 +503,12 @@ def build_reward_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: b
                             config: RewardConfig | None = None) -> Path:
     """Chapter 3's reward model: ``sft.npz`` from ``out_dir`` + a new head, trained with
     ``DEFAULT_CONFIG`` on the pairs of the ``train`` split and the "which case?" pairs of
-    ``data.case_contrast_pairs``; writes ``out_dir / "reward.npz"``."""
+    ``data.contrast_pairs`` ("which case?" and "does it escalate?"); writes ``out_dir / "reward.npz"``."""
     cfg = config or DEFAULT_CONFIG
     out_dir = Path(out_dir)
     rm = RewardModel(TinyGPT.load(out_dir / "sft.npz"), seed=cfg.seed)
     train = [p for p in data.load_preferences() if p["split"] == "train"]
-    train += data.case_contrast_pairs(data.load_scenarios())
+    train += data.contrast_pairs(data.load_scenarios())
     test = [p for p in data.load_preferences() if p["split"] == "test"]
     history = train_reward_model(rm, tok, train, cfg, progress, eval_pairs=test, eval_every=EVAL_EVERY)
     path = out_dir / "reward.npz"

@@ -598,7 +598,7 @@ def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base
     # (c) a reward model on noisy labels, then PPO from SFT against it. It trains on what the reference
     # reward model trained on (the preference pairs and the "which case?" pairs), with labels flipped,
     # so that the labels are the only difference between the two.
-    train_pairs = list(train_pairs) + data.case_contrast_pairs(data.load_scenarios())
+    train_pairs = list(train_pairs) + data.contrast_pairs(data.load_scenarios())
     majority = reward.orient_pairs(train_pairs, rm_cfg.label)
     noisy_pairs = flip_labels(majority, noise_rate, seed)
     noisy_rm = reward.RewardModel(sft.copy(), seed=rm_cfg.seed)

@@ -942,6 +942,21 @@ def test_no_escalation_pairs_really_lack_escalation(built):
             assert not any(c.entity == "care" and c.polarity > 0 for c in claims(p["rejected"])), p["id"]
 
 
+def test_escalation_contrast_pairs_prefer_the_escalating_answer(kb):
+    """One pair per training wording of every train-split case: the full response against the bare answer."""
+    pairs = D.escalation_contrast_pairs(kb)
+    assert pairs == D.escalation_contrast_pairs(kb)
+    test_ids = {p["scenario_id"] for p in D.build_preferences(kb) if p["split"] == "test"}
+    by_id = _by_id(kb)
+    assert pairs and not {p["scenario_id"] for p in pairs} & test_ids
+    for p in pairs:
+        s = by_id[p["scenario_id"]]
+        assert p["chosen"] == D.expert_response(s) and p["rejected"] == s["answer"] and p["flaw"] == "no_escalation"
+        assert p["prompt"] in D.training_wordings(s)
+    assert len(pairs) == sum(len(D.training_wordings(by_id[i])) for i in {p["scenario_id"] for p in pairs})
+    assert D.contrast_pairs(kb) == D.case_contrast_pairs(kb) + pairs
+
+
 def test_case_contrast_pairs_hold_out_the_test_cases(kb):
     """'Which case?' pairs: every training wording of every train-split case against other train-split
     cases of the same category; no held-out case as chosen or rejected; deterministic."""

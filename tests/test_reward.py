@@ -379,7 +379,7 @@ def test_build_reward_checkpoint_trains_on_the_train_split(tmp_path, monkeypatch
     pairs = toy_pairs(6) + [dict(p, id=f"T{i}", split="test") for i, p in enumerate(toy_pairs(4))]
     contrast = [dict(p, id=f"C{i}") for i, p in enumerate(toy_pairs(2))]
     monkeypatch.setattr(data, "load_preferences", lambda *a, **k: pairs)
-    monkeypatch.setattr(data, "case_contrast_pairs", lambda *a, **k: contrast)
+    monkeypatch.setattr(data, "contrast_pairs", lambda *a, **k: contrast)
     seen = []
     real_train = rw.train_reward_model
 

@@ -118,6 +118,8 @@ from .preferences import (
     Annotator,
     build_preferences,
     case_contrast_pairs,
+    contrast_pairs,
+    escalation_contrast_pairs,
     load_preferences,
     preference_stats,
 )
@@ -160,6 +162,8 @@ __all__ = [
     "build_preferences",
     "build_sft",
     "case_contrast_pairs",
+    "contrast_pairs",
+    "escalation_contrast_pairs",
     "check_datasets",
     "corpus_stats",
     "dumps_jsonl",

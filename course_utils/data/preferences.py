@@ -227,6 +227,36 @@ def case_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0,
     return pairs
 
 
+def escalation_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0) -> list[dict]:
+    """"Does it escalate?" pairs: for each training wording of each case of the ``train`` split, the
+    case's expert response (answer + escalation) against the same answer without the escalation
+    advice (flaw ``no_escalation``, votes from the same ``ANNOTATORS``).
+
+    Half the SFT demonstrations stop after the answer (``build_sft``), so the SFT model escalates only
+    some of the time. ``build_preferences`` holds one such pair per case; these pairs say it for every
+    training wording, so that the reward model learns what the demonstrations leave open. Test-split
+    cases are left out, as in :func:`case_contrast_pairs`.
+    """
+    test = _test_scenarios(scenarios, seed)
+    pairs = []
+    for s in sorted((s for s in scenarios if s["id"] not in test), key=lambda s: s["id"]):
+        rng = _rng(seed, "escalation-contrast", s["id"])
+        chosen, rejected = expert_response(s), s["answer"]
+        for w, prompt in enumerate(training_wordings(s)):
+            pairs.append({
+                "id": f"ESC-{s['id']}-{w + 1}", "scenario_id": s["id"], "category": s["category"], "split": "train",
+                "prompt": prompt, "chosen": chosen, "rejected": rejected, "flaw": "no_escalation",
+                "votes": [a.vote(rng, "no_escalation", chosen, rejected) for a in ANNOTATORS], "featured": False,
+            })
+    return pairs
+
+
+def contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0) -> list[dict]:
+    """The pairs the reward model trains on besides ``build_preferences``' training split: the "which
+    case?" pairs and the "does it escalate?" pairs (train-split cases only)."""
+    return case_contrast_pairs(scenarios, seed) + escalation_contrast_pairs(scenarios, seed)
+
+
 def preference_stats(pairs: Sequence[Mapping]) -> dict[str, float]:
     """Shares over pairs: split vote, majority for the rejected answer, chosen longer than rejected."""
     n = len(pairs)
