@@ -52,8 +52,8 @@ SEED = 0
 #
 # The chapters build on each other, but each notebook runs on its own in a fresh kernel: later
 # chapters load the earlier chapters' models from small checkpoints in `data/checkpoints/`,
-# which one command (`make checkpoints`) retrains with the course's reference recipe (about a quarter
-# of an hour on a laptop; the result is bit for bit the same on the same kind of machine).
+# which one command (`make checkpoints`) retrains with the course's reference recipe (under half an hour
+# on a laptop; the result is bit for bit the same on the same kind of machine).
 
 # %% [markdown]
 # ## Where the data comes from

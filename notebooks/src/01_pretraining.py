@@ -73,9 +73,9 @@ pd.set_option("display.precision", 3)
 # ## 1. The data and the tokenizer
 #
 # The pretraining corpus, `data/corpus.txt`, is built from the course's knowledge base
-# (`data/scenarios.jsonl`, 64 hand-written pharmaceutical cases): textbook notes, case summaries,
+# (`data/scenarios.jsonl`, the hand-written pharmaceutical cases): textbook notes, case summaries,
 # pharmacist's notes, patient-leaflet paragraphs. A real model reads trillions of words from the
-# web; ours reads about a hundred thousand (the count is printed below), on one topic, which is why
+# web; ours reads a tiny fraction of that (the count is printed below), on one topic, which is why
 # it can learn in seconds.
 #
 # The model does not see letters. A **tokenizer** cuts text into tokens and numbers them. Ours works
@@ -377,15 +377,16 @@ print(f"first choice right: {int((seen['rank of right'] == 1).sum())} of {len(se
       f"{int((unseen['rank of right'] == 1).sum())} of {len(unseen)} new wordings")
 
 # **What the model learned, and what it did not.** It learned the phrase: *increases the risk of* is
-# followed by a harm, and the harms it proposes are the ones the corpus names. It learned to complete a
-# sentence it has read almost perfectly. What it did not learn is which harm belongs to which drug: on
-# the new wordings its probability goes to the same few harms whatever drug opens the sentence (the last
-# line counts how often the first choice is right), and for warfarin with ibuprofen the right word,
-# *bleeding*, is not its first choice although it is the commonest word after the phrase in the training
-# text (the line above). A language model stores facts only as
-# far as predicting the text forces it to, and a corpus this small, in which most facts are stated in a few
-# fixed wordings, can be predicted well by remembering wordings. This is the gap between low perplexity
-# and knowledge; later chapters come back to it with a judge that checks the facts.
+# followed by a harm, and most of the words it proposes are harms the corpus names. It learned to
+# complete a sentence it has read almost perfectly. What it did not learn is which harm belongs to which
+# drug: on the new wordings its first choice is the same harm whatever drug opens the sentence (the
+# table), and that harm, *bleeding*, is simply the commonest word after the phrase in the training text
+# (the line above). It is right for warfarin with ibuprofen, but wrong for metformin and for lithium with
+# ibuprofen, whose right words it ranks lower (the last line counts how often the first choice is right).
+# A language model stores facts only as far as predicting the text forces it to, and a corpus this small,
+# in which most facts are stated in a few fixed wordings, can be predicted well by remembering wordings.
+# This is the gap between low perplexity and knowledge; later chapters come back to it with a judge that
+# checks the facts.
 
 # %% [markdown]
 # ## 7. Sampling: temperature, top-k, top-p
@@ -462,12 +463,15 @@ print(f"signs of lithium toxicity named in the τ = 0.2 sample: {[w for w in sig
 # %% [markdown]
 # Read the samples with section 6 in mind. The trained model writes grammatical sentences in the register
 # of its corpus, and reproduces lists it has read: the low-temperature lithium sample names signs of
-# lithium toxicity as the corpus lists them (the last line checks which). But it also opens that list with
-# a word that does not belong there (printed on the same line), and its continuation of the warfarin prompt
-# is fluent and about another drug. The numbers under the first samples say how peaked the next-word
-# distribution is: at $\tau = 0.5$ almost all the mass is on one or two words; at $\tau = 1.5$ it takes
-# dozens of words to cover 90 %, and the sample drifts into word salad within a sentence. Top-k and top-p cut
-# off the long tail of unlikely tokens, which is where most of the nonsense comes from.
+# lithium toxicity as the corpus lists them (the last line checks which). But it then runs on into the
+# advice that closes the corpus's passages on lithium with NSAIDs, although the prompt mentions no NSAID,
+# and its continuation of the warfarin prompt starts with the right harm and ends in a clause that means
+# nothing. The numbers under the first samples say how peaked the next-word distribution is: at
+# $\tau = 0.5$ almost all the mass is on one word; at $\tau = 1.5$ it takes hundreds of words to cover
+# 90 %, and the sample drifts into word salad within a sentence. Top-k and top-p cut off the long tail of
+# unlikely tokens, which is where the word salad comes from; they do not fix the facts: both filtered
+# samples repeat *tremor* and add sweating and fever, signs the corpus lists for serotonin syndrome, not
+# for lithium toxicity.
 #
 # Note what the model does *not* do: it does not answer questions. It continues text in the style of its
 # corpus. Turning a text predictor into an assistant is the job of chapter 2.
@@ -501,8 +505,8 @@ pretraining_widget(tok, train_ids, val_ids, prompt="Signs of lithium toxicity in
 #   in the time you have. Warm-up protects the first steps, when the Adam statistics are still noisy.
 # - **Fluency is not correctness.** Low perplexity means the model predicts *this corpus* well; it says
 #   nothing about whether a generated dose is right. Section 6 showed a model with a validation perplexity
-#   of a few tokens that still prefers the wrong harm for warfarin with ibuprofen. Chapters 3-7 are about
-#   exactly that gap.
+#   far below the baseline's that still names bleeding as the harm of metformin and of lithium with
+#   ibuprofen. Chapters 3-7 are about exactly that gap.
 # - **Comparing losses across tokenizers.** A loss is per *token*. A word-level model and a model that
 #   cuts words into pieces predict different numbers of tokens for the same text, so their losses (and
 #   perplexities) cannot be compared directly; compare bits or nats per word or per character instead.

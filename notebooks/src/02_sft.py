@@ -93,10 +93,10 @@ print("Q:", q["prompt"])
 print("base model:", answer(base, tok, q["prompt"], max_new_tokens=40))
 
 # %% [markdown]
-# It produces pharmaceutical words, some of them about the topic of the question, because that is what
-# it learned to predict; but it does not produce an answer. It starts mid-sentence and drifts from one
-# case to another, as chapter 1's samples did. The markers `<q>` and `<a>` never occur in the pretraining
-# corpus, so the model has no notion that `<a>` asks for an answer.
+# It produces pharmaceutical words, because that is what it learned to predict; but it does not produce
+# an answer. It starts mid-sentence, with advice that belongs to another case (palpitations, fainting),
+# as chapter 1's samples drifted from one case to another. The markers `<q>` and `<a>` never occur in
+# the pretraining corpus, so the model has no notion that `<a>` asks for an answer.
 #
 # ## 2. The objective
 #
@@ -108,7 +108,7 @@ print("base model:", answer(base, tok, q["prompt"], max_new_tokens=40))
 #
 # | symbol | meaning |
 # |---|---|
-# | $B$ | the demonstrations of one batch (`BATCH_SIZE` of them); the whole set $\mathcal{D}$ holds several phrasings of the question of each case (the counts are printed above) |
+# | $B$ | the demonstrations of one batch (`BATCH_SIZE` of them); the whole set $\mathcal{D}$ holds many phrasings of the question of each case (the counts are printed above) |
 # | $x^{(i)}$ | the prompt of demonstration $i$, laid out as `<bos> <q> question <a>` |
 # | $y^{(i)}_t$ | the $t$-th token of its expert response (the last one is `<eos>`) |
 # | $\lvert y^{(i)} \rvert$ | the number of tokens of that response; the denominator counts the response tokens of the whole batch |
@@ -144,6 +144,20 @@ featured = pd.DataFrame([{"id": d["scenario_id"], "category": data.CATEGORY_LABE
 featured
 
 # %% [markdown]
+# **The demonstrations are uneven**, as real ones written by many people are. Every expert response
+# starts with the answer, but only some end with the *escalation* advice: whom to contact, and how
+# urgently. For every case, the demonstration of the question and half of the others carry it; the rest
+# stop after the answer. The line below counts them. SFT imitates both, so the SFT model will escalate
+# only some of the time (section 5 counts how often). That escalating is *always* better is something no
+# single demonstration says; preference pairs can say it (chapter 3), and reinforcement learning can act
+# on it (chapter 5).
+
+# %%
+escalating = sum(d["response"] == data.expert_response(scenarios[d["scenario_id"]]) for d in demos)
+print(f"{escalating} of {len(demos)} demonstrations end with the escalation advice; "
+      f"the other {len(demos) - escalating} stop after the answer")
+
+# %% [markdown]
 # ## 3. A worked example: the masked loss of one demonstration
 #
 # Take the warfarin demonstration. The table lists every target position: the token to predict, whether
@@ -151,7 +165,8 @@ featured
 # the **pretrained** model. Sum the response rows, divide by their count: that is the SFT loss of this
 # example. Summing all rows instead gives the loss without masking. Look at the most expensive targets
 # (the line under the table names them): the markers `<q>` and `<a>`, which the pretrained model has never
-# seen. Masking takes them out of the loss; without masking, the model must also learn to predict them.
+# seen, and the first word of the question, right after `<q>`. All three are prompt tokens: masking takes
+# them out of the loss; without masking, the model must also learn to predict them.
 
 # %%
 demo = next(d for d in demos if d["scenario_id"] == "INT-01" and d["featured"])
@@ -311,7 +326,7 @@ print(f"the model's most likely first token is the expert's in {int(sft_parts['f
 # The gold judge (`course_utils.judge`) plays the expert pharmacist: for each answer it checks which of
 # the case's key facts are stated (medical accuracy), whether any unsafe claim is made (safety), whether
 # the answer is concrete and on topic (specificity), whether doses are right, and whether it tells the
-# patient whom to contact (humility). Both models answer all 64 held-out questions with greedy decoding.
+# patient whom to contact (humility). Both models answer all the held-out questions with greedy decoding.
 
 # %%
 prompts = [e["prompt"] for e in eval_prompts]
@@ -319,6 +334,9 @@ cases = [scenarios[e["scenario_id"]] for e in eval_prompts]
 answers = {"base": answer(base, tok, prompts), "SFT": answer(policy, tok, prompts)}
 scores = {name: judge.judge_many(a, cases) for name, a in answers.items()}
 summary = pd.DataFrame({name: df[list(judge.METRICS) + ["overall"]].mean() for name, df in scores.items()})
+escalates = {name: int((df["humility"] > 0).sum()) for name, df in scores.items()}
+print(f"answers whose escalation advice the judge credits (humility > 0): base {escalates['base']}, "
+      f"SFT {escalates['SFT']} of {len(prompts)}")
 summary.round(3)
 
 # %%
@@ -434,11 +452,11 @@ for column, better in [("held-out answer loss", "lower"), ("judge overall", "hig
 # The lines under the table state, measure by measure, which run came out ahead in this run. Read them
 # with three facts in mind. First, this is one short run of each (`EPOCHS` in the parameters cell), one
 # seed: the measurement cannot tell a real effect from seed-to-seed noise of the same size (exercise 5 asks you to
-# find out how large that noise is). Second, the measures need not agree: the held-out loss measures how
-# likely the expert's words are, the judge measures the greedy answer, and the two can rank the runs
-# differently. Third, the prompts here are short next to the answers (section 3 printed the prompt and
-# response token counts of the warfarin case), so unmasked training spends only a small share of its
-# loss on questions.
+# find out how large that noise is); here the masked run is ahead on every measure, but by small margins.
+# Second, the measures need not agree (here they do): the held-out loss measures how likely the expert's
+# words are, the judge measures the greedy answer, and the two can rank the runs differently. Third, the
+# prompts here are short next to the answers (section 3 printed the prompt and response token counts of
+# the warfarin case), so unmasked training spends only a small share of its loss on questions.
 #
 # The argument for masking is about where the gradient goes, not about a guaranteed gain: with masking,
 # every unit of the loss is about the answer; without it, part of it goes into predicting patients'
@@ -465,7 +483,7 @@ sft_widget(tok, checkpoints.load("base"), demos, held_out[:16], cases[:16])
 # - **A format mismatch between training and use.** The model learned `<bos> <q> question <a>`; prompting
 #   it without `<a>` gives continuations of the question, not answers. Real chat models have the same
 #   fragility with their chat templates.
-# - **Over-training on a small set.** Many epochs over a few hundred examples drive the training loss
+# - **Over-training on a small set.** Many epochs over a small set of examples drive the training loss
 #   towards zero: the model memorises the demonstrations (compare the two losses printed in section 4).
 #   When, as here, the held-out questions share their answers with the training ones, the held-out loss
 #   falls almost as far, and it no longer measures what you care about.

@@ -48,7 +48,7 @@ MARGIN = 0.0          # m in the loss: how far the chosen reward should exceed t
 LABEL = "majority"    # "majority": the annotators' majority vote; "gold": the dataset's chosen answer
 TRAINABLE = "all"     # "all", "last_block" or "head": which weights are trained
 EVAL_EVERY = 12       # steps between held-out evaluations of the live run (also at the end of each epoch)
-N_FILLER = 3          # filler sentences in the length-bias experiment (the context holds 160 tokens)
+N_FILLER = 3          # filler sentences in the length-bias experiment (answers must fit max_len tokens)
 
 # %%
 from dataclasses import asdict
@@ -226,7 +226,7 @@ print(f"reward of the short answer alone: {alone:.6f}; padded inside the batch: 
 # %% [markdown]
 # ## 4. The loss, pair by pair: a worked example
 #
-# Before any training, score the 20 featured pairs with the fresh reward model (SFT trunk, random
+# Before any training, score the featured pairs with the fresh reward model (SFT trunk, random
 # head). Each row is one term of $\mathcal{L}_{\mathrm{RM}}$: the two rewards, the gap
 # $\Delta = r_c - r_r - m$, the model's probability $\sigma(\Delta)$ that the chosen answer is better,
 # the loss $-\log\sigma(\Delta)$ and the gradient $-(1 - \sigma(\Delta))$ on $r_c$ (per pair, before
@@ -285,9 +285,10 @@ print(f"untrained: {n_right}/{len(featured)} featured pairs ranked correctly (95
 # %% [markdown]
 # The head is random, but the trunk is not: it is the SFT model, whose features already carry
 # information about the answers (their length, for one), and a random direction $w$ through those
-# features picks some of it up by luck; the line above says how much for this `SEED`. Another
-# `SEED` gives another head and another number. Training will move these numbers; the same table
-# after training is in section 6.
+# features can pick some of it up by luck, or point the wrong way. For this `SEED` the line above
+# shows no useful signal: fewer than half of the featured pairs are ranked correctly, and the
+# interval includes a coin flip. Another `SEED` gives another head and another number. Training
+# will move these numbers; the same table after training is in section 6.
 
 # %% [markdown]
 # ## 5. Training the reward model, for real
@@ -339,23 +340,33 @@ plt.show()
 # double precision so that the numbers are the same on every computer; its training log was saved next
 # to them (`checkpoints.load_log("reward")`).
 #
-# The reference run trains on more data than the live run: besides the training pairs above, it sees
-# **"which case is this?" pairs** (`data.case_contrast_pairs`). For every training wording of every
-# training-split case, the case's expert answer is the chosen one and the expert answer to another case
-# of the same category is the rejected one, four times over. The SFT model's commonest mistake on a new
-# wording is exactly that: a fluent, correct answer to the wrong case (chapter 2). The preference
-# pairs show that mistake only once per case, so a reward model trained on them alone learns to spot
-# flaws *inside* an answer but not whether the answer fits the question. No held-out case appears in
-# these pairs, neither as the chosen nor as the rejected answer. They make the reference run several
-# times longer than a live run, which is why the live run leaves them out.
+# The reference run trains on more data than the live run. Besides the training pairs above, it sees
+# two kinds of pairs built from the knowledge base (`data.contrast_pairs`), for every training wording of
+# every training-split case:
+#
+# * **"which case is this?"** (`data.case_contrast_pairs`): the case's expert answer is the chosen one and
+#   the expert answer to another case of the same category the rejected one, four times over. The SFT
+#   model's commonest mistake on a new wording is exactly that: a fluent, correct answer to the wrong case
+#   (chapter 2). The preference pairs show that mistake only once per case, so a reward model trained on
+#   them alone learns to spot flaws *inside* an answer but not whether the answer fits the question.
+# * **"does it escalate?"** (`data.escalation_contrast_pairs`): the expert answer with its escalation
+#   advice against the same answer without it. Half the SFT demonstrations stop before the escalation
+#   (chapter 2), so the SFT model escalates only some of the time; these pairs say, for every wording,
+#   what the demonstrations leave open.
+#
+# No held-out case appears in these pairs, neither in a chosen nor in a rejected answer. They make the
+# reference run many times longer than a live run (compare the step counts), which is why the live run
+# leaves them out.
 
 # %%
 live_rm, rm = rm, load_reward_model(dtype="float64")
 ref_log = checkpoints.load_log("reward")
 ref_ev = ref_log.dropna(subset=["eval_accuracy"])
-contrast_pairs = data.case_contrast_pairs(data.load_scenarios())
+contrast_pairs = data.contrast_pairs(data.load_scenarios())
+n_case = sum(p["flaw"] == "off_topic" for p in contrast_pairs)
 print("reference recipe (reward.DEFAULT_CONFIG): " + ", ".join(f"{k}={v}" for k, v in asdict(DEFAULT_CONFIG).items()))
-print(f"reference data: {len(train_pairs)} training pairs + {len(contrast_pairs)} 'which case?' pairs "
+print(f"reference data: {len(train_pairs)} training pairs + {n_case} 'which case?' pairs + "
+      f"{len(contrast_pairs) - n_case} 'does it escalate?' pairs "
       f"(of {len({p['scenario_id'] for p in contrast_pairs})} training-split cases; held-out cases among them: "
       f"{len({p['scenario_id'] for p in contrast_pairs} & set(test_ids))})")
 print("your live run used the same settings" if config == DEFAULT_CONFIG else
@@ -425,13 +436,14 @@ print(f"a claim of '80% accuracy on 5 pairs' would have the interval "
 
 # %% [markdown]
 # The held-out pairs come from scenarios the reward model never compared during training (the SFT
-# trunk has, however, read their expert answers in chapter 2). About three held-out pairs in four are
-# ranked correctly, far below the accuracy on the training pairs, and the interval printed above is
-# more than ten points wide: two reward models whose held-out accuracies differ by a pair or two are
-# not distinguishable on this set. The untrained model (SFT trunk, random head) already ranks more
-# than half of the held-out pairs correctly, for the reason given in section 4. And the held-out
-# **loss** tells what the accuracy hides: it is higher after training than before, because the
-# trained model gives large reward gaps to the pairs it gets wrong (section 9 comes back to this).
+# trunk has, however, read their expert answers in chapter 2). Most held-out pairs are ranked
+# correctly, but clearly fewer than on the training pairs (the two intervals do not overlap), and
+# the held-out interval is more than ten points wide: two reward models whose held-out accuracies
+# differ by a pair or two are not distinguishable on this set. The untrained model (SFT trunk,
+# random head) ranks a little more than half of the held-out pairs correctly, but its interval
+# includes a coin flip. Training also lowers the held-out **loss**, below ln 2, yet it stays far above
+# the training loss: the trained model is confidently wrong on some held-out pairs (section 9
+# comes back to this).
 #
 # ### The featured pairs after training
 
@@ -533,18 +545,18 @@ print(f"weakest: {worst}, accuracy {by_flaw.loc[worst, 'accuracy']:.0%}, mean ga
 
 # %% [markdown]
 # The overall accuracy hides very different flaws. The reward model ranks every held-out pair
-# correctly on the flaws that change much of the answer (vague and padded answers: the lines above
-# list them), and most pairs with a missing escalation, an unsafe claim or a wrong dose, though not
-# all of them (the table gives the counts; with so few pairs per flaw, the intervals are wide). It
-# is weak on three flaws, the ones whose interval reaches down to a coin flip. A
-# **missing key fact** drops one sentence and leaves the rest of the expert's words as they were. A
-# **repeated** sentence keeps the expert's words too, and on average the reward model even prefers
-# it: its mean gap is the only negative one. And an **off-topic** answer is a fluent, correct expert
-# answer to another question. The reference run's "which case?" pairs were added for exactly this
-# flaw, yet on the held-out cases the reward model still ranks off-topic answers no better than a
-# coin flip: it has learned what a good answer *looks like* better than whether it answers the
-# question asked. A key fact left out and an answer to the wrong question are among the errors that
-# matter most in pharmacy.
+# correctly on the flaws the lines above list (vague and padded answers, and answers without the
+# escalation), and most pairs with a missing key fact, an off-topic answer, an unsafe claim or a
+# wrong dose, though not all of them (the table gives the counts; with so few pairs per flaw, the
+# intervals are wide). Two flaws have an interval that reaches down to a coin flip. A **repeated**
+# sentence keeps the expert's words as they were, and the reward model ranks most of these pairs
+# the wrong way: its mean gap is the only negative one. A **wrong dose** changes a single number;
+# most of its few held-out pairs are ranked correctly, but the mean gap is close to 0
+# (the next cells look at what it may be reacting to). An **off-topic** answer is a fluent, correct
+# expert answer to another question; the reference run's "which case?" pairs were added for exactly
+# this flaw, and on the held-out cases the reward model ranks most off-topic answers correctly,
+# though not all, as it misses some answers that leave out a key fact. A key fact left out, a wrong
+# dose and an answer to the wrong question are among the errors that matter most in pharmacy.
 
 # %% [markdown]
 # A wrong dose offers a surface cue: our word-level tokenizer has never seen some of the tenfold
@@ -574,8 +586,9 @@ for name, sel in (("with <unk> in the rejected answer", has_unk), ("without", ~h
 # hacking (chapter 6).
 #
 # Besides the held-out pairs' own answers, we write a few **probe** answers for every held-out
-# scenario: the expert answer, the expert answer padded with filler, said twice, with an unsafe claim
-# in front, without its escalation, only the escalation, and a bare list of the key phrases.
+# scenario: the expert answer, the expert answer padded with filler, its first sentence said three
+# times, with an unsafe claim in front, without its escalation, only the escalation, and a bare
+# list of the key phrases.
 
 # %%
 FILLER = [  # true, harmless and irrelevant: they add length and nothing else
@@ -650,14 +663,15 @@ for name, row in probe_table.iloc[1:].iterrows():
 # Read the table row by row against the expert answer: `RM_prefers` and `judge_prefers` are the shares
 # of held-out scenarios where the probe scores higher than that scenario's expert answer. The judge
 # almost never prefers a probe to the expert answer; the printed lines list every probe that the
-# reward model prefers more often than the judge does, with how often, and here that is every
-# probe. The worst is a sentence said three times, a kind of repetition the reward model saw in
-# training and still does not punish (section 6): it beats the expert answer in most held-out
-# scenarios, and its mean reward is higher than the expert answer's. An unsafe claim put *in front
-# of* a complete expert answer (the training pairs replaced the first sentence with the claim
-# instead) beats the expert answer less often, but still in some scenarios. Even the probes that
-# remove something the training pairs taught it to look for (the escalation sentence, most of the
-# answer) beat the expert answer in some scenarios. Whatever the reward model over-rates, PPO will
+# reward model prefers more often than the judge does, with how often. Two stand out. A sentence
+# said three times, a kind of repetition the reward model saw in training and still does not punish
+# (section 6), beats the expert answer in most held-out scenarios, and its mean reward is higher
+# than the expert answer's. An unsafe claim put *in front of* a complete expert answer (the training
+# pairs replaced the first sentence with the claim instead) does just as well: it beats the expert
+# answer as often, and its mean reward is also higher. Of the probes that remove something the
+# training pairs taught it to look for (the escalation sentence, most of the answer), only the
+# escalation sentence alone beats the expert answer, and rarely; padding with filler never does.
+# Whatever the reward model over-rates, PPO will
 # find and produce: this is the **proxy** problem that Gao, Schulman & Hilton (Scaling Laws for
 # Reward Model Overoptimization, ICML 2023) measured at scale, where optimising a learned reward
 # model harder first raises and then lowers the score of the gold reward it stands in for.
@@ -759,8 +773,9 @@ print(f"   for comparison, mean held-out gaps r_c - r_r smaller than that shift:
 # whose better answer is the *shorter* one, where a "longer is better" shortcut fails: two signs of
 # a length shortcut, although a correlation alone cannot say whether the model likes length or the
 # facts that come with it. The padding experiment holds the content fixed and adds only length, and
-# there the reward goes *down*, in most scenarios, by more than the mean gap the model puts between
-# an expert answer and one with a tenfold dose error or an unsafe claim (the comparison line). The
+# there, after a small rise for one filler sentence, the mean reward goes *down*: with `N_FILLER`
+# sentences it is lower in every scenario, by more than the mean gap the model puts between an
+# expert answer and one with a tenfold dose error or an unsafe claim (the comparison line). The
 # `verbose` pairs taught it what this dataset's padding looks like (filler sentences in place of a
 # fact and the escalation), so it punishes these filler sentences harder than it punishes a dangerous
 # dose. The judge marks the padded answers down as well, but it still scores them above an answer
@@ -819,11 +834,11 @@ noise_table.round(3)
 
 # %% [markdown]
 # The majority votes get only a few training labels wrong, concentrated on the flaws the lay and
-# hurried annotators cannot see. The model trained on far more wrong labels is not measurably worse:
-# its held-out accuracy lies inside the clean model's interval (the line above), so on this small
-# held-out set random flips of this size cost nothing we can detect. The held-out loss even falls:
-# with contradictory labels the model cannot become as sure of itself, so it is less over-confident
-# on the pairs it gets wrong. Random flips are the easy case: systematic
+# hurried annotators cannot see. The model trained on far more wrong labels is not measurably worse
+# in accuracy: its held-out accuracy lies inside the clean model's interval (the line above), so on
+# this small held-out set random flips of this size cost no accuracy we can detect. Its held-out
+# loss is higher, though: the loss weighs how confidently each pair is ranked, and sees a cost that
+# the accuracy does not. Random flips are the easy case: systematic
 # errors (a lay annotator who always misses the same dose errors) teach a wrong rule instead of
 # blurring a right one, and more data does not average them out. Real pipelines measure annotator
 # agreement, train annotators and drop or re-label contested pairs (Ouyang et al. 2022 report about
@@ -892,10 +907,13 @@ print(f"held-out pairs ranked wrongly: {int(wrong.sum())}; on them the model's m
       f"answer is {p_hat[wrong].mean():.2f}")
 
 # %% [markdown]
-# The training loss keeps falling while the held-out loss climbs: the model fits its training
-# pairs ever more closely, some of their wrong labels included (the count of wrongly labelled pairs
-# it ranks the way the label says), and grows **over-confident** on new pairs, which the last line
-# measures. The held-out accuracy, which only counts which answer wins, shows less of this; PPO
+# The training loss keeps falling, but the held-out loss does not follow it: after its minimum in
+# the first epoch it climbs, falls back in the second, and ends above that minimum and far above the
+# training loss (the lines and the plot above). The model fits its training pairs ever more closely, some of their wrong
+# labels included (the count of wrongly labelled pairs it ranks the way the label says), and is
+# **confidently wrong** on some new pairs, which the last line measures. The signal is modest and
+# noisy here. The held-out accuracy, which only counts which answer wins, shows even less of it
+# (its highest and final values differ by a few pairs); PPO
 # does not look at rankings: it optimises the reward values themselves. Try `EPOCHS = 1`
 # and `EPOCHS = 6` in the parameters cell and compare the live run's held-out curves. The remedies
 # are InstructGPT's: fewer passes, and comparisons of one prompt kept together rather than
@@ -1036,14 +1054,15 @@ _ = check_majority_orientation(orient_by_majority)
 # - The reward model is the SFT transformer with a scalar head on the last token; only reward
 #   differences are meaningful.
 # - Trained for two epochs on a few hundred preference pairs and the "which case?" pairs, the
-#   reference reward model ranks about three held-out pairs in four correctly (accuracy and interval
-#   in section 6), and it is over-confident on the rest: its held-out loss is higher than before
-#   training. Per flaw it ranks every held-out pair with a vague or padded answer correctly, and most
-#   of those with a missing escalation, an unsafe claim or a wrong dose, but it is weak on answers
-#   that read like an expert's and yet leave out a key fact, repeat a sentence or answer another
-#   question.
-# - Its held-out loss is lowest within the first epoch and rises after it: correlated comparisons
-#   trained as separate examples over-fit, as InstructGPT warned.
+#   reference reward model ranks most held-out pairs correctly (accuracy and interval in section 6),
+#   and it is over-confident: when it is sure, it is right less often than it says. Per flaw it
+#   ranks every held-out pair with a vague or padded answer or a missing escalation correctly, and
+#   most of those with a missing key fact, an off-topic answer, an unsafe claim or a wrong dose (the
+#   last with a mean gap close to 0), but it prefers a repeated sentence to the expert's answer more
+#   often than not.
+# - Its held-out loss is lowest within the first epoch and ends above that minimum while the training
+#   loss keeps falling: a modest, noisy sign of the over-fitting InstructGPT warned of when correlated
+#   comparisons are trained as separate examples.
 # - It is a proxy: the probes of section 7 show answers it rates above what the gold judge thinks
 #   they deserve, and it reacts to filler more strongly than to a dose error. Those gaps are what PPO
 #   will exploit.

@@ -925,27 +925,30 @@ rank_table.round(1)
 
 # %% [markdown]
 # **What it means.** The printed lines compare the two judges twice: on the *order* (Kendall's tau,
-# and the models whose rank changes) and on the *distances* (how far each judge puts the expert
+# and the pairs they order oppositely) and on the *distances* (how far each judge puts the expert
 # answers above the best trained model, and whether their intervals are apart). Here the two judges
-# agree on the order: the expert answers first, the base model last, and SFT and PPO in between,
-# with overlapping intervals under both judges. The one rank change, PPO's, comes from a tie: the
-# gold judge gives SFT and PPO the same rating (the rank table), and the reward model splits them
-# inside overlapping intervals; that tie is also why Kendall's tau falls short of 1. Both judges
-# separate the expert answers from every trained model, intervals apart. Where they differ is in how
-# sharply they separate the models. On the same battles, the reward model gives the base model a
-# much higher win rate than the gold judge does, and the expert answers a lower one (the win-rate
-# columns), although the gold judge scores the base model's answers close to zero (the mean scores
-# at the start of this section). The gold judge checks the facts of each case, which these small
-# models often get wrong; the reward model, trained on pairs that differ in one flaw, misses part of
-# what makes an answer wrong (chapter 3 measured its held-out accuracy flaw by flaw: answers that
-# leave out a key fact, repeat a sentence or answer another question are its weak spots). That is
-# why the reward model is called a **proxy**: it is the judge PPO optimises in chapter 5, so every
-# distance it misjudges is an opening for the policy to please the proxy instead of the pharmacist
-# (reward hacking, chapter 6). The last printed line checks the clearest sign of it, a reward model
-# that rates the PPO policy above the expert answers (over-optimisation: Gao, Schulman & Hilton,
-# Scaling Laws for Reward Model Overoptimization, ICML 2023); here the reward model rates PPO below
-# the expert answers, intervals apart, so this arena shows no such sign. Chapter 7 runs this arena
-# again with every stage and with the ablations, and adds intervals to every metric.
+# agree only at the bottom: the base model comes last under both. The gold judge puts the expert
+# answers first, ahead of every trained model with the intervals apart, and gives SFT and PPO the
+# same rating (the rank table). The reward model puts SFT first, just above the expert answers, and
+# PPO just below them, all three within a few points and inside overlapping intervals: it cannot
+# tell the expert answers from the trained models' answers. That opposite order of the expert
+# answers and SFT, and the gold judge's tie, are why Kendall's tau falls well short of 1. On the same
+# battles, the reward model also gives the base model a much higher win rate than the gold judge
+# does, and the expert answers a lower one (the win-rate columns), although the gold judge scores
+# the base model's answers close to zero (the mean scores at the start of this section). The gold
+# judge checks the facts of each case, which the base model almost always gets wrong and the trained
+# models get wrong on some questions; the reward model, trained on pairs that differ in one flaw,
+# misses part of what makes an answer wrong (chapter 3 measured its held-out accuracy flaw by flaw:
+# it prefers a repeated sentence more often than not, and barely separates a wrong dose from the
+# right one). That is why the reward model is called a **proxy**: it is the judge PPO optimises in
+# chapter 5, so every distance it misjudges is an opening for the policy to please the proxy instead
+# of the pharmacist (reward hacking, chapter 6). The last printed line checks the clearest sign of
+# it, a reward model that rates the PPO policy above the expert answers (over-optimisation: Gao,
+# Schulman & Hilton, Scaling Laws for Reward Model Overoptimization, ICML 2023); here the reward
+# model rates PPO marginally below the expert answers, inside the intervals, so this arena shows no
+# significant sign of it; it does rate SFT above the expert answers, also inside the intervals.
+# Chapter 7 runs this arena again with every stage and with the ablations, and adds intervals to
+# every metric.
 #
 # The gold-judge arena also shows the pitfall of the MLE. The check printed above found that the
 # expert answers never lose a battle: against every other model they win or tie. Their rating is

@@ -162,16 +162,16 @@ print(f"{len(set(samples))} distinct answer(s) among the {len(samples)} samples"
 sample_table.round(3)
 
 # %% [markdown]
-# The line above the table counts the distinct answers: on a question it was trained on, our SFT model
-# is so sure of itself that sampling at temperature 1 gives the same answer every time. Identical
-# answers cannot be compared, so PPO trains on other wordings of the cases, which no SFT demonstration
-# contains; there the samples of a prompt differ (section 6 counts them). In principle, reinforcement
-# learning turns such scores into a training signal: sample several answers, raise the probability of
-# those that scored above the policy's average, lower the others. Two dangers come with it.
-# The reward model is only a **proxy** for the expert pharmacist (chapter 3 measured how often it
-# disagrees), so a policy that maximises it without restraint finds the proxy's blind spots
-# (reward hacking, chapter 6). And a policy that drifts far from fluent text forgets what SFT taught
-# it. Both are held back by the same device: a penalty on the distance to the SFT model.
+# The line above the table counts the distinct answers: on a question it was trained on, our SFT model is so
+# sure of itself that sampling at temperature 1 gives the same answer every time. Identical answers cannot be
+# compared, so PPO trains on other wordings of the cases, which no SFT demonstration contains, in the hope
+# that there the samples of a prompt differ (section 6 counts how often they do: not often). In principle,
+# reinforcement learning turns such scores into a training signal: sample several answers, raise the
+# probability of those that scored above the policy's average, lower the others. Two dangers come with it. The
+# reward model is only a **proxy** for the expert pharmacist (chapter 3 measured how often it disagrees), so a
+# policy that maximises it without restraint finds the proxy's blind spots (reward hacking, chapter 6). And a
+# policy that drifts far from fluent text forgets what SFT taught it. Both are held back by the same device: a
+# penalty on the distance to the SFT model.
 
 # %% [markdown]
 # ## 2. The objective and the PPO algorithm
@@ -415,13 +415,13 @@ print(f"from β = {beta_grid[0]:g} to β = 0: E[r] {tradeoff['E[r]'].iloc[0]:.3f
 tradeoff.round(3)
 
 # %% [markdown]
-# Two lessons in one table. The KL is the *price* of the reward: at β = 0 the optimum is a single
-# answer, whatever the reference thought of it. And the optimum maximises the **reward model**, not
-# the gold judge: the column E[gold judge] follows only as far as the two rankings printed above agree.
-# On this question they agree on the best answer, so pushing β down also raises the judge's expected
-# score (the line above the table), but they disagree lower down (the reward model ranks the unsafe
-# claim second, the judge last), and on a question where the reward model's favourite is not the
-# judge's, the same push would lower the gold score. That gap between proxy and truth is what chapter 6
+# Two lessons in one table. The KL is the *price* of the reward: at β = 0 the optimum is a single answer,
+# whatever the reference thought of it. And the optimum maximises the **reward model**, not the gold judge:
+# the column E[gold judge] follows only as far as the two rankings printed above agree. On this question they
+# agree on the best answer, so pushing β down also raises the judge's expected score (the line above the
+# table), but they disagree lower down (the reward model ranks the unsafe claim third, above the answer
+# missing a key fact; the judge ranks it last), and on a question where the reward model's favourite is not
+# the judge's, the same push would lower the gold score. That gap between proxy and truth is what chapter 6
 # measures as reward hacking.
 #
 # **Try it.** Slide β and watch the probability flow between the candidates, and the point move along
@@ -613,8 +613,8 @@ plt.show()
 # ### What the reference run measured, and why
 #
 # The verdicts below are computed from the log. The training score jumps from batch to batch because
-# every batch holds two new prompts, so a trend is judged by the least-squares slope over the 60
-# iterations against twice its standard error.
+# every batch holds two new prompts, so a trend is judged by the least-squares slope over all the
+# run's iterations against twice its standard error.
 
 # %%
 def trend(y: np.ndarray) -> tuple[float, float]:
@@ -650,24 +650,25 @@ print(f"reward model on held-out preference pairs: {shift.accuracy_preference_pa
 # %% [markdown]
 # Read the printed lines together; they explain one another.
 #
-# * **The policy explores.** On these new wordings the samples of a prompt differ: only in a few
-#   batches are the eight samples of each prompt all the same answer (the distinct-answers line). PPO
-#   learns by comparing answers to the same prompt, so it has answers to compare.
-# * **Each update is small, but the updates add up.** The clip fraction and the approximate KL per
-#   update show how rarely a token's probability changed by more than ε within one batch. Over the run,
-#   though, the KL to the SFT model grew from a fraction of a nat to a couple of nats (the KL line above
-#   the figure), jumping from batch to batch along the way (the KL panel).
-# * **The score did not follow.** The slope of the training score is positive but smaller than twice
-#   its standard error (the first verdict), and the gold judge's score of the same samples did not rise
-#   either: the policy moved away from the SFT model, but not measurably towards answers the reward
-#   model prefers.
+# * **The policy hardly explores.** Even on these new wordings, in most batches the eight samples of
+#   each prompt are all the same answer (the distinct-answers line), and the entropy of the policy's
+#   next-token distributions stays close to zero (the entropy line). PPO learns by comparing answers to
+#   the same prompt, so most batches give it nothing to compare.
+# * **Each update is small, and the updates hardly add up.** The clip fraction and the approximate KL
+#   per update show how rarely a token's probability changed by more than ε within one batch. Over the
+#   run, the KL to the SFT model stayed a small fraction of a nat on average (the KL line above the
+#   figure), apart from a couple of isolated batches of a few nats (the KL panel).
+# * **The score did not follow.** The slope of the training score is close to zero, slightly negative,
+#   and far smaller than twice its standard error (the first verdict). The gold judge's score of the
+#   same samples stayed near its ceiling throughout (its panel): the policy barely moved away from the
+#   SFT model, and not measurably towards answers the reward model prefers.
 # * **Whether the reward model ranks the policy's own answers is not settled here.** It orders held-out
 #   preference pairs (an expert answer against a deliberately flawed one) well. On pairs of the SFT
 #   policy's own sampled answers it orders most of the pairs in chapter 6's cache like the gold judge,
 #   but there are too few of them to tell: chance lies inside the interval.
 #
-# So the training score does not measurably climb, and section 7 measures what the policy's movement
-# means on held-out questions.
+# So the training score does not measurably climb, and section 7 measures what the policy's small
+# movement means on held-out questions.
 
 # %% [markdown]
 # ## 7. What PPO did on held-out questions
@@ -789,20 +790,20 @@ for label, i in (("largest rise", int(np.argmax(d_judge))), ("largest fall", int
           f"{rm_scores['PPO'][i]:+.2f}")
 
 # %% [markdown]
-# **What to conclude.** This run changed little. PPO's greedy answers are the SFT policy's on most
-# held-out questions (the count in section 7's second code cell), and where they differ the judge's
-# verdicts go both ways (panel b). The mean gains of both scores, with their bootstrap intervals, are
-# printed in the same cell: zero lies inside both intervals, so this PPO policy is measurably neither
-# better nor worse than the SFT policy it started from, whichever way the small mean differences
-# point. Section 6 showed where the run fell short: the policy explored and moved away from the SFT
-# model, but its training score did not measurably rise, and too few pairs were at hand to tell whether
-# the reward model ranks the policy's own answers. The answers shown in full also show what the SFT
-# model gets wrong on held-out phrasings (some answer another case entirely). PPO did not fix those, and
-# on the codeine question its answer moved to a neighbouring case, the ultra-rapid metaboliser, and lost
-# part of the judge's score. A null result of a real run is a result: before asking whether RLHF
-# improves a policy, check that the policy explores (entropy, distinct answers), that its training
-# score rises beyond the noise, and that the reward model ranks the policy's *own* answers, on enough
-# pairs to tell. What a stronger push does is section 9.1's subject.
+# **What to conclude.** This run changed little. PPO's greedy answers are the SFT policy's on most held-out
+# questions (the count in section 7's second code cell), and where they differ the judge's verdicts go both
+# ways (panel b). The mean gains of both scores, with their bootstrap intervals, are printed in the same cell:
+# zero lies inside both intervals, so this PPO policy is measurably neither better nor worse than the SFT
+# policy it started from, whichever way the small mean differences point. Section 6 showed where the run fell
+# short: the policy hardly explored and barely moved away from the SFT model, its training score did not
+# measurably rise, and too few pairs were at hand to tell whether the reward model ranks the policy's own
+# answers. The answers shown in full also show what the SFT model gets wrong on held-out phrasings (some
+# answer another case entirely: the enalapril question gets the answer about angioedema, the codeine question
+# the one about the ultra-rapid metaboliser). PPO did not fix those: on all five questions shown its answer is
+# the SFT policy's, word for word. A null result of a real run is a result: before asking whether RLHF
+# improves a policy, check that the policy explores (entropy, distinct answers), that its training score rises
+# beyond the noise, and that the reward model ranks the policy's *own* answers, on enough pairs to tell. What
+# a stronger push does is section 9.1's subject.
 
 # %% [markdown]
 # ## 8. Fixed β or adaptive β?
@@ -893,13 +894,12 @@ for q, a in zip(eval_texts[:3], zero_answers):
     print(f"Q: {q}\n  β = 0 policy: {a}\n")
 
 # %% [markdown]
-# A live run of a few iterations is a demonstration of the code, not of the effect: the printed line
-# says how far the β = 0 policy got, and a few small steps hardly move the policy, penalty or not (in
-# the reference run of section 6, the KL took many iterations to build up). Removing the penalty only
-# matters once the policy starts to move. Chapter 6 pushed the same SFT policy much harder against the
-# same reward model (a KL penalty of β = 0.002, next to nothing, a learning rate twice this chapter's,
-# many more iterations than these live runs), and cached the result; here is its first and last
-# evaluation checkpoint:
+# A live run of a few iterations is a demonstration of the code, not of the effect: the printed line says how
+# far the β = 0 policy got, and a few small steps hardly move the policy, penalty or not (in the reference run
+# of section 6, the KL stayed small even after all its iterations). Removing the penalty only matters once the
+# policy starts to move. Chapter 6 pushed the same SFT policy much harder against the same reward model (a KL
+# penalty of β = 0.002, next to nothing, a learning rate twice this chapter's, many more iterations than these
+# live runs), and cached the result; here is its first and last evaluation checkpoint:
 
 # %%
 curves6 = challenges.load_experiments_cache(ckpt)["hacking_curves"]
@@ -913,11 +913,13 @@ print(f"  iteration {start6.iteration:.0f} -> {end6.iteration:.0f}: KL {round(st
 
 # %% [markdown]
 # With next to no penalty and a harder push, the policy travels many nats from the SFT model, much
-# further than the reference run of section 6; the reward model's score rises, and the gold judge's
-# falls. The fall is printed in standard errors, and it is smaller than twice its standard error (the
-# yardstick of section 6), so on this one run it is a warning sign, not yet proof. A proxy that rises
-# while the truth falls is what the KL penalty is there to prevent; chapter 6 takes it apart (which
-# words the reward model pays for, and what a stronger β, early stopping or an ensemble win back).
+# further than the reference run of section 6. Yet on these held-out prompts the reward model's score
+# does not rise (the printed line says which way it went: down), and the gold judge's falls. The fall
+# is printed in standard errors, and it is smaller than twice its standard error (the yardstick of
+# section 6), so on this one run it is a warning sign, not yet proof. The policy drifted far without
+# even pleasing the proxy on new questions. A proxy that rises while the truth falls is what the KL
+# penalty is there to prevent; chapter 6 looks for it (which words became more common, and what a
+# stronger β, early stopping or an ensemble win back).
 #
 # ### 9.2 A negative KL from sampling settings that differ between rollout and training
 #
@@ -1074,13 +1076,13 @@ _ = check_kl_optimum(kl_optimum)
 #   a factor $1 \pm \epsilon$.
 # * On a small candidate set the optimum has a closed form, $\pi^* \propto \pi_\text{ref}\, e^{r/\beta}$,
 #   and PPO converges to it from samples alone.
-# * On TinyGPT, the reference PPO run changed little: the policy explored and moved away from the SFT
-#   model, but its training score did not measurably climb, its greedy answers are the SFT policy's on
-#   most held-out questions, and the gold judge's gain is zero within its interval. Before trusting an
-#   RLHF run, check that the policy explores, that the training score rises beyond its noise, and that
-#   the reward model ranks the policy's own answers, on enough pairs to tell. Pushed much harder with
-#   almost no KL penalty (chapter 6), the policy drifts much further, and the reward model's score rises
-#   while the gold judge's falls (in that one run, by less than twice its standard error).
+# * On TinyGPT, the reference PPO run changed little: the policy hardly explored and barely moved away from
+#   the SFT model, its training score did not measurably climb, its greedy answers are the SFT policy's on
+#   most held-out questions, and the gold judge's gain is zero within its interval. Before trusting an RLHF
+#   run, check that the policy explores, that the training score rises beyond its noise, and that the reward
+#   model ranks the policy's own answers, on enough pairs to tell. Pushed much harder with almost no KL
+#   penalty (chapter 6), the policy drifts much further, yet the reward model's score on held-out prompts does
+#   not rise and the gold judge's falls (in that one run, by less than twice its standard error).
 # * β sets the price of drifting; an adaptive β sets the drift itself. β = 0, log-probabilities
 #   computed with other settings than the sampling, and unmasked padding are three ways to break RLHF
 #   without any error message.

@@ -5,7 +5,7 @@
 #
 # **Part 2 of the course · after stage 4** (pretraining → SFT → reward model → PPO → **what goes wrong**)
 #
-# Chapter 5 made the policy climb the reward model. But the reward model is not what we want: it is a
+# Chapter 5 set PPO to climb the reward model. But the reward model is not what we want: it is a
 # small network that learned, from a few hundred preference pairs, to *imitate* the judgement of an
 # expert. Everything RLHF does rests on that imitation. This chapter takes four things that go wrong
 # with it, four standard challenges of RLHF (Casper et al. 2023 survey these and the method's other open
@@ -26,7 +26,7 @@
 #
 # **You will learn to**
 # 1. tell the *proxy* (the reward model) from the *gold* reward (the rubric judge that plays the
-#    pharmacist), and see the proxy rise while the gold score does not follow: over-optimisation;
+#    pharmacist), and test whether the gold score follows when PPO pushes on the proxy: over-optimisation;
 # 2. fit the Gao, Schulman & Hilton (2023) law $R(d) = d\,(a - b \log d)$ to gold score against KL distance;
 # 3. measure how label noise degrades a reward model and what majority voting and a noise-robust loss
 #    win back;
@@ -36,7 +36,7 @@
 # 6. define "mitigation effectiveness" so that it can be measured, and report it with an interval.
 #
 # **Where this sits.** Nothing new is trained for the pipeline: this chapter stress-tests the models of
-# chapters 2, 3 and 5. The full experiments (three PPO runs judged at a dozen checkpoints, and about
+# chapters 2, 3 and 5. The full experiments (three PPO runs judged at several checkpoints, and about
 # twenty reward models) take about two minutes, too long for a notebook, so they ran once when the
 # checkpoints were built (`challenges.build_experiments_cache`, rebuilt exactly by `make checkpoints`)
 # and this notebook loads their tables. A few small experiments run live below, so that you can see one
@@ -215,18 +215,18 @@ print(f"d* = {d_star:.2f}, KL at the peak = {d_star ** 2:.1f} nats, gain at the 
 # %% [markdown]
 # ### 1.3 The experiment
 #
-# PPO from the SFT policy against the chapter-3 reward model: a run at a very small β (the **hacked**
-# run) and one at a large β, for the same number of iterations, with a learning rate twice chapter 5's
-# so that over-optimisation shows within the time budget; a third run with a reward-model ensemble comes
-# in section 1.6. At checkpoints along each run, the policy answers every held-out evaluation prompt (the
-# last paraphrase of each case, never trained on) twice at temperature 1, and we record the KL to the
-# reference, the proxy and the gold judge. A validation set of RL prompts is held out of PPO's training
-# prompts for early stopping (section 1.6).
+# PPO from the SFT policy against the chapter-3 reward model: a run at a very small β (the **hacked** run) and
+# one at a large β, planned for the same number of iterations (PPO's KL guard can stop a run early), with a
+# learning rate twice chapter 5's so that over-optimisation can show within the time budget; a third run with
+# a reward-model ensemble comes in section 1.6. At checkpoints along each run, the policy answers every
+# held-out evaluation prompt (the last paraphrase of each case, never trained on) twice at temperature 1, and
+# we record the KL to the reference, the proxy and the gold judge. A validation set of RL prompts is held out
+# of PPO's training prompts for early stopping (section 1.6).
 #
 # How these settings were chosen: smaller β changes little (at β = 0.002 the penalty is already
 # negligible next to the reward); a larger learning rate drives the KL into PPO's guard (`max_kl`)
 # before the gold score has moved; two prompts per iteration instead of four make the held-out proxy
-# wander instead of climb; and much longer runs do not fit the time budget of the cache. Even so, the
+# wander even more; and much longer runs do not fit the time budget of the cache. Even so, the
 # gold score's movements on our models are of the same order as its noise, and PPO on a tiny model is
 # chaotic: a rebuild of the checkpoints, or another seed, gives a different trajectory. Exercise (d) at
 # the end runs another seed.
@@ -247,10 +247,10 @@ cols = ["iteration", "kl", "d", "proxy", "gold", "gold_se", "medical_accuracy", 
 hacked[cols].round(3)
 
 # %% [markdown]
-# Read the table from top to bottom: the KL to the reference grows with every checkpoint, and the proxy
-# (the reward model's score) moves away from where the SFT policy started. The gold column is the one
-# PPO never sees; `gold_se` is its standard error over the prompts, the yardstick for "did it change?".
-# The plot shows the pattern, with the Gao law fitted to the hacked run's gold gains.
+# Read the table from top to bottom: the KL to the reference grows with every checkpoint, and the proxy (the
+# reward model's score) does not rise: at every later checkpoint it is below where the SFT policy started. The
+# gold column is the one PPO never sees; `gold_se` is its standard error over the prompts, the yardstick for
+# "did it change?". The plot shows the pattern, with the Gao law fitted to the hacked run's gold gains.
 
 # %%
 fit = R["gao_fit"].set_index(["run", "target"])
@@ -307,24 +307,27 @@ print(f"in units of the spread of the SFT policy's answers (proxy sd {sd_p:.2f},
 
 # %% [markdown]
 # Compare the two panels, with the printed lines. The proxy is noisy on held-out prompts (two answers per
-# prompt, and the reward model's scale is wide); it wanders, and ends at its highest, above where it
-# started. The gold score of this run rises a little over the first checkpoints, by less than one
-# standard error, and then falls, ending below the SFT policy's. The fitted Gao curve is too coarse to
-# follow that small rise: it puts its peak where the printed line says, before the first checkpoint and
-# with a gain far smaller than one standard error, so what it describes is the fall after the peak. Both
-# scores move little against their noise: the fall from the best checkpoint carries the verdict printed
-# above, and in units of the spread of the SFT policy's answers (last line) the proxy has barely moved
-# while the gold score has moved further. On these sampled answers, the policy at the end of the run is
-# one the reward model likes slightly more and the pharmacist likes less. The fit has two parameters and
-# eight points, so read $a$ and $b$ as a description of this run, not as constants; PPO on a tiny model
-# is chaotic, and another seed gives another trajectory (exercise (d)). The large-β run stays closer to
-# the reference, yet its gold score also ends below the SFT policy's; the ensemble run (purple) is
-# section 1.6's.
+# prompt, and the reward model's scale is wide); it wanders, never gets above where it started (its highest
+# value is the SFT policy's), and ends below it. The gold score of this run does not rise either: its best
+# checkpoint is the start, it falls at the first checkpoint, wanders within its noise band, and ends below the
+# SFT policy's. So there is no rise-then-fall for the Gao law to fit: both fitted parameters are negative (the
+# printed line), a curve that falls from the start and does not turn down at a peak. Both scores move little
+# against their noise: the fall from the best checkpoint carries the verdict printed above, and in units of
+# the spread of the SFT policy's answers (last line) both have barely moved, the gold score a little more than
+# the proxy. On these sampled answers, the policy at the end of the run is one that the reward model *and* the
+# pharmacist like slightly less: PPO pushed the policy many nats away without raising, on new questions, even
+# the score it optimises. The fit has two parameters and eight points, so read $a$ and $b$ as a description of
+# this run, not as constants; PPO on a tiny model is chaotic, and another seed gives another trajectory
+# (exercise (d)). The large-β run stays close to the reference for most of its length, its gold score at one
+# point back at the SFT policy's level, then in its last stretch jumps far away (the point at the right) with
+# the lowest gold score of all; section 1.6 comes back to it. The ensemble run (purple) is section 1.6's too.
 #
-# On its *own* training prompts, the proxy PPO optimises does not climb steadily either (PPO's
-# diagnostics, smoothed over 8 iterations; each iteration sees four prompts, so the raw curve jumps from
-# prompt to prompt). Compare the first and the last eight iterations printed below the plot with the
-# size of those jumps, and with the KL, which keeps growing:
+# On its *own* training prompts, the proxy PPO optimises does not climb either (PPO's diagnostics,
+# smoothed over 8 iterations; each iteration sees four prompts, so the raw curve jumps from prompt to
+# prompt). Compare the first and the last eight iterations printed below the plot with the size of those
+# jumps, and with the KL, which grows: for the two runs on the single reward model the proxy ends lower
+# than it began. Only the ensemble run's proxy (the mean of its standardised members, on its own scale)
+# creeps up:
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -344,8 +347,8 @@ for name, t in training.groupby("run", sort=False):
 # ### 1.4 Which parts of the gold score moved?
 #
 # The judge's overall score is $0.4 \times$ accuracy $+ 0.2 \times$ (specificity + dose accuracy +
-# humility), gated by safety. Following each part along the hacked run shows *how* the policy pleases the
-# reward model without pleasing the pharmacist:
+# humility), gated by safety. Following each part along the hacked run shows *which* parts of the
+# pharmacist's score the push cost:
 
 # %%
 parts = ["medical_accuracy", "specificity", "dose_accuracy", "humility", "safety"]
@@ -364,26 +367,31 @@ for label, row in (("best checkpoint", best), ("end of the run", end)):
 # The reward model and the judge agree on some things and not on others. Where they agree (for instance
 # on escalation advice, which both reward), PPO's push raises the gold score too; where the reward model
 # pays for something the judge does not (more words of a certain kind, whatever their place), the push
-# costs gold score. Over-optimisation is the moment the second effect overtakes the first. The two printed
-# lines show both: at the best checkpoint most parts are slightly up, by the end of the run most are down.
+# costs gold score. Over-optimisation is the moment the second effect overtakes the first. In this run the
+# first effect never showed: the best checkpoint is the start itself (every change in the first printed
+# line is zero), and by the end of the run accuracy, specificity and humility are down, dose accuracy
+# unchanged and safety barely moved (second line).
 #
 # ### 1.5 What the reward model learned to like
 #
 # Compare the words of the hacked policy's answers with the SFT policy's (the sampled answers at the first
-# and the last checkpoint): the words whose frequency grew most are what the proxy pays for.
+# and the last checkpoint): the words whose frequency grew most show where the proxy's push took the
+# policy, even though, on held-out prompts, the proxy's score did not end higher.
 
 # %%
 words = R["hacked_words"]
 words.round(2)
 
 # %% [markdown]
-# What to look for: words the rubric rewards in the right place (escalation: "prescriber", "speak to";
-# risk words) now used everywhere, words of *other* cases, and filler. The reward model learned from
-# pairs in which the rejected answer lacked the escalation sentence, was vague, missed a key fact or
-# answered another case; "more of these words" is better on those pairs, and not on these answers. Here
-# are the greedy answers of the SFT and of the hacked policy to the held-out questions where the proxy rose
-# most while the gold score fell (look for answers to *other* cases that the reward model scores above the
-# right one), and, last, the averages over all the held-out questions:
+# What to look for: words the rubric rewards in the right place (risk words such as "vomiting",
+# "drowsiness", "severe") now used more widely, words of *other* cases, and filler ("and", "is"). The
+# reward model learned from pairs in which the rejected answer lacked the escalation sentence, was vague,
+# missed a key fact or answered another case; "more of these words" is better on those pairs, and not on
+# these answers. Here are the greedy answers of the SFT and of the hacked policy to the held-out questions
+# where the gold score fell and the proxy gained most; on the three shown the proxy fell too, so here the
+# reward model also prefers the SFT answer. Look at how the hacked answers break (sentences of *other*
+# cases spliced in, a word repeated over and over), and, last, at the averages over all the held-out
+# questions:
 
 # %%
 ha = R["hacked_answers"]
@@ -406,8 +414,8 @@ print(f"over all {len(both)} held-out questions (greedy answers): proxy {both.pr
 # %% [markdown]
 # ### 1.6 Three mitigations, measured on the same prompts
 #
-# * **A stronger KL penalty**: the large β, same run length. The penalty $-\beta k_t$ per token makes every
-#   nat of drift cost reward, so the policy stops where the proxy's gain no longer pays for it.
+# * **A stronger KL penalty**: the large β, same planned run length. The penalty $-\beta k_t$ per token makes
+#   every nat of drift cost reward, so the policy stops where the proxy's gain no longer pays for it.
 # * **Early stopping on a held-out gold check**: the hacked run, judged at every checkpoint by the gold
 #   judge on a small validation set of RL prompts that PPO never trained on (never the evaluation prompts,
 #   which would make the reported numbers optimistic). Keep the weights of the best validation checkpoint,
@@ -418,8 +426,8 @@ print(f"over all {len(both)} held-out questions (greedy answers): proxy {both.pr
 #   members disagree, the policy cannot exploit one model's blind spot as easily.
 #
 # Effectiveness $E = (g_M - g_\text{hacked}) / (g_\text{best} - g_\text{hacked})$, with $g_\text{best}$
-# the hacked run's best evaluation checkpoint and $g_\text{hacked}$ its end. The interval resamples the 64
-# prompts and re-chooses the best checkpoint in every resample.
+# the hacked run's best evaluation checkpoint and $g_\text{hacked}$ its end. The interval resamples the
+# held-out prompts and re-chooses the best checkpoint in every resample.
 
 # %%
 mit = R["hacking_mitigations"]
@@ -473,24 +481,28 @@ print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, str
       f"{mit.set_index('mitigation').loc['strong KL', 'kl']:.1f} nats")
 
 # %% [markdown]
-# Read the intervals, not the points: each $E$ is a ratio of two noisy differences measured on 64
-# prompts, and the printed verdicts say which intervals exclude 0. In this run the gold score lost to
-# hacking is itself within noise (the line printed after the verdicts), so every $E$ here is fragile.
-# Then compare the KLs printed last. The strong KL penalty keeps the policy much closer to the reference,
-# but its gold score still ended below the SFT policy's (table above), and its interval contains 0.
-# Early stopping kept the checkpoint printed in the plot's legend; where that is iteration 0, it
-# "recovers" the gold score by keeping the SFT policy itself, which is safe but means PPO gained nothing
-# worth keeping. Its $E$ stays below 1 because the validation and the evaluation prompts disagree on the
-# best checkpoint (right panel): the small early gain on the evaluation prompts does not show on the
-# validation prompts. The ensemble's policy travelled less far than the hacked one, but far more than the
-# strong-KL one, and ended with the lowest gold score of the three PPO runs; its interval only just
-# contains 0. Averaging three reward models trained on the same kind of pairs did not remove the blind
-# spot they share.
+# Read the intervals, not the points: each $E$ is a ratio of two noisy differences measured on the
+# held-out prompts, and the printed verdicts say which intervals exclude 0. In this run the gold score
+# lost to hacking is itself within noise (the line printed after the verdicts), so every $E$ here is
+# fragile. Then compare the KLs printed last. The strong KL penalty did not do its job: its run stayed
+# close to the reference for most of its length, then drifted further than the hacked run until PPO's
+# KL guard stopped it (its detail line), and ended with the lowest gold score of all (table above); its
+# interval lies below 0, so here it made things worse. A larger β is meant to hold the policy back, and
+# on one seed of a tiny model it did not. Early stopping kept the checkpoint printed in the plot's legend,
+# iteration 0: it "recovers" the gold score by keeping the SFT policy itself, which is safe but means PPO
+# gained nothing worth keeping. It stopped after two validation checkpoints without improvement, before
+# the higher validation score that comes later in the right panel. The evaluation prompts' best
+# checkpoint is the start too, so its $E$ is 1 by construction; its interval still contains 0, because
+# in resamples of the prompts the best checkpoint changes. The ensemble's policy travelled less far than
+# the hacked one, and far less than the strong-KL one, and ended with about the hacked run's gold score;
+# its wide interval contains 0. Averaging three reward models trained on the same kind of pairs did not
+# measurably remove the blind spot they share.
 #
 # ### 1.7 Live: a short run at a small β
 #
-# The same experiment, small enough to run here: a few PPO iterations at β = 0.002 from the SFT policy,
-# then the greedy answers to some held-out questions, judged by both scores.
+# The same experiment, small enough to run here: a few PPO iterations at the small β of the parameters cell
+# (`LIVE_BETA`) from the SFT policy, then the greedy answers to some held-out questions, judged by both
+# scores.
 
 # %% tags=["nbval-ignore-output"]
 live_cfg = challenges.hacking_ppo_config(H, LIVE_BETA, LIVE_ITERATIONS)
@@ -515,14 +527,15 @@ pd.DataFrame(rows).round(3)
 
 # %% [markdown]
 # A few iterations are the beginning of the hacked run: the KL printed above says how far the policy has
-# already moved from the reference. A handful of greedy answers is a noisy measure of where it stands;
-# the cached run shows where the road leads. Raise `LIVE_ITERATIONS` in the parameters cell to walk further.
+# already moved from the reference (in the book's run, not measurably: the two rows of the table agree). A
+# handful of greedy answers is a noisy measure of where it stands; the cached run shows where the road leads.
+# Raise `LIVE_ITERATIONS` in the parameters cell to walk further.
 #
 # ### 1.8 Try it: β and run length
 #
 # The cached runs: pick β and how many iterations to show, and watch the Gao fit change. With few
-# checkpoints the fit is loose; at the large β the policy stays close to the reference, and the fit rests
-# on a few checkpoints close together (its gold score still rises and falls).
+# checkpoints the fit is loose; at the large β the fit rests on a few checkpoints, all but the last close
+# to the reference, and the last one far away, where the run ended (section 1.6).
 
 # %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
@@ -616,9 +629,10 @@ for p, r in one.iterrows():
 # %% [markdown]
 # Two things to read off. First, how much accuracy a given share of wrong labels costs: a reward model
 # averages over many similar pairs, and random flips below 50 % leave the average preference on the right
-# side, so it does not collapse: one annotator's labels cost accuracy against the clean labels, but even
-# at the highest flip rate the model stays well above chance, and between the flip rates the differences
-# lie within the intervals. Second, where the curves of the mitigations sit
+# side, so in principle it need not collapse. Here it does not hold up: one annotator's labels cost
+# accuracy against the clean labels at every flip rate, and at the highest, with the largest share of
+# wrong labels (the printed lines), the model falls to chance: its interval contains 0.5 (the table).
+# Neighbouring flip rates have overlapping intervals. Second, where the curves of the mitigations sit
 # relative to the one-annotator curve. Effectiveness, pooled over the noisy rates:
 # $E = \sum_p (\text{acc}_M(p) - \text{acc}_1(p)) / \sum_p (\text{acc}_\text{clean} - \text{acc}_1(p))$.
 
@@ -737,12 +751,14 @@ print(f"SFT samples {sm.agree_sft_samples:.3f}; drifted policy (checkpoints {sm.
 # %% [markdown]
 # This is the most important comparison of the chapter. On pairs like its training data the reward model
 # is right on most pairs; on two answers of the policy itself, which differ in many small ways instead of
-# one glaring flaw, it has little to go on. Compare the printed rates: over all the pairs of the run, its
-# agreement with the gold judge cannot be told from chance (the interval contains 0.5). On the SFT
-# policy's own samples it does better (few pairs, see the plot), and on the drifted checkpoints it is at
-# chance: the reward model's judgement does not transfer from the pairs we designed to the answers the
-# policy writes once the policy has moved. PPO climbs a score that, among the answers it actually
-# produces, hardly tracks quality, and so the policy goes wherever the score's quirks lead it (section 1.5).
+# one glaring flaw, it has less to go on. Compare the printed rates: over all the pairs of the run, it
+# agrees with the gold judge less often than on the preference pairs, though clearly above chance (the
+# interval excludes 0.5, and still reaches up to the preference-pair rate). On the SFT policy's own
+# samples it does better, on the drifted checkpoints worse (few pairs each, see the plot): the reward
+# model's judgement transfers only in part from the pairs we designed to the answers the policy writes
+# once the policy has moved. PPO climbs a score that, among the answers it actually produces, tracks
+# quality only loosely, and where it errs the policy can go wherever the score's quirks lead it
+# (section 1.5).
 #
 # **Mitigation: label on-policy data.** Pairs of the hacked run's own training answers (training prompts,
 # not the evaluation prompts) are labelled by the gold judge, standing in for new human labels, added to
@@ -759,12 +775,13 @@ print(f"{sm.n_onpolicy_pairs:.0f} on-policy pairs: agreement on the drifted poli
       f"accuracy on the held-out preference pairs {sm.accuracy_preference_pairs:.3f} → {sm.test_accuracy_after:.3f}")
 
 # %% [markdown]
-# Whatever the point estimate, look at the interval: a few hundred on-policy labels do not close the gap
-# reliably, and here the retrained model agrees with the gold judge on the drifted policy's pairs no
-# better than before (the printed line; the interval contains 0). The interval is wide, and closing the
-# gap takes labels of the kind of answers the policy actually writes, round after round, each one (in
-# real life) a pharmacist's time. The last column checks that the new
-# pairs did not cost accuracy on the old ones.
+# Whatever the point estimate, look at the interval: the on-policy labels (their number is printed above)
+# do not close the gap reliably, and here the retrained model agrees with the gold judge on the drifted
+# policy's pairs no better than before (the printed line; the interval contains 0). The interval is wide,
+# and closing the gap takes labels of the kind of answers the policy actually writes, round after round,
+# each one (in real life) a pharmacist's time. The last column checks whether the new pairs cost accuracy
+# on the old ones: here they did, the retrained model is right on fewer held-out preference pairs than
+# before (the printed line).
 #
 # ## 4. Scalability
 #
@@ -860,8 +877,9 @@ plt.show()
 lc.round(3)
 
 # %% [markdown]
-# Our pairs are regular (a few kinds of flaw, one knowledge base), so even a few dozen labels go a long way,
-# and neighbouring points have overlapping intervals. Real preference data is far less regular:
+# Our pairs are regular (a few kinds of flaw, one knowledge base), so even a few dozen labels go a long way:
+# here more labels did not buy more accuracy (the point estimates even drift down as pairs are added),
+# and all the points have overlapping intervals. Real preference data is far less regular:
 # InstructGPT's reward model was trained on tens of thousands of comparisons (Ouyang et al. 2022).
 #
 # ### 4.3 On paper: real model sizes
@@ -900,8 +918,8 @@ sx.round(3)
 # Our "effectiveness" for scalability is the share of PPO's training-state memory a mitigation saves at
 # d_model = 64. It is not comparable with the other three (no lost quality is won back), and no
 # single percentage can summarise scalability: it is a cost that grows with $N$, and a saving can trade
-# memory against quality or speed. For our reward model the table above shows no such cost: training only
-# its last block did not lower its held-out accuracy.
+# memory against quality or speed. For our reward model the table above shows such a cost: training only
+# its last block lowered its held-out accuracy.
 #
 # ## 5. The four challenges, measured
 #
@@ -941,21 +959,23 @@ floor = mit.set_index("mitigation").loc["no skill (answers to other questions)",
 print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} for the SFT policy's own answers")
 
 # %% [markdown]
-# **How to read the four rows.** Every figure comes from one tiny model, one seed per setting, 64 held-out
-# prompts and 105 test pairs, so the intervals are the result and the point estimates one draw each. A
-# single effectiveness quoted without an interval says little. Beyond noise, each challenge has its own
-# caveats:
+# **How to read the four rows.** Every figure comes from one tiny model, one seed per setting, a few dozen
+# held-out prompts and about a hundred test pairs, so the intervals are the result and the point estimates one
+# draw each. A single effectiveness quoted without an interval says little. Beyond noise, each challenge has
+# its own caveats:
 #
 # * **Reward hacking.** How much quality there is to lose, and therefore what a high effectiveness means,
-#   depends on how much PPO gained before over-optimising; on our models the gain is smaller than one
-#   standard error of the gold score and the loss within two (the row's severity says so), so recovering
-#   all of it means getting back to barely above the SFT policy, not to a good policy.
+#   depends on how much PPO gained before over-optimising; on our models it gained nothing (the best
+#   checkpoint is the SFT policy itself) and the loss is within two standard errors of the gold score
+#   (the row's severity says so), so recovering all of it means getting back to the SFT policy, not to a
+#   better one.
 # * **Annotation quality.** Our noise is random and our pairs are regular, the friendliest case for a
 #   reward model; systematic annotator biases (length, style) are not averaged away and do more harm. And
 #   a mitigation that triples the labelling cost is not comparable, at equal budget, with one that does not.
 # * **Distribution shift.** It looks like one challenge among four; on our models it is the one
-#   that makes the reward model unreliable on exactly the answers PPO feeds it, and a few hundred new
-#   labels did not measurably close the gap (the interval contains 0).
+#   that makes the reward model less reliable on exactly the answers PPO feeds it, and the new on-policy
+#   labels did not measurably close the gap (the interval contains 0) while costing accuracy on the
+#   preference pairs.
 # * **Scalability** is a cost curve, not a loss: the memory a mitigation saves is measurable, but it is
 #   not the same kind of number as the other three, and no single percentage summarises it.
 #
@@ -971,14 +991,14 @@ print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} fo
 # * **Averaging reward models without standardising them.** A reward model's zero and scale are arbitrary
 #   (chapter 3); the mean of raw scores is dominated by the member with the widest spread, the minimum by
 #   the one with the lowest offset. `challenges.EnsembleReward` standardises each member first.
-# * **One run, no interval.** The effects here are of the order of the gold score's standard error; a
+# * **One run, no interval.** Most effects here are of the order of the gold score's standard error; a
 #   single run can show the same mitigation recovering most of the loss or none of it. Report the
 #   interval, or several seeds.
 # * **Trusting the gold judge.** It is a rubric, itself a proxy for a pharmacist. Section 5 prints its
-#   no-skill floor, the score it gives fluent answers to *other* questions; compare it with the SFT
-#   policy's score. Where the two are close, the tiny SFT model states few key facts on held-out
-#   paraphrases and the rubric's generic parts (escalation advice, no wrong dose) dominate, so small gold
-#   differences mean little. Chapter 7 looks at every stage with it.
+#   no-skill floor, the score it gives fluent answers to *other* questions; compare it with the SFT policy's
+#   score. Here they are far apart; where the two are close, the tiny SFT model states few key facts on
+#   held-out paraphrases and the rubric's generic parts (escalation advice, no wrong dose) dominate, so small
+#   gold differences mean little. Chapter 7 looks at every stage with it.
 # * **Timings on a shared machine.** Wall-clock times vary several-fold with what else runs; never cache
 #   them, never compare them across machines, and prefer counts (parameters, FLOPs) for claims.
 #
@@ -1068,27 +1088,30 @@ _ = check_gao_fit(gao_fit)
 #
 # ## 8. Summary
 #
-# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the proxy on sampled held-out
-#   answers ended a little above where it started, while the gold score, which PPO never sees, rose a
-#   little and then fell below where it started; on our models both movements are of the order of the
-#   noise (section 1.3 prints the fall in standard errors). Gao et al.'s law $d\,(a - b\log d)$, fitted to
-#   that curve, puts its peak before the first checkpoint; sections 1.4 and 1.5 show which parts of the
-#   gold score moved and which words the proxy pays for.
+# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the policy moved many nats away,
+#   yet the proxy on sampled held-out answers did not rise: it ended a little below where it started,
+#   and the gold score, which PPO never sees, fell from the start and ended below the SFT policy's; on
+#   our models both movements are of the order of the noise (section 1.3 prints the fall in standard
+#   errors). Gao et al.'s law $d\,(a - b\log d)$, fitted to that curve, finds no peak: both its parameters
+#   are negative. Sections 1.4 and 1.5 show which parts of the gold score moved and which words became
+#   more common.
 # * A stronger KL penalty, early stopping on a held-out gold check, and an ensemble of reward models are
 #   measured as the share of the lost gold score they recover, each with an interval. With a loss within
 #   the noise of the gold score, the intervals are wide: a single percentage without its interval is
 #   not a number an experiment of this size can pin down. What it can tell is whether an interval
-#   excludes 0.
-# * Random label noise costs a reward model accuracy but does not make it collapse; majority voting (at
-#   three times the labelling cost) and a label-smoothed loss were measured against it, and neither is
-#   free.
-# * A reward model ranks the pairs it was designed on far better than the policy's own answers, which it
-#   orders no better than chance once the policy has drifted: that distribution shift is what reward
-#   hacking exploits. Labelling on-policy data is the standard remedy, and an expensive one; a few hundred
-#   labels did not measurably help here.
+#   excludes 0: here only the strong KL penalty's does, and on the wrong side (its run drifted furthest
+#   and lost the most gold score).
+# * Random label noise costs a reward model accuracy, and with enough wrong labels one annotator's model
+#   falls to chance; majority voting (at three times the labelling cost) measurably won part of it back,
+#   a label-smoothed loss did not, and neither is free.
+# * A reward model ranks the pairs it was designed on better than the policy's own answers, and those
+#   less well once the policy has drifted (though above chance over the whole run): that distribution
+#   shift is what reward hacking exploits. Labelling on-policy data is the standard remedy, and an
+#   expensive one; here the new labels did not measurably help, and cost accuracy on the old pairs.
 # * PPO keeps four models; memory and compute grow with $N$, and on real accelerators much of the time goes
 #   into sampling. Sharing the trunk and training fewer weights save most of the memory, at a cost in
-#   quality that must be measured (for our reward model, training only the last block cost none).
+#   quality that must be measured (for our reward model, training only the last block cost some held-out
+#   accuracy).
 #
 # Chapter 7 scores every stage, including the hacked and the mitigated policies of this chapter
 # (`R["policy_answers"]`), on the five metrics of the alignment scorecard.

@@ -22,7 +22,7 @@
 #    read the difference between the two leaderboards as a measurement of the proxy's blind spots;
 # 4. compare PPO with DPO and GRPO on the same questions, and follow one question (metformin in a
 #    patient with cirrhosis) through every stage;
-# 5. explain with measured ablations **why all four stages** are there, and what none of them fixes;
+# 5. measure with ablations **what each of the four stages** contributes, and what none of them fixes;
 # 6. turn all of this into conservative recommendations for deploying pharmaceutical AI.
 #
 # **Where this sits.**
@@ -460,7 +460,7 @@ ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.12, 1.
 plt.show()
 
 # %% [markdown]
-# **Why our numbers are far below the targets.** Our policies are transformers with well under a million
+# **Why our numbers fall short of the targets.** Our policies are transformers with well under a million
 # parameters (the count is printed at the top of the chapter), trained for minutes on a CPU on a few
 # dozen cases; a deployed assistant has billions of parameters
 # trained on a large part of the written record, and is then fine-tuned on far more demonstrations and
@@ -562,9 +562,12 @@ print(f"mean paired difference [{LEVEL:.0%} interval]; *: the interval excludes 
 diff_table
 
 # %% [markdown]
-# How much each method moved the answers at all: the share of questions on which its answer differs
-# from SFT's word for word, and on which the gold judge's overall score differs. A method whose
-# answers are mostly SFT's own cannot differ much from SFT on any metric.
+# The answer to the section's question is no: for PPO, DPO and GRPO alike, no interval in the table
+# excludes 0, not even the reward model's score that PPO and GRPO were trained to raise, and the overall
+# difference is slightly negative for all three. How much each method moved the answers at all: the
+# share of questions on which its answer differs from SFT's word for word, and on which the gold judge's
+# overall score differs. A method whose answers are mostly SFT's own cannot differ much from SFT on any
+# metric, and the table below shows that each of the three left most of SFT's answers unchanged.
 
 # %%
 sft_answers = scored[scored["stage"] == "sft"].set_index("eval_id")
@@ -699,7 +702,8 @@ ranks
 # different one. Gao et al. (2023) measured at scale what happens when that gap is optimised: past some
 # point, optimising a learned reward makes the gold score fall. Chapter 6's hacked run, when its cache
 # is present, is that experiment at our scale: compare its two ranks with those of SFT, the policy it
-# started from. The reward model ranks it above SFT, the gold judge below.
+# started from. Here both leaderboards rank it below SFT: on these held-out questions the reward model
+# does not prefer the hacked run's answers either, so the divergence Gao et al. describe does not show.
 #
 # Proxy and gold, stage by stage (mean reward-model score against mean gold-judge score):
 
@@ -766,8 +770,12 @@ case_rows[[*case_metrics, "reward", "words"]].rename(index=LABELS, columns=SHORT
 # a single key fact: an escalation sentence earns humility (and safety) wherever it stands, even after
 # sentences about another drug, while the overall score gives it nothing without a fact. Compare the
 # reward-model column with the overall column: the reward model's score is what PPO and GRPO are paid
-# for an answer, and the verdicts show what each answer actually says. This is what the models of this
-# course answer, and what a pharmacist would have to correct.
+# for an answer, and the verdicts show what each answer actually says. On this question SFT, PPO, DPO
+# and GRPO all give the expert answer word for word, and the other runs trained from SFT score the same
+# in the table; only the base model (which drifts to lithium) and PPO without SFT (a few words) fail.
+# The wording is held out but the case is not: SFT reproduces the answer it was trained on for this
+# case (section 12, test-set leakage), so this question shows what SFT learned, not what the later
+# stages changed. The base model's answer is what a pharmacist would have to correct.
 
 # %% [markdown]
 # ## 8. Why all four stages? Ablations, measured
@@ -783,7 +791,7 @@ case_rows[[*case_metrics, "reward", "words"]].rename(index=LABELS, columns=SHORT
 # | PPO, noisy RM | yes | yes | **a share ε of the training labels flipped** at random (seeded; `scorecard.NOISE_RATE`), then trained as chapter 3's (the same pairs and settings) | yes |
 #
 # (Without pretraining nothing works at all: chapter 1's untrained model emits random tokens, and SFT
-# on a few hundred demonstrations cannot teach a language.)
+# on the course's demonstrations (counted in section 9) cannot teach a language.)
 
 # %%
 ABLATION_ROWS = {"ppo": "full (PPO)", "sft": "SFT alone", "ppo_from_base": "PPO (no SFT)",
@@ -885,14 +893,23 @@ print(f"gold overall, base -> SFT: {gain_sft:+.3f}; SFT -> the best of PPO, DPO 
 # %% [markdown]
 # **What the ablations say.** The last line compares the two steps of the pipeline on the gold judge's
 # overall score: the step from the base model to SFT, and the step from SFT to the best of the three
-# methods trained from it. Section 5 gives the second step its paired intervals. Rubric scores can also
-# move for reasons that have nothing to do with knowledge: a policy that states fewer numbers leaves
+# methods trained from it. At this scale the first step carries the whole gain: the second is not
+# positive, and section 5's paired intervals cannot tell PPO, DPO or GRPO from SFT. The ablations say
+# the same from the other side. Without SFT, PPO ends far below the full pipeline (the interval excludes
+# 0), with a reward-model score below even the base model's: a scalar reward alone does not teach the
+# base model to answer. SFT alone cannot be told from the full pipeline, and neither can PPO against
+# the noisy reward model (its point estimate is even a little higher). That reward model's held-out
+# accuracy is only a few points below the clean one's, and its PPO run ended with a KL to SFT near
+# zero: a policy that hardly leaves SFT is neither hurt by a worse reward nor helped by a better one.
+# This is disappointing for the reward model and PPO, and it is what the numbers show: on these
+# questions they add nothing measurable to SFT. Rubric scores can also move for reasons that have
+# nothing to do with knowledge: a policy that states fewer numbers leaves
 # dose accuracy measured on fewer answers (or on none), a policy that keeps its escalation sentence
 # keeps humility and safety, and a policy whose sentences loop or drift to another drug pays for every
 # one of them. Check the answer lengths and the accuracy, humility and specificity columns before you
-# call any difference an improvement or a loss. None of this says the four stages are unnecessary. It
-# says each stage fixes a different problem, and only an independent evaluation tells you whether it
-# did.
+# call any difference an improvement or a loss. None of this says the reward model and PPO are useless
+# in general: each stage targets a different problem, and only an independent evaluation tells you
+# whether it solved it. Here it says that SFT did, and that the stages after it did not.
 
 # %% [markdown]
 # ## 9. The pipeline at a glance
@@ -1200,11 +1217,14 @@ print("targets met by PPO, DPO or GRPO: " + "; ".join(
 #   for it in both arenas.
 # - The case study and the ablations show what each stage contributes at this scale, measured: the
 #   step from the base model to SFT and the step from SFT to the methods trained from it are printed
-#   side by side in section 8, and a damaged stage (no SFT, noisy labels) is measured by the
-#   independent judge, not by the reward it was trained on.
-# - Our models are tiny and far below the course's targets, measured on held-out questions with
-#   intervals and coverage. Deployment needs a pharmacist in the loop, refusal and escalation by design,
-#   evaluation before every release, and monitoring after it.
+#   side by side in section 8. SFT carries the whole gain; PPO, DPO and GRPO do not move the gold score
+#   by a margin the intervals support, nor does a noisy reward model, and PPO without SFT fails. Each
+#   damaged stage (no SFT, noisy labels) is measured by the independent judge, not by the reward it was
+#   trained on.
+# - Our models are tiny and short of the course's targets, far short on accuracy and specificity (the
+#   dose target is met only on the minority of answers that state a checkable number), measured on
+#   held-out questions with intervals and coverage. Deployment needs a pharmacist in the loop, refusal
+#   and escalation by design, evaluation before every release, and monitoring after it.
 #
 # ## References
 #

@@ -7,7 +7,7 @@
 #
 # Chapter 5 aligned the SFT model with PPO, the recipe of InstructGPT (Ouyang et al. 2022): sample
 # answers, score them with the reward model, update the policy with a clipped surrogate, a value head
-# and a KL penalty. It works, but it is the most complicated stage of the pipeline: four networks in
+# and a KL penalty. It is the most complicated stage of the pipeline: four networks in
 # memory (policy, reference, reward model, value head), sampling inside the training loop, and a
 # dozen knobs. This chapter takes three widely used
 # ways around it, runs each on the **same** SFT model, preference data, reward model and gold judge,
@@ -354,11 +354,12 @@ vs_one.round(3)
 # reward model's error, made visible by selection. Gao et al. (2023) measured this on large models:
 # with a learned proxy, the gold score of best-of-n first rises with $n$ and then falls, because a
 # larger $n$ finds more answers that exploit the proxy's blind spots (over-optimisation, chapter 6).
-# The same shape appears here, strongly: the reward model's score of the chosen answer rises with
-# every $n$, while the gold score peaks at a small $n$ and then falls far below plain sampling. The
-# paired intervals above support both parts of the shape: the gain at the small $n$ and the losses at
-# the large $n$ printed there. The oracle shows that good answers are among the samples; the more
-# samples the reward model chooses from, the further its choice falls behind the oracle's.
+# Here the reward model's score of the chosen answer rises with every $n$, while the gold score wanders:
+# it is highest at the $n$ printed above and falls back at the largest $n$, yet stays above plain
+# sampling ($n = 1$). The paired intervals above support no part of that shape: against $n = 1$ they
+# show no gold gain and no gold loss at any $n$, so on these questions selection bought reward-model
+# score and no gold score we can measure. The oracle shows that good answers are among the samples; the
+# more samples the reward model chooses from, the further its choice falls behind the oracle's.
 #
 # ## 3. GRPO: PPO without a critic
 #
@@ -460,21 +461,20 @@ fig.suptitle("The reference GRPO run (make checkpoints)")
 plt.show()
 
 # %% [markdown]
-# The lines above show a run with something to learn from. The RL prompts are wordings that no SFT
-# demonstration contains, and on them the SFT model's samples differ: a group holds several distinct
-# answers, only a minority of groups score all alike (a share that fell during the run), and only on a
-# few iterations did every group score alike. Most groups therefore have non-zero advantages and give a
-# gradient. GRPO used it: the reward-model score of its samples rose, and so did their KL to the SFT
-# model. The gold judge's score of the same samples fell over the same iterations: on its training
-# prompts GRPO raised what the reward model rewards, not what the gold judge rewards, the
-# over-optimisation of chapter 6 that best-of-n showed in section 2. A group-relative method needs
-# answers that differ; given them, it climbs the proxy, and only an independent judge can say whether
-# that helped. Section 4 measures what it did on the held-out questions.
+# The lines above show a run with almost nothing to learn from. The RL prompts are wordings that no SFT
+# demonstration contains, yet on them the SFT model's samples hardly differ: the median group holds a
+# single distinct answer, most groups score all alike (a share that rose during the run), and on most
+# iterations every group did. Such groups have zero advantages and give no gradient from them. With so
+# little signal GRPO barely moved: the reward-model score of its samples stayed flat, their KL to the
+# SFT model stayed small (rising a little), and the gold judge's score of the same samples barely
+# changed. A group-relative method needs answers that differ; given them, it would climb the proxy, and
+# only an independent judge could say whether that helped. Section 4 measures what it did on the
+# held-out questions.
 
 # %% [markdown]
 # ## 4. Side by side on the held-out questions
 #
-# Every method answers the 64 held-out questions. The trained policies decode greedily (as in
+# Every method answers the held-out questions. The trained policies decode greedily (as in
 # chapters 5 and 7); best-of-n returns its chosen sample. The gold judge scores every answer, with a
 # bootstrap interval over the questions (`scorecard.scorecard`: the same resamples for every method);
 # the reward model scores them too. The KL column is the price: for a trained policy the mean of
@@ -566,11 +566,14 @@ print("gold differences to SFT that the paired intervals support: " + (", ".join
 # Read the two panels together. The right one is what each method optimised (or selected for); the
 # left one is what we care about, which no method ever saw. Points far to the right paid a large KL;
 # points high on the right panel but not on the left bought reward-model score that the gold judge
-# does not confirm. Here the reward-model ranking and the gold ranking disagree: best-of-n at large
-# $n$ tops the reward model and sits at the bottom for the gold judge. Among the trained policies DPO
-# reaches the highest gold score at the smallest KL, but the paired intervals printed earlier do not
-# separate it, GRPO or PPO from the SFT model; the only gold differences they support are losses of
-# best-of-n at large $n$.
+# does not confirm. Here the two rankings agree only in part: best-of-64 tops the reward model but
+# falls below the SFT model and every trained policy on the gold judge, best-of-16 is first on the gold
+# judge and second on the reward model, and plain sampling (best-of-1) is last on both. Best-of-16's
+# gold point is the highest, bought with a KL bound far above the trained policies' and tens of times
+# the answer-time compute of a greedy answer, and it is level with SFT. Among the trained policies PPO
+# reaches the highest gold score and DPO the smallest KL and the least training compute, but all three
+# sit slightly below SFT. The paired intervals printed earlier support no gold difference to the SFT
+# model for any method, best-of-n included.
 #
 # One question in full, every method's answer:
 
@@ -587,15 +590,14 @@ print(f"\nanswers identical to the SFT model's greedy answer: {', '.join(same) o
       f"answers the gold judge scores 0: {', '.join(sub[sub['overall'] == 0]['stage']) or 'none'}")
 
 # %% [markdown]
-# On this question the SFT model's greedy answer is about another drug (abacavir), not metformin;
-# PPO and DPO return the very same answer, and the gold judge gives it 0. The reward model ranks it
-# below the sample that best-of-1 and best-of-4 return, which is the expert answer word for word. But
-# GRPO's answer and the answers best-of-n picks at large $n$ are off topic too (a pharmacogenomic
-# result, valproate in pregnancy), and the reward model scores each of them above the expert answer:
-# it has learned what a good pharmacy answer looks like, not whether it answers the question asked,
-# and selecting harder on it (best-of-16, best-of-64) or training on it (GRPO) brought such answers to
-# the top on this question. Best-of-1 and best-of-4 give the only answers here that address the
-# question.
+# On this question every method returns the same answer: the SFT model's greedy answer, which is the
+# expert answer word for word, and the gold judge gives it full marks. PPO, DPO and GRPO did not change
+# it, and each best-of-n returns that same answer too, although the SFT model's samples to this
+# question are not all alike (section 3's group holds two that the gold judge scores 0). The wording
+# is held out, but the case is one the SFT model was trained on, and it reproduces the trained answer
+# (chapter 7's test-set leakage). A question on which all methods agree shows nothing about their
+# differences: use the best-of-n widget below to find questions where the reward model's choice and
+# the gold judge's favourite differ.
 #
 # ## 5. Try it
 #
@@ -721,15 +723,15 @@ lengths.round(2)
 
 # %% [markdown]
 # The reward model does prefer the longer of two answers to the same question, if only weakly: the
-# within-question correlation is positive, and stronger than the correlation over all samples. Of the
-# trained policies only GRPO gives answers longer than the SFT model's by a margin the intervals
-# support; they are about as long as the expert answers, and its samples hardly grew during training
-# (section 3's answer-token line), so this is a small shift, not a runaway. Best-of-n's answers are a
-# few words longer than the SFT model's, but so are best-of-1's, which selects nothing: the extra
-# length comes from sampling instead of greedy decoding, and selecting the best of many samples added
-# no length the intervals support. All methods stay near the expert answers' length, and only a small
-# share of GRPO's samples ran into the length limit. With longer generations and a larger reward model
-# the bias has more room to act.
+# within-question correlation is positive, though weaker than the correlation over all samples. None of
+# the trained policies gives answers longer than the SFT model's by a margin the intervals support
+# (GRPO's are, if anything, slightly shorter), and GRPO's samples hardly grew during training (section
+# 3's answer-token line). Best-of-n's answers are slightly longer than the SFT model's, by a margin the
+# intervals support only at the largest $n$; against best-of-1, which selects nothing from the same
+# samples, selecting the best of many added no length the intervals support, and best-of-1 itself (plain
+# sampling instead of greedy decoding) is not longer than SFT by a supported margin either. All methods
+# stay near the expert answers' length, and only a small share of GRPO's samples ran into the length
+# limit. With longer generations and a larger reward model the bias has more room to act.
 #
 # ### 6.3 Deterministic preferences make DPO ignore β
 #
@@ -758,11 +760,11 @@ for _, row in bon.iterrows():
           f"{row['answer_tokens'] / greedy_tokens:.0f} times a greedy answer of the SFT model")
 
 # %% [markdown]
-# Both costs are visible. On its training prompts a minority of GRPO's groups carried no signal; on
-# the held-out questions a larger share of groups of the same size, drawn from the SFT model, would
-# score all alike. A group-relative method learns only from questions on which the model's answers
-# still differ. Best-of-n's cost at answer time grows in proportion to $n$, and beyond a small $n$ it
-# bought reward-model score, not gold score.
+# Both costs are visible. On its training prompts most of GRPO's groups carried no signal; on the
+# held-out questions a smaller share of groups of the same size, drawn from the SFT model, would score
+# all alike, though still a large one. A group-relative method learns only from questions on which the
+# model's answers still differ. Best-of-n's cost at answer time grows in proportion to $n$, and at every
+# $n$ it bought reward-model score, not a gold gain the intervals support.
 #
 # ## 7. Exercises
 #
@@ -854,9 +856,10 @@ _ = check_best_of_n_mean(best_of_n_mean)
 # - Best-of-n needs no training at all; its KL to the SFT model is at most $\log n - \frac{n-1}{n}$, and
 #   its price is $n$ samples and scores per question.
 # - The side-by-side table and the frontier put all of them on the gold judge's scale, with paired
-#   intervals. On these held-out questions no method's gold gain over the SFT model is supported by
-#   the intervals; the supported gold differences are losses of best-of-n at large $n$, which raised
-#   the reward-model score most: over-optimisation of a learned reward, without any training.
+#   intervals. On these held-out questions no method's gold difference from the SFT model, gain or
+#   loss, is supported by the intervals. PPO, DPO and GRPO barely moved from the SFT model (small KL)
+#   and sit slightly below it; best-of-n at larger $n$ raised the reward-model score by a margin the
+#   intervals support, at a large cost in compute, without a gold gain they support.
 # - Every method that uses the reward model (PPO, GRPO, best-of-n) can only be as good as the reward
 #   model lets it be; DPO avoids the reward model but not the limits of the preference data.
 #
