@@ -71,13 +71,13 @@ import numpy as np
 import pandas as pd
 
 from . import runtime
-from .losses import kl_penalty, kl_penalty_backward, masked_mean, ppo_clip_loss, token_logprobs_backward
+from .losses import kl_penalty, kl_penalty_backward, ppo_clip_loss, token_logprobs_backward
 from .model import TinyGPT
 from .optim import AdamW
 from .progress import Progress
 from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, judge_score, kl_limit_reached,
                       minibatch_updates, prompt_items, quiet_update, restore_if_broken, run_warning,
-                      warn_extreme_settings)
+                      sample_diagnostics, warn_extreme_settings)
 from .runtime import single_threaded_blas
 from .sampling import RewardModelLike, Samples, policy_logprobs, sample_and_score
 from .tokenizer import VocabularyTokenizer
@@ -246,13 +246,8 @@ def _diagnostics(batch: GroupRollout, it: int, cfg: GRPOConfig, scen: Sequence[M
         "score_std": float(groups.std(axis=1).mean()),
         "zero_std_groups": float(np.mean(np.ptp(groups, axis=1) == 0)),
         "kl": float(seq_kl.mean()),
-        "kl_exact": float(batch.exact_kl.sum(axis=1).mean()),
         "beta": cfg.kl_coef,
-        "entropy": masked_mean(batch.entropy, batch.mask),
-        "length": float(batch.answer_lens.mean()),
-        "ended": float(batch.ended.mean()),
-        "distinct": len(set(batch.answers)) / len(batch.answers),
-        "logprob_gap": batch.logprob_gap,
+        **sample_diagnostics(batch),
     }
 
 

@@ -83,7 +83,7 @@ import pandas as pd
 from . import data, runtime
 from .advantages import gae, whiten
 from .bandit import bandit_ppo, kl_optimal_policy  # noqa: F401  (re-exported: chapter 5 imports them here)
-from .losses import (entropy, entropy_backward, kl_penalty, masked_mean, ppo_clip_loss, token_logprobs_backward,
+from .losses import (entropy, entropy_backward, kl_penalty, ppo_clip_loss, token_logprobs_backward,
                      value_loss)
 from .model import TinyGPT
 from .optim import AdamW
@@ -92,7 +92,7 @@ from .progress import Progress
 from .reward import load_reward_model
 from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, judge_score, kl_limit_reached,
                       minibatch_updates, prompt_items, quiet_update, restore_if_broken, run_warning,
-                      warn_extreme_settings)
+                      sample_diagnostics, warn_extreme_settings)
 from .runtime import one_blas_thread, single_threaded_blas  # single_threaded_blas: re-exported (public here)
 from .sampling import (  # noqa: F401  (answer_logprobs, sample_answers: re-exported)
     RewardModelLike,
@@ -406,13 +406,8 @@ def _diagnostics(batch: Rollout, it: int, cfg: PPOConfig, beta: float, scen: Seq
         "judge": judge_score(batch.answers, batch.prompt_index, scen, it, cfg.judge_every),
         "reward": float(batch.rewards.sum(axis=1).mean()),
         "kl": float(seq_kl.mean()),
-        "kl_exact": float(batch.exact_kl.sum(axis=1).mean()),
         "beta": beta,
-        "entropy": masked_mean(batch.entropy, batch.mask),
-        "length": float(batch.answer_lens.mean()),
-        "ended": float(batch.ended.mean()),
-        "distinct": len(set(batch.answers)) / len(batch.answers),
-        "logprob_gap": batch.logprob_gap,
+        **sample_diagnostics(batch),
     }
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import data
 from .judge import judge_answer
+from .losses import masked_mean
 from .model import TinyGPT
 from .optim import AdamW, clip_grad_norm
 
@@ -43,6 +44,7 @@ __all__ = [
     "quiet_update",
     "restore_if_broken",
     "kl_limit_reached",
+    "sample_diagnostics",
 ]
 
 
@@ -230,3 +232,17 @@ def kl_limit_reached(method: str, it: int, kl: float, max_kl: float | None) -> s
         return None
     return run_warning(f"{method} stopped at iteration {it}: the KL to the reference reached {kl:.0f} nats per "
                        f"answer (max_kl = {max_kl:g}); the policy has left the SFT model far behind.", 4)
+
+
+def sample_diagnostics(batch) -> dict[str, float]:
+    """What a PPO and a GRPO diagnostics row both report about the sampled answers (a ``sampling.Samples``):
+    ``kl_exact`` Σ_t KL_t per answer, mean per-token ``entropy``, answer ``length`` in tokens, the share
+    that ``ended`` with ``<eos>``, the share of ``distinct`` answers and the ``logprob_gap`` check."""
+    return {
+        "kl_exact": float(batch.exact_kl.sum(axis=1).mean()),
+        "entropy": masked_mean(batch.entropy, batch.mask),
+        "length": float(batch.answer_lens.mean()),
+        "ended": float(batch.ended.mean()),
+        "distinct": len(set(batch.answers)) / len(batch.answers),
+        "logprob_gap": batch.logprob_gap,
+    }
