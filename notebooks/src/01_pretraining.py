@@ -378,11 +378,11 @@ print(f"first choice right: {int((seen['rank of right'] == 1).sum())} of {len(se
 
 # **What the model learned, and what it did not.** It learned the phrase: *increases the risk of* is
 # followed by a harm, and most of the words it proposes are harms the corpus names. It learned to
-# complete a sentence it has read almost perfectly. What it did not learn is which harm belongs to which
-# drug: on the new wordings its first choice is the same harm whatever drug opens the sentence (the
-# table), and that harm, *bleeding*, is simply the commonest word after the phrase in the training text
-# (the line above). It is right for warfarin with ibuprofen, but wrong for metformin and for lithium with
-# ibuprofen, whose right words it ranks lower (the last line counts how often the first choice is right).
+# complete a sentence it has read almost perfectly. What it learned only in part is which harm belongs to
+# which drug: on the new wordings its first choice is right for warfarin with ibuprofen and for lithium
+# with ibuprofen, but for metformin it puts most of the probability on *lithium*, a harm of another drug,
+# and ranks the right word, *lactic*, well below it (the table; the last line counts how often the first
+# choice is right). Even where it is right, it is far less sure than on the sentence it has read.
 # A language model stores facts only as far as predicting the text forces it to, and a corpus this small,
 # in which most facts are stated in a few fixed wordings, can be predicted well by remembering wordings.
 # This is the gap between low perplexity and knowledge; later chapters come back to it with a judge that
@@ -465,13 +465,14 @@ print(f"signs of lithium toxicity named in the τ = 0.2 sample: {[w for w in sig
 # of its corpus, and reproduces lists it has read: the low-temperature lithium sample names signs of
 # lithium toxicity as the corpus lists them (the last line checks which). But it then runs on into the
 # advice that closes the corpus's passages on lithium with NSAIDs, although the prompt mentions no NSAID,
-# and its continuation of the warfarin prompt starts with the right harm and ends in a clause that means
-# nothing. The numbers under the first samples say how peaked the next-word distribution is: at
-# $\tau = 0.5$ almost all the mass is on one word; at $\tau = 1.5$ it takes hundreds of words to cover
+# and its continuation of the warfarin prompt starts with the wrong harm, bone marrow toxicity (its
+# second choice in section 6, drawn here), and runs on into advice about another interaction. The numbers
+# under the first samples say how peaked the next-word distribution is: at $\tau = 0.5$ a handful of
+# words hold 90 % of the mass; at $\tau = 1.5$ it takes hundreds of words to cover
 # 90 %, and the sample drifts into word salad within a sentence. Top-k and top-p cut off the long tail of
-# unlikely tokens, which is where the word salad comes from; they do not fix the facts: both filtered
-# samples repeat *tremor* and add sweating and fever, signs the corpus lists for serotonin syndrome, not
-# for lithium toxicity.
+# unlikely tokens, which is where the word salad comes from; they do not make the text right: both
+# filtered samples repeat a sign they have already named, and the top-p sample runs on into the NSAID
+# advice as well.
 #
 # Note what the model does *not* do: it does not answer questions. It continues text in the style of its
 # corpus. Turning a text predictor into an assistant is the job of chapter 2.
@@ -505,8 +506,8 @@ pretraining_widget(tok, train_ids, val_ids, prompt="Signs of lithium toxicity in
 #   in the time you have. Warm-up protects the first steps, when the Adam statistics are still noisy.
 # - **Fluency is not correctness.** Low perplexity means the model predicts *this corpus* well; it says
 #   nothing about whether a generated dose is right. Section 6 showed a model with a validation perplexity
-#   far below the baseline's that still names bleeding as the harm of metformin and of lithium with
-#   ibuprofen. Chapters 3-7 are about exactly that gap.
+#   far below the baseline's that still names lithium as the harm of metformin. Chapters 3-7 are about
+#   exactly that gap.
 # - **Comparing losses across tokenizers.** A loss is per *token*. A word-level model and a model that
 #   cuts words into pieces predict different numbers of tokens for the same text, so their losses (and
 #   perplexities) cannot be compared directly; compare bits or nats per word or per character instead.
@@ -586,7 +587,7 @@ _ = check_perplexity(perplexity_and_ratio)
 #   effective number of choices; the uniform baseline is $\ln V$.
 # - Our TinyGPT starts at the baseline and, in a few hundred steps, falls far below it on text it
 #   never saw; it learned which words follow which in pharmaceutical text, and completes the sentences it
-#   has read, but on new wordings it often attaches the wrong fact to a drug.
+#   has read, but on new wordings it can attach the wrong fact to a drug.
 # - Sampling turns the distribution into text; temperature, top-k and top-p trade diversity for
 #   reliability.
 # - A pretrained model continues text; it does not yet answer questions. Next: **chapter 2, SFT**.

@@ -8,8 +8,8 @@
 # The model from chapter 1 has read a lot of pharmaceutical text, but ask it a question and it
 # simply continues the text. It has no idea that a question deserves an answer, that the answer
 # should name the risk, or that it should end by telling the patient whom to call. Supervised
-# fine-tuning (SFT) teaches exactly that, by **imitation**: we show it pairs of *(question,
-# expert answer)* and train it to reproduce the expert, token by token. This is behaviour
+# fine-tuning (SFT) teaches that, as far as its examples show it, by **imitation**: we show it
+# pairs of *(question, expert answer)* and train it to reproduce the expert, token by token. This is behaviour
 # cloning, and it is the first step of every instruction-following model since InstructGPT
 # (Ouyang et al. 2022; instruction tuning on many tasks: Wei et al. 2022).
 #
@@ -93,10 +93,12 @@ print("Q:", q["prompt"])
 print("base model:", answer(base, tok, q["prompt"], max_new_tokens=40))
 
 # %% [markdown]
-# It produces pharmaceutical words, because that is what it learned to predict; but it does not produce
-# an answer. It starts mid-sentence, with advice that belongs to another case (palpitations, fainting),
-# as chapter 1's samples drifted from one case to another. The markers `<q>` and `<a>` never occur in
-# the pretraining corpus, so the model has no notion that `<a>` asks for an answer.
+# It produces pharmaceutical words, because that is what it learned to predict. Here, after a stray
+# colon, it even continues with the corpus passage about this very case: the question's words
+# (blistering, sore mouth, allopurinol) are that passage's words. That is a continuation, not an answer,
+# and it is luck: section 5 shows the base model on other questions, where it starts mid-sentence with
+# text from another case, as chapter 1's samples drifted from one case to another. The markers `<q>` and
+# `<a>` never occur in the pretraining corpus, so the model has no notion that `<a>` asks for an answer.
 #
 # ## 2. The objective
 #
@@ -130,7 +132,7 @@ print("base model:", answer(base, tok, q["prompt"], max_new_tokens=40))
 # * **A token mean, not a mean of per-answer means.** Every answer token of the batch weighs the same,
 #   $1 / \sum m$. The other common choice, averaging each answer's loss first and then the answers,
 #   gives every *answer* the same weight, so a token of a short answer would count more than a token of a
-#   long one. Our longest expert answer is almost twice as long as the shortest (both are measured in
+#   long one. Our longest expert answer is more than twice as long as the shortest (both are measured in
 #   section 3); the token mean asks the model to be equally right about every word the pharmacist wrote,
 #   whichever answer it sits in. The price is that
 #   long answers contribute more tokens, and so more of the gradient, than short ones.
@@ -308,8 +310,8 @@ plt.show()
 # %% [markdown]
 # A held-out loss this low says the model finds the expert answer very likely, *once it is fed that answer
 # token by token* (teacher forcing). But every held-out question of a case has the same expert answer as
-# the training questions of that case, so after its first few words the answer is a text the model has
-# recited many times. Where, then, is the held-out loss? Split it by position:
+# the training questions of that case (half of them stop before its escalation advice), so after its
+# first few words the answer is a text the model has recited many times. Where, then, is the held-out loss? Split it by position:
 
 # %%
 sft_parts = parts["SFT"]
@@ -370,9 +372,11 @@ print(judge.judge_answer(first["SFT"], case).explain())
 # %% [markdown]
 # ### What the model does with a question it has not seen
 #
-# The table suggests a test. Each case has one expert answer, repeated in all its demonstrations; so for
-# every held-out question we can ask whether the SFT model's greedy answer is, word for word, the expert
-# answer of its own case, the expert answer of **another** case, or neither.
+# The table suggests a test. Each case has one expert answer, repeated in all its demonstrations (in half
+# of them without the closing escalation advice); so for every held-out question we can ask whether the
+# SFT model's greedy answer is, word for word, the full expert answer of its own case, the full expert
+# answer of **another** case, or neither. An answer that stops before the escalation advice cannot match
+# the full answer word for word, so it counts as "neither".
 
 # %%
 expert_answers = {sid: data.expert_response(case) for sid, case in scenarios.items()}
@@ -416,15 +420,19 @@ else:
 # wording to one of those recitations. On a new wording the map is a guess. When the guess is right, the
 # recitation is word for word and the judge gives near-full marks; when it is wrong, the model recites
 # another case's answer just as fluently and just as confidently, because nothing in training ever made that costly
-# (the example above). The first-token measurement of section 4 says the same thing in numbers: most of
-# the held-out loss sits on the choice of the first word, the choice of which text to recite.
+# (the example above). The first-token measurement of section 4 says the same thing in numbers: a large
+# share of the held-out loss sits on the first word alone, the choice of which text to recite.
 #
 # So the judge's table has two faces. The form of the answers changed completely: the model now answers,
-# in a pharmacist's register, and tells the patient whom to contact (the printed before/after means). The
-# content is right about as often as the model recognises the case (the table by kind of answer). This
+# in a pharmacist's register, and tells the patient whom to contact far more often than before, though
+# only in some of its answers, as only some of its demonstrations did (the count under the judge's table
+# and the before/after means). The content is right about as often as the model recognises the case (the
+# table by kind of answer; the "neither" answers score lower than the word-for-word ones of their own
+# case, but are mostly accurate). This
 # is the classic finding of SFT at any scale: imitation teaches format and style quickly; knowledge must come from pretraining; and
 # imitation alone does not teach the model what *not* to say. The next stages (a reward model learned from
-# preferences, then RL) add the missing signal: a comparison that says which of two answers is better.
+# preferences, then RL) add the missing signal: a comparison that says which of two answers is better,
+# for instance that the same answer is better with the escalation advice than without it.
 
 # %% [markdown]
 # ## 6. Why mask the prompt?
@@ -489,8 +497,8 @@ sft_widget(tok, checkpoints.load("base"), demos, held_out[:16], cases[:16])
 #   falls almost as far, and it no longer measures what you care about.
 # - **Trusting a teacher-forced loss.** The SFT loss feeds the model the expert's own previous tokens. A
 #   model can put almost all of the probability on every expert token but the first and still, when it
-#   generates, pick the wrong first token and recite the wrong answer. Section 4 located most of the
-#   held-out loss on the first token; section 5 counted the wrong recitations. Always evaluate what the
+#   generates, pick the wrong first token and recite the wrong answer. Section 4 located a large share of
+#   the held-out loss on the first token; section 5 counted the wrong recitations. Always evaluate what the
 #   model generates, not only the likelihood it gives to the right answer.
 # - **Exposure bias.** During training the model always sees the expert's previous tokens; when it
 #   generates, it sees its own, and one wrong token can derail the rest (the repetition loops of greedy
@@ -579,7 +587,8 @@ _ = check_masked_mean(masked_mean)
 #   with little data.
 # - It imitates: on a question it has not seen, this model recites the answer of whichever case it
 #   recognises, and recites another case's answer as fluently as the right one. A low teacher-forced loss
-#   hides this; the generated answers show it.
+#   hides this; the generated answers show it. It also imitates the unevenness of its demonstrations: it
+#   ends with the escalation advice in only some of its answers.
 # - It does not, by itself, teach the model which answers are *better*: it never sees a wrong answer.
 #   Next: **chapter 3, a reward model learned from preferences**.
 #

@@ -348,11 +348,11 @@ plt.show()
 #   the expert answer to another case of the same category the rejected one, four times over. The SFT
 #   model's commonest mistake on a new wording is exactly that: a fluent, correct answer to the wrong case
 #   (chapter 2). The preference pairs show that mistake only once per case, so a reward model trained on
-#   them alone learns to spot flaws *inside* an answer but not whether the answer fits the question.
+#   them alone has little to learn from about whether the answer fits the question.
 # * **"does it escalate?"** (`data.escalation_contrast_pairs`): the expert answer with its escalation
-#   advice against the same answer without it. Half the SFT demonstrations stop before the escalation
-#   (chapter 2), so the SFT model escalates only some of the time; these pairs say, for every wording,
-#   what the demonstrations leave open.
+#   advice against the same answer without it. Many SFT demonstrations stop before the escalation
+#   (chapter 2 prints the counts), so the SFT model escalates only some of the time; these pairs
+#   say, for every wording, what the demonstrations leave open.
 #
 # No held-out case appears in these pairs, neither in a chosen nor in a rejected answer. They make the
 # reference run many times longer than a live run (compare the step counts), which is why the live run
@@ -394,8 +394,8 @@ plt.show()
 
 # %% [markdown]
 # Your live run's distance from the reference reward model is not small: the two runs start from the
-# same SFT model with the same head, but the reference run also trained on the "which case?" pairs, so
-# it is another model.
+# same SFT model with the same head, but the reference run also trained on the "which case?" and
+# "does it escalate?" pairs, so it is another model.
 
 # %% tags=["nbval-ignore-output"]
 gap = max(float(np.max(np.abs(live_rm.params[k] - rm.params[k]))) for k in rm.params)
@@ -440,8 +440,9 @@ print(f"a claim of '80% accuracy on 5 pairs' would have the interval "
 # correctly, but clearly fewer than on the training pairs (the two intervals do not overlap), and
 # the held-out interval is more than ten points wide: two reward models whose held-out accuracies
 # differ by a pair or two are not distinguishable on this set. The untrained model (SFT trunk,
-# random head) ranks a little more than half of the held-out pairs correctly, but its interval
-# includes a coin flip. Training also lowers the held-out **loss**, below ln 2, yet it stays far above
+# random head) ranks fewer than half of the held-out pairs correctly, and its whole interval lies
+# below a coin flip: this random head points partly the wrong way. Training also lowers the
+# held-out **loss**, below ln 2, yet it stays far above
 # the training loss: the trained model is confidently wrong on some held-out pairs (section 9
 # comes back to this).
 #
@@ -545,17 +546,18 @@ print(f"weakest: {worst}, accuracy {by_flaw.loc[worst, 'accuracy']:.0%}, mean ga
 
 # %% [markdown]
 # The overall accuracy hides very different flaws. The reward model ranks every held-out pair
-# correctly on the flaws the lines above list (vague and padded answers, and answers without the
-# escalation), and most pairs with a missing key fact, an off-topic answer, an unsafe claim or a
-# wrong dose, though not all of them (the table gives the counts; with so few pairs per flaw, the
-# intervals are wide). Two flaws have an interval that reaches down to a coin flip. A **repeated**
-# sentence keeps the expert's words as they were, and the reward model ranks most of these pairs
-# the wrong way: its mean gap is the only negative one. A **wrong dose** changes a single number;
-# most of its few held-out pairs are ranked correctly, but the mean gap is close to 0
+# correctly on the flaws the lines above list (vague answers and answers without the escalation),
+# almost every padded answer, and most pairs with a missing key fact, an off-topic answer or an
+# unsafe claim, though not all of them (the table gives the counts; with so few pairs per flaw, the
+# intervals are wide). Four flaws have an interval that reaches down to a coin flip. A **repeated**
+# sentence keeps the expert's words as they were; the reward model ranks most of these pairs
+# correctly, but with one of the smallest mean gaps. A **wrong dose** changes a single number; only
+# half of its few held-out pairs are ranked correctly, and the mean gap is close to 0
 # (the next cells look at what it may be reacting to). An **off-topic** answer is a fluent, correct
 # expert answer to another question; the reference run's "which case?" pairs were added for exactly
-# this flaw, and on the held-out cases the reward model ranks most off-topic answers correctly,
-# though not all, as it misses some answers that leave out a key fact. A key fact left out, a wrong
+# this flaw, yet on the held-out cases the reward model ranks the off-topic answers correctly no more
+# often than the repeated sentences, with a small mean gap and an interval down to a coin flip: the
+# contrast pairs did not teach it to tell the cases apart reliably on questions it never saw compared. A key fact left out, a wrong
 # dose and an answer to the wrong question are among the errors that matter most in pharmacy.
 
 # %% [markdown]
@@ -663,14 +665,15 @@ for name, row in probe_table.iloc[1:].iterrows():
 # Read the table row by row against the expert answer: `RM_prefers` and `judge_prefers` are the shares
 # of held-out scenarios where the probe scores higher than that scenario's expert answer. The judge
 # almost never prefers a probe to the expert answer; the printed lines list every probe that the
-# reward model prefers more often than the judge does, with how often. Two stand out. A sentence
-# said three times, a kind of repetition the reward model saw in training and still does not punish
-# (section 6), beats the expert answer in most held-out scenarios, and its mean reward is higher
-# than the expert answer's. An unsafe claim put *in front of* a complete expert answer (the training
-# pairs replaced the first sentence with the claim instead) does just as well: it beats the expert
-# answer as often, and its mean reward is also higher. Of the probes that remove something the
-# training pairs taught it to look for (the escalation sentence, most of the answer), only the
-# escalation sentence alone beats the expert answer, and rarely; padding with filler never does.
+# reward model prefers more often than the judge does, with how often. On average every probe scores
+# below the expert answer (the reward column), but not in every scenario. A sentence said three
+# times, a kind of repetition the reward model saw in training and barely punishes (section 6),
+# beats the expert answer in the most held-out scenarios, though fewer than half. An unsafe claim
+# put *in front of* a complete expert answer (the training pairs replaced the first sentence with
+# the claim instead) beats it almost as often, and so does the expert answer padded with two filler
+# sentences. Of the probes that remove something the training pairs taught it to look for (the
+# escalation sentence, most of the answer), the escalation sentence alone beats the expert answer
+# in some scenarios and the bare key phrases rarely; the answer without its escalation never does.
 # Whatever the reward model over-rates, PPO will
 # find and produce: this is the **proxy** problem that Gao, Schulman & Hilton (Scaling Laws for
 # Reward Model Overoptimization, ICML 2023) measured at scale, where optimising a learned reward
@@ -769,18 +772,20 @@ print(f"   for comparison, mean held-out gaps r_c - r_r smaller than that shift:
 
 # %% [markdown]
 # Three views, three answers, all measured above. Over the held-out answers, the reward goes with length
-# clearly more than the judge's score does, and the reward model is less accurate on the pairs
+# more than the judge's score does (both correlations are weak), and the reward model is less
+# accurate on the pairs
 # whose better answer is the *shorter* one, where a "longer is better" shortcut fails: two signs of
 # a length shortcut, although a correlation alone cannot say whether the model likes length or the
 # facts that come with it. The padding experiment holds the content fixed and adds only length, and
-# there, after a small rise for one filler sentence, the mean reward goes *down*: with `N_FILLER`
-# sentences it is lower in every scenario, by more than the mean gap the model puts between an
-# expert answer and one with a tenfold dose error or an unsafe claim (the comparison line). The
+# there, after a tiny rise for one filler sentence, the mean reward goes *down*: with `N_FILLER`
+# sentences it is lower in most scenarios (not all), by more on average than the mean gap the model
+# puts between an expert answer and one with a tenfold dose error or a repeated sentence (the
+# comparison line). The
 # `verbose` pairs taught it what this dataset's padding looks like (filler sentences in place of a
 # fact and the escalation), so it punishes these filler sentences harder than it punishes a dangerous
 # dose. The judge marks the padded answers down as well, but it still scores them above an answer
 # with an unsafe claim (the probe table); the reward model learned a trace of how the rejected
-# answers were made, not the principle "say what matters". A bias of this size, on every answer, is
+# answers were made, not the principle "say what matters". A bias of this size, on most answers, is
 # a direction PPO can follow for hundreds of steps.
 
 # %% [markdown]
@@ -812,7 +817,7 @@ print(f"trained on majority labels, the reward model is taught the dataset's rej
 # The lay annotator misses wrong doses and unsafe claims, the hurried one falls for length, and on
 # some pairs they out-vote the expert: the line above counts them and shows on which flaws. Does
 # label noise hurt? When the reference checkpoints were built, a second reward model was trained
-# with the same settings on the same pairs (the preference pairs and the "which case?" pairs), with a
+# with the same settings on the same pairs (the preference pairs and the knowledge-base pairs), with a
 # large share of their labels flipped at random (chapter 7 uses it as an ablation). Both are scored
 # on the held-out pairs against the dataset's labels:
 
@@ -834,11 +839,11 @@ noise_table.round(3)
 
 # %% [markdown]
 # The majority votes get only a few training labels wrong, concentrated on the flaws the lay and
-# hurried annotators cannot see. The model trained on far more wrong labels is not measurably worse
-# in accuracy: its held-out accuracy lies inside the clean model's interval (the line above), so on
-# this small held-out set random flips of this size cost no accuracy we can detect. Its held-out
-# loss is higher, though: the loss weighs how confidently each pair is ranked, and sees a cost that
-# the accuracy does not. Random flips are the easy case: systematic
+# hurried annotators cannot see. The model trained on far more wrong labels is worse: its held-out
+# accuracy falls below the clean model's interval, although the two intervals still overlap (the line
+# above), so on this small held-out set the drop is real but not sharply measured. Its held-out
+# loss is higher too: the loss weighs how confidently each pair is ranked. Random flips are the
+# easy case: systematic
 # errors (a lay annotator who always misses the same dose errors) teach a wrong rule instead of
 # blurring a right one, and more data does not average them out. Real pipelines measure annotator
 # agreement, train annotators and drop or re-label contested pairs (Ouyang et al. 2022 report about
@@ -854,8 +859,8 @@ noise_table.round(3)
 # to put all $\binom{K}{2}$ comparisons of a prompt into **one batch element**: one forward pass per
 # answer, and no over-fitting. Our dataset has the same structure on a small scale: every scenario
 # contributes several pairs, most of them with the same chosen answer, and `train_reward_model`
-# shuffles them as separate examples. The reference run's "which case?" pairs add more of the same:
-# every one of them has its case's expert answer as the chosen answer.
+# shuffles them as separate examples. The reference run's "which case?" and "does it escalate?" pairs
+# add more of the same: every one of them has its case's expert answer as the chosen answer.
 
 # %%
 per_scenario = pd.Series([p["scenario_id"] for p in train_pairs]).value_counts()
@@ -866,7 +871,7 @@ print(f"{len(train_pairs)} training pairs from {len(per_scenario)} scenarios: {p
 
 # %% [markdown]
 # The reference run scored the held-out pairs every `reward.EVAL_EVERY` steps. One of its epochs is a
-# pass over the preference pairs and the "which case?" pairs together, so it has many more steps
+# pass over the preference pairs and the knowledge-base pairs together, so it has many more steps
 # than an epoch of the live run. Its log shows when the held-out loss was lowest, and what the rest
 # of the training did to it:
 
@@ -875,7 +880,7 @@ steps_per_epoch = int(ref_log.groupby("epoch").size().iloc[0])
 best = ref_ev.loc[ref_ev.eval_loss.idxmin()]
 peak = ref_ev.loc[ref_ev.eval_accuracy.idxmax()]
 print(f"{steps_per_epoch} steps per epoch of {len(train_pairs) + len(contrast_pairs)} pairs "
-      f"({len(train_pairs)} preference pairs + {len(contrast_pairs)} 'which case?' pairs)")
+      f"({len(train_pairs)} preference pairs + {len(contrast_pairs)} knowledge-base pairs)")
 print(f"held-out loss: lowest {best.eval_loss:.3f} at step {int(best.step)} (epoch {int(best.epoch)}, after "
       f"{int(best.step) * BATCH_SIZE} pairs), {final.eval_loss:.3f} at the end (step {int(final.step)}); "
       f"ln 2 = {np.log(2):.3f}")
@@ -907,8 +912,8 @@ print(f"held-out pairs ranked wrongly: {int(wrong.sum())}; on them the model's m
       f"answer is {p_hat[wrong].mean():.2f}")
 
 # %% [markdown]
-# The training loss keeps falling, but the held-out loss does not follow it: after its minimum in
-# the first epoch it climbs, falls back in the second, and ends above that minimum and far above the
+# The training loss keeps falling, but the held-out loss does not follow it: its minimum comes in
+# the second epoch, and after it the loss climbs again to end above that minimum and far above the
 # training loss (the lines and the plot above). The model fits its training pairs ever more closely, some of their wrong
 # labels included (the count of wrongly labelled pairs it ranks the way the label says), and is
 # **confidently wrong** on some new pairs, which the last line measures. The signal is modest and
@@ -1053,14 +1058,14 @@ _ = check_majority_orientation(orient_by_majority)
 #   apart with force $1 - \sigma(\Delta)$ and stops once a pair is ranked confidently.
 # - The reward model is the SFT transformer with a scalar head on the last token; only reward
 #   differences are meaningful.
-# - Trained for two epochs on a few hundred preference pairs and the "which case?" pairs, the
-#   reference reward model ranks most held-out pairs correctly (accuracy and interval in section 6),
-#   and it is over-confident: when it is sure, it is right less often than it says. Per flaw it
-#   ranks every held-out pair with a vague or padded answer or a missing escalation correctly, and
-#   most of those with a missing key fact, an off-topic answer, an unsafe claim or a wrong dose (the
-#   last with a mean gap close to 0), but it prefers a repeated sentence to the expert's answer more
-#   often than not.
-# - Its held-out loss is lowest within the first epoch and ends above that minimum while the training
+# - Trained for two epochs on a few hundred preference pairs and the "which case?" and "does it
+#   escalate?" pairs, the reference reward model ranks most held-out pairs correctly (accuracy and
+#   interval in section 6), and it is over-confident: when it is sure, it is right less often than it
+#   says. Per flaw it ranks every held-out pair with a vague answer or a missing escalation correctly,
+#   almost every padded one, and most of those with a missing key fact, an off-topic answer, an
+#   unsafe claim or a repeated sentence, but only half of those with a wrong dose (with a mean gap
+#   close to 0).
+# - Its held-out loss is lowest during the second epoch and ends above that minimum while the training
 #   loss keeps falling: a modest, noisy sign of the over-fitting InstructGPT warned of when correlated
 #   comparisons are trained as separate examples.
 # - It is a proxy: the probes of section 7 show answers it rates above what the gold judge thinks

@@ -927,26 +927,26 @@ rank_table.round(1)
 # **What it means.** The printed lines compare the two judges twice: on the *order* (Kendall's tau,
 # and the pairs they order oppositely) and on the *distances* (how far each judge puts the expert
 # answers above the best trained model, and whether their intervals are apart). Here the two judges
-# agree only at the bottom: the base model comes last under both. The gold judge puts the expert
-# answers first, ahead of every trained model with the intervals apart, and gives SFT and PPO the
-# same rating (the rank table). The reward model puts SFT first, just above the expert answers, and
-# PPO just below them, all three within a few points and inside overlapping intervals: it cannot
-# tell the expert answers from the trained models' answers. That opposite order of the expert
-# answers and SFT, and the gold judge's tie, are why Kendall's tau falls well short of 1. On the same
+# agree on the order: both put the expert answers first, then PPO, then SFT, with the base model
+# last, so Kendall's tau is 1. They disagree on the distances. The gold judge puts the expert
+# answers ahead of every trained model with the intervals apart, while PPO and SFT sit close together
+# with overlapping intervals: by the facts of each case, PPO is not measurably better than SFT here.
+# The reward model does the opposite: it separates PPO from SFT with the intervals apart, and puts
+# PPO close behind the expert answers, inside overlapping intervals. On the same
 # battles, the reward model also gives the base model a much higher win rate than the gold judge
 # does, and the expert answers a lower one (the win-rate columns), although the gold judge scores
 # the base model's answers close to zero (the mean scores at the start of this section). The gold
 # judge checks the facts of each case, which the base model almost always gets wrong and the trained
 # models get wrong on some questions; the reward model, trained on pairs that differ in one flaw,
 # misses part of what makes an answer wrong (chapter 3 measured its held-out accuracy flaw by flaw:
-# it prefers a repeated sentence more often than not, and barely separates a wrong dose from the
+# it lets some repeated sentences through, and barely separates a wrong dose from the
 # right one). That is why the reward model is called a **proxy**: it is the judge PPO optimises in
 # chapter 5, so every distance it misjudges is an opening for the policy to please the proxy instead
 # of the pharmacist (reward hacking, chapter 6). The last printed line checks the clearest sign of
 # it, a reward model that rates the PPO policy above the expert answers (over-optimisation: Gao,
 # Schulman & Hilton, Scaling Laws for Reward Model Overoptimization, ICML 2023); here the reward
-# model rates PPO marginally below the expert answers, inside the intervals, so this arena shows no
-# significant sign of it; it does rate SFT above the expert answers, also inside the intervals.
+# model rates PPO below the expert answers, inside the intervals, so this arena shows no
+# significant sign of it. The gap between the two judges on PPO against SFT is the one to watch.
 # Chapter 7 runs this arena again with every stage and with the ablations, and adds intervals to
 # every metric.
 #

@@ -165,7 +165,7 @@ sample_table.round(3)
 # The line above the table counts the distinct answers: on a question it was trained on, our SFT model is so
 # sure of itself that sampling at temperature 1 gives the same answer every time. Identical answers cannot be
 # compared, so PPO trains on other wordings of the cases, which no SFT demonstration contains, in the hope
-# that there the samples of a prompt differ (section 6 counts how often they do: not often). In principle,
+# that there the samples of a prompt differ (section 6 counts how often they do). In principle,
 # reinforcement learning turns such scores into a training signal: sample several answers, raise the
 # probability of those that scored above the policy's average, lower the others. Two dangers come with it. The
 # reward model is only a **proxy** for the expert pharmacist (chapter 3 measured how often it disagrees), so a
@@ -419,10 +419,10 @@ tradeoff.round(3)
 # whatever the reference thought of it. And the optimum maximises the **reward model**, not the gold judge:
 # the column E[gold judge] follows only as far as the two rankings printed above agree. On this question they
 # agree on the best answer, so pushing β down also raises the judge's expected score (the line above the
-# table), but they disagree lower down (the reward model ranks the unsafe claim third, above the answer
-# missing a key fact; the judge ranks it last), and on a question where the reward model's favourite is not
-# the judge's, the same push would lower the gold score. That gap between proxy and truth is what chapter 6
-# measures as reward hacking.
+# table), but they disagree lower down (the reward model ranks the unsafe claim second, above the answers
+# missing a key fact or the escalation advice; the judge ranks it last), and on a question where the
+# reward model's favourite is not the judge's, the same push would lower the gold score. That gap between
+# proxy and truth is what chapter 6 measures as reward hacking.
 #
 # **Try it.** Slide β and watch the probability flow between the candidates, and the point move along
 # the reward-KL curve.
@@ -650,25 +650,25 @@ print(f"reward model on held-out preference pairs: {shift.accuracy_preference_pa
 # %% [markdown]
 # Read the printed lines together; they explain one another.
 #
-# * **The policy hardly explores.** Even on these new wordings, in most batches the eight samples of
-#   each prompt are all the same answer (the distinct-answers line), and the entropy of the policy's
-#   next-token distributions stays close to zero (the entropy line). PPO learns by comparing answers to
-#   the same prompt, so most batches give it nothing to compare.
-# * **Each update is small, and the updates hardly add up.** The clip fraction and the approximate KL
-#   per update show how rarely a token's probability changed by more than ε within one batch. Over the
-#   run, the KL to the SFT model stayed a small fraction of a nat on average (the KL line above the
-#   figure), apart from a couple of isolated batches of a few nats (the KL panel).
-# * **The score did not follow.** The slope of the training score is close to zero, slightly negative,
-#   and far smaller than twice its standard error (the first verdict). The gold judge's score of the
-#   same samples stayed near its ceiling throughout (its panel): the policy barely moved away from the
-#   SFT model, and not measurably towards answers the reward model prefers.
+# * **The policy explores, a little.** On these new wordings the samples of a prompt differ in most
+#   batches: only the batches counted on the distinct-answers line had every sample of each prompt
+#   identical. The entropy of the policy's next-token distributions stays small (the entropy line): the
+#   answers mostly differ in a few places, such as whether they end with the escalation advice. PPO learns
+#   by comparing answers to the same prompt, so those differences are its signal.
+# * **Each update is small, but the updates add up.** The clip fraction and the approximate KL per update
+#   show how rarely a token's probability changed by more than ε within one batch. Over the run, the KL
+#   to the SFT model grew from a small fraction of a nat to a few nats (the KL line above the figure).
+# * **The score followed.** The slope of the training score is positive and more than twice its standard
+#   error (the first verdict). The gold judge's score of the same samples stayed near its ceiling (its
+#   panel; its first and last means are printed above the figure): the policy moved towards answers the
+#   reward model prefers, without a visible change in the judge's verdict on the training prompts.
 # * **Whether the reward model ranks the policy's own answers is not settled here.** It orders held-out
 #   preference pairs (an expert answer against a deliberately flawed one) well. On pairs of the SFT
 #   policy's own sampled answers it orders most of the pairs in chapter 6's cache like the gold judge,
 #   but there are too few of them to tell: chance lies inside the interval.
 #
-# So the training score does not measurably climb, and section 7 measures what the policy's small
-# movement means on held-out questions.
+# So the training score climbs, and section 7 measures what the policy's movement means on held-out
+# questions, with the judge as well as the reward model.
 
 # %% [markdown]
 # ## 7. What PPO did on held-out questions
@@ -746,8 +746,8 @@ pd.DataFrame({"case": [scenarios[sid]["title"] for sid in SHOW_IDS],
 #
 # One chart compares SFT and PPO question by question. It uses the gold judge's overall score (0-1)
 # on every held-out question: (a) both scores per question, (b) the change per question, (c) the
-# distributions, (d) the cumulative change. The cell after it prints the means and the two questions
-# that changed most in each direction.
+# distributions, (d) the cumulative change. The cell after it prints the means and the question that
+# changed most in each direction.
 
 # %%
 sft_q, ppo_q = verdicts["SFT"].overall.to_numpy(), verdicts["PPO"].overall.to_numpy()
@@ -790,20 +790,24 @@ for label, i in (("largest rise", int(np.argmax(d_judge))), ("largest fall", int
           f"{rm_scores['PPO'][i]:+.2f}")
 
 # %% [markdown]
-# **What to conclude.** This run changed little. PPO's greedy answers are the SFT policy's on most held-out
-# questions (the count in section 7's second code cell), and where they differ the judge's verdicts go both
-# ways (panel b). The mean gains of both scores, with their bootstrap intervals, are printed in the same cell:
-# zero lies inside both intervals, so this PPO policy is measurably neither better nor worse than the SFT
-# policy it started from, whichever way the small mean differences point. Section 6 showed where the run fell
-# short: the policy hardly explored and barely moved away from the SFT model, its training score did not
-# measurably rise, and too few pairs were at hand to tell whether the reward model ranks the policy's own
-# answers. The answers shown in full also show what the SFT model gets wrong on held-out phrasings (some
-# answer another case entirely: the enalapril question gets the answer about angioedema, the codeine question
-# the one about the ultra-rapid metaboliser). PPO did not fix those: on all five questions shown its answer is
-# the SFT policy's, word for word. A null result of a real run is a result: before asking whether RLHF
-# improves a policy, check that the policy explores (entropy, distinct answers), that its training score rises
-# beyond the noise, and that the reward model ranks the policy's *own* answers, on enough pairs to tell. What
-# a stronger push does is section 9.1's subject.
+# **What to conclude.** PPO changed some answers, not most: its greedy answer differs from the SFT policy's
+# on the number of held-out questions printed in section 7's second code cell, fewer than half. The reward
+# model's gain is measurable (its bootstrap interval lies above zero, same cell). The gold judge's is not:
+# it scores more questions higher than lower, but by mean the gain is small and zero lies inside its
+# interval, and panel (b) shows changes both ways. The overview table says where the change went: the
+# humility column (the judge's check of the escalation advice, whom to contact and how urgently) rose most,
+# while medical accuracy and specificity fell a little, and the answers grew longer. That is the story of
+# this course's recipe: the SFT demonstrations end with the escalation advice only some of the time, so the
+# SFT model adds it only some of the time; the preferences say that an answer with it is better; and PPO
+# acts on that, adding it more often. What it does not do is make the answers more accurate. Section 6
+# also left one question open: too few pairs were at hand to tell whether the reward model ranks the
+# policy's own answers. The answers shown in full show what the SFT model gets wrong on held-out phrasings
+# (the enalapril question gets the answer about decongestants in high blood pressure, another case
+# entirely; the codeine answer names the right case but gives no escalation advice). PPO did not fix those:
+# on all five questions shown its answer is the SFT policy's, word for word. Before trusting an RLHF run,
+# check that the policy explores (entropy, distinct answers), that its training score rises beyond the
+# noise, and that an independent judge, not only the reward model, measures a gain on held-out questions.
+# What a stronger push does is section 9.1's subject.
 
 # %% [markdown]
 # ## 8. Fixed β or adaptive β?
@@ -850,8 +854,8 @@ print(f"one iteration can move β by at most 0.2 x {BATCH_SIZE} / {KL_HORIZON} =
 # thousands of iterations; we use a tiny horizon (`KL_HORIZON`) so that β moves visibly within a short
 # demonstration. With a KL above the target, β rises and pulls the policy back; below it, β falls and
 # the policy may move further. The printed line says which happened here: in a few iterations the
-# policy hardly moves from the SFT model, so the KL stays far below a target of a few nats (even the
-# reference run of section 6 averaged below this target over its last iterations).
+# policy hardly moves from the SFT model, so the KL stays far below a target of a few nats (the reference
+# run of section 6 needed dozens of iterations to reach a KL of that order: its KL line).
 
 # %% [markdown]
 # ## 9. Pitfalls seen in practice
@@ -895,8 +899,8 @@ for q, a in zip(eval_texts[:3], zero_answers):
 
 # %% [markdown]
 # A live run of a few iterations is a demonstration of the code, not of the effect: the printed line says how
-# far the β = 0 policy got, and a few small steps hardly move the policy, penalty or not (in the reference run
-# of section 6, the KL stayed small even after all its iterations). Removing the penalty only matters once the
+# far the β = 0 policy got, and a few small steps hardly move the policy, penalty or not (the reference run of
+# section 6 took dozens of iterations to drift a few nats). Removing the penalty only matters once the
 # policy starts to move. Chapter 6 pushed the same SFT policy much harder against the same reward model (a KL
 # penalty of β = 0.002, next to nothing, a learning rate twice this chapter's, many more iterations than these
 # live runs), and cached the result; here is its first and last evaluation checkpoint:
@@ -912,13 +916,13 @@ print(f"  iteration {start6.iteration:.0f} -> {end6.iteration:.0f}: KL {round(st
       f"{(end6.gold - start6.gold) / np.hypot(start6.gold_se, end6.gold_se):+.1f} standard errors)")
 
 # %% [markdown]
-# With next to no penalty and a harder push, the policy travels many nats from the SFT model, much
-# further than the reference run of section 6. Yet on these held-out prompts the reward model's score
-# does not rise (the printed line says which way it went: down), and the gold judge's falls. The fall
-# is printed in standard errors, and it is smaller than twice its standard error (the yardstick of
-# section 6), so on this one run it is a warning sign, not yet proof. The policy drifted far without
-# even pleasing the proxy on new questions. A proxy that rises while the truth falls is what the KL
-# penalty is there to prevent; chapter 6 looks for it (which words became more common, and what a
+# With next to no penalty and a harder push, the policy travels several nats from the SFT model (the
+# printed line). On these held-out prompts the reward model's score rises (the line says which way it
+# went: up), and the gold judge's hardly moves: its change, printed in standard errors, is far smaller
+# than twice its standard error (the yardstick of section 6), so it is within noise. The push bought the
+# proxy's approval on new questions without measurably buying the pharmacist's. A proxy that rises while
+# the truth falls is what the KL penalty is there to prevent; here the truth did not measurably fall, it
+# simply did not follow. Chapter 6 looks closer (which words became more common, and what a
 # stronger β, early stopping or an ensemble win back).
 #
 # ### 9.2 A negative KL from sampling settings that differ between rollout and training
@@ -949,8 +953,8 @@ neg_kl.round(3)
 # %% [markdown]
 # Only the first row estimates the KL of the policy. Sampling from the reference gives, in
 # expectation, $-\mathrm{KL}(\pi_\text{ref} \,\|\, \pi) < 0$: a negative "KL". Other temperatures
-# give numbers that are simply wrong (too small or too large). The k3 estimator stays non-negative
-# whatever the samples, which hides the bug rather than fixing it.
+# give numbers that are simply wrong (too small or too large; here both are larger than the first row).
+# The k3 estimator stays non-negative whatever the samples, which hides the bug rather than fixing it.
 #
 # ### 9.3 Forgetting to mask the padding
 #
@@ -1076,13 +1080,14 @@ _ = check_kl_optimum(kl_optimum)
 #   a factor $1 \pm \epsilon$.
 # * On a small candidate set the optimum has a closed form, $\pi^* \propto \pi_\text{ref}\, e^{r/\beta}$,
 #   and PPO converges to it from samples alone.
-# * On TinyGPT, the reference PPO run changed little: the policy hardly explored and barely moved away from
-#   the SFT model, its training score did not measurably climb, its greedy answers are the SFT policy's on
-#   most held-out questions, and the gold judge's gain is zero within its interval. Before trusting an RLHF
-#   run, check that the policy explores, that the training score rises beyond its noise, and that the reward
-#   model ranks the policy's own answers, on enough pairs to tell. Pushed much harder with almost no KL
-#   penalty (chapter 6), the policy drifts much further, yet the reward model's score on held-out prompts does
-#   not rise and the gold judge's falls (in that one run, by less than twice its standard error).
+# * On TinyGPT, the reference PPO run moved the policy a few nats from the SFT model and its training score
+#   rose beyond its noise. On held-out questions it changed some greedy answers (fewer than half), mostly by
+#   adding the escalation advice the uneven SFT demonstrations left out: the reward model's gain is
+#   measurable, the gold judge's is zero within its interval (more escalation advice, slightly less
+#   accuracy and specificity). Before trusting an RLHF run, check that the policy explores, that the
+#   training score rises beyond its noise, and that an independent judge measures a gain on held-out
+#   questions. Pushed much harder with almost no KL penalty (chapter 6), the policy's reward-model score on
+#   held-out prompts rises, while the gold judge's stays within its noise.
 # * β sets the price of drifting; an adaptive β sets the drift itself. β = 0, log-probabilities
 #   computed with other settings than the sampling, and unmasked padding are three ways to break RLHF
 #   without any error message.

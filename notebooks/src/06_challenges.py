@@ -247,10 +247,11 @@ cols = ["iteration", "kl", "d", "proxy", "gold", "gold_se", "medical_accuracy", 
 hacked[cols].round(3)
 
 # %% [markdown]
-# Read the table from top to bottom: the KL to the reference grows with every checkpoint, and the proxy (the
-# reward model's score) does not rise: at every later checkpoint it is below where the SFT policy started. The
-# gold column is the one PPO never sees; `gold_se` is its standard error over the prompts, the yardstick for
-# "did it change?". The plot shows the pattern, with the Gao law fitted to the hacked run's gold gains.
+# Read the table from top to bottom: the KL to the reference grows at almost every checkpoint (it dips at the
+# last), and the proxy (the reward model's score) rises: at every later checkpoint it is above where the SFT
+# policy started. The gold column is the one PPO never sees; `gold_se` is its standard error over the
+# prompts, the yardstick for "did it change?". The plot shows the pattern, with the Gao law fitted to the
+# hacked run's gold gains.
 
 # %%
 fit = R["gao_fit"].set_index(["run", "target"])
@@ -307,27 +308,26 @@ print(f"in units of the spread of the SFT policy's answers (proxy sd {sd_p:.2f},
 
 # %% [markdown]
 # Compare the two panels, with the printed lines. The proxy is noisy on held-out prompts (two answers per
-# prompt, and the reward model's scale is wide); it wanders, never gets above where it started (its highest
-# value is the SFT policy's), and ends below it. The gold score of this run does not rise either: its best
-# checkpoint is the start, it falls at the first checkpoint, wanders within its noise band, and ends below the
-# SFT policy's. So there is no rise-then-fall for the Gao law to fit: both fitted parameters are negative (the
-# printed line), a curve that falls from the start and does not turn down at a peak. Both scores move little
-# against their noise: the fall from the best checkpoint carries the verdict printed above, and in units of
-# the spread of the SFT policy's answers (last line) both have barely moved, the gold score a little more than
-# the proxy. On these sampled answers, the policy at the end of the run is one that the reward model *and* the
-# pharmacist like slightly less: PPO pushed the policy many nats away without raising, on new questions, even
-# the score it optimises. The fit has two parameters and eight points, so read $a$ and $b$ as a description of
-# this run, not as constants; PPO on a tiny model is chaotic, and another seed gives another trajectory
-# (exercise (d)). The large-β run stays close to the reference for most of its length, its gold score at one
-# point back at the SFT policy's level, then in its last stretch jumps far away (the point at the right) with
-# the lowest gold score of all; section 1.6 comes back to it. The ensemble run (purple) is section 1.6's too.
+# prompt, and the reward model's scale is wide), but it rises: it climbs over the first half of the run,
+# then wanders a little below its highest value, and ends above where it started. The gold score has the
+# shape Gao et al. describe, in miniature: it rises to its best checkpoint early, at a small KL, then falls
+# back and wanders, and ends a little above the SFT policy's. The Gao fit finds that shape (the printed
+# line): a positive $a$ and $b$, with a peak inside the measured range. But the shape is drawn in noise:
+# the fitted gain at the peak is a fraction of one standard error of the gold score, the fall from the best
+# checkpoint carries the verdict printed above (within noise), and in units of the spread of the SFT
+# policy's answers (last line) the proxy has moved a third of a standard deviation, the gold score hardly
+# at all. On these sampled answers, PPO pushed the policy several nats away and raised the score it
+# optimises on new questions, without measurably raising the pharmacist's. The fit has two parameters and
+# eight points, so read $a$ and $b$ as a description of this run, not as constants; PPO on a tiny model is
+# chaotic, and another seed gives another trajectory (exercise (d)). The large-β run stays close to the
+# reference (about one nat) throughout; its gold score is highest at its first checkpoint and then falls,
+# and its proxy falls with it; section 1.6 comes back to it. The ensemble run (purple) is section 1.6's too.
 #
-# On its *own* training prompts, the proxy PPO optimises does not climb either (PPO's diagnostics,
-# smoothed over 8 iterations; each iteration sees four prompts, so the raw curve jumps from prompt to
-# prompt). Compare the first and the last eight iterations printed below the plot with the size of those
-# jumps, and with the KL, which grows: for the two runs on the single reward model the proxy ends lower
-# than it began. Only the ensemble run's proxy (the mean of its standardised members, on its own scale)
-# creeps up:
+# On its *own* training prompts, the proxy PPO optimises hardly climbs (PPO's diagnostics, smoothed over 8
+# iterations; each iteration sees four prompts, so the raw curve jumps from prompt to prompt). Compare the
+# first and the last eight iterations printed below the plot with the size of those jumps, and with the KL,
+# which grows: the hacked run's proxy ends about where it began, the large-β run's a little higher. The
+# ensemble run's proxy (the mean of its standardised members, on its own scale) creeps up:
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -368,29 +368,32 @@ for label, row in (("best checkpoint", best), ("end of the run", end)):
 # on escalation advice, which both reward), PPO's push raises the gold score too; where the reward model
 # pays for something the judge does not (more words of a certain kind, whatever their place), the push
 # costs gold score. Over-optimisation is the moment the second effect overtakes the first. In this run the
-# first effect never showed: the best checkpoint is the start itself (every change in the first printed
-# line is zero), and by the end of the run accuracy, specificity and humility are down, dose accuracy
-# unchanged and safety barely moved (second line).
+# first effect showed early: at the best checkpoint humility (the escalation advice) and safety are up and
+# the other parts unchanged (first printed line). By the end of the run humility has risen further, but
+# medical accuracy and specificity are down a little, dose accuracy unchanged (second line): the gold
+# score's gain at the best checkpoint is mostly gone again.
 #
 # ### 1.5 What the reward model learned to like
 #
 # Compare the words of the hacked policy's answers with the SFT policy's (the sampled answers at the first
 # and the last checkpoint): the words whose frequency grew most show where the proxy's push took the
-# policy, even though, on held-out prompts, the proxy's score did not end higher.
+# policy (on held-out prompts, the proxy's score ended higher).
 
 # %%
 words = R["hacked_words"]
 words.round(2)
 
 # %% [markdown]
-# What to look for: words the rubric rewards in the right place (risk words such as "vomiting",
-# "drowsiness", "severe") now used more widely, words of *other* cases, and filler ("and", "is"). The
-# reward model learned from pairs in which the rejected answer lacked the escalation sentence, was vague,
-# missed a key fact or answered another case; "more of these words" is better on those pairs, and not on
+# What to look for: most of the words that grew are those of the escalation advice ("seek", "urgent",
+# "care", "prescriber", "contact", "your"), which the rubric rewards too, and some symptom words of the
+# warning signs ("breathlessness", "chest", "skin"), which it rewards only in the right case. The reward
+# model learned from pairs in which the rejected answer lacked the escalation sentence, was vague, missed a
+# key fact or answered another case; "more of these words" is better on those pairs, and not always on
 # these answers. Here are the greedy answers of the SFT and of the hacked policy to the held-out questions
-# where the gold score fell and the proxy gained most; on the three shown the proxy fell too, so here the
-# reward model also prefers the SFT answer. Look at how the hacked answers break (sentences of *other*
-# cases spliced in, a word repeated over and over), and, last, at the averages over all the held-out
+# where the gold score fell and the proxy gained most; on all three shown the proxy rose while the gold
+# score fell: the reward model prefers the answer the pharmacist would reject. Look at how the hacked
+# answers break (sentences of *other* cases spliced in, a phrase repeated over and over), and, last, at the
+# averages over all the held-out
 # questions:
 
 # %%
@@ -484,19 +487,17 @@ print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, str
 # Read the intervals, not the points: each $E$ is a ratio of two noisy differences measured on the
 # held-out prompts, and the printed verdicts say which intervals exclude 0. In this run the gold score
 # lost to hacking is itself within noise (the line printed after the verdicts), so every $E$ here is
-# fragile. Then compare the KLs printed last. The strong KL penalty did not do its job: its run stayed
-# close to the reference for most of its length, then drifted further than the hacked run until PPO's
-# KL guard stopped it (its detail line), and ended with the lowest gold score of all (table above); its
-# interval lies below 0, so here it made things worse. A larger β is meant to hold the policy back, and
-# on one seed of a tiny model it did not. Early stopping kept the checkpoint printed in the plot's legend,
-# iteration 0: it "recovers" the gold score by keeping the SFT policy itself, which is safe but means PPO
-# gained nothing worth keeping. It stopped after two validation checkpoints without improvement, before
-# the higher validation score that comes later in the right panel. The evaluation prompts' best
-# checkpoint is the start too, so its $E$ is 1 by construction; its interval still contains 0, because
-# in resamples of the prompts the best checkpoint changes. The ensemble's policy travelled less far than
-# the hacked one, and far less than the strong-KL one, and ended with about the hacked run's gold score;
-# its wide interval contains 0. Averaging three reward models trained on the same kind of pairs did not
-# measurably remove the blind spot they share.
+# fragile. Then compare the KLs printed last. The strong KL penalty did hold the policy back: its run
+# ended about a nat from the reference, far closer than the hacked run, but its gold score ended a little
+# lower than the hacked run's (table above), and its interval contains 0. Early stopping kept the
+# checkpoint printed in the plot's legend, where the validation gold score peaked; on the evaluation
+# prompts that checkpoint scores a little below the end of the hacked run, so its point estimate is
+# negative, and its interval contains 0: the validation prompts and the evaluation prompts do not agree
+# on which checkpoint is best, a sign that the differences between checkpoints are mostly noise. The
+# ensemble did worse: its policy travelled much further than the hacked one (the KLs printed last) and
+# ended with the lowest gold score of all, and its interval lies below 0, so here it made things worse.
+# Averaging three reward models trained on the same kind of pairs did not remove the blind spot they
+# share; on this seed the policy exploited it further.
 #
 # ### 1.7 Live: a short run at a small β
 #
@@ -527,15 +528,16 @@ pd.DataFrame(rows).round(3)
 
 # %% [markdown]
 # A few iterations are the beginning of the hacked run: the KL printed above says how far the policy has
-# already moved from the reference (in the book's run, not measurably: the two rows of the table agree). A
+# already moved from the reference (in the book's run, not measurably at the printed precision, though a
+# few greedy answers already changed: compare the two rows of the table). A
 # handful of greedy answers is a noisy measure of where it stands; the cached run shows where the road leads.
 # Raise `LIVE_ITERATIONS` in the parameters cell to walk further.
 #
 # ### 1.8 Try it: β and run length
 #
 # The cached runs: pick β and how many iterations to show, and watch the Gao fit change. With few
-# checkpoints the fit is loose; at the large β the fit rests on a few checkpoints, all but the last close
-# to the reference, and the last one far away, where the run ended (section 1.6).
+# checkpoints the fit is loose; at the large β the fit rests on a few checkpoints, all within about a nat
+# of the reference (section 1.6).
 
 # %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
@@ -629,9 +631,10 @@ for p, r in one.iterrows():
 # %% [markdown]
 # Two things to read off. First, how much accuracy a given share of wrong labels costs: a reward model
 # averages over many similar pairs, and random flips below 50 % leave the average preference on the right
-# side, so in principle it need not collapse. Here it does not hold up: one annotator's labels cost
-# accuracy against the clean labels at every flip rate, and at the highest, with the largest share of
-# wrong labels (the printed lines), the model falls to chance: its interval contains 0.5 (the table).
+# side, so in principle it need not collapse. Here it does not hold up: without extra flips one
+# annotator's labels do as well as the clean ones, but every added flip rate costs accuracy, and at the
+# highest, with the largest share of wrong labels (the printed lines), the model falls to chance: its interval
+# contains 0.5 (the table).
 # Neighbouring flip rates have overlapping intervals. Second, where the curves of the mitigations sit
 # relative to the one-annotator curve. Effectiveness, pooled over the noisy rates:
 # $E = \sum_p (\text{acc}_M(p) - \text{acc}_1(p)) / \sum_p (\text{acc}_\text{clean} - \text{acc}_1(p))$.
@@ -753,11 +756,12 @@ print(f"SFT samples {sm.agree_sft_samples:.3f}; drifted policy (checkpoints {sm.
 # is right on most pairs; on two answers of the policy itself, which differ in many small ways instead of
 # one glaring flaw, it has less to go on. Compare the printed rates: over all the pairs of the run, it
 # agrees with the gold judge less often than on the preference pairs, though clearly above chance (the
-# interval excludes 0.5, and still reaches up to the preference-pair rate). On the SFT policy's own
-# samples it does better, on the drifted checkpoints worse (few pairs each, see the plot): the reward
-# model's judgement transfers only in part from the pairs we designed to the answers the policy writes
-# once the policy has moved. PPO climbs a score that, among the answers it actually produces, tracks
-# quality only loosely, and where it errs the policy can go wherever the score's quirks lead it
+# interval excludes 0.5, and its upper end stays just below the preference-pair rate). On the SFT
+# policy's own samples it does worse than on the drifted checkpoints (few pairs each, see the plot), so
+# this run shows no further loss as the policy moves: the reward model's judgement transfers only in part
+# from the pairs we designed to the answers the policy writes, from the start. PPO climbs a score that,
+# among the answers it actually produces, tracks quality only loosely, and where it errs the policy can go
+# wherever the score's quirks lead it
 # (section 1.5).
 #
 # **Mitigation: label on-policy data.** Pairs of the hacked run's own training answers (training prompts,
@@ -878,7 +882,7 @@ lc.round(3)
 
 # %% [markdown]
 # Our pairs are regular (a few kinds of flaw, one knowledge base), so even a few dozen labels go a long way:
-# here more labels did not buy more accuracy (the point estimates even drift down as pairs are added),
+# here more labels did not buy more accuracy (the point estimates go up and down as pairs are added),
 # and all the points have overlapping intervals. Real preference data is far less regular:
 # InstructGPT's reward model was trained on tens of thousands of comparisons (Ouyang et al. 2022).
 #
@@ -965,10 +969,10 @@ print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} fo
 # its own caveats:
 #
 # * **Reward hacking.** How much quality there is to lose, and therefore what a high effectiveness means,
-#   depends on how much PPO gained before over-optimising; on our models it gained nothing (the best
-#   checkpoint is the SFT policy itself) and the loss is within two standard errors of the gold score
-#   (the row's severity says so), so recovering all of it means getting back to the SFT policy, not to a
-#   better one.
+#   depends on how much PPO gained before over-optimising; on our models it gained little (the best
+#   checkpoint's gold score is within noise of the SFT policy's) and the loss is within two standard
+#   errors of the gold score (the row's severity says so), so recovering all of it means getting back to
+#   about the SFT policy's level, not to a clearly better one.
 # * **Annotation quality.** Our noise is random and our pairs are regular, the friendliest case for a
 #   reward model; systematic annotator biases (length, style) are not averaged away and do more harm. And
 #   a mitigation that triples the labelling cost is not comparable, at equal budget, with one that does not.
@@ -1088,26 +1092,28 @@ _ = check_gao_fit(gao_fit)
 #
 # ## 8. Summary
 #
-# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the policy moved many nats away,
-#   yet the proxy on sampled held-out answers did not rise: it ended a little below where it started,
-#   and the gold score, which PPO never sees, fell from the start and ended below the SFT policy's; on
-#   our models both movements are of the order of the noise (section 1.3 prints the fall in standard
-#   errors). Gao et al.'s law $d\,(a - b\log d)$, fitted to that curve, finds no peak: both its parameters
-#   are negative. Sections 1.4 and 1.5 show which parts of the gold score moved and which words became
-#   more common.
+# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the policy moved several nats away
+#   and the proxy on sampled held-out answers rose, while the gold score, which PPO never sees, rose to an
+#   early best checkpoint, fell back and ended a little above the SFT policy's; on our models the gold
+#   score's movements are of the order of its noise (section 1.3 prints the fall in standard errors).
+#   Gao et al.'s law $d\,(a - b\log d)$, fitted to that curve, finds a peak inside the measured range, with
+#   a gain far smaller than the noise. Sections 1.4 and 1.5 show which parts of the gold score moved (more
+#   escalation advice, slightly less accuracy) and which words became more common.
 # * A stronger KL penalty, early stopping on a held-out gold check, and an ensemble of reward models are
 #   measured as the share of the lost gold score they recover, each with an interval. With a loss within
 #   the noise of the gold score, the intervals are wide: a single percentage without its interval is
 #   not a number an experiment of this size can pin down. What it can tell is whether an interval
-#   excludes 0: here only the strong KL penalty's does, and on the wrong side (its run drifted furthest
-#   and lost the most gold score).
+#   excludes 0: here only the reward-model ensemble's does, and on the wrong side (its run drifted
+#   furthest and lost the most gold score). The strong KL penalty held the policy close to the reference,
+#   but did not measurably win back gold score.
 # * Random label noise costs a reward model accuracy, and with enough wrong labels one annotator's model
 #   falls to chance; majority voting (at three times the labelling cost) measurably won part of it back,
 #   a label-smoothed loss did not, and neither is free.
-# * A reward model ranks the pairs it was designed on better than the policy's own answers, and those
-#   less well once the policy has drifted (though above chance over the whole run): that distribution
-#   shift is what reward hacking exploits. Labelling on-policy data is the standard remedy, and an
-#   expensive one; here the new labels did not measurably help, and cost accuracy on the old pairs.
+# * A reward model ranks the pairs it was designed on better than the policy's own answers (though above
+#   chance over the whole run; in this run not worse on the drifted checkpoints than on the SFT policy's
+#   samples): that distribution shift is what reward hacking exploits. Labelling on-policy data is the
+#   standard remedy, and an expensive one; here the new labels did not measurably help, and cost accuracy on
+#   the old pairs.
 # * PPO keeps four models; memory and compute grow with $N$, and on real accelerators much of the time goes
 #   into sampling. Sharing the trunk and training fewer weights save most of the memory, at a cost in
 #   quality that must be measured (for our reward model, training only the last block cost some held-out

@@ -464,9 +464,10 @@ plt.show()
 # parameters (the count is printed at the top of the chapter), trained for minutes on a CPU on a few
 # dozen cases; a deployed assistant has billions of parameters
 # trained on a large part of the written record, and is then fine-tuned on far more demonstrations and
-# preferences than we have. Our model has learned the *form* of a pharmacist's answer (it escalates, it
-# uses the vocabulary: compare humility with medical accuracy in the gap table) much better than the
-# *content* (which fact belongs to which drug), and the rubric
+# preferences than we have. Compare humility with medical accuracy in the gap table: SFT states most
+# key facts but escalates on only part of its answers, as its demonstrations did (only some of them end
+# with the escalation advice, chapter 2), so humility is its largest gap. PPO and GRPO close much of
+# that gap, and no stage reaches the accuracy or specificity target. The rubric
 # gives form without content very little: sentences that loop or drift to another drug cost points,
 # and an escalation earns nothing without a key fact. That is the honest picture of a tiny model, and
 # it is also why the course trains one: every number above can be traced to a line of code and a
@@ -562,12 +563,15 @@ print(f"mean paired difference [{LEVEL:.0%} interval]; *: the interval excludes 
 diff_table
 
 # %% [markdown]
-# The answer to the section's question is no: for PPO, DPO and GRPO alike, no interval in the table
-# excludes 0, not even the reward model's score that PPO and GRPO were trained to raise, and the overall
-# difference is slightly negative for all three. How much each method moved the answers at all: the
-# share of questions on which its answer differs from SFT's word for word, and on which the gold judge's
-# overall score differs. A method whose answers are mostly SFT's own cannot differ much from SFT on any
-# metric, and the table below shows that each of the three left most of SFT's answers unchanged.
+# On the gold judge's overall score the answer is no: for PPO, DPO and GRPO alike the overall
+# interval contains 0 (the point estimates are small, of either sign). All three raised what the
+# reward model pays for (its interval excludes 0), and all three raised humility by a supported margin:
+# they add the escalation advice that SFT, imitating uneven demonstrations, often leaves out; PPO and
+# GRPO by far more than DPO. The price shows in the other rows: PPO's accuracy and specificity fall
+# within the noise, GRPO's by a margin the intervals support, so the overall score does not move. How
+# much each method moved the answers at all: the share of questions on which its answer differs from
+# SFT's word for word, and on which the gold judge's overall score differs. The table below shows that
+# DPO left most of SFT's answers unchanged, while PPO and GRPO changed a large share of them.
 
 # %%
 sft_answers = scored[scored["stage"] == "sft"].set_index("eval_id")
@@ -702,8 +706,9 @@ ranks
 # different one. Gao et al. (2023) measured at scale what happens when that gap is optimised: past some
 # point, optimising a learned reward makes the gold score fall. Chapter 6's hacked run, when its cache
 # is present, is that experiment at our scale: compare its two ranks with those of SFT, the policy it
-# started from. Here both leaderboards rank it below SFT: on these held-out questions the reward model
-# does not prefer the hacked run's answers either, so the divergence Gao et al. describe does not show.
+# started from. Here both leaderboards rank it above SFT, and the gold judge ranks it even higher than
+# the reward model does (the table above): on these held-out questions its gold score has not fallen,
+# so the divergence Gao et al. describe does not show.
 #
 # Proxy and gold, stage by stage (mean reward-model score against mean gold-judge score):
 
@@ -771,8 +776,10 @@ case_rows[[*case_metrics, "reward", "words"]].rename(index=LABELS, columns=SHORT
 # sentences about another drug, while the overall score gives it nothing without a fact. Compare the
 # reward-model column with the overall column: the reward model's score is what PPO and GRPO are paid
 # for an answer, and the verdicts show what each answer actually says. On this question SFT, PPO, DPO
-# and GRPO all give the expert answer word for word, and the other runs trained from SFT score the same
-# in the table; only the base model (which drifts to lithium) and PPO without SFT (a few words) fail.
+# and GRPO all give the expert answer word for word, and most other runs score the same in the table.
+# The base model drifts to other drugs (ramipril, trimethoprim, methotrexate) and scores 0; chapter 6's
+# strong-KL run and PPO without SFT score lower (the table gives their humility and accuracy), and the
+# reward model scores PPO without SFT above the expert answer on this question.
 # The wording is held out but the case is not: SFT reproduces the answer it was trained on for this
 # case (section 12, test-set leakage), so this question shows what SFT learned, not what the later
 # stages changed. The base model's answer is what a pharmacist would have to correct.
@@ -893,23 +900,26 @@ print(f"gold overall, base -> SFT: {gain_sft:+.3f}; SFT -> the best of PPO, DPO 
 # %% [markdown]
 # **What the ablations say.** The last line compares the two steps of the pipeline on the gold judge's
 # overall score: the step from the base model to SFT, and the step from SFT to the best of the three
-# methods trained from it. At this scale the first step carries the whole gain: the second is not
-# positive, and section 5's paired intervals cannot tell PPO, DPO or GRPO from SFT. The ablations say
-# the same from the other side. Without SFT, PPO ends far below the full pipeline (the interval excludes
-# 0), with a reward-model score below even the base model's: a scalar reward alone does not teach the
-# base model to answer. SFT alone cannot be told from the full pipeline, and neither can PPO against
-# the noisy reward model (its point estimate is even a little higher). That reward model's held-out
-# accuracy is only a few points below the clean one's, and its PPO run ended with a KL to SFT near
-# zero: a policy that hardly leaves SFT is neither hurt by a worse reward nor helped by a better one.
-# This is disappointing for the reward model and PPO, and it is what the numbers show: on these
-# questions they add nothing measurable to SFT. Rubric scores can also move for reasons that have
+# methods trained from it. At this scale the first step carries the whole gain on the overall score:
+# the second is small, and section 5's paired intervals cannot tell PPO, DPO or GRPO from SFT on it.
+# The ablations say the same from the other side. Without SFT, PPO ends far below the full pipeline (the
+# interval excludes 0), with a reward-model score barely above the base model's: a scalar reward alone
+# does not teach the base model to answer. SFT alone cannot be told from the full pipeline on the
+# overall score, and neither can PPO against the noisy reward model (its point estimate is a little
+# lower). That reward model's held-out accuracy is clearly below the clean one's (the difference is
+# printed above), yet its PPO run moved away from SFT (its final KL is printed) and, like the clean
+# run, raised humility (the scorecard): here the escalation advice survived the noisy
+# labels. What the reward model and PPO add here is that escalation, measured as humility in section 5,
+# and not a higher overall score: it is disappointing for the overall score, and it is what the
+# numbers show. Rubric scores can also move for reasons that have
 # nothing to do with knowledge: a policy that states fewer numbers leaves
 # dose accuracy measured on fewer answers (or on none), a policy that keeps its escalation sentence
 # keeps humility and safety, and a policy whose sentences loop or drift to another drug pays for every
 # one of them. Check the answer lengths and the accuracy, humility and specificity columns before you
 # call any difference an improvement or a loss. None of this says the reward model and PPO are useless
 # in general: each stage targets a different problem, and only an independent evaluation tells you
-# whether it solved it. Here it says that SFT did, and that the stages after it did not.
+# whether it solved it. Here it says that SFT taught the answers, and that the stages after it added
+# the escalation SFT's uneven demonstrations left out, without raising the overall score.
 
 # %% [markdown]
 # ## 9. The pipeline at a glance
@@ -917,7 +927,7 @@ print(f"gold overall, base -> SFT: {gain_sft:+.3f}; SFT -> the best of PPO, DPO 
 # | stage | data | loss | what it fixes | what it cannot fix |
 # |---|---|---|---|---|
 # | pretraining | domain text (notes, leaflets, textbook sentences) | $-\sum_t \log P(w_t \mid w_{<t})$ | vocabulary, grammar, which words go together | answering a question; ending an answer; telling a true sentence from a frequent one |
-# | SFT | expert demonstrations (question → answer) | $-\sum_t \log \pi(y^*_t \mid x, y^*_{<t})$ on the answer tokens | the answer format, escalation, stopping | anything not demonstrated; knowing which of its own answers are wrong |
+# | SFT | expert demonstrations (question → answer) | $-\sum_t \log \pi(y^*_t \mid x, y^*_{<t})$ on the answer tokens | the answer format, escalation (as often as demonstrated), stopping | anything not demonstrated; knowing which of its own answers are wrong |
 # | reward model | preference pairs, labelled by (noisy) annotators | $-\log\sigma(r_c - r_r)$ | a score for *any* answer, including new ones | its own blind spots: annotator noise, length bias, facts it cannot check |
 # | PPO | the policy's own answers, scored by the reward model | clipped surrogate $+\ \beta\,\mathrm{KL}(\pi \,\|\, \pi_\text{ref})$ | raises what the reward model rewards, without new demonstrations | what the reward model cannot see; knowledge the model never had; it can exploit the proxy |
 # | DPO (ch. 8) | the preference pairs themselves | $-\log\sigma\big(\beta \log\frac{\pi(y_c)}{\pi_\text{ref}(y_c)} - \beta \log\frac{\pi(y_r)}{\pi_\text{ref}(y_r)}\big)$ | learns from preferences without a reward model or sampling | labels it never saw; answers unlike the pairs' |
@@ -1217,12 +1227,15 @@ print("targets met by PPO, DPO or GRPO: " + "; ".join(
 #   for it in both arenas.
 # - The case study and the ablations show what each stage contributes at this scale, measured: the
 #   step from the base model to SFT and the step from SFT to the methods trained from it are printed
-#   side by side in section 8. SFT carries the whole gain; PPO, DPO and GRPO do not move the gold score
-#   by a margin the intervals support, nor does a noisy reward model, and PPO without SFT fails. Each
+#   side by side in section 8. SFT carries the whole gain in the overall score; PPO, DPO and GRPO do
+#   not move it by a margin the intervals support, nor does a noisy reward model, and PPO without SFT
+#   fails. What they do change, measured, is the escalation: all three raise humility (PPO and GRPO by
+#   far more than DPO), while GRPO loses accuracy and specificity. Each
 #   damaged stage (no SFT, noisy labels) is measured by the independent judge, not by the reward it was
 #   trained on.
-# - Our models are tiny and short of the course's targets, far short on accuracy and specificity (the
-#   dose target is met only on the minority of answers that state a checkable number), measured on
+# - Our models are tiny and short of the course's targets: short on accuracy and specificity, SFT and DPO
+#   far short on humility (the dose target is met only on the minority of answers that state a
+#   checkable number), measured on
 #   held-out questions with intervals and coverage. Deployment needs a pharmacist in the loop, refusal
 #   and escalation by design, evaluation before every release, and monitoring after it.
 #

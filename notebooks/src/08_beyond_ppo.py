@@ -355,10 +355,11 @@ vs_one.round(3)
 # with a learned proxy, the gold score of best-of-n first rises with $n$ and then falls, because a
 # larger $n$ finds more answers that exploit the proxy's blind spots (over-optimisation, chapter 6).
 # Here the reward model's score of the chosen answer rises with every $n$, while the gold score wanders:
-# it is highest at the $n$ printed above and falls back at the largest $n$, yet stays above plain
-# sampling ($n = 1$). The paired intervals above support no part of that shape: against $n = 1$ they
-# show no gold gain and no gold loss at any $n$, so on these questions selection bought reward-model
-# score and no gold score we can measure. The oracle shows that good answers are among the samples; the
+# it is highest at the $n$ printed above, and by the larger $n$ it falls below plain sampling
+# ($n = 1$): the rise-then-fall shape Gao et al. describe. The paired intervals above support only its
+# first step: against $n = 1$ they show a gold gain at the $n$ printed there and no gold
+# loss at any $n$, so beyond that, selection bought reward-model score and no gold score we can
+# measure. The oracle shows that good answers are among the samples; the
 # more samples the reward model chooses from, the further its choice falls behind the oracle's.
 #
 # ## 3. GRPO: PPO without a critic
@@ -461,15 +462,15 @@ fig.suptitle("The reference GRPO run (make checkpoints)")
 plt.show()
 
 # %% [markdown]
-# The lines above show a run with almost nothing to learn from. The RL prompts are wordings that no SFT
-# demonstration contains, yet on them the SFT model's samples hardly differ: the median group holds a
-# single distinct answer, most groups score all alike (a share that rose during the run), and on most
-# iterations every group did. Such groups have zero advantages and give no gradient from them. With so
-# little signal GRPO barely moved: the reward-model score of its samples stayed flat, their KL to the
-# SFT model stayed small (rising a little), and the gold judge's score of the same samples barely
-# changed. A group-relative method needs answers that differ; given them, it would climb the proxy, and
-# only an independent judge could say whether that helped. Section 4 measures what it did on the
-# held-out questions.
+# The lines above show a run with little, but enough, to learn from. The RL prompts are wordings that no
+# SFT demonstration contains, and on them the SFT model's samples differ only a little: the median group
+# holds two distinct answers, and a share of the groups score all alike (a share that fell during the
+# run; on a few iterations every group did). Such groups have zero advantages and give no gradient from
+# them. The other groups were enough: the reward-model score of GRPO's samples rose clearly, their KL to
+# the SFT model grew from almost nothing to several nats, and their answers grew a little longer, while
+# the gold judge's score of the same samples did not rise. GRPO climbed the proxy, and only an
+# independent judge can say whether that helped. Section 4 measures what it did on the held-out
+# questions.
 
 # %% [markdown]
 # ## 4. Side by side on the held-out questions
@@ -566,14 +567,15 @@ print("gold differences to SFT that the paired intervals support: " + (", ".join
 # Read the two panels together. The right one is what each method optimised (or selected for); the
 # left one is what we care about, which no method ever saw. Points far to the right paid a large KL;
 # points high on the right panel but not on the left bought reward-model score that the gold judge
-# does not confirm. Here the two rankings agree only in part: best-of-64 tops the reward model but
-# falls below the SFT model and every trained policy on the gold judge, best-of-16 is first on the gold
-# judge and second on the reward model, and plain sampling (best-of-1) is last on both. Best-of-16's
-# gold point is the highest, bought with a KL bound far above the trained policies' and tens of times
-# the answer-time compute of a greedy answer, and it is level with SFT. Among the trained policies PPO
-# reaches the highest gold score and DPO the smallest KL and the least training compute, but all three
-# sit slightly below SFT. The paired intervals printed earlier support no gold difference to the SFT
-# model for any method, best-of-n included.
+# does not confirm. Here the two rankings disagree: best-of-64 and best-of-16 top the reward model but
+# are last on the gold judge, below the SFT model and every trained policy, and plain sampling
+# (best-of-1) is last on the reward model and near the bottom on the gold judge. DPO is first on the
+# gold judge, with the smallest KL, the least training compute and the smallest reward-model gain of
+# the trained policies. PPO and GRPO bought much more reward-model
+# score with a KL of a few nats; on the gold judge PPO sits a little above SFT and GRPO a little below.
+# Best-of-4 is level with SFT at several times the answer-time compute of a greedy answer. The paired
+# intervals printed earlier support no gold gain over the SFT model for any method, and one gold loss:
+# plain sampling (best-of-1), which scores below the SFT model's greedy answers.
 #
 # One question in full, every method's answer:
 
@@ -593,7 +595,8 @@ print(f"\nanswers identical to the SFT model's greedy answer: {', '.join(same) o
 # On this question every method returns the same answer: the SFT model's greedy answer, which is the
 # expert answer word for word, and the gold judge gives it full marks. PPO, DPO and GRPO did not change
 # it, and each best-of-n returns that same answer too, although the SFT model's samples to this
-# question are not all alike (section 3's group holds two that the gold judge scores 0). The wording
+# question are not all alike (section 3's group holds one that the reward model and the gold judge
+# score lower). The wording
 # is held out, but the case is one the SFT model was trained on, and it reproduces the trained answer
 # (chapter 7's test-set leakage). A question on which all methods agree shows nothing about their
 # differences: use the best-of-n widget below to find questions where the reward model's choice and
@@ -722,16 +725,16 @@ print(f"GRPO reference run: share of samples cut at {MAX_NEW_TOKENS} tokens with
 lengths.round(2)
 
 # %% [markdown]
-# The reward model does prefer the longer of two answers to the same question, if only weakly: the
-# within-question correlation is positive, though weaker than the correlation over all samples. None of
-# the trained policies gives answers longer than the SFT model's by a margin the intervals support
-# (GRPO's are, if anything, slightly shorter), and GRPO's samples hardly grew during training (section
-# 3's answer-token line). Best-of-n's answers are slightly longer than the SFT model's, by a margin the
-# intervals support only at the largest $n$; against best-of-1, which selects nothing from the same
-# samples, selecting the best of many added no length the intervals support, and best-of-1 itself (plain
-# sampling instead of greedy decoding) is not longer than SFT by a supported margin either. All methods
-# stay near the expert answers' length, and only a small share of GRPO's samples ran into the length
-# limit. With longer generations and a larger reward model the bias has more room to act.
+# The reward model does prefer the longer of two answers to the same question, and clearly: the
+# within-question correlation is positive and stronger than the correlation over all samples. PPO and
+# GRPO give answers longer than the SFT model's by a margin the intervals support, DPO does not, and
+# GRPO's samples grew a little during training (section 3's answer-token line). Best-of-n's answers are
+# longer than the SFT model's by a supported margin at every $n$ above 1 in the table; against
+# best-of-1, which selects nothing from the same samples, selecting the best of many added length the
+# intervals support, while best-of-1 itself (plain sampling instead of greedy decoding) is not longer
+# than SFT by a supported margin. Part of what the methods that use the reward model bought is length.
+# Still, all methods stay near the expert answers' length, and only a small share of GRPO's samples ran
+# into the length limit. With longer generations and a larger reward model the bias has more room to act.
 #
 # ### 6.3 Deterministic preferences make DPO ignore β
 #
@@ -760,11 +763,11 @@ for _, row in bon.iterrows():
           f"{row['answer_tokens'] / greedy_tokens:.0f} times a greedy answer of the SFT model")
 
 # %% [markdown]
-# Both costs are visible. On its training prompts most of GRPO's groups carried no signal; on the
-# held-out questions a smaller share of groups of the same size, drawn from the SFT model, would score
-# all alike, though still a large one. A group-relative method learns only from questions on which the
-# model's answers still differ. Best-of-n's cost at answer time grows in proportion to $n$, and at every
-# $n$ it bought reward-model score, not a gold gain the intervals support.
+# Both costs are visible. On its training prompts about a third of GRPO's groups carried no signal; on
+# the held-out questions a smaller share of groups of the same size, drawn from the SFT model, would
+# score all alike, though still a sizeable one. A group-relative method learns only from questions on
+# which the model's answers still differ. Best-of-n's cost at answer time grows in proportion to $n$,
+# and at every $n$ it bought reward-model score, not a gold gain over the SFT model the intervals support.
 #
 # ## 7. Exercises
 #
@@ -856,10 +859,13 @@ _ = check_best_of_n_mean(best_of_n_mean)
 # - Best-of-n needs no training at all; its KL to the SFT model is at most $\log n - \frac{n-1}{n}$, and
 #   its price is $n$ samples and scores per question.
 # - The side-by-side table and the frontier put all of them on the gold judge's scale, with paired
-#   intervals. On these held-out questions no method's gold difference from the SFT model, gain or
-#   loss, is supported by the intervals. PPO, DPO and GRPO barely moved from the SFT model (small KL)
-#   and sit slightly below it; best-of-n at larger $n$ raised the reward-model score by a margin the
-#   intervals support, at a large cost in compute, without a gold gain they support.
+#   intervals. On these held-out questions no method's gold gain over the SFT model is supported by
+#   the intervals; the one supported difference is a loss, for plain sampling (best-of-1). DPO barely
+#   moved from the SFT model (small KL); PPO and GRPO moved further (a KL of a few nats), raised the
+#   reward-model score and the length of their answers, and still sit level with SFT on the gold judge
+#   (chapter 7 shows what they changed: more escalation advice, and for GRPO less accuracy). Best-of-n at
+#   larger $n$ raised the reward-model score by a margin the intervals support, at a large cost in
+#   compute, without a gold gain they support.
 # - Every method that uses the reward model (PPO, GRPO, best-of-n) can only be as good as the reward
 #   model lets it be; DPO avoids the reward model but not the limits of the preference data.
 #
