@@ -150,8 +150,11 @@ def _checks(text: str, s: dict) -> dict[str, str]:
 def test_doses_are_compared_per_day(kb):
     assert _mentions(_analyse("600 mg three times a day"))[0].daily_total == (1800.0,)
     assert _mentions(_analyse("15 mg/kg every 6 hours"))[0].per_day == 4.0
-    assert _checks("Take 500 mg twice a day.", kb["REN-01"]) == {"500 mg": "correct"}
-    assert _checks("Take 1 g twice a day.", kb["REN-01"]) == {"1 g": "wrong"}
+    assert _checks("Take 250 mg four times a day.", kb["REN-01"]) == {"250 mg": "correct"}   # 1000 mg a day
+    assert _checks("Take 1 g twice a day.", kb["REN-01"]) == {"1 g": "wrong"}                 # 2000 mg a day
+    # a wording of REN-01 says "two 500 mg metformin tablets twice a day": repeating the patient's own
+    # dose and schedule is not advice the judge can credit
+    assert _checks("Take 500 mg twice a day.", kb["REN-01"]) == {"500 mg": "unverified"}
     assert _checks("Paracetamol is 150 mg/kg per dose.", kb["POP-02"]) == {"150 mg/kg": "wrong"}
 
 
