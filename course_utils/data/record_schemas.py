@@ -55,9 +55,16 @@ def closed_object(properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"type": "object", "required": list(properties), "properties": properties, "additionalProperties": False}
 
 
+def array_of(description: str, items: dict[str, Any], min_items: int | None = None,
+             distinct: bool = False) -> dict[str, Any]:
+    """A list of ``items`` (at least ``min_items`` of them; all different if ``distinct``)."""
+    return {"description": description, "type": "array", **({"minItems": min_items} if min_items is not None else {}),
+            "items": items, **({"uniqueItems": True} if distinct else {})}
+
+
 def phrases(description: str) -> dict[str, Any]:
     """A non-empty list of lowercase phrases (what the judge matches in an answer)."""
-    return {"description": description, "type": "array", "minItems": 1, "items": PHRASE}
+    return array_of(description, PHRASE, 1)
 
 
 def record_schema(title: str, properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -76,38 +83,22 @@ SCENARIO_SCHEMA: dict[str, Any] = record_schema(
         "category": CATEGORY,
         "title": {**TEXT, "description": 'short case name, e.g. "Metformin with eGFR 25"'},
         "question": {**TEXT, "description": "the patient's or clinician's question; a training prompt"},
-        "variants": {
-            "description": "the same question phrased differently; the last one is held out for evaluation "
-                           "and never appears in a training file",
-            "type": "array", "minItems": 3, "items": TEXT, "uniqueItems": True,
-        },
-        "rl_questions": {
-            "description": "more wordings that only reinforcement learning uses (data/rl_prompts.jsonl): in no "
-                           "SFT demonstration, preference pair or corpus passage; [] for the unseen cases",
-            "type": "array", "items": TEXT, "uniqueItems": True,
-        },
+        "variants": array_of("the same question phrased differently; the last one is held out for evaluation "
+                             "and never appears in a training file", TEXT, 3, distinct=True),
+        "rl_questions": array_of("more wordings that only reinforcement learning uses (data/rl_prompts.jsonl): in "
+                                 "no SFT demonstration, preference pair or corpus passage; [] for the unseen cases",
+                                 TEXT, distinct=True),
         "answer": {**TEXT, "description": "the expert pharmacist answer, 2-4 short sentences, without escalation"},
         "escalation": {**TEXT, "description": "one sentence: when and to whom to escalate (prescriber, urgent care)"},
-        "notes": {
-            "description": "standalone textbook-style factual sentences about the case (pretraining text)",
-            "type": "array", "minItems": 3, "items": TEXT,
-        },
-        "key_facts": {
-            "description": "what a good answer must state",
-            "type": "array", "minItems": 2,
-            "items": closed_object({
-                "fact": {**TEXT, "description": "the fact, in a few words"},
-                "accept": phrases("lowercase phrases, any of which counts as stating the fact"),
-            }),
-        },
-        "unsafe_claims": {
-            "description": "dangerous claims a bad answer could make",
-            "type": "array", "minItems": 1,
-            "items": closed_object({
-                "claim": {**TEXT, "description": "a full sentence making the dangerous claim"},
-                "patterns": phrases("lowercase phrases that detect the claim in an answer"),
-            }),
-        },
+        "notes": array_of("standalone textbook-style factual sentences about the case (pretraining text)", TEXT, 3),
+        "key_facts": array_of("what a good answer must state", closed_object({
+            "fact": {**TEXT, "description": "the fact, in a few words"},
+            "accept": phrases("lowercase phrases, any of which counts as stating the fact"),
+        }), 2),
+        "unsafe_claims": array_of("dangerous claims a bad answer could make", closed_object({
+            "claim": {**TEXT, "description": "a full sentence making the dangerous claim"},
+            "patterns": phrases("lowercase phrases that detect the claim in an answer"),
+        }), 1),
         "dose_facts": {
             "description": "correct dose or threshold values; may be empty",
             "type": "array",
