@@ -127,7 +127,8 @@ SFT_SCHEMA: dict[str, Any] = record_schema(
     {
         **_ITEM_FIELDS,
         "prompt": {**TEXT, "description": "a training wording of the case's question"},
-        "response": {**TEXT, "description": "the expert response: answer + escalation"},
+        "response": {**TEXT, "description": "the expert response: the answer, with the escalation advice in half "
+                                            "of a case's demonstrations (data.build_sft)"},
         "featured": {"type": "boolean", "description": "shown in the chapters (12 demonstrations)"},
     },
 )
