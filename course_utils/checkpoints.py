@@ -14,7 +14,7 @@ that the chapters show, so a rebuild reproduces the committed files (file, stage
 * ppo.npz, PPO policy (chapter 5): ``ppo.train_ppo`` against the reward model, from sft
 * experiments.npz, chapter-6 results: ``challenges.build_experiments_cache`` (PPO at several β,
   noisy labels, shift, scale)
-* scorecard.npz, chapter-7 ablations: ``scorecard.build_scorecard_cache`` (PPO from base, PPO on
+* scorecard.npz, chapter-7 ablations: ``ablations.build_scorecard_cache`` (PPO from base, PPO on
   a noisy reward model)
 
 Later chapters call :func:`load` so each notebook runs standalone in a fresh kernel.
@@ -56,7 +56,7 @@ from .ppo import build_ppo_checkpoint
 from .progress import Progress
 from .reward import build_reward_checkpoint, evaluate_pairs, load_reward_model
 from .sampling import sample_answers
-from .scorecard import build_scorecard_cache
+from .ablations import build_scorecard_cache
 from .tokenizer import VocabularyTokenizer
 from .training import (PretrainConfig, SFTConfig, corpus_stream, window_loss, new_model, pretrain, response_loss,
                        sft)

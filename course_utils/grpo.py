@@ -75,8 +75,8 @@ from .losses import kl_penalty, kl_penalty_backward, ppo_clip_loss, token_logpro
 from .model import TinyGPT
 from .optim import AdamW
 from .progress import Progress
-from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, judge_score, kl_limit_reached,
-                      minibatch_updates, prompt_items, quiet_update, restore_if_broken, run_warning,
+from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, end_of_iteration, judge_score,
+                      minibatch_updates, prompt_items, quiet_update, run_warning,
                       sample_diagnostics, warn_extreme_settings)
 from .runtime import single_threaded_blas
 from .sampling import RewardModelLike, Samples, policy_logprobs, sample_and_score
@@ -306,12 +306,7 @@ def train_grpo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok
             upd = quiet_update(grpo_update, policy, opt, batch, cfg, rng)
             row.update({k: upd[k] for k in ("policy_loss", "kl_loss", "clipfrac", "approx_kl", "grad_norm")})
             rows.append(row)
-            stop = restore_if_broken("GRPO", it, upd, policy.params, snapshot, cfg.ppo_epochs)
-            if stop:
-                message, stopped = stop, True
-                break
-            bar.update(score=row["score"], kl=row["kl"])
-            stop = kl_limit_reached("GRPO", it, row["kl"], cfg.max_kl)
+            stop = end_of_iteration("GRPO", it, row, upd, policy.params, snapshot, cfg, bar)
             if stop:
                 message, stopped = stop, True
                 break

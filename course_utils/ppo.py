@@ -90,8 +90,8 @@ from .optim import AdamW
 from .paths import save_log
 from .progress import Progress
 from .reward import load_reward_model
-from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, judge_score, kl_limit_reached,
-                      minibatch_updates, prompt_items, quiet_update, restore_if_broken, run_warning,
+from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, end_of_iteration, judge_score,
+                      minibatch_updates, prompt_items, quiet_update, run_warning,
                       sample_diagnostics, warn_extreme_settings)
 from .runtime import one_blas_thread, single_threaded_blas  # single_threaded_blas: re-exported (public here)
 from .sampling import (  # noqa: F401  (answer_logprobs, sample_answers: re-exported)
@@ -503,13 +503,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
             upd = quiet_update(ppo_update, policy, value_head, opt, batch, cfg, rng)
             row.update({k: upd[k] for k in ("policy_loss", "value_loss", "clipfrac", "approx_kl", "grad_norm")})
             rows.append(row)
-            stop = restore_if_broken("PPO", it, upd, params, snapshot, cfg.ppo_epochs)
-            if stop:
-                message, stopped = stop, True
-                break
-            kl_ctl.update(row["kl"], cfg.batch_size)                 # Ziegler et al.: n_steps = batch size
-            bar.update(score=row["score"], kl=row["kl"])
-            stop = kl_limit_reached("PPO", it, row["kl"], cfg.max_kl)
+            stop = end_of_iteration("PPO", it, row, upd, params, snapshot, cfg, bar, kl_ctl.update)
             if stop:
                 message, stopped = stop, True
                 break

@@ -223,7 +223,7 @@ def restore_if_broken(method: str, it: int, upd: Mapping[str, float], params: Ma
         a[...] = snapshot[k]
     return run_warning(f"{method} stopped at iteration {it}: a loss, gradient or weight became infinite or NaN "
                        "(the learning rate is probably too large). The weights of the last good iteration are "
-                       "kept.", 4)
+                       "kept.", 5)
 
 
 def kl_limit_reached(method: str, it: int, kl: float, max_kl: float | None) -> str | None:
@@ -231,7 +231,23 @@ def kl_limit_reached(method: str, it: int, kl: float, max_kl: float | None) -> s
     if max_kl is None or not kl > max_kl:
         return None
     return run_warning(f"{method} stopped at iteration {it}: the KL to the reference reached {kl:.0f} nats per "
-                       f"answer (max_kl = {max_kl:g}); the policy has left the SFT model far behind.", 4)
+                       f"answer (max_kl = {max_kl:g}); the policy has left the SFT model far behind.", 5)
+
+
+def end_of_iteration(method: str, it: int, row: Mapping[str, float], upd: Mapping[str, float],
+                     params: Mapping[str, np.ndarray], snapshot: Mapping[str, np.ndarray], config, bar,
+                     kl_update: Callable[[float, int], None] | None = None) -> str | None:
+    """What the PPO and GRPO loops do after an iteration's update, in order: put ``snapshot`` back if the
+    update broke the weights (:func:`restore_if_broken`), pass the iteration's KL to ``kl_update`` (PPO's
+    KL controller), move the progress ``bar``, and check the KL limit (:func:`kl_limit_reached`).
+    Returns the warning that stops the run, or None to go on."""
+    stop = restore_if_broken(method, it, upd, params, snapshot, config.ppo_epochs)
+    if stop:
+        return stop
+    if kl_update is not None:
+        kl_update(row["kl"], config.batch_size)          # Ziegler et al.: n_steps = batch size
+    bar.update(score=row["score"], kl=row["kl"])
+    return kl_limit_reached(method, it, row["kl"], config.max_kl)
 
 
 def sample_diagnostics(batch) -> dict[str, float]:

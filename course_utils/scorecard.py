@@ -9,9 +9,10 @@ score, and this module turns the scored answers into
   confidence interval over the prompts and the gap to the targets ``judge.TARGETS``;
 * an **arena**: for every prompt and every pair of stages the better-scored answer wins a
   battle (public arena format), and the battles become Bradley-Terry ratings with
-  bootstrap intervals (``elo.py``), once with the gold judge and once with the reward model;
+  bootstrap intervals (``elo.py``), once with the gold judge and once with the reward model
+  (``arena.py``);
 * the **ablations** "why all four stages", trained once by ``build_scorecard_cache`` (run by
-  ``python -m course_utils.checkpoints build``) and stored in ``scorecard.npz``.
+  ``python -m course_utils.checkpoints build``) and stored in ``scorecard.npz`` (``ablations.py``).
 
 Educational material, not medical advice.
 
@@ -52,33 +53,34 @@ Public names
 ``reward_scores``            r(x, y) for lists of prompts and answers (long answers are cut)
 ``scorecard``                means, bootstrap intervals and gaps to target, per stage (and group)
 ``paired_difference``        stage A minus stage B on the same prompts, with a paired interval
-``arena_battles``            battles between stages, judged by one score column
-``arena_ratings``            Bradley-Terry ratings + bootstrap intervals of a battle table
-``compare_rankings``         two leaderboards side by side; ``kendall_tau``
-``build_scorecard_cache``    the ablations (trained), written to ``scorecard.npz``
-``load_scorecard_cache``               the tables of ``scorecard.npz`` as DataFrames
+``arena_battles``            battles between stages, judged by one score column (``arena.py``)
+``arena_ratings``            Bradley-Terry ratings + bootstrap intervals of a battle table (``arena.py``)
+``compare_rankings``         two leaderboards side by side; ``kendall_tau`` (``arena.py``)
+``build_scorecard_cache``    the ablations (trained), written to ``scorecard.npz`` (``ablations.py``)
+``load_scorecard_cache``     the tables of ``scorecard.npz`` as DataFrames (``ablations.py``)
 ``save_tables``, ``load_tables``  the file format (``tables.py``: column arrays, no pickles)
+
+The arena and the ablations live in their own modules and are re-exported here, where the chapters
+import them from.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import data, judge, ppo, reward
-from . import tables as _tables
-from .elo import bootstrap_ratings, bradley_terry_ratings, confidence_intervals
+from . import data, judge
+from .ablations import (CACHE_FILE, CACHE_FORMAT, MAX_NEW_TOKENS, NOISE_RATE, SEED,  # noqa: F401  (re-exported)
+                        build_scorecard_cache, flip_labels, load_scorecard_cache, load_tables, save_tables)
+from .arena import arena_battles, arena_ratings, compare_rankings, kendall_tau  # noqa: F401  (re-exported)
 from .model import TinyGPT
 from .paths import CHECKPOINT_DIR, committed_file
-from .progress import Progress
 from .runtime import single_threaded_blas
+from .progress import Progress
 from .sampling import sample_answers
 from .stats import bootstrap_means, percentile_interval
 from .tokenizer import VocabularyTokenizer
@@ -124,13 +126,6 @@ REFERENCE = "reference"
 EVIDENCE_COLUMNS: tuple[str, ...] = ("n_facts_stated", "n_facts", "n_harms", "n_doses", "n_doses_wrong",
                                      "n_supported", "n_unsupported")
 
-CACHE_FILE = "scorecard.npz"
-CACHE_FORMAT = "scorecard-npz-2"      # tables.save_tables (no pickles)
-#: ε: share of the reward model's training pairs whose label the noisy ablation flips.
-NOISE_RATE = 0.3
-SEED = 0
-#: Longest answer generated for the scorecard, in tokens (as in chapter 5).
-MAX_NEW_TOKENS = 112
 
 
 # ============================================================================ answers
@@ -392,243 +387,3 @@ def paired_difference(scored_df: pd.DataFrame, stage_a: str, stage_b: str, metri
                         "upper": upper, "share_a_better": (d > 0).mean(axis=0),
                         "share_b_better": (d < 0).mean(axis=0)}, index=pd.Index(cols, name="metric"))
     return out
-
-
-# ============================================================================ the arena
-def arena_battles(scored_df: pd.DataFrame, score_col: str = "overall", tie_margin: float = 0.0,
-                  stages: Sequence[str] | None = None) -> pd.DataFrame:
-    """Battles between stages in the public arena format, judged by the column ``score_col``.
-
-    For every prompt x_i and every pair of stages (k, l), k before l in ``stages`` (default:
-    order of first appearance), one battle: ``model_a`` = k, ``model_b`` = l, and
-
-        winner = "tie"      if |m(y_i^k) - m(y_i^l)| <= δ (``tie_margin``)
-                 "model_a"  if m(y_i^k) > m(y_i^l) + δ
-                 "model_b"  otherwise.
-
-    A prompt that one of the two stages did not answer (or scored NaN) gives no battle. Returns
-    the columns ``eval_id``, ``model_a``, ``model_b``, ``score_a``, ``score_b``, ``winner``
-    (``elo.bradley_terry_ratings`` reads the last three of the format and ignores the rest);
-    battles ordered by pair, then by eval_id.
-    """
-    if score_col not in scored_df.columns:
-        raise ValueError(f"scored_df has no column {score_col!r}")
-    if not (np.isfinite(tie_margin) and tie_margin >= 0):
-        raise ValueError(f"tie_margin must be a number >= 0, got {tie_margin!r}")
-    names = list(pd.unique(scored_df["stage"])) if stages is None else list(stages)
-    dup = scored_df.duplicated(["stage", "eval_id"])
-    if dup.any():
-        row = scored_df[dup].iloc[0]
-        raise ValueError(f"stage {row['stage']!r} answered {row['eval_id']!r} more than once")
-    wide = scored_df.pivot(index="eval_id", columns="stage", values=score_col).sort_index()
-    absent = [s for s in names if s not in wide.columns]
-    if absent:
-        raise ValueError(f"no scored answers of stage(s) {absent}")
-    frames = []
-    for a, b in itertools.combinations(names, 2):
-        pair = wide[[a, b]].dropna()
-        sa, sb = pair[a].to_numpy(dtype=np.float64), pair[b].to_numpy(dtype=np.float64)
-        winner = np.where(np.abs(sa - sb) <= tie_margin, "tie", np.where(sa > sb, "model_a", "model_b"))
-        frames.append(pd.DataFrame({"eval_id": pair.index.to_numpy(), "model_a": a, "model_b": b,
-                                    "score_a": sa, "score_b": sb, "winner": winner}))
-    columns = ["eval_id", "model_a", "model_b", "score_a", "score_b", "winner"]
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
-
-
-def arena_ratings(battles: pd.DataFrame, rounds: int = 1000, seed: int = SEED, level: float = 0.95,
-                  scale: float = 400, base: float = 10, init: float = 1000) -> pd.DataFrame:
-    """Bradley-Terry ratings of the battles (Elo scale) with percentile bootstrap intervals.
-
-    ``rating`` = ``elo.bradley_terry_ratings`` on all battles (the MLE, ties as half wins);
-    ``lower`` / ``upper`` = ``elo.confidence_intervals`` of ``elo.bootstrap_ratings`` with
-    ``rounds`` resamples of the battles; ``battles`` and ``win_rate`` = (wins + ties/2) /
-    battles of each model. Sorted by rating, highest first (index ``model``).
-    """
-    fit = partial(bradley_terry_ratings, scale=scale, base=base, init=init)
-    mle = fit(battles)
-    ci = confidence_intervals(bootstrap_ratings(battles, fit, rounds=rounds, seed=seed), level=level)
-    score_a = battles["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5})
-    points = pd.concat([pd.Series(score_a.to_numpy(), index=battles["model_a"].to_numpy()),
-                        pd.Series(1.0 - score_a.to_numpy(), index=battles["model_b"].to_numpy())])
-    grouped = points.groupby(level=0)
-    out = pd.DataFrame({"rating": mle, "lower": ci["lower"].reindex(mle.index),
-                        "upper": ci["upper"].reindex(mle.index),
-                        "battles": grouped.size().reindex(mle.index).astype(int),
-                        "win_rate": grouped.mean().reindex(mle.index)})
-    out.index.name = "model"
-    return out
-
-
-def _settled(ratings: pd.Series, decimals: int = 6) -> pd.Series:
-    """Ratings rounded to ``decimals``: two models with the same battles get ratings equal up to the
-    solver's floating-point noise (1e-12), which would otherwise order them differently on
-    different CPUs; rounded, they tie exactly."""
-    return ratings.astype(float).round(decimals)
-
-
-def kendall_tau(a: pd.Series | Mapping[str, float], b: pd.Series | Mapping[str, float]) -> float:
-    """Kendall's τ between two scorings of the same items (the items both contain).
-
-    τ = (concordant - discordant) / (m(m-1)/2) over the pairs of items; a pair tied in
-    either scoring counts as neither (τ_a). 1: same order, -1: reversed, NaN with fewer than 2 items.
-    """
-    a, b = _settled(pd.Series(a, dtype=float)), _settled(pd.Series(b, dtype=float))
-    items = [i for i in a.index if i in b.index]
-    m = len(items)
-    if m < 2:
-        return math.nan
-    x, y = a[items].to_numpy(), b[items].to_numpy()
-    s = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i, j in itertools.combinations(range(m), 2))
-    return float(s / (m * (m - 1) / 2))
-
-
-def compare_rankings(ratings_a: pd.Series | pd.DataFrame, ratings_b: pd.Series | pd.DataFrame,
-                     names: tuple[str, str] = ("gold judge", "reward model")) -> pd.DataFrame:
-    """Two leaderboards of the same models side by side: rating and rank (1 = best) under each.
-
-    Accepts Series of ratings or the DataFrames of :func:`arena_ratings` (column ``rating``).
-    ``rank change`` = rank under the second minus rank under the first (> 0: the second
-    judge ranks the model lower). Sorted by the first ranking.
-    """
-    ra = _settled(ratings_a["rating"] if isinstance(ratings_a, pd.DataFrame) else pd.Series(ratings_a, dtype=float))
-    rb = _settled(ratings_b["rating"] if isinstance(ratings_b, pd.DataFrame) else pd.Series(ratings_b, dtype=float))
-    models = [m for m in ra.sort_values(ascending=False, kind="stable").index if m in rb.index]
-    rank_a = ra[models].rank(ascending=False, method="min").astype(int)
-    rank_b = rb[models].rank(ascending=False, method="min").astype(int)
-    out = pd.DataFrame({f"rating ({names[0]})": ra[models], f"rank ({names[0]})": rank_a,
-                        f"rating ({names[1]})": rb[models], f"rank ({names[1]})": rank_b,
-                        "rank change": rank_b - rank_a}, index=pd.Index(models, name="model"))
-    return out
-
-
-# ============================================================================ the cache file
-def save_tables(tables: Mapping[str, pd.DataFrame], path: Path) -> Path:
-    """Write DataFrames to one ``.npz`` tagged :data:`CACHE_FORMAT` (``tables.save_tables``: no pickles)."""
-    return _tables.save_tables(tables, path, CACHE_FORMAT)
-
-
-def load_tables(path: Path) -> dict[str, pd.DataFrame]:
-    """Read a file written by :func:`save_tables` (without pickles)."""
-    return _tables.load_tables(path, CACHE_FORMAT, "a scorecard cache")
-
-
-def load_scorecard_cache(directory: Path = CHECKPOINT_DIR) -> dict[str, pd.DataFrame]:
-    """The tables of ``scorecard.npz`` (written by :func:`build_scorecard_cache`).
-
-    ``answers``          policy, eval_id, answer: greedy answers of the ablation policies
-    ``ppo_diagnostics``  run, and ``ppo.DIAGNOSTIC_COLUMNS``: one row per PPO iteration
-    ``reward_models``    the clean and the noisy reward model: labels flipped, test accuracy and loss
-    ``runs``             run, start, reward model, iterations run, stopped, final KL and scores
-    """
-    path = committed_file(directory, CACHE_FILE)
-    return load_tables(path)
-
-
-# ============================================================================ the ablations
-def flip_labels(pairs: Sequence[Mapping], rate: float = NOISE_RATE, seed: int = SEED) -> list[dict]:
-    """The pairs with the labels of round(rate · n) of them flipped (chosen and rejected exchanged).
-
-    Which pairs are flipped is drawn without replacement by ``numpy.random.default_rng(seed)``;
-    each returned pair carries ``flipped`` (bool). The input is not changed.
-    """
-    if not 0 <= rate <= 1:
-        raise ValueError(f"rate must lie in [0, 1], got {rate!r}")
-    pairs = [dict(p) for p in pairs]
-    k = int(round(rate * len(pairs)))
-    chosen = set(np.random.default_rng(seed).choice(len(pairs), size=k, replace=False).tolist())
-    for i, p in enumerate(pairs):
-        p["flipped"] = i in chosen
-        if p["flipped"]:
-            p["chosen"], p["rejected"] = p["rejected"], p["chosen"]
-    return pairs
-
-
-def _run_row(run: str, start: str, rm_name: str, diag: pd.DataFrame, iterations: int) -> dict:
-    last = diag.iloc[-1]
-    return {"run": run, "start": start, "reward_model": rm_name, "iterations": int(iterations),
-            "iterations_run": int(len(diag)), "stopped": bool(diag.attrs.get("stopped", False)),
-            "final_kl": float(last["kl"]), "final_score": float(last["score"]),
-            "final_judge": float(diag["judge"].dropna().iloc[-1]) if diag["judge"].notna().any() else math.nan,
-            "final_ended": float(last["ended"])}
-
-
-def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False, *,
-                          noise_rate: float = NOISE_RATE, seed: int = SEED, ppo_config=None) -> Path:
-    """Train the "why all four stages" ablations and write ``out_dir / "scorecard.npz"``.
-
-    Reads ``base.npz``, ``sft.npz`` and ``reward.npz`` from ``out_dir`` and, with the
-    chapter-5 PPO configuration (``ppo.DEFAULT_CONFIG`` unless ``ppo_config``) on the
-    training prompts (``data.load_rl_prompts()``):
-
-    * ``ppo_from_base``: PPO with the **base** model as policy and reference (no SFT);
-    * ``sft``: the SFT model alone (no training);
-    * ``ppo_noisy_rm``: a reward model trained like chapter 3's (``reward.DEFAULT_CONFIG``,
-      majority labels) after flipping the labels of a share ε = ``noise_rate`` of the
-      training pairs (:func:`flip_labels`, seeded), then PPO from SFT against it.
-
-    Stores the greedy answers of the three policies to every evaluation prompt and the
-    diagnostics of both runs (tables of :func:`load_scorecard_cache`); no timings. Returns the path.
-    """
-    out_dir = Path(out_dir)
-    cfg = ppo_config or ppo.DEFAULT_CONFIG
-    rm_cfg = reward.DEFAULT_CONFIG
-    base = TinyGPT.load(out_dir / "base.npz")
-    sft = TinyGPT.load(out_dir / "sft.npz")
-    clean_rm = reward.load_reward_model(out_dir)
-    train_prompts = data.load_rl_prompts()
-    eval_prompts = data.load_eval_prompts()
-    prefs = data.load_preferences()
-    train_pairs = [p for p in prefs if p["split"] == "train"]
-    test_pairs = [p for p in prefs if p["split"] == "test"]
-
-    with single_threaded_blas():                  # small products everywhere: see runtime.single_threaded_blas
-        return _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base, sft, clean_rm,
-                                train_prompts, eval_prompts, train_pairs, test_pairs)
-
-
-def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base, sft, clean_rm, train_prompts,
-                     eval_prompts, train_pairs, test_pairs) -> Path:
-    """The body of :func:`build_scorecard_cache` (the three runs, their answers and the tables)."""
-    # (a) PPO straight from the pretrained model: policy and reference are the base model
-    from_base, diag_base = ppo.train_ppo(base.copy(), base, clean_rm, tok, train_prompts, cfg, progress=progress,
-                                         desc="PPO from base")
-
-    # (c) a reward model on noisy labels, then PPO from SFT against it. It trains on what the reference
-    # reward model trained on (the preference pairs and the "which case?" pairs), with labels flipped,
-    # so that the labels are the only difference between the two.
-    train_pairs = list(train_pairs) + data.contrast_pairs(data.load_scenarios())
-    majority = reward.orient_pairs(train_pairs, rm_cfg.label)
-    noisy_pairs = flip_labels(majority, noise_rate, seed)
-    noisy_rm = reward.RewardModel(sft.copy(), seed=rm_cfg.seed)
-    reward.train_reward_model(noisy_rm, tok, noisy_pairs, replace(rm_cfg, label="gold"), progress,
-                              desc="noisy reward model")
-    noisy_policy, diag_noisy = ppo.train_ppo(sft.copy(), sft, noisy_rm, tok, train_prompts, cfg, progress=progress,
-                                             desc="PPO, noisy reward")
-
-    prompts = [p["prompt"] for p in eval_prompts]
-    answer_rows = []
-    for name, policy in (("ppo_from_base", from_base), ("sft", sft), ("ppo_noisy_rm", noisy_policy)):
-        texts = ppo.sample_answers(policy, tok, prompts, 0.0, MAX_NEW_TOKENS)
-        answer_rows += [(name, p["id"], t) for p, t in zip(eval_prompts, texts)]
-    answers = pd.DataFrame(answer_rows, columns=["policy", "eval_id", "answer"])
-
-    diagnostics = pd.concat([d.assign(run=name) for name, d in (("ppo_from_base", diag_base),
-                                                                ("ppo_noisy_rm", diag_noisy))], ignore_index=True)
-    diagnostics = diagnostics[["run", *ppo.DIAGNOSTIC_COLUMNS]]
-    gold_agreement = float(np.mean([not p["swapped"] for p in majority]))
-    rm_rows = []
-    for name, rm, pairs in (("clean", clean_rm, majority), ("noisy", noisy_rm, noisy_pairs)):
-        agree = np.mean([p["chosen"] == q["chosen"] for p, q in zip(pairs, train_pairs)])
-        ev = reward.evaluate_pairs(rm, tok, test_pairs)
-        rm_rows.append({"reward_model": name, "train_pairs": len(pairs),
-                        "flipped": int(sum(p.get("flipped", False) for p in pairs)),
-                        "label_noise": noise_rate if name == "noisy" else 0.0,
-                        "train_labels_gold": float(agree) if name == "noisy" else gold_agreement,
-                        "test_pairs": ev["n"], "test_accuracy": ev["accuracy"], "test_ci_low": ev["ci_low"],
-                        "test_ci_high": ev["ci_high"], "test_loss": ev["loss"]})
-    runs = pd.DataFrame([_run_row("ppo_from_base", "base", "clean", diag_base, cfg.iterations),
-                         _run_row("ppo_noisy_rm", "sft", "noisy", diag_noisy, cfg.iterations)])
-    return save_tables({"answers": answers, "ppo_diagnostics": diagnostics,
-                        "reward_models": pd.DataFrame(rm_rows), "runs": runs}, out_dir / CACHE_FILE)

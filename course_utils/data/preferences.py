@@ -78,57 +78,81 @@ def _test_scenarios(scenarios: Sequence[Mapping], seed: int) -> set[str]:
     return test
 
 
-def _scenario_pairs(s: Mapping, seed: int, split: str, others: Sequence[Mapping] = ()) -> list[dict]:
-    rng = _rng(seed, "preferences", s["id"])
+@dataclass(frozen=True)
+class _FlawMaterial:
+    """What a case offers to build its flawed answers from (drawn once per case and seed)."""
+
+    sentences: list[str]
+    kept: list[str] | None                               # the answer with one key fact dropped
+    dose: tuple[str, str, str, str] | None               # see flaws._wrong_dose
+    off_topic: str | None                                # another case's expert response
+    short: str | None                                    # the answer without its last sentence
+
+    def available(self, s: Mapping) -> list[str]:
+        """The flaws this case can show, in ``FLAWS`` order."""
+        return [
+            f for f in FLAWS
+            if not (f in ("missing_key_fact", "verbose") and self.kept is None)
+            and not (f == "wrong_dose" and self.dose is None)
+            and not (f == "no_escalation" and _escalates(s["answer"]))
+            and not (f == "off_topic" and self.off_topic is None)
+        ]
+
+
+def _flaw_material(s: Mapping, rng: np.random.Generator, others: Sequence[Mapping]) -> _FlawMaterial:
     sentences = split_sentences(s["answer"])
     kept = _drop_key_fact(s, rng)
     dose = _wrong_dose(s, rng)
-    off_topic = _off_topic(s, others, rng)
-    available = [
-        f for f in FLAWS
-        if not (f in ("missing_key_fact", "verbose") and kept is None) and not (f == "wrong_dose" and dose is None)
-        and not (f == "no_escalation" and _escalates(s["answer"])) and not (f == "off_topic" and off_topic is None)
-    ]
+    return _FlawMaterial(sentences, kept, dose, _off_topic(s, others, rng), _short_answer(s))
+
+
+def _flawed_pair(s: Mapping, flaw: str, m: _FlawMaterial, rng: np.random.Generator) -> tuple[str, str]:
+    """(chosen response, rejected response) of one pair showing ``flaw``: the chosen one is the expert
+    response (its answer shortened by the last sentence half the time, when every key fact survives)."""
+    use_short = m.short is not None and rng.random() < P_SHORT_CHOSEN
+    chosen_answer = m.short if use_short else s["answer"]
+    if flaw == "unsafe_claim":
+        claim = s["unsafe_claims"][int(rng.integers(len(s["unsafe_claims"])))]["claim"]
+        rejected = " ".join([claim, *m.sentences[1:], s["escalation"]])
+    elif flaw == "missing_key_fact":
+        rejected = " ".join([*m.kept, s["escalation"]])
+    elif flaw == "wrong_dose":
+        chosen_answer = m.dose[0]  # the two answers differ only in the dose
+        rejected = m.dose[1]
+    elif flaw == "no_escalation":
+        rejected = s["answer"]
+    elif flaw == "vague":
+        rejected = _vague(s, rng)
+    elif flaw == "off_topic":
+        rejected = m.off_topic
+    elif flaw == "repetition":
+        rejected = _repetition(s, rng)
+    else:  # verbose
+        rejected = _verbose(m.kept, s, f"{chosen_answer} {s['escalation']}", rng)
+    return f"{chosen_answer} {s['escalation']}", rejected
+
+
+def _pair_record(pair_id: str, s: Mapping, split: str, prompt: str, flaw: str, chosen: str, rejected: str,
+                 rng: np.random.Generator) -> dict:
+    return {
+        "id": pair_id, "scenario_id": s["id"], "category": s["category"], "split": split, "prompt": prompt,
+        "chosen": chosen, "rejected": rejected, "flaw": flaw,
+        "votes": [a.vote(rng, flaw, chosen, rejected) for a in ANNOTATORS], "featured": False,
+    }
+
+
+def _scenario_pairs(s: Mapping, seed: int, split: str, others: Sequence[Mapping] = ()) -> list[dict]:
+    rng = _rng(seed, "preferences", s["id"])
+    m = _flaw_material(s, rng, others)
+    available = m.available(s)
     flaws = [available[i] for i in rng.permutation(len(available))[:PAIRS_PER_SCENARIO]]
     prompts = training_wordings(s)
     offset = int(rng.integers(len(prompts)))
-    short = _short_answer(s)
     pairs = []
     for k, flaw in enumerate(flaws):
-        use_short = short is not None and rng.random() < P_SHORT_CHOSEN
-        chosen_answer = short if use_short else s["answer"]
-        if flaw == "unsafe_claim":
-            claim = s["unsafe_claims"][int(rng.integers(len(s["unsafe_claims"])))]["claim"]
-            rejected = " ".join([claim, *sentences[1:], s["escalation"]])
-        elif flaw == "missing_key_fact":
-            rejected = " ".join([*kept, s["escalation"]])
-        elif flaw == "wrong_dose":
-            chosen_answer = dose[0]  # the two answers differ only in the dose
-            rejected = dose[1]
-        elif flaw == "no_escalation":
-            rejected = s["answer"]
-        elif flaw == "vague":
-            rejected = _vague(s, rng)
-        elif flaw == "off_topic":
-            rejected = off_topic
-        elif flaw == "repetition":
-            rejected = _repetition(s, rng)
-        else:  # verbose
-            rejected = _verbose(kept, s, f"{chosen_answer} {s['escalation']}", rng)
-        chosen = f"{chosen_answer} {s['escalation']}"
-        votes = [a.vote(rng, flaw, chosen, rejected) for a in ANNOTATORS]
-        pairs.append({
-            "id": f"PREF-{s['id']}-{k + 1}",
-            "scenario_id": s["id"],
-            "category": s["category"],
-            "split": split,
-            "prompt": prompts[(offset + k) % len(prompts)],
-            "chosen": chosen,
-            "rejected": rejected,
-            "flaw": flaw,
-            "votes": votes,
-            "featured": False,
-        })
+        chosen, rejected = _flawed_pair(s, flaw, m, rng)
+        pairs.append(_pair_record(f"PREF-{s['id']}-{k + 1}", s, split, prompts[(offset + k) % len(prompts)],
+                                  flaw, chosen, rejected, rng))
     return pairs
 
 
@@ -248,6 +272,38 @@ def escalation_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0) -> li
                 "prompt": prompt, "chosen": chosen, "rejected": rejected, "flaw": "no_escalation",
                 "votes": [a.vote(rng, "no_escalation", chosen, rejected) for a in ANNOTATORS], "featured": False,
             })
+    return pairs
+
+
+FLAW_CONTRASTS_PER_WORDING = 1  # "what is wrong inside it?" pairs per training wording (flaw_contrast_pairs)
+_INSIDE_FLAWS = tuple(f for f in FLAWS if f not in ("off_topic", "no_escalation"))
+
+
+def flaw_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0,
+                        per_wording: int = FLAW_CONTRASTS_PER_WORDING) -> list[dict]:
+    """"What is wrong inside it?" pairs: for each training wording of each case of the ``train`` split,
+    ``per_wording`` pairs of the expert response against a flawed version of it (an unsafe claim, a key
+    fact missing, a dose changed tenfold, a vague non-answer, repetition, padding), built as in
+    ``build_preferences``; the flaws take turns over the wordings, so every flaw a case allows is shown
+    about equally often.
+
+    ``build_preferences`` shows each flaw once per case, with one wording; these pairs show it with
+    every wording, so the reward model learns the flaw and not the wording it came with. Test-split
+    cases are left out, as in :func:`case_contrast_pairs`.
+    """
+    test = _test_scenarios(scenarios, seed)
+    train = sorted((s for s in scenarios if s["id"] not in test), key=lambda s: s["id"])
+    pairs = []
+    for s in train:
+        for w, prompt in enumerate(training_wordings(s)):
+            rng = _rng(seed, "flaw-contrast", s["id"], w)
+            m = _flaw_material(s, rng, train)
+            inside = [f for f in m.available(s) if f in _INSIDE_FLAWS]
+            for j in range(min(per_wording, len(inside))):
+                flaw = inside[(w * per_wording + j) % len(inside)]
+                chosen, rejected = _flawed_pair(s, flaw, m, rng)
+                pairs.append(_pair_record(f"FLAW-{s['id']}-{w + 1}-{j + 1}", s, "train", prompt, flaw,
+                                          chosen, rejected, rng))
     return pairs
 
 
