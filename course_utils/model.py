@@ -426,6 +426,20 @@ class TinyGPT:
         h_last, _ = layer_norm(np.ascontiguousarray(h_last), p["ln_f.g"], p["ln_f.b"])
         return h_last @ self._head_weight()
 
+    def _check_prompts(self, prompt_ids, max_new_tokens: int) -> np.ndarray:
+        """``prompt_ids`` as a checked (B, P) array (one row for a 1-D sequence) with room for the answer."""
+        prompts = np.asarray(prompt_ids)
+        if prompts.ndim == 1:
+            prompts = prompts[None, :]
+        prompts = self._check_tokens(prompts)
+        P = prompts.shape[1]
+        if P < 1:
+            raise ValueError("each prompt needs at least one token (e.g. <bos>)")
+        if max_new_tokens < 0 or P + max_new_tokens > self.config.max_len:
+            raise ValueError(f"prompt length {P} + max_new_tokens {max_new_tokens} "
+                             f"exceeds max_len={self.config.max_len}")
+        return prompts
+
     def generate(
         self,
         prompt_ids,
@@ -464,16 +478,8 @@ class TinyGPT:
             The new tokens (B, n), n ≤ max_new_tokens; or, if ``return_logprobs`` or
             ``return_logits``, a ``Generation(tokens, logprobs, logits, lengths)``.
         """
-        prompts = np.asarray(prompt_ids)
-        if prompts.ndim == 1:
-            prompts = prompts[None, :]
-        prompts = self._check_tokens(prompts)
+        prompts = self._check_prompts(prompt_ids, max_new_tokens)
         B, P = prompts.shape
-        if P < 1:
-            raise ValueError("each prompt needs at least one token (e.g. <bos>)")
-        if max_new_tokens < 0 or P + max_new_tokens > self.config.max_len:
-            raise ValueError(f"prompt length {P} + max_new_tokens {max_new_tokens} "
-                             f"exceeds max_len={self.config.max_len}")
         rng = np.random.default_rng(rng)
         V = self.config.vocab_size
         seq = np.empty((B, P + max_new_tokens), dtype=np.int64)

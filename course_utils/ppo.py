@@ -473,11 +473,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
 
     n_prompts = cfg.batch_size // cfg.samples_per_prompt
     cycler = PromptCycler(len(texts), rng)
-    if not cfg.normalize_reward:
-        score_norm = (0.0, 1.0)
-    elif score_norm is None and cfg.norm_samples > 0:
-        score_norm = reward_normalisation(policy, reward_model, tok, prompt_ids, cfg.norm_samples,
-                                          cfg.max_new_tokens, cfg.temperature, cfg.seed)
+    score_norm = _score_normalisation(cfg, score_norm, policy, reward_model, tok, prompt_ids)
     rows, stopped = [], False
     with Progress(cfg.iterations, desc, display=None if progress else False) as bar, single_threaded_blas():
         for it in range(1, cfg.iterations + 1):
@@ -493,9 +489,8 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
                     batch = rollout(policy, ref, reward_model, value_head, tok, prompts_it, cfg, beta, rng, score_norm)
             batch.prompt_index = index
             row = _diagnostics(batch, it, cfg, beta, scen)
-            finite_batch = all(np.isfinite(x).all() for x in (batch.logprobs, batch.ref_logprobs, batch.values,
-                                                              batch.scores, batch.advantages))
-            if not finite_batch:
+            if not all(np.isfinite(x).all() for x in (batch.logprobs, batch.ref_logprobs, batch.values, batch.scores,
+                                                      batch.advantages)):
                 message, stopped = run_warning(f"PPO stopped at iteration {it}: the rollout produced non-finite "
                                                "log-probabilities, values or rewards."), True
                 rows.append(row)
@@ -510,6 +505,19 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     diagnostics = pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
     diagnostics.attrs.update(stopped=stopped, message=message)
     return policy, diagnostics
+
+
+def _score_normalisation(cfg: PPOConfig, given: tuple[float, float] | None, policy: TinyGPT,
+                         reward_model: RewardModelLike, tok: VocabularyTokenizer,
+                         prompt_ids: Sequence[Sequence[int]]) -> tuple[float, float] | None:
+    """The run's (μ, σ): (0, 1) without ``normalize_reward``; else ``given`` if set, else measured on
+    ``norm_samples`` SFT answers (:func:`reward_normalisation`), or None to take it from the first rollout."""
+    if not cfg.normalize_reward:
+        return 0.0, 1.0
+    if given is None and cfg.norm_samples > 0:
+        return reward_normalisation(policy, reward_model, tok, prompt_ids, cfg.norm_samples, cfg.max_new_tokens,
+                                    cfg.temperature, cfg.seed)
+    return given
 
 
 @one_blas_thread

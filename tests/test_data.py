@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -954,7 +955,30 @@ def test_escalation_contrast_pairs_prefer_the_escalating_answer(kb):
         assert p["chosen"] == D.expert_response(s) and p["rejected"] == s["answer"] and p["flaw"] == "no_escalation"
         assert p["prompt"] in D.training_wordings(s)
     assert len(pairs) == sum(len(D.training_wordings(by_id[i])) for i in {p["scenario_id"] for p in pairs})
-    assert D.contrast_pairs(kb) == D.case_contrast_pairs(kb) + pairs
+    assert D.contrast_pairs(kb) == D.case_contrast_pairs(kb) + pairs + D.flaw_contrast_pairs(kb)
+
+
+def test_flaw_contrast_pairs_show_every_flaw_with_every_wording(kb):
+    """'What is wrong inside it?' pairs: per training wording of every train-split case, the expert
+    response against a flawed version of it; the flaws a case allows take turns; deterministic."""
+    pairs = D.flaw_contrast_pairs(kb)
+    assert pairs == D.flaw_contrast_pairs(kb)
+    test_ids = {p["scenario_id"] for p in D.build_preferences(kb) if p["split"] == "test"}
+    by_id = _by_id(kb)
+    train_ids = {s["id"] for s in kb} - test_ids
+    assert {p["scenario_id"] for p in pairs} == train_ids
+    assert len(pairs) == sum(len(D.training_wordings(by_id[i])) for i in train_ids) * D.FLAW_CONTRASTS_PER_WORDING
+    inside = {"unsafe_claim", "missing_key_fact", "wrong_dose", "vague", "repetition", "verbose"}
+    assert {p["flaw"] for p in pairs} == inside
+    for p in pairs:
+        s = by_id[p["scenario_id"]]
+        assert p["split"] == "train" and p["prompt"] in D.training_wordings(s) and p["rejected"] != p["chosen"]
+        assert p["chosen"].endswith(s["escalation"]) and len(p["votes"]) == len(D.ANNOTATORS)
+    for sid in train_ids:            # the turns: a case's flaws are shown within one of each other's counts
+        counts = Counter(p["flaw"] for p in pairs if p["scenario_id"] == sid)
+        assert max(counts.values()) - min(counts.values()) <= 1, (sid, counts)
+    wrong = [p for p in pairs if p["flaw"] == "wrong_dose"]
+    assert wrong and all(p["chosen"] != p["rejected"] for p in wrong)
 
 
 def test_case_contrast_pairs_hold_out_the_test_cases(kb):

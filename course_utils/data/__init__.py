@@ -111,6 +111,7 @@ from .knowledge import (
 from .preferences import (
     ANNOTATORS,
     CONTRASTS_PER_WORDING,
+    FLAW_CONTRASTS_PER_WORDING,
     N_FEATURED_PAIRS,
     P_SHORT_CHOSEN,
     PAIRS_PER_SCENARIO,
@@ -120,6 +121,7 @@ from .preferences import (
     case_contrast_pairs,
     contrast_pairs,
     escalation_contrast_pairs,
+    flaw_contrast_pairs,
     load_preferences,
     preference_stats,
 )

@@ -309,8 +309,9 @@ def flaw_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0,
 
 def contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0) -> list[dict]:
     """The pairs the reward model trains on besides ``build_preferences``' training split: the "which
-    case?" pairs and the "does it escalate?" pairs (train-split cases only)."""
-    return case_contrast_pairs(scenarios, seed) + escalation_contrast_pairs(scenarios, seed)
+    case?", the "does it escalate?" and the "what is wrong inside it?" pairs (train-split cases only)."""
+    return (case_contrast_pairs(scenarios, seed) + escalation_contrast_pairs(scenarios, seed)
+            + flaw_contrast_pairs(scenarios, seed))
 
 
 def preference_stats(pairs: Sequence[Mapping]) -> dict[str, float]:
