@@ -315,7 +315,7 @@ class RewardConfig:
 
 
 DEFAULT_CONFIG = RewardConfig()
-EVAL_EVERY = 4          # steps between the held-out evaluations the reference run logs
+EVAL_EVERY = 8          # steps between the held-out evaluations the reference run logs
 
 
 def _trainable_keys(rm: RewardModel, trainable: str) -> list[str]:
