@@ -61,7 +61,7 @@ bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .course_cache
+	rm -rf $(VENV)
 
 # ---------------------------------------------------------------- browser test and books
 # Neither is part of `make test`: both need Debian's chromium, installed with apt when missing

@@ -1,13 +1,12 @@
 """Where the course keeps its files.
 
 ``DATA_DIR`` holds the hand-written knowledge base and the datasets built from it;
-``CHECKPOINT_DIR`` the small committed model checkpoints; ``cache_dir()`` is the only place
-a notebook may write (ignored by git, override with the ``COURSE_CACHE`` variable).
+``CHECKPOINT_DIR`` the small committed model checkpoints. A notebook writes no file: figures are
+shown, tables printed, and the chapters' results come from the committed checkpoints.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,11 +37,4 @@ def save_log(log, checkpoint_dir: Path, stage: str) -> Path:
     """Write a training log (a DataFrame, one row per step or iteration) as CSV next to the checkpoints."""
     path = log_path(checkpoint_dir, stage)
     log.to_csv(path, index=False, float_format="%.6g")
-    return path
-
-
-def cache_dir() -> Path:
-    """Return (and create) the directory for disposable files: ``$COURSE_CACHE`` or ``.course_cache/``."""
-    path = Path(os.environ.get("COURSE_CACHE", REPO_ROOT / ".course_cache"))
-    path.mkdir(parents=True, exist_ok=True)
     return path

@@ -341,7 +341,7 @@ plt.show()
 # to them (`checkpoints.load_log("reward")`).
 #
 # The reference run trains on more data than the live run. Besides the training pairs above, it sees
-# two kinds of pairs built from the knowledge base (`data.contrast_pairs`), for every training wording of
+# three kinds of pairs built from the knowledge base (`data.contrast_pairs`), for every training wording of
 # every training-split case:
 #
 # * **"which case is this?"** (`data.case_contrast_pairs`): the case's expert answer is the chosen one and
@@ -353,6 +353,11 @@ plt.show()
 #   advice against the same answer without it. Many SFT demonstrations stop before the escalation
 #   (chapter 2 prints the counts), so the SFT model escalates only some of the time; these pairs
 #   say, for every wording, what the demonstrations leave open.
+# * **"what is wrong inside it?"** (`data.flaw_contrast_pairs`): the expert answer against a flawed copy
+#   of it, built as the preference pairs are (an unsafe claim, a key fact missing, a dose changed tenfold,
+#   a vague non-answer, repetition, padding). The preference pairs show each flaw once per case, with one
+#   wording; here the flaws take turns over all the wordings, so that the reward model learns the flaw
+#   and not the wording it came with.
 #
 # No held-out case appears in these pairs, neither in a chosen nor in a rejected answer. They make the
 # reference run many times longer than a live run (compare the step counts), which is why the live run
@@ -363,11 +368,14 @@ live_rm, rm = rm, load_reward_model(dtype="float64")
 ref_log = checkpoints.load_log("reward")
 ref_ev = ref_log.dropna(subset=["eval_accuracy"])
 contrast_pairs = data.contrast_pairs(data.load_scenarios())
-n_case = sum(p["flaw"] == "off_topic" for p in contrast_pairs)
+kinds = {"which case?": data.case_contrast_pairs, "does it escalate?": data.escalation_contrast_pairs,
+         "what is wrong inside it?": data.flaw_contrast_pairs}
+n_kind = {kind: len(build(data.load_scenarios())) for kind, build in kinds.items()}
+assert sum(n_kind.values()) == len(contrast_pairs)
 print("reference recipe (reward.DEFAULT_CONFIG): " + ", ".join(f"{k}={v}" for k, v in asdict(DEFAULT_CONFIG).items()))
-print(f"reference data: {len(train_pairs)} training pairs + {n_case} 'which case?' pairs + "
-      f"{len(contrast_pairs) - n_case} 'does it escalate?' pairs "
-      f"(of {len({p['scenario_id'] for p in contrast_pairs})} training-split cases; held-out cases among them: "
+print(f"reference data: {len(train_pairs)} training pairs + "
+      + " + ".join(f"{n} '{kind}' pairs" for kind, n in n_kind.items())
+      + f" (of {len({p['scenario_id'] for p in contrast_pairs})} training-split cases; held-out cases among them: "
       f"{len({p['scenario_id'] for p in contrast_pairs} & set(test_ids))})")
 print("your live run used the same settings" if config == DEFAULT_CONFIG else
       "your live run's settings differ: " + ", ".join(f"{k}={v}" for k, v in asdict(config).items()
@@ -394,8 +402,8 @@ plt.show()
 
 # %% [markdown]
 # Your live run's distance from the reference reward model is not small: the two runs start from the
-# same SFT model with the same head, but the reference run also trained on the "which case?" and
-# "does it escalate?" pairs, so it is another model.
+# same SFT model with the same head, but the reference run also trained on the three kinds of
+# knowledge-base pairs, so it is another model.
 
 # %% tags=["nbval-ignore-output"]
 gap = max(float(np.max(np.abs(live_rm.params[k] - rm.params[k]))) for k in rm.params)
@@ -859,8 +867,8 @@ noise_table.round(3)
 # to put all $\binom{K}{2}$ comparisons of a prompt into **one batch element**: one forward pass per
 # answer, and no over-fitting. Our dataset has the same structure on a small scale: every scenario
 # contributes several pairs, most of them with the same chosen answer, and `train_reward_model`
-# shuffles them as separate examples. The reference run's "which case?" and "does it escalate?" pairs
-# add more of the same: every one of them has its case's expert answer as the chosen answer.
+# shuffles them as separate examples. The reference run's knowledge-base pairs add more of the same:
+# every one of them has its case's expert answer, or a version of it, as the chosen answer.
 
 # %%
 per_scenario = pd.Series([p["scenario_id"] for p in train_pairs]).value_counts()
@@ -1058,8 +1066,8 @@ _ = check_majority_orientation(orient_by_majority)
 #   apart with force $1 - \sigma(\Delta)$ and stops once a pair is ranked confidently.
 # - The reward model is the SFT transformer with a scalar head on the last token; only reward
 #   differences are meaningful.
-# - Trained for two epochs on a few hundred preference pairs and the "which case?" and "does it
-#   escalate?" pairs, the reference reward model ranks most held-out pairs correctly (accuracy and
+# - Trained for two epochs on a few hundred preference pairs and the three kinds of knowledge-base
+#   pairs, the reference reward model ranks most held-out pairs correctly (accuracy and
 #   interval in section 6), and it is over-confident: when it is sure, it is right less often than it
 #   says. Per flaw it ranks every held-out pair with a vague answer or a missing escalation correctly,
 #   almost every padded one, and most of those with a missing key fact, an off-topic answer, an

@@ -792,7 +792,7 @@ case_rows[[*case_metrics, "reward", "words"]].rename(index=LABELS, columns=SHORT
 #
 # | run | pretraining | SFT | reward model | PPO |
 # |---|---|---|---|---|
-# | full pipeline (PPO) | yes | yes | chapter 3's: the annotators' majority labels and the "which case?" pairs | yes |
+# | full pipeline (PPO) | yes | yes | chapter 3's: the annotators' majority labels and the knowledge-base pairs | yes |
 # | SFT alone | yes | yes | none | none |
 # | PPO from base | yes | **no**: PPO starts from the base model, which is also the KL reference | as chapter 3 | yes |
 # | PPO, noisy RM | yes | yes | **a share ε of the training labels flipped** at random (seeded; `scorecard.NOISE_RATE`), then trained as chapter 3's (the same pairs and settings) | yes |
