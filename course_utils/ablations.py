@@ -18,7 +18,7 @@ Public names: ``build_scorecard_cache``, ``load_scorecard_cache``, ``flip_labels
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -111,32 +111,45 @@ def build_scorecard_cache(tok: VocabularyTokenizer, out_dir: Path, progress: boo
     """
     out_dir = Path(out_dir)
     cfg = ppo_config or ppo.DEFAULT_CONFIG
+    with single_threaded_blas():                  # small products everywhere: see runtime.single_threaded_blas
+        runs = _train_ablations(tok, out_dir, cfg, noise_rate, seed, progress)
+        tables = _ablation_tables(tok, runs, noise_rate, cfg.iterations)
+    return save_tables(tables, out_dir / CACHE_FILE)
+
+
+@dataclass
+class _Ablations:
+    """What the ablation runs leave behind for the tables (:func:`_ablation_tables`)."""
+
+    sft: TinyGPT
+    clean_rm: reward.RewardModel
+    from_base: TinyGPT
+    diag_base: pd.DataFrame
+    train_pairs: list[dict]          # the reference reward model's pairs, dataset labels
+    majority: list[dict]             # the same, oriented by the annotators' majority
+    noisy_pairs: list[dict]          # the same, a share ε of the labels flipped
+    noisy_rm: reward.RewardModel
+    noisy_policy: TinyGPT
+    diag_noisy: pd.DataFrame
+
+
+def _train_ablations(tok: VocabularyTokenizer, out_dir: Path, cfg, noise_rate: float, seed: int,
+                     progress: bool) -> _Ablations:
+    """The two trained ablations: PPO from the base model, and PPO against a reward model on noisy labels."""
     rm_cfg = reward.DEFAULT_CONFIG
     base = TinyGPT.load(out_dir / "base.npz")
     sft = TinyGPT.load(out_dir / "sft.npz")
     clean_rm = reward.load_reward_model(out_dir)
     train_prompts = data.load_rl_prompts()
-    eval_prompts = data.load_eval_prompts()
-    prefs = data.load_preferences()
-    train_pairs = [p for p in prefs if p["split"] == "train"]
-    test_pairs = [p for p in prefs if p["split"] == "test"]
-
-    with single_threaded_blas():                  # small products everywhere: see runtime.single_threaded_blas
-        return _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base, sft, clean_rm,
-                                train_prompts, eval_prompts, train_pairs, test_pairs)
-
-
-def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base, sft, clean_rm, train_prompts,
-                     eval_prompts, train_pairs, test_pairs) -> Path:
-    """The body of :func:`build_scorecard_cache` (the three runs, their answers and the tables)."""
     # (a) PPO straight from the pretrained model: policy and reference are the base model
     from_base, diag_base = ppo.train_ppo(base.copy(), base, clean_rm, tok, train_prompts, cfg, progress=progress,
                                          desc="PPO from base")
 
     # (c) a reward model on noisy labels, then PPO from SFT against it. It trains on what the reference
-    # reward model trained on (the preference pairs and the "which case?" pairs), with labels flipped,
+    # reward model trained on (the preference pairs and the knowledge-base pairs), with labels flipped,
     # so that the labels are the only difference between the two.
-    train_pairs = list(train_pairs) + data.contrast_pairs(data.load_scenarios())
+    train_pairs = [p for p in data.load_preferences() if p["split"] == "train"]
+    train_pairs += data.contrast_pairs(data.load_scenarios())
     majority = reward.orient_pairs(train_pairs, rm_cfg.label)
     noisy_pairs = flip_labels(majority, noise_rate, seed)
     noisy_rm = reward.RewardModel(sft.copy(), seed=rm_cfg.seed)
@@ -144,21 +157,29 @@ def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base
                               desc="noisy reward model")
     noisy_policy, diag_noisy = ppo.train_ppo(sft.copy(), sft, noisy_rm, tok, train_prompts, cfg, progress=progress,
                                              desc="PPO, noisy reward")
+    return _Ablations(sft, clean_rm, from_base, diag_base, train_pairs, majority, noisy_pairs, noisy_rm,
+                      noisy_policy, diag_noisy)
 
+
+def _ablation_tables(tok: VocabularyTokenizer, a: _Ablations, noise_rate: float,
+                     iterations: int) -> dict[str, pd.DataFrame]:
+    """The tables of ``scorecard.npz``: greedy answers, PPO diagnostics, the two reward models, the runs."""
+    eval_prompts = data.load_eval_prompts()
     prompts = [p["prompt"] for p in eval_prompts]
     answer_rows = []
-    for name, policy in (("ppo_from_base", from_base), ("sft", sft), ("ppo_noisy_rm", noisy_policy)):
+    for name, policy in (("ppo_from_base", a.from_base), ("sft", a.sft), ("ppo_noisy_rm", a.noisy_policy)):
         texts = ppo.sample_answers(policy, tok, prompts, 0.0, MAX_NEW_TOKENS)
         answer_rows += [(name, p["id"], t) for p, t in zip(eval_prompts, texts)]
     answers = pd.DataFrame(answer_rows, columns=["policy", "eval_id", "answer"])
 
-    diagnostics = pd.concat([d.assign(run=name) for name, d in (("ppo_from_base", diag_base),
-                                                                ("ppo_noisy_rm", diag_noisy))], ignore_index=True)
+    diagnostics = pd.concat([d.assign(run=name) for name, d in (("ppo_from_base", a.diag_base),
+                                                                ("ppo_noisy_rm", a.diag_noisy))], ignore_index=True)
     diagnostics = diagnostics[["run", *ppo.DIAGNOSTIC_COLUMNS]]
-    gold_agreement = float(np.mean([not p["swapped"] for p in majority]))
+    test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
+    gold_agreement = float(np.mean([not p["swapped"] for p in a.majority]))
     rm_rows = []
-    for name, rm, pairs in (("clean", clean_rm, majority), ("noisy", noisy_rm, noisy_pairs)):
-        agree = np.mean([p["chosen"] == q["chosen"] for p, q in zip(pairs, train_pairs)])
+    for name, rm, pairs in (("clean", a.clean_rm, a.majority), ("noisy", a.noisy_rm, a.noisy_pairs)):
+        agree = np.mean([p["chosen"] == q["chosen"] for p, q in zip(pairs, a.train_pairs)])
         ev = reward.evaluate_pairs(rm, tok, test_pairs)
         rm_rows.append({"reward_model": name, "train_pairs": len(pairs),
                         "flipped": int(sum(p.get("flipped", False) for p in pairs)),
@@ -166,7 +187,6 @@ def _build_ablations(tok, out_dir, progress, noise_rate, seed, cfg, rm_cfg, base
                         "train_labels_gold": float(agree) if name == "noisy" else gold_agreement,
                         "test_pairs": ev["n"], "test_accuracy": ev["accuracy"], "test_ci_low": ev["ci_low"],
                         "test_ci_high": ev["ci_high"], "test_loss": ev["loss"]})
-    runs = pd.DataFrame([_run_row("ppo_from_base", "base", "clean", diag_base, cfg.iterations),
-                         _run_row("ppo_noisy_rm", "sft", "noisy", diag_noisy, cfg.iterations)])
-    return save_tables({"answers": answers, "ppo_diagnostics": diagnostics,
-                        "reward_models": pd.DataFrame(rm_rows), "runs": runs}, out_dir / CACHE_FILE)
+    runs = pd.DataFrame([_run_row("ppo_from_base", "base", "clean", a.diag_base, iterations),
+                         _run_row("ppo_noisy_rm", "sft", "noisy", a.diag_noisy, iterations)])
+    return {"answers": answers, "ppo_diagnostics": diagnostics, "reward_models": pd.DataFrame(rm_rows), "runs": runs}
