@@ -505,9 +505,11 @@ print(f"statements made with more than 80% confidence: {int(sure['count'])}, pre
 # %% [markdown]
 # A perfectly calibrated model's points lie on the diagonal. Read the bins with their counts, and
 # the line above for the most confident bin, where most held-out pairs fall: when this reward model
-# is sure, it is right less often than it says. That is the other face of the held-out loss of the
-# summary table. For PPO the ranking matters more than the calibration (chapter 5 normalises the
-# scores anyway), but an over-confident reward model gives PPO large, wrong reward gaps to chase.
+# is sure, it is right a few points less often than it says (with a few dozen statements per bin, a
+# gap this small is not sharply measured), while in the bin just below, it is right more often than
+# it says. That is the other face of the held-out loss of the summary table. For PPO the ranking
+# matters more than the calibration (chapter 5 normalises the scores anyway), but an over-confident
+# reward model gives PPO large, wrong reward gaps to chase.
 #
 # ### Accuracy by flaw and by category
 
@@ -554,19 +556,23 @@ print(f"weakest: {worst}, accuracy {by_flaw.loc[worst, 'accuracy']:.0%}, mean ga
 
 # %% [markdown]
 # The overall accuracy hides very different flaws. The reward model ranks every held-out pair
-# correctly on the flaws the lines above list (vague answers and answers without the escalation),
-# almost every padded answer, and most pairs with a missing key fact, an off-topic answer or an
-# unsafe claim, though not all of them (the table gives the counts; with so few pairs per flaw, the
-# intervals are wide). Four flaws have an interval that reaches down to a coin flip. A **repeated**
-# sentence keeps the expert's words as they were; the reward model ranks most of these pairs
-# correctly, but with one of the smallest mean gaps. A **wrong dose** changes a single number; only
-# half of its few held-out pairs are ranked correctly, and the mean gap is close to 0
+# correctly on the flaws the lines above list (a key fact left out, no escalation, padding), almost
+# every vague answer, and most pairs with an off-topic answer, an unsafe claim or a repeated
+# sentence, though not all of them (the table gives the counts; with so few pairs per flaw, the
+# intervals are wide). The flaws of the second line have an interval that reaches down to a coin
+# flip. An **unsafe claim** replaces the first sentence with a fluent, dangerous one; the reward
+# model misses several of these pairs and puts only a small mean gap between the two answers,
+# although the "what is wrong inside it?" pairs showed it this flaw over many training wordings. A
+# **repeated** sentence keeps the expert's words as they were; the reward model ranks most of these
+# pairs correctly, but with one of the smallest mean gaps. A **wrong dose** changes a single number;
+# only half of its few held-out pairs are ranked correctly, and the mean gap is close to 0
 # (the next cells look at what it may be reacting to). An **off-topic** answer is a fluent, correct
 # expert answer to another question; the reference run's "which case?" pairs were added for exactly
-# this flaw, yet on the held-out cases the reward model ranks the off-topic answers correctly no more
-# often than the repeated sentences, with a small mean gap and an interval down to a coin flip: the
-# contrast pairs did not teach it to tell the cases apart reliably on questions it never saw compared. A key fact left out, a wrong
-# dose and an answer to the wrong question are among the errors that matter most in pharmacy.
+# this flaw, and on the held-out cases the reward model ranks most off-topic answers correctly, more
+# often than the repeated sentences, but not all of them, and with a mean gap well below those of
+# the flaws it catches every time: the contrast pairs taught it to tell the cases apart only in part
+# on questions it never saw compared. A key fact left out, a wrong dose, an unsafe claim and an
+# answer to the wrong question are among the errors that matter most in pharmacy.
 
 # %% [markdown]
 # A wrong dose offers a surface cue: our word-level tokenizer has never seen some of the tenfold
@@ -673,15 +679,16 @@ for name, row in probe_table.iloc[1:].iterrows():
 # Read the table row by row against the expert answer: `RM_prefers` and `judge_prefers` are the shares
 # of held-out scenarios where the probe scores higher than that scenario's expert answer. The judge
 # almost never prefers a probe to the expert answer; the printed lines list every probe that the
-# reward model prefers more often than the judge does, with how often. On average every probe scores
-# below the expert answer (the reward column), but not in every scenario. A sentence said three
-# times, a kind of repetition the reward model saw in training and barely punishes (section 6),
-# beats the expert answer in the most held-out scenarios, though fewer than half. An unsafe claim
-# put *in front of* a complete expert answer (the training pairs replaced the first sentence with
-# the claim instead) beats it almost as often, and so does the expert answer padded with two filler
-# sentences. Of the probes that remove something the training pairs taught it to look for (the
+# reward model prefers more often than the judge does, with how often. On average (the reward
+# column), the first sentence said three times and the unsafe claim in front of the expert answer
+# both score *above* the expert answer. A sentence said three times, a kind of repetition
+# the reward model saw in training and barely punishes (section 6), beats the expert answer in most
+# held-out scenarios, more than any other probe. An unsafe claim put *in front of* a complete expert
+# answer (the training pairs replaced the first sentence with the claim instead) beats it less
+# often, but still in many scenarios, and the expert answer padded with two filler sentences in
+# some. Of the probes that remove something the training pairs taught it to look for (the
 # escalation sentence, most of the answer), the escalation sentence alone beats the expert answer
-# in some scenarios and the bare key phrases rarely; the answer without its escalation never does.
+# rarely, and the bare key phrases and the answer without its escalation never do.
 # Whatever the reward model over-rates, PPO will
 # find and produce: this is the **proxy** problem that Gao, Schulman & Hilton (Scaling Laws for
 # Reward Model Overoptimization, ICML 2023) measured at scale, where optimising a learned reward
@@ -780,21 +787,22 @@ print(f"   for comparison, mean held-out gaps r_c - r_r smaller than that shift:
 
 # %% [markdown]
 # Three views, three answers, all measured above. Over the held-out answers, the reward goes with length
-# more than the judge's score does (both correlations are weak), and the reward model is less
+# more than the judge's score does (the reward moderately, the judge's score hardly at all), and
+# the reward model is less
 # accurate on the pairs
 # whose better answer is the *shorter* one, where a "longer is better" shortcut fails: two signs of
 # a length shortcut, although a correlation alone cannot say whether the model likes length or the
 # facts that come with it. The padding experiment holds the content fixed and adds only length, and
 # there, after a tiny rise for one filler sentence, the mean reward goes *down*: with `N_FILLER`
 # sentences it is lower in most scenarios (not all), by more on average than the mean gap the model
-# puts between an expert answer and one with a tenfold dose error or a repeated sentence (the
-# comparison line). The
+# puts between an expert answer and several of the flawed ones, a tenfold dose error and an unsafe
+# claim among them (the comparison line). The
 # `verbose` pairs taught it what this dataset's padding looks like (filler sentences in place of a
 # fact and the escalation), so it punishes these filler sentences harder than it punishes a dangerous
-# dose. The judge marks the padded answers down as well, but it still scores them above an answer
-# with an unsafe claim (the probe table); the reward model learned a trace of how the rejected
-# answers were made, not the principle "say what matters". A bias of this size, on most answers, is
-# a direction PPO can follow for hundreds of steps.
+# dose or an unsafe claim. The judge marks the padded answers down as well, but it still scores them
+# above an answer with an unsafe claim (the probe table); the reward model learned a trace of how
+# the rejected answers were made, not the principle "say what matters". A bias of this size, on
+# most answers, is a direction PPO can follow for hundreds of steps.
 
 # %% [markdown]
 # ## 8. The annotators disagree
@@ -920,13 +928,13 @@ print(f"held-out pairs ranked wrongly: {int(wrong.sum())}; on them the model's m
       f"answer is {p_hat[wrong].mean():.2f}")
 
 # %% [markdown]
-# The training loss keeps falling, but the held-out loss does not follow it: its minimum comes in
-# the second epoch, and after it the loss climbs again to end above that minimum and far above the
-# training loss (the lines and the plot above). The model fits its training pairs ever more closely, some of their wrong
-# labels included (the count of wrongly labelled pairs it ranks the way the label says), and is
-# **confidently wrong** on some new pairs, which the last line measures. The signal is modest and
-# noisy here. The held-out accuracy, which only counts which answer wins, shows even less of it
-# (its highest and final values differ by a few pairs); PPO
+# The training loss keeps falling, but the held-out loss does not follow it: its minimum comes
+# within the first epoch, and after it the loss climbs again to end above that minimum and far
+# above the training loss (the lines and the plot above). The model fits its training pairs ever
+# more closely, some of their wrong labels included (the count of wrongly labelled pairs it ranks
+# the way the label says), and is **confidently wrong** on some new pairs, which the last line
+# measures. The signal is modest and noisy here. The held-out accuracy, which only counts which
+# answer wins, shows even less of it (its highest and final values differ by a few pairs); PPO
 # does not look at rankings: it optimises the reward values themselves. Try `EPOCHS = 1`
 # and `EPOCHS = 6` in the parameters cell and compare the live run's held-out curves. The remedies
 # are InstructGPT's: fewer passes, and comparisons of one prompt kept together rather than
@@ -1068,12 +1076,12 @@ _ = check_majority_orientation(orient_by_majority)
 #   differences are meaningful.
 # - Trained for two epochs on a few hundred preference pairs and the three kinds of knowledge-base
 #   pairs, the reference reward model ranks most held-out pairs correctly (accuracy and
-#   interval in section 6), and it is over-confident: when it is sure, it is right less often than it
-#   says. Per flaw it ranks every held-out pair with a vague answer or a missing escalation correctly,
-#   almost every padded one, and most of those with a missing key fact, an off-topic answer, an
-#   unsafe claim or a repeated sentence, but only half of those with a wrong dose (with a mean gap
-#   close to 0).
-# - Its held-out loss is lowest during the second epoch and ends above that minimum while the training
+#   interval in section 6), and it is slightly over-confident: when it is sure, it is right a few
+#   points less often than it says. Per flaw it ranks every held-out pair with a missing key fact, a
+#   missing escalation or padding correctly, almost every vague one, and most of those with an
+#   off-topic answer, an unsafe claim or a repeated sentence (for the last two, the interval reaches
+#   down to a coin flip), but only half of those with a wrong dose (with a mean gap close to 0).
+# - Its held-out loss is lowest during the first epoch and ends above that minimum while the training
 #   loss keeps falling: a modest, noisy sign of the over-fitting InstructGPT warned of when correlated
 #   comparisons are trained as separate examples.
 # - It is a proxy: the probes of section 7 show answers it rates above what the gold judge thinks

@@ -792,8 +792,9 @@ print(f"  battles for a width of {close_gap:.0f} points: about {n_last * (width_
 #
 # - the **gold judge** (`course_utils/judge.py`), a transparent rubric that plays the expert pharmacist
 #   (key facts stated, unsafe claims, doses, escalation); its `overall` score lies between 0 and 1;
-# - the **reward model** of chapter 3, $r_\phi(x, y)$, learned from annotators' preferences. It is the
-#   judge that PPO optimises in chapter 5, and it is only a **proxy** for the first one.
+# - the **reward model** of chapter 3, $r_\phi(x, y)$, learned from annotators' preferences and from
+#   pairs built from the knowledge base. It is the judge that PPO optimises in chapter 5, and it is only
+#   a **proxy** for the first one.
 #
 # Each judge gives its own battle table in the arena format, and each table its own Bradley-Terry
 # ratings with bootstrap intervals, exactly as above (`course_utils.scorecard` builds the battles and
@@ -928,9 +929,10 @@ rank_table.round(1)
 # and the pairs they order oppositely) and on the *distances* (how far each judge puts the expert
 # answers above the best trained model, and whether their intervals are apart). Here the two judges
 # agree on the order: both put the expert answers first, then PPO, then SFT, with the base model
-# last, so Kendall's tau is 1. They disagree on the distances. The gold judge puts the expert
-# answers ahead of every trained model with the intervals apart, while PPO and SFT sit close together
-# with overlapping intervals: by the facts of each case, PPO is not measurably better than SFT here.
+# last, so Kendall's tau takes its largest possible value (the first printed line). They disagree on
+# the distances. The gold judge puts the expert answers ahead of every trained model with the intervals
+# apart, while PPO and SFT sit close together with overlapping intervals: by the facts of each case,
+# these intervals do not establish that PPO is better than SFT here.
 # The reward model does the opposite: it separates PPO from SFT with the intervals apart, and puts
 # PPO close behind the expert answers, inside overlapping intervals. On the same
 # battles, the reward model also gives the base model a much higher win rate than the gold judge

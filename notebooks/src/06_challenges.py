@@ -308,26 +308,31 @@ print(f"in units of the spread of the SFT policy's answers (proxy sd {sd_p:.2f},
 
 # %% [markdown]
 # Compare the two panels, with the printed lines. The proxy is noisy on held-out prompts (two answers per
-# prompt, and the reward model's scale is wide), but it rises: it climbs over the first half of the run,
-# then wanders a little below its highest value, and ends above where it started. The gold score has the
-# shape Gao et al. describe, in miniature: it rises to its best checkpoint early, at a small KL, then falls
-# back and wanders, and ends a little above the SFT policy's. The Gao fit finds that shape (the printed
-# line): a positive $a$ and $b$, with a peak inside the measured range. But the shape is drawn in noise:
-# the fitted gain at the peak is a fraction of one standard error of the gold score, the fall from the best
-# checkpoint carries the verdict printed above (within noise), and in units of the spread of the SFT
-# policy's answers (last line) the proxy has moved a third of a standard deviation, the gold score hardly
-# at all. On these sampled answers, PPO pushed the policy several nats away and raised the score it
-# optimises on new questions, without measurably raising the pharmacist's. The fit has two parameters and
+# prompt, and the reward model's scale is wide), but it rises: it climbs over the first two thirds of the
+# run to its highest value, then falls back a little, and ends well above where it started. The gold score
+# has the shape Gao et al. describe, in miniature: it rises to its best checkpoint early, at a small KL,
+# then falls, and ends below the SFT policy's. The Gao fit (the printed lines) has a positive $a$ and $b$,
+# but puts its peak before the first checkpoint after the start: the fitted curve turns down almost at
+# once and falls across the whole measured range. And the shape is drawn in noise: the fitted gain at the
+# peak is a fraction of one standard error of the gold score, the fall from the best checkpoint carries
+# the verdict printed above (within noise, though not by much), and in units of the spread of the SFT
+# policy's answers (last line) the proxy has moved up about half a standard deviation, the gold score down
+# about a quarter of one. On these sampled answers, PPO pushed the policy several nats away and raised the
+# score it optimises on new questions, while the pharmacist's score ended lower than it began, by less than
+# the fall from the best checkpoint, so within noise too. The fit has two parameters and
 # eight points, so read $a$ and $b$ as a description of this run, not as constants; PPO on a tiny model is
 # chaotic, and another seed gives another trajectory (exercise (d)). The large-β run stays close to the
-# reference (about one nat) throughout; its gold score is highest at its first checkpoint and then falls,
-# and its proxy falls with it; section 1.6 comes back to it. The ensemble run (purple) is section 1.6's too.
+# reference throughout (section 1.6 prints its KL at the end); its gold score is highest at its first
+# checkpoint and then settles back to about the SFT policy's, while its proxy rises, less far than the
+# hacked run's; section 1.6 comes back to it. The ensemble run (purple) is section 1.6's too.
 #
-# On its *own* training prompts, the proxy PPO optimises hardly climbs (PPO's diagnostics, smoothed over 8
-# iterations; each iteration sees four prompts, so the raw curve jumps from prompt to prompt). Compare the
-# first and the last eight iterations printed below the plot with the size of those jumps, and with the KL,
-# which grows: the hacked run's proxy ends about where it began, the large-β run's a little higher. The
-# ensemble run's proxy (the mean of its standardised members, on its own scale) creeps up:
+# On its *own* training prompts, the proxy PPO optimises climbs as well, unevenly (PPO's diagnostics,
+# smoothed over 8 iterations; each iteration sees four prompts, so the raw curve jumps from prompt to
+# prompt). Compare the first and the last eight iterations printed below the plot, and the KL, which
+# grows: the hacked run's proxy and the large-β run's end about equally far above where they began,
+# although the hacked run moved much further from the reference; its extra drift bought no extra proxy on
+# its own prompts. The ensemble run's proxy (the mean of its standardised members, on its own scale)
+# creeps up:
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -370,8 +375,8 @@ for label, row in (("best checkpoint", best), ("end of the run", end)):
 # costs gold score. Over-optimisation is the moment the second effect overtakes the first. In this run the
 # first effect showed early: at the best checkpoint humility (the escalation advice) and safety are up and
 # the other parts unchanged (first printed line). By the end of the run humility has risen further, but
-# medical accuracy and specificity are down a little, dose accuracy unchanged (second line): the gold
-# score's gain at the best checkpoint is mostly gone again.
+# medical accuracy and specificity have fallen, dose accuracy unchanged (second line): the gold score's
+# gain at the best checkpoint is gone, and the run ends below the SFT policy (section 1.3).
 #
 # ### 1.5 What the reward model learned to like
 #
@@ -384,9 +389,10 @@ words = R["hacked_words"]
 words.round(2)
 
 # %% [markdown]
-# What to look for: most of the words that grew are those of the escalation advice ("seek", "urgent",
-# "care", "prescriber", "contact", "your"), which the rubric rewards too, and some symptom words of the
-# warning signs ("breathlessness", "chest", "skin"), which it rewards only in the right case. The reward
+# What to look for: besides small linking words at the top of the list ("or", "as", "for", "if"), most of
+# the words that grew are those of the escalation advice ("seek", "urgent", "care", "prescriber",
+# "contact", "your"), which the rubric rewards too, and some symptom words of the warning signs ("chest",
+# "breathing"), which it rewards only in the right case. The reward
 # model learned from pairs in which the rejected answer lacked the escalation sentence, was vague, missed a
 # key fact or answered another case; "more of these words" is better on those pairs, and not always on
 # these answers. Here are the greedy answers of the SFT and of the hacked policy to the held-out questions
@@ -488,16 +494,18 @@ print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, str
 # held-out prompts, and the printed verdicts say which intervals exclude 0. In this run the gold score
 # lost to hacking is itself within noise (the line printed after the verdicts), so every $E$ here is
 # fragile. Then compare the KLs printed last. The strong KL penalty did hold the policy back: its run
-# ended about a nat from the reference, far closer than the hacked run, but its gold score ended a little
-# lower than the hacked run's (table above), and its interval contains 0. Early stopping kept the
+# ended far closer to the reference than the hacked run, with a gold score close to the SFT policy's and
+# above the hacked run's end (table above); its interval is the only one that excludes 0, but its lower
+# end lies close to 0 and the loss it wins back is itself within noise. Early stopping kept the
 # checkpoint printed in the plot's legend, where the validation gold score peaked; on the evaluation
-# prompts that checkpoint scores a little below the end of the hacked run, so its point estimate is
-# negative, and its interval contains 0: the validation prompts and the evaluation prompts do not agree
-# on which checkpoint is best, a sign that the differences between checkpoints are mostly noise. The
-# ensemble did worse: its policy travelled much further than the hacked one (the KLs printed last) and
-# ended with the lowest gold score of all, and its interval lies below 0, so here it made things worse.
-# Averaging three reward models trained on the same kind of pairs did not remove the blind spot they
-# share; on this seed the policy exploited it further.
+# prompts that checkpoint scores above the end of the hacked run, so its point estimate is
+# positive, but its interval contains 0. The validation prompts and the evaluation prompts do not agree
+# on which checkpoint is best (compare the two curves of the right panel), a sign that the differences
+# between checkpoints are mostly noise. The ensemble did worse: its policy travelled much further than
+# the hacked one (the KLs printed last) and ended with the lowest gold score of all, so its point estimate
+# is negative; its interval is very wide and contains 0, so this run cannot say whether it hurt. Averaging
+# three reward models trained on the same kind of pairs did not, here, stop the policy drifting from the
+# reference or keep its gold score up.
 #
 # ### 1.7 Live: a short run at a small β
 #
@@ -528,16 +536,16 @@ pd.DataFrame(rows).round(3)
 
 # %% [markdown]
 # A few iterations are the beginning of the hacked run: the KL printed above says how far the policy has
-# already moved from the reference (in the book's run, not measurably at the printed precision, though a
-# few greedy answers already changed: compare the two rows of the table). A
+# already moved from the reference (in the book's run, a small fraction of a nat, yet some greedy
+# answers already changed: compare the two rows of the table). A
 # handful of greedy answers is a noisy measure of where it stands; the cached run shows where the road leads.
 # Raise `LIVE_ITERATIONS` in the parameters cell to walk further.
 #
 # ### 1.8 Try it: β and run length
 #
 # The cached runs: pick β and how many iterations to show, and watch the Gao fit change. With few
-# checkpoints the fit is loose; at the large β the fit rests on a few checkpoints, all within about a nat
-# of the reference (section 1.6).
+# checkpoints the fit is loose; at the large β the fit rests on a few checkpoints, all close to the
+# reference (section 1.6 prints the KL at its end).
 
 # %% tags=["nbval-ignore-output"]
 # a widget: its output is live, not part of the book
@@ -756,13 +764,13 @@ print(f"SFT samples {sm.agree_sft_samples:.3f}; drifted policy (checkpoints {sm.
 # is right on most pairs; on two answers of the policy itself, which differ in many small ways instead of
 # one glaring flaw, it has less to go on. Compare the printed rates: over all the pairs of the run, it
 # agrees with the gold judge less often than on the preference pairs, though clearly above chance (the
-# interval excludes 0.5, and its upper end stays just below the preference-pair rate). On the SFT
-# policy's own samples it does worse than on the drifted checkpoints (few pairs each, see the plot), so
-# this run shows no further loss as the policy moves: the reward model's judgement transfers only in part
-# from the pairs we designed to the answers the policy writes, from the start. PPO climbs a score that,
-# among the answers it actually produces, tracks quality only loosely, and where it errs the policy can go
-# wherever the score's quirks lead it
-# (section 1.5).
+# interval excludes 0.5, and its upper end stays below the preference-pair rate). On the SFT policy's own
+# samples it does almost as well as on the preference pairs; on the drifted checkpoints it does much worse,
+# close to chance (few pairs at each checkpoint, so the points of the plot wander): in this run the reward
+# model's judgement largely transfers to the answers the policy writes at the start, and is lost as PPO
+# moves the policy away, exactly where PPO relies on it. PPO climbs a score that, among the answers it
+# ends up producing, tracks quality only loosely, and where it errs the policy can go wherever the
+# score's quirks lead it (section 1.5).
 #
 # **Mitigation: label on-policy data.** Pairs of the hacked run's own training answers (training prompts,
 # not the evaluation prompts) are labelled by the gold judge, standing in for new human labels, added to
@@ -781,11 +789,11 @@ print(f"{sm.n_onpolicy_pairs:.0f} on-policy pairs: agreement on the drifted poli
 # %% [markdown]
 # Whatever the point estimate, look at the interval: the on-policy labels (their number is printed above)
 # do not close the gap reliably, and here the retrained model agrees with the gold judge on the drifted
-# policy's pairs no better than before (the printed line; the interval contains 0). The interval is wide,
-# and closing the gap takes labels of the kind of answers the policy actually writes, round after round,
-# each one (in real life) a pharmacist's time. The last column checks whether the new pairs cost accuracy
-# on the old ones: here they did, the retrained model is right on fewer held-out preference pairs than
-# before (the printed line).
+# policy's pairs hardly more often than before (the printed line; the interval contains 0). The interval
+# is wide, and closing the gap takes labels of the kind of answers the policy actually writes, round
+# after round, each one (in real life) a pharmacist's time. The last column checks whether the new pairs
+# cost accuracy on the old ones: here they did, the retrained model is right on fewer held-out preference
+# pairs than before (the printed line).
 #
 # ## 4. Scalability
 #
@@ -1094,26 +1102,28 @@ _ = check_gao_fit(gao_fit)
 #
 # * A reward model is a proxy. Optimised hard (a tiny β, a long run), the policy moved several nats away
 #   and the proxy on sampled held-out answers rose, while the gold score, which PPO never sees, rose to an
-#   early best checkpoint, fell back and ended a little above the SFT policy's; on our models the gold
-#   score's movements are of the order of its noise (section 1.3 prints the fall in standard errors).
-#   Gao et al.'s law $d\,(a - b\log d)$, fitted to that curve, finds a peak inside the measured range, with
-#   a gain far smaller than the noise. Sections 1.4 and 1.5 show which parts of the gold score moved (more
-#   escalation advice, slightly less accuracy) and which words became more common.
+#   early best checkpoint, fell and ended below the SFT policy's; on our models the gold score's
+#   movements are of the order of its noise (section 1.3 prints the fall in standard errors).
+#   Gao et al.'s law $d\,(a - b\log d)$, fitted to that curve, puts its peak before the first checkpoint
+#   after the start, with a gain far smaller than the noise. Sections 1.4 and 1.5 show which parts of the
+#   gold score moved (more escalation advice, less accuracy and specificity) and which words became more
+#   common.
 # * A stronger KL penalty, early stopping on a held-out gold check, and an ensemble of reward models are
 #   measured as the share of the lost gold score they recover, each with an interval. With a loss within
 #   the noise of the gold score, the intervals are wide: a single percentage without its interval is
 #   not a number an experiment of this size can pin down. What it can tell is whether an interval
-#   excludes 0: here only the reward-model ensemble's does, and on the wrong side (its run drifted
-#   furthest and lost the most gold score). The strong KL penalty held the policy close to the reference,
-#   but did not measurably win back gold score.
+#   excludes 0: here only the strong KL penalty's does, barely, and it held the policy close to the
+#   reference, near the SFT policy's gold score; early stopping's interval contains 0. The ensemble's run
+#   drifted furthest and ended with the lowest gold score, but its interval is very wide and contains 0
+#   too.
 # * Random label noise costs a reward model accuracy, and with enough wrong labels one annotator's model
 #   falls to chance; majority voting (at three times the labelling cost) measurably won part of it back,
 #   a label-smoothed loss did not, and neither is free.
 # * A reward model ranks the pairs it was designed on better than the policy's own answers (though above
-#   chance over the whole run; in this run not worse on the drifted checkpoints than on the SFT policy's
-#   samples): that distribution shift is what reward hacking exploits. Labelling on-policy data is the
-#   standard remedy, and an expensive one; here the new labels did not measurably help, and cost accuracy on
-#   the old pairs.
+#   chance over the whole run; in this run close to chance on the drifted checkpoints, much worse than on
+#   the SFT policy's samples): that distribution shift is what reward hacking exploits. Labelling
+#   on-policy data is the standard remedy, and an expensive one; here the new labels did not measurably
+#   help, and cost accuracy on the old pairs.
 # * PPO keeps four models; memory and compute grow with $N$, and on real accelerators much of the time goes
 #   into sampling. Sharing the trunk and training fewer weights save most of the memory, at a cost in
 #   quality that must be measured (for our reward model, training only the last block cost some held-out

@@ -467,7 +467,7 @@ plt.show()
 # preferences than we have. Compare humility with medical accuracy in the gap table: SFT states most
 # key facts but escalates on only part of its answers, as its demonstrations did (only some of them end
 # with the escalation advice, chapter 2), so humility is its largest gap. PPO and GRPO close much of
-# that gap, and no stage reaches the accuracy or specificity target. The rubric
+# that gap, and none of the four reaches the accuracy or specificity target. The rubric
 # gives form without content very little: sentences that loop or drift to another drug cost points,
 # and an escalation earns nothing without a key fact. That is the honest picture of a tiny model, and
 # it is also why the course trains one: every number above can be traced to a line of code and a
@@ -564,11 +564,12 @@ diff_table
 
 # %% [markdown]
 # On the gold judge's overall score the answer is no: for PPO, DPO and GRPO alike the overall
-# interval contains 0 (the point estimates are small, of either sign). All three raised what the
+# interval contains 0 (the point estimates are small and slightly positive). All three raised what the
 # reward model pays for (its interval excludes 0), and all three raised humility by a supported margin:
 # they add the escalation advice that SFT, imitating uneven demonstrations, often leaves out; PPO and
-# GRPO by far more than DPO. The price shows in the other rows: PPO's accuracy and specificity fall
-# within the noise, GRPO's by a margin the intervals support, so the overall score does not move. How
+# GRPO by far more than DPO. The price shows in the other rows: PPO's and GRPO's accuracy and
+# specificity fall by a margin the intervals support (PPO's intervals only just exclude 0), DPO's
+# within the noise, so the overall score does not move. How
 # much each method moved the answers at all: the share of questions on which its answer differs from
 # SFT's word for word, and on which the gold judge's overall score differs. The table below shows that
 # DPO left most of SFT's answers unchanged, while PPO and GRPO changed a large share of them.
@@ -706,9 +707,11 @@ ranks
 # different one. Gao et al. (2023) measured at scale what happens when that gap is optimised: past some
 # point, optimising a learned reward makes the gold score fall. Chapter 6's hacked run, when its cache
 # is present, is that experiment at our scale: compare its two ranks with those of SFT, the policy it
-# started from. Here both leaderboards rank it above SFT, and the gold judge ranks it even higher than
-# the reward model does (the table above): on these held-out questions its gold score has not fallen,
-# so the divergence Gao et al. describe does not show.
+# started from. Here the reward model ranks it well above SFT (their intervals in the figure do not
+# overlap), while the gold judge ranks it just below SFT, with overlapping intervals (the table above);
+# its mean overall score in the scorecard is also lower than SFT's, though the intervals overlap there
+# too. The proxy rose and the gold score did not: the direction of the divergence Gao et al. describe,
+# although these held-out questions are too few to show that the gold score fell.
 #
 # Proxy and gold, stage by stage (mean reward-model score against mean gold-judge score):
 
@@ -777,9 +780,9 @@ case_rows[[*case_metrics, "reward", "words"]].rename(index=LABELS, columns=SHORT
 # reward-model column with the overall column: the reward model's score is what PPO and GRPO are paid
 # for an answer, and the verdicts show what each answer actually says. On this question SFT, PPO, DPO
 # and GRPO all give the expert answer word for word, and most other runs score the same in the table.
-# The base model drifts to other drugs (ramipril, trimethoprim, methotrexate) and scores 0; chapter 6's
-# strong-KL run and PPO without SFT score lower (the table gives their humility and accuracy), and the
-# reward model scores PPO without SFT above the expert answer on this question.
+# The base model drifts to other drugs (ramipril, trimethoprim, methotrexate) and scores 0; PPO without
+# SFT also scores 0 on every metric, and the reward model scores it above the base model's answer but
+# far below the expert answer on this question (the table).
 # The wording is held out but the case is not: SFT reproduces the answer it was trained on for this
 # case (section 12, test-set leakage), so this question shows what SFT learned, not what the later
 # stages changed. The base model's answer is what a pharmacist would have to correct.
@@ -903,11 +906,14 @@ print(f"gold overall, base -> SFT: {gain_sft:+.3f}; SFT -> the best of PPO, DPO 
 # methods trained from it. At this scale the first step carries the whole gain on the overall score:
 # the second is small, and section 5's paired intervals cannot tell PPO, DPO or GRPO from SFT on it.
 # The ablations say the same from the other side. Without SFT, PPO ends far below the full pipeline (the
-# interval excludes 0), with a reward-model score barely above the base model's: a scalar reward alone
-# does not teach the base model to answer. SFT alone cannot be told from the full pipeline on the
-# overall score, and neither can PPO against the noisy reward model (its point estimate is a little
-# lower). That reward model's held-out accuracy is clearly below the clean one's (the difference is
-# printed above), yet its PPO run moved away from SFT (its final KL is printed) and, like the clean
+# interval excludes 0), with a mean reward-model score on the held-out questions even below the base
+# model's. On its own training prompts the reward model's score climbed while the gold judge stayed
+# near 0 and fewer and fewer answers ended (the figure above): it found what the reward model pays for
+# in unfinished text, not answers. A scalar reward alone does not teach the base model to answer. SFT
+# alone cannot be told from the full pipeline on the overall score, and neither can PPO against the
+# noisy reward model (its point estimate is even a little higher). That reward model's held-out
+# accuracy is lower than the clean one's (the difference is printed above, though the two intervals
+# overlap), yet its PPO run moved away from SFT (its final KL is printed) and, like the clean
 # run, raised humility (the scorecard): here the escalation advice survived the noisy
 # labels. What the reward model and PPO add here is that escalation, measured as humility in section 5,
 # and not a higher overall score: it is disappointing for the overall score, and it is what the
@@ -919,7 +925,8 @@ print(f"gold overall, base -> SFT: {gain_sft:+.3f}; SFT -> the best of PPO, DPO 
 # call any difference an improvement or a loss. None of this says the reward model and PPO are useless
 # in general: each stage targets a different problem, and only an independent evaluation tells you
 # whether it solved it. Here it says that SFT taught the answers, and that the stages after it added
-# the escalation SFT's uneven demonstrations left out, without raising the overall score.
+# the escalation SFT's uneven demonstrations left out, without raising the overall score (and, for PPO
+# and GRPO, at some cost in accuracy and specificity, section 5).
 
 # %% [markdown]
 # ## 9. The pipeline at a glance
@@ -928,7 +935,7 @@ print(f"gold overall, base -> SFT: {gain_sft:+.3f}; SFT -> the best of PPO, DPO 
 # |---|---|---|---|---|
 # | pretraining | domain text (notes, leaflets, textbook sentences) | $-\sum_t \log P(w_t \mid w_{<t})$ | vocabulary, grammar, which words go together | answering a question; ending an answer; telling a true sentence from a frequent one |
 # | SFT | expert demonstrations (question → answer) | $-\sum_t \log \pi(y^*_t \mid x, y^*_{<t})$ on the answer tokens | the answer format, escalation (as often as demonstrated), stopping | anything not demonstrated; knowing which of its own answers are wrong |
-# | reward model | preference pairs, labelled by (noisy) annotators | $-\log\sigma(r_c - r_r)$ | a score for *any* answer, including new ones | its own blind spots: annotator noise, length bias, facts it cannot check |
+# | reward model | preference pairs, labelled by (noisy) annotators, and pairs built from the knowledge base | $-\log\sigma(r_c - r_r)$ | a score for *any* answer, including new ones | its own blind spots: annotator noise, length bias, facts it cannot check |
 # | PPO | the policy's own answers, scored by the reward model | clipped surrogate $+\ \beta\,\mathrm{KL}(\pi \,\|\, \pi_\text{ref})$ | raises what the reward model rewards, without new demonstrations | what the reward model cannot see; knowledge the model never had; it can exploit the proxy |
 # | DPO (ch. 8) | the preference pairs themselves | $-\log\sigma\big(\beta \log\frac{\pi(y_c)}{\pi_\text{ref}(y_c)} - \beta \log\frac{\pi(y_r)}{\pi_\text{ref}(y_r)}\big)$ | learns from preferences without a reward model or sampling | labels it never saw; answers unlike the pairs' |
 # | GRPO (ch. 8) | groups of the policy's own answers, scored by the reward model | PPO's clipped surrogate with group-relative advantages, $+\ \beta\,\mathrm{KL}$ | PPO's job without a value function | the same blind spots of the reward model as PPO |
@@ -1230,7 +1237,7 @@ print("targets met by PPO, DPO or GRPO: " + "; ".join(
 #   side by side in section 8. SFT carries the whole gain in the overall score; PPO, DPO and GRPO do
 #   not move it by a margin the intervals support, nor does a noisy reward model, and PPO without SFT
 #   fails. What they do change, measured, is the escalation: all three raise humility (PPO and GRPO by
-#   far more than DPO), while GRPO loses accuracy and specificity. Each
+#   far more than DPO), while PPO and GRPO lose some accuracy and specificity. Each
 #   damaged stage (no SFT, noisy labels) is measured by the independent judge, not by the reward it was
 #   trained on.
 # - Our models are tiny and short of the course's targets: short on accuracy and specificity, SFT and DPO

@@ -354,12 +354,12 @@ vs_one.round(3)
 # reward model's error, made visible by selection. Gao et al. (2023) measured this on large models:
 # with a learned proxy, the gold score of best-of-n first rises with $n$ and then falls, because a
 # larger $n$ finds more answers that exploit the proxy's blind spots (over-optimisation, chapter 6).
-# Here the reward model's score of the chosen answer rises with every $n$, while the gold score wanders:
-# it is highest at the $n$ printed above, and by the larger $n$ it falls below plain sampling
-# ($n = 1$): the rise-then-fall shape Gao et al. describe. The paired intervals above support only its
-# first step: against $n = 1$ they show a gold gain at the $n$ printed there and no gold
-# loss at any $n$, so beyond that, selection bought reward-model score and no gold score we can
-# measure. The oracle shows that good answers are among the samples; the
+# Here the reward model's score of the chosen answer rises with every $n$, while the gold score rises
+# only at first: it is highest at the $n$ printed above and falls at every larger $n$ in the table,
+# though it stays above plain sampling ($n = 1$): a mild form of the rise-then-fall shape Gao et al.
+# describe. The paired intervals above support only the rise: against $n = 1$ they show a gold gain at
+# the $n$ printed there and no gold loss at any $n$, so beyond that, selection bought reward-model
+# score and no gold score we can measure. The oracle shows that good answers are among the samples; the
 # more samples the reward model chooses from, the further its choice falls behind the oracle's.
 #
 # ## 3. GRPO: PPO without a critic
@@ -567,15 +567,16 @@ print("gold differences to SFT that the paired intervals support: " + (", ".join
 # Read the two panels together. The right one is what each method optimised (or selected for); the
 # left one is what we care about, which no method ever saw. Points far to the right paid a large KL;
 # points high on the right panel but not on the left bought reward-model score that the gold judge
-# does not confirm. Here the two rankings disagree: best-of-64 and best-of-16 top the reward model but
-# are last on the gold judge, below the SFT model and every trained policy, and plain sampling
-# (best-of-1) is last on the reward model and near the bottom on the gold judge. DPO is first on the
-# gold judge, with the smallest KL, the least training compute and the smallest reward-model gain of
-# the trained policies. PPO and GRPO bought much more reward-model
-# score with a KL of a few nats; on the gold judge PPO sits a little above SFT and GRPO a little below.
-# Best-of-4 is level with SFT at several times the answer-time compute of a greedy answer. The paired
-# intervals printed earlier support no gold gain over the SFT model for any method, and one gold loss:
-# plain sampling (best-of-1), which scores below the SFT model's greedy answers.
+# does not confirm. Here the two rankings disagree: best-of-64 and best-of-16 top the reward model, but
+# on the gold judge best-of-16 sits below every trained policy and level with SFT, and best-of-64
+# below the SFT model too; plain sampling (best-of-1) is last on both. Best-of-4 is first on the gold
+# judge, at several times the answer-time compute of a greedy answer. The three trained policies sit
+# close together on the gold judge, a little above SFT; DPO has the smallest KL, the least training
+# compute and the smallest reward-model gain of them, while PPO and GRPO bought much more reward-model
+# score with a KL of a few nats (GRPO's the larger). The gold-KL frontier printed above holds SFT, DPO
+# and best-of-4. Yet the paired intervals printed earlier support no gold gain over the SFT model for
+# any method, best-of-4 included, and one gold loss: plain sampling (best-of-1), which scores below
+# the SFT model's greedy answers.
 #
 # One question in full, every method's answer:
 
@@ -766,8 +767,9 @@ for _, row in bon.iterrows():
 # Both costs are visible. On its training prompts about a third of GRPO's groups carried no signal; on
 # the held-out questions a smaller share of groups of the same size, drawn from the SFT model, would
 # score all alike, though still a sizeable one. A group-relative method learns only from questions on
-# which the model's answers still differ. Best-of-n's cost at answer time grows in proportion to $n$,
-# and at every $n$ it bought reward-model score, not a gold gain over the SFT model the intervals support.
+# which the model's answers still differ. Best-of-n's cost at answer time grows in proportion to $n$;
+# at every $n$ above 1 it bought reward-model score the intervals support, and at no $n$ a gold gain
+# over the SFT model they support.
 #
 # ## 7. Exercises
 #
@@ -863,9 +865,9 @@ _ = check_best_of_n_mean(best_of_n_mean)
 #   the intervals; the one supported difference is a loss, for plain sampling (best-of-1). DPO barely
 #   moved from the SFT model (small KL); PPO and GRPO moved further (a KL of a few nats), raised the
 #   reward-model score and the length of their answers, and still sit level with SFT on the gold judge
-#   (chapter 7 shows what they changed: more escalation advice, and for GRPO less accuracy). Best-of-n at
-#   larger $n$ raised the reward-model score by a margin the intervals support, at a large cost in
-#   compute, without a gold gain they support.
+#   (chapter 7 shows what they changed: more escalation advice, less accuracy and specificity).
+#   Best-of-n at larger $n$ raised the reward-model score by a margin the intervals support, at a large
+#   cost in compute, without a gold gain over SFT they support (its gold score peaks at a small $n$).
 # - Every method that uses the reward model (PPO, GRPO, best-of-n) can only be as good as the reward
 #   model lets it be; DPO avoids the reward model but not the limits of the preference data.
 #
