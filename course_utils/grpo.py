@@ -70,18 +70,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import runtime
 from .losses import kl_penalty, kl_penalty_backward, ppo_clip_loss, token_logprobs_backward
 from .model import TinyGPT
 from .optim import AdamW
 from .progress import Progress
 from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, end_of_iteration, judge_score,
-                      minibatch_updates, prompt_items, quiet_update, run_warning,
+                      minibatch_updates, quiet_update, run_warning, start_run,
                       sample_diagnostics, warn_extreme_settings)
 from .runtime import single_threaded_blas
 from .sampling import RewardModelLike, Samples, policy_logprobs, sample_and_score
 from .tokenizer import VocabularyTokenizer
-from .training import encode_sft
 
 __all__ = [
     "GRPOConfig",
@@ -276,19 +274,14 @@ def train_grpo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok
     ``RuntimeWarning`` and the weights of the last good iteration; so does a KL to the
     reference above ``max_kl``.
     """
-    runtime.configure()                   # glibc keeps the freed temporaries of each iteration (runtime.py)
     cfg = config or GRPOConfig()
-    texts, scen = prompt_items(prompts, scenarios)
-    if not texts:
-        raise ValueError("no prompts to train on")
-    prompt_ids = [encode_sft(tok, t)[0] for t in texts]
-    rng = np.random.default_rng(cfg.seed)
+    scen, prompt_ids, rng = start_run(tok, prompts, scenarios, cfg.seed)
     opt = AdamW(policy.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     message = warn_extreme_settings(cfg.kl_coef, cfg.clip_eps, cfg.lr)
     if cfg.group_size == 1:
         message = run_warning("group_size = 1: every answer is its own group, every advantage is 0 and nothing is "
                               "learned (only the KL term pulls towards the reference).")
-    cycler = PromptCycler(len(texts), rng)
+    cycler = PromptCycler(len(prompt_ids), rng)
     rows, stopped = [], False
     with Progress(cfg.iterations, desc, display=None if progress else False) as bar, single_threaded_blas():
         for it in range(1, cfg.iterations + 1):

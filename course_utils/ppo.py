@@ -80,7 +80,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import data, runtime
+from . import data
 from .advantages import gae, whiten
 from .bandit import bandit_ppo, kl_optimal_policy  # noqa: F401  (re-exported: chapter 5 imports them here)
 from .losses import (entropy, entropy_backward, kl_penalty, ppo_clip_loss, token_logprobs_backward,
@@ -91,7 +91,7 @@ from .paths import save_log
 from .progress import Progress
 from .reward import load_reward_model
 from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, end_of_iteration, judge_score,
-                      minibatch_updates, prompt_items, quiet_update, run_warning,
+                      minibatch_updates, quiet_update, run_warning, start_run,
                       sample_diagnostics, warn_extreme_settings)
 from .runtime import one_blas_thread, single_threaded_blas  # single_threaded_blas: re-exported (public here)
 from .sampling import (  # noqa: F401  (answer_logprobs, sample_answers: re-exported)
@@ -104,7 +104,6 @@ from .sampling import (  # noqa: F401  (answer_logprobs, sample_answers: re-expo
     sample_batch,
 )
 from .tokenizer import VocabularyTokenizer
-from .training import encode_sft
 
 __all__ = [
     "PPOConfig",
@@ -456,13 +455,8 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     a non-finite loss, gradient or weight stops the run with a ``RuntimeWarning`` and the
     weights of the last good iteration; so does a KL to the reference above ``max_kl``.
     """
-    runtime.configure()                   # glibc keeps the freed temporaries of each iteration (runtime.py)
     cfg = config or PPOConfig()
-    texts, scen = prompt_items(prompts, scenarios)
-    if not texts:
-        raise ValueError("no prompts to train on")
-    prompt_ids = [encode_sft(tok, t)[0] for t in texts]
-    rng = np.random.default_rng(cfg.seed)
+    scen, prompt_ids, rng = start_run(tok, prompts, scenarios, cfg.seed)
     value_head = value_head or ValueHead(policy.config.d_model, policy.dtype)
     params = {**policy.params, **value_head.params}               # one optimiser for both heads and the trunk
     opt = AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -472,7 +466,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     message = warn_extreme_settings(cfg.kl_coef, cfg.clip_eps, cfg.lr)
 
     n_prompts = cfg.batch_size // cfg.samples_per_prompt
-    cycler = PromptCycler(len(texts), rng)
+    cycler = PromptCycler(len(prompt_ids), rng)
     score_norm = _score_normalisation(cfg, score_norm, policy, reward_model, tok, prompt_ids)
     rows, stopped = [], False
     with Progress(cfg.iterations, desc, display=None if progress else False) as bar, single_threaded_blas():

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import data
+from . import data, runtime
 from .judge import judge_answer
 from .losses import masked_mean
 from .model import TinyGPT
 from .optim import AdamW, clip_grad_norm
+from .training import encode_sft
 
 __all__ = [
     "OnPolicyConfig",
@@ -154,6 +155,19 @@ def prompt_items(prompts: Sequence[str] | Sequence[Mapping], scenarios) -> tuple
             lookup = scenarios if isinstance(scenarios, Mapping) else {s["id"]: s for s in scenarios}
         scen.append(lookup[sid])
     return texts, scen
+
+
+def start_run(tok, prompts: Sequence[str] | Sequence[Mapping], scenarios,
+              seed: int) -> tuple[list[dict | None], list[list[int]], np.random.Generator]:
+    """What a PPO or a GRPO run does first: set the process up for a training loop (``runtime.configure``),
+    read the prompts (:func:`prompt_items`; ValueError if there are none) and encode them as SFT
+    prompts. Returns (the scenario of each prompt or None, the prompts' token ids, the run's generator
+    seeded by ``seed``)."""
+    runtime.configure()                   # glibc keeps the freed temporaries of each iteration (runtime.py)
+    texts, scen = prompt_items(prompts, scenarios)
+    if not texts:
+        raise ValueError("no prompts to train on")
+    return scen, [encode_sft(tok, t)[0] for t in texts], np.random.default_rng(seed)
 
 
 def run_warning(msg: str, stacklevel: int = 3) -> str:
