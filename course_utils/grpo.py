@@ -74,9 +74,9 @@ from .losses import kl_penalty, kl_penalty_backward, ppo_clip_loss, token_logpro
 from .model import TinyGPT
 from .optim import AdamW
 from .progress import Progress
-from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, end_of_iteration, judge_score,
-                      minibatch_updates, quiet_update, run_warning, start_run,
-                      sample_diagnostics, warn_extreme_settings)
+from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, diagnostics_table, end_of_iteration,
+                      judge_score, minibatch_updates, quiet_update, run_warning, sample_diagnostics, start_run,
+                      warn_extreme_settings)
 from .runtime import single_threaded_blas
 from .sampling import RewardModelLike, Samples, policy_logprobs, sample_and_score
 from .tokenizer import VocabularyTokenizer
@@ -303,6 +303,4 @@ def train_grpo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok
             if stop:
                 message, stopped = stop, True
                 break
-    diagnostics = pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
-    diagnostics.attrs.update(stopped=stopped, message=message)
-    return policy, diagnostics
+    return policy, diagnostics_table(rows, DIAGNOSTIC_COLUMNS, stopped, message)

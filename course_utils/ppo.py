@@ -90,9 +90,9 @@ from .optim import AdamW
 from .paths import save_log
 from .progress import Progress
 from .reward import load_reward_model
-from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, end_of_iteration, judge_score,
-                      minibatch_updates, quiet_update, run_warning, start_run,
-                      sample_diagnostics, warn_extreme_settings)
+from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, diagnostics_table, end_of_iteration,
+                      judge_score, minibatch_updates, quiet_update, run_warning, sample_diagnostics, start_run,
+                      warn_extreme_settings)
 from .runtime import one_blas_thread, single_threaded_blas  # single_threaded_blas: re-exported (public here)
 from .sampling import (  # noqa: F401  (answer_logprobs, sample_answers: re-exported)
     RewardModelLike,
@@ -496,9 +496,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
             if stop:
                 message, stopped = stop, True
                 break
-    diagnostics = pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
-    diagnostics.attrs.update(stopped=stopped, message=message)
-    return policy, diagnostics
+    return policy, diagnostics_table(rows, DIAGNOSTIC_COLUMNS, stopped, message)
 
 
 def _score_normalisation(cfg: PPOConfig, given: tuple[float, float] | None, policy: TinyGPT,

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from . import data, runtime
 from .judge import judge_answer
@@ -168,6 +169,13 @@ def start_run(tok, prompts: Sequence[str] | Sequence[Mapping], scenarios,
     if not texts:
         raise ValueError("no prompts to train on")
     return scen, [encode_sft(tok, t)[0] for t in texts], np.random.default_rng(seed)
+
+
+def diagnostics_table(rows: Sequence[Mapping], columns: Sequence[str], stopped: bool, message: str) -> pd.DataFrame:
+    """A run's diagnostics: one row per iteration, ``attrs`` holding ``stopped`` and ``message``."""
+    table = pd.DataFrame(list(rows), columns=list(columns))
+    table.attrs.update(stopped=stopped, message=message)
+    return table
 
 
 def run_warning(msg: str, stacklevel: int = 3) -> str:
