@@ -31,8 +31,7 @@ from course_utils import checkpoints, data, reward  # noqa: E402
 from course_utils.model import TinyGPT  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "reward_pairs_results.jsonl"
-KINDS = {"case": data.case_contrast_pairs, "escalation": data.escalation_contrast_pairs,
-         "flaw": data.flaw_contrast_pairs}
+KINDS = dict(zip(("case", "escalation", "flaw"), data.CONTRAST_KINDS))   # command-line name -> data.CONTRAST_KINDS key
 
 
 def run(kinds: list[str], seed: int) -> dict:
@@ -42,7 +41,7 @@ def run(kinds: list[str], seed: int) -> dict:
     prefs = data.load_preferences()
     train = [p for p in prefs if p["split"] == "train"]
     for kind in kinds:
-        train += KINDS[kind](kb)
+        train += data.CONTRAST_KINDS[KINDS[kind]](kb)
     test = [p for p in prefs if p["split"] == "test"]
     cfg = replace(reward.DEFAULT_CONFIG, seed=seed)
     rm = reward.RewardModel(TinyGPT.load(checkpoints.CHECKPOINT_DIR / "sft.npz"), seed=cfg.seed)

@@ -502,8 +502,8 @@ def calibration(rm: RewardModel, tok: VocabularyTokenizer, pairs: Sequence[Mappi
 def build_reward_checkpoint(tok: VocabularyTokenizer, out_dir: Path, progress: bool = False,
                             config: RewardConfig | None = None) -> Path:
     """Chapter 3's reward model: ``sft.npz`` from ``out_dir`` + a new head, trained with
-    ``DEFAULT_CONFIG`` on the pairs of the ``train`` split and the "which case?" pairs of
-    ``data.contrast_pairs`` ("which case?" and "does it escalate?"); writes ``out_dir / "reward.npz"``."""
+    ``DEFAULT_CONFIG`` on the pairs of the ``train`` split and the knowledge-base pairs of
+    ``data.contrast_pairs`` (every kind of ``data.CONTRAST_KINDS``); writes ``out_dir / "reward.npz"``."""
     cfg = config or DEFAULT_CONFIG
     out_dir = Path(out_dir)
     rm = RewardModel(TinyGPT.load(out_dir / "sft.npz"), seed=cfg.seed)

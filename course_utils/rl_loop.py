@@ -47,6 +47,9 @@ __all__ = [
     "restore_if_broken",
     "kl_limit_reached",
     "sample_diagnostics",
+    "start_run",
+    "end_of_iteration",
+    "diagnostics_table",
 ]
 
 

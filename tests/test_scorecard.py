@@ -291,7 +291,7 @@ def test_build_scorecard_cache_on_tiny_models(tmp_path):
                                                                    "sft": n_eval}
     rms = cache["reward_models"].set_index("reward_model")
     n_train = rms.loc["noisy", "train_pairs"]
-    n_prefs = sum(p["split"] == "train" for p in data.load_preferences())   # + the "which case?" pairs, as the
+    n_prefs = sum(p["split"] == "train" for p in data.load_preferences())   # + the knowledge-base pairs, as the
     assert n_train == n_prefs + len(data.contrast_pairs(data.load_scenarios()))   # reference model
     assert rms.loc["noisy", "flipped"] == round(scorecard.NOISE_RATE * n_train)
     assert rms.loc["clean", "flipped"] == 0

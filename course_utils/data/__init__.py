@@ -110,6 +110,7 @@ from .knowledge import (
 )
 from .preferences import (
     ANNOTATORS,
+    CONTRAST_KINDS,
     CONTRASTS_PER_WORDING,
     FLAW_CONTRASTS_PER_WORDING,
     N_FEATURED_PAIRS,

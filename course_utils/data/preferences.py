@@ -242,12 +242,8 @@ def case_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0,
         for w, prompt in enumerate(training_wordings(s)):
             for k in rng.permutation(len(pool))[:per_wording]:
                 rejected = expert_response(pool[int(k)])
-                pairs.append({
-                    "id": f"CASE-{s['id']}-{w + 1}-{pool[int(k)]['id']}", "scenario_id": s["id"],
-                    "category": s["category"], "split": "train", "prompt": prompt, "chosen": chosen,
-                    "rejected": rejected, "flaw": "off_topic",
-                    "votes": [a.vote(rng, "off_topic", chosen, rejected) for a in ANNOTATORS], "featured": False,
-                })
+                pairs.append(_pair_record(f"CASE-{s['id']}-{w + 1}-{pool[int(k)]['id']}", s, "train", prompt,
+                                          "off_topic", chosen, rejected, rng))
     return pairs
 
 
@@ -267,11 +263,8 @@ def escalation_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0) -> li
         rng = _rng(seed, "escalation-contrast", s["id"])
         chosen, rejected = expert_response(s), s["answer"]
         for w, prompt in enumerate(training_wordings(s)):
-            pairs.append({
-                "id": f"ESC-{s['id']}-{w + 1}", "scenario_id": s["id"], "category": s["category"], "split": "train",
-                "prompt": prompt, "chosen": chosen, "rejected": rejected, "flaw": "no_escalation",
-                "votes": [a.vote(rng, "no_escalation", chosen, rejected) for a in ANNOTATORS], "featured": False,
-            })
+            pairs.append(_pair_record(f"ESC-{s['id']}-{w + 1}", s, "train", prompt, "no_escalation", chosen, rejected,
+                                      rng))
     return pairs
 
 
@@ -307,11 +300,18 @@ def flaw_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0,
     return pairs
 
 
+#: The kinds of knowledge-base pairs, by the question each asks, with the function that builds them.
+CONTRAST_KINDS: dict[str, Callable[..., list[dict]]] = {
+    "which case?": case_contrast_pairs,
+    "does it escalate?": escalation_contrast_pairs,
+    "what is wrong inside it?": flaw_contrast_pairs,
+}
+
+
 def contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0) -> list[dict]:
-    """The pairs the reward model trains on besides ``build_preferences``' training split: the "which
-    case?", the "does it escalate?" and the "what is wrong inside it?" pairs (train-split cases only)."""
-    return (case_contrast_pairs(scenarios, seed) + escalation_contrast_pairs(scenarios, seed)
-            + flaw_contrast_pairs(scenarios, seed))
+    """The pairs the reward model trains on besides ``build_preferences``' training split: every kind of
+    :data:`CONTRAST_KINDS`, in that order (train-split cases only)."""
+    return [p for build in CONTRAST_KINDS.values() for p in build(scenarios, seed)]
 
 
 def preference_stats(pairs: Sequence[Mapping]) -> dict[str, float]:

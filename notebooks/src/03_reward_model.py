@@ -367,11 +367,9 @@ plt.show()
 live_rm, rm = rm, load_reward_model(dtype="float64")
 ref_log = checkpoints.load_log("reward")
 ref_ev = ref_log.dropna(subset=["eval_accuracy"])
-contrast_pairs = data.contrast_pairs(data.load_scenarios())
-kinds = {"which case?": data.case_contrast_pairs, "does it escalate?": data.escalation_contrast_pairs,
-         "what is wrong inside it?": data.flaw_contrast_pairs}
-n_kind = {kind: len(build(data.load_scenarios())) for kind, build in kinds.items()}
-assert sum(n_kind.values()) == len(contrast_pairs)
+by_kind = {kind: build(data.load_scenarios()) for kind, build in data.CONTRAST_KINDS.items()}
+contrast_pairs = [p for pairs in by_kind.values() for p in pairs]     # = data.contrast_pairs(...)
+n_kind = {kind: len(pairs) for kind, pairs in by_kind.items()}
 print("reference recipe (reward.DEFAULT_CONFIG): " + ", ".join(f"{k}={v}" for k, v in asdict(DEFAULT_CONFIG).items()))
 print(f"reference data: {len(train_pairs)} training pairs + "
       + " + ".join(f"{n} '{kind}' pairs" for kind, n in n_kind.items())
