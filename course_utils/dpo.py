@@ -72,7 +72,7 @@ from .rl_loop import params_finite, run_warning
 from .runtime import single_threaded_blas
 from .sampling import answer_batch, policy_logprobs
 from .tokenizer import VocabularyTokenizer
-from .training import encode_sft
+from .training import encode_sft, shuffled_batches
 
 __all__ = [
     "DPOConfig",
@@ -90,29 +90,22 @@ __all__ = [
 # ============================================================================ configuration
 @dataclass
 class DPOConfig:
-    """Every knob of a DPO run.
-
-    epochs: passes over the (oriented) training pairs.  batch_size: pairs per step.
-    lr: peak AdamW learning rate (linear warm-up over ``warmup`` steps, then cosine decay to
-    ``min_lr_ratio · lr``, as for the reward model).  weight_decay, grad_clip: AdamW's decay
-    and the global gradient-norm clip (0 = no clip).  beta: β.  label: ``"majority"`` or
-    ``"gold"`` (``reward.orient_pairs``).  eval_every: evaluate the held-out pairs every this
-    many steps (and after each epoch's last step; 0 = only then).  seed: the pair order.
+    """Every knob of a DPO run. The learning rate warms up and decays as the reward model's does.
 
     β < 0 and β = 0 are accepted (``train_dpo`` warns): they are the learner's experiments.
     """
 
-    epochs: int = 2
-    batch_size: int = 16
-    lr: float = 1e-4
-    beta: float = 0.1
-    warmup: int = 4
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    label: str = "majority"
-    eval_every: int = 4
-    seed: int = 0
+    epochs: int = 2             # passes over the (oriented) training pairs
+    batch_size: int = 16        # pairs per step
+    lr: float = 1e-4            # peak AdamW learning rate
+    beta: float = 0.1           # β, how far the policy may move from π_ref
+    warmup: int = 4             # steps of linear warm-up
+    min_lr_ratio: float = 0.1   # the cosine decay ends at min_lr_ratio · lr
+    weight_decay: float = 0.0   # AdamW decoupled weight decay
+    grad_clip: float = 1.0      # global gradient-norm clip (0 = none)
+    label: str = "majority"     # "majority" or "gold" (reward.orient_pairs)
+    eval_every: int = 4         # score the held-out pairs every this many steps and after each epoch (0 = only then)
+    seed: int = 0               # pair order
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or self.warmup < 0 or self.eval_every < 0:
@@ -293,40 +286,33 @@ def train_dpo(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, pairs: Se
         eval_ref = pair_logprobs(ref, tok, held_out) if held_out else None   # π_ref is frozen: once
     opt = AdamW(policy.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
-    n_batches = math.ceil(len(data) / cfg.batch_size)
-    total = cfg.epochs * n_batches
+    total = cfg.epochs * math.ceil(len(data) / cfg.batch_size)
     good = policy.state_dict()                                        # the weights that last gave a finite loss
-    rows, stopped, step = [], False, 0
+    rows, stopped = [], False
     with Progress(total, desc, display=None if progress else False) as bar, single_threaded_blas():
-        for epoch in range(1, cfg.epochs + 1):
-            order = rng.permutation(len(data))
-            for b in range(n_batches):
-                step += 1
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                tokens, mask = encode_pairs(tok, [data[i] for i in idx])
-                lr = lr_schedule(step - 1, cfg.lr, cfg.warmup, total, cfg.lr * cfg.min_lr_ratio)
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    ref_seq, _ = sequence_logprobs(ref, tokens, mask)  # log π_ref on the same batch layout
-                ref._cache = None
-                snapshot = policy.state_dict()
-                entries, failed = _step(policy, opt, tokens, mask, ref_seq, cfg, lr)
-                row = {"epoch": epoch, "step": step, "lr": lr, **entries}
-                rows.append(row)
-                if math.isfinite(entries["loss"]):
-                    good = snapshot
-                if failed:
-                    policy.load_state_dict(good)
-                    message = run_warning(f"DPO stopped at step {step}: the {failed} became infinite or NaN "
-                                          "(the learning rate is probably too large). The weights that last gave a "
-                                          "finite loss are kept.")
-                    stopped = True
-                    break
-                if held_out and (b == n_batches - 1 or (cfg.eval_every and step % cfg.eval_every == 0)):
-                    ev = evaluate_dpo(policy, None, tok, held_out, cfg.beta, eval_ref)
-                    row.update(eval_loss=ev["loss"], eval_accuracy=ev["accuracy"], eval_margin=ev["margin"])
-                bar.update(loss=row["loss"], acc=row["accuracy"])
-            if stopped:
+        for epoch, step, idx, epoch_end in shuffled_batches(len(data), cfg.batch_size, cfg.epochs, rng):
+            tokens, mask = encode_pairs(tok, [data[i] for i in idx])
+            lr = lr_schedule(step - 1, cfg.lr, cfg.warmup, total, cfg.lr * cfg.min_lr_ratio)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                ref_seq, _ = sequence_logprobs(ref, tokens, mask)      # log π_ref on the same batch layout
+            ref._cache = None
+            snapshot = policy.state_dict()
+            entries, failed = _step(policy, opt, tokens, mask, ref_seq, cfg, lr)
+            row = {"epoch": epoch, "step": step, "lr": lr, **entries}
+            rows.append(row)
+            if math.isfinite(entries["loss"]):
+                good = snapshot
+            if failed:
+                policy.load_state_dict(good)
+                message = run_warning(f"DPO stopped at step {step}: the {failed} became infinite or NaN "
+                                      "(the learning rate is probably too large). The weights that last gave a "
+                                      "finite loss are kept.")
+                stopped = True
                 break
+            if held_out and (epoch_end or (cfg.eval_every and step % cfg.eval_every == 0)):
+                ev = evaluate_dpo(policy, None, tok, held_out, cfg.beta, eval_ref)
+                row.update(eval_loss=ev["loss"], eval_accuracy=ev["accuracy"], eval_margin=ev["margin"])
+            bar.update(loss=row["loss"], acc=row["accuracy"])
     log = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
     log.attrs.update(stopped=stopped, message=message, config=asdict(cfg))
     return policy, log

@@ -58,7 +58,7 @@ from .paths import CHECKPOINT_DIR, committed_file, save_log
 from .progress import Progress
 from .stats import Z95, sigmoid, wilson_interval  # noqa: F401  (Z95, wilson_interval: re-exported)
 from .tokenizer import VocabularyTokenizer
-from .training import History, encode_sft
+from .training import History, encode_sft, shuffled_batches
 
 __all__ = [
     "RewardModel",
@@ -297,17 +297,17 @@ class RewardConfig:
     regression on frozen SFT features).
     """
 
-    epochs: int = 2
-    batch_size: int = 16
-    lr: float = 1e-3
-    warmup: int = 4
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    margin: float = 0.0
-    label: str = "majority"
-    trainable: str = "all"
-    seed: int = 0
+    epochs: int = 2             # passes over the (oriented) training pairs
+    batch_size: int = 16        # pairs per step (2 · batch_size answers in one forward pass)
+    lr: float = 1e-3            # peak AdamW learning rate
+    warmup: int = 4             # steps of linear warm-up
+    min_lr_ratio: float = 0.1   # the cosine decay ends at min_lr_ratio · lr
+    weight_decay: float = 0.0   # AdamW decoupled weight decay
+    grad_clip: float = 1.0      # global gradient-norm clip (0 = none)
+    margin: float = 0.0         # m, the margin r_c must exceed r_r by
+    label: str = "majority"     # "majority" or "gold" (orient_pairs)
+    trainable: str = "all"      # "all", "last_block" or "head" (above)
+    seed: int = 0               # head initialisation and pair order
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or self.lr < 0:
@@ -402,33 +402,26 @@ def train_reward_model(
     keys = _trainable_keys(rm, cfg.trainable)
     opt = AdamW({k: rm.params[k] for k in keys}, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
-    n_batches = math.ceil(len(oriented) / cfg.batch_size)
-    total = cfg.epochs * n_batches
+    total = cfg.epochs * math.ceil(len(oriented) / cfg.batch_size)
     rows: list[dict] = []
-    diverged, msg, step = False, "", 0
+    diverged, msg = False, ""
     with Progress(total, desc, display=None if progress else False) as bar:
-        for epoch in range(1, cfg.epochs + 1):
-            order = rng.permutation(len(oriented))
-            for b in range(n_batches):
-                step += 1
-                batch = [oriented[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
-                lr_t = lr_schedule(step - 1, cfg.lr, cfg.warmup, total, cfg.lr * cfg.min_lr_ratio)
-                row = {"epoch": epoch, "step": step, "lr": lr_t, "loss": np.nan, "accuracy": np.nan,
-                       "margin": np.nan, "grad_norm": np.nan, "eval_loss": np.nan, "eval_accuracy": np.nan}
-                grads, broken = _pair_gradients(rm, tok, batch, cfg, keys, label_smoothing, row)
-                if broken:
-                    diverged, msg = True, _stopped(step, broken)
-                    rows.append(row)
-                    break
-                opt.step(grads, lr=lr_t)
-                if eval_pairs is not None and len(eval_pairs) and (
-                        b == n_batches - 1 or (eval_every and step % eval_every == 0)):
-                    ev = evaluate_pairs(rm, tok, eval_pairs)
-                    row["eval_loss"], row["eval_accuracy"] = ev["loss"], ev["accuracy"]
+        for epoch, step, idx, epoch_end in shuffled_batches(len(oriented), cfg.batch_size, cfg.epochs, rng):
+            batch = [oriented[i] for i in idx]
+            lr_t = lr_schedule(step - 1, cfg.lr, cfg.warmup, total, cfg.lr * cfg.min_lr_ratio)
+            row = {"epoch": epoch, "step": step, "lr": lr_t, "loss": np.nan, "accuracy": np.nan,
+                   "margin": np.nan, "grad_norm": np.nan, "eval_loss": np.nan, "eval_accuracy": np.nan}
+            grads, broken = _pair_gradients(rm, tok, batch, cfg, keys, label_smoothing, row)
+            if broken:
+                diverged, msg = True, _stopped(step, broken)
                 rows.append(row)
-                bar.update(loss=row["loss"], acc=row["accuracy"])
-            if diverged:
                 break
+            opt.step(grads, lr=lr_t)
+            if eval_pairs is not None and len(eval_pairs) and (epoch_end or (eval_every and step % eval_every == 0)):
+                ev = evaluate_pairs(rm, tok, eval_pairs)
+                row["eval_loss"], row["eval_accuracy"] = ev["loss"], ev["accuracy"]
+            rows.append(row)
+            bar.update(loss=row["loss"], acc=row["accuracy"])
     log = pd.DataFrame(rows, columns=["epoch", "step", "lr", "loss", "accuracy", "margin", "grad_norm",
                                       "eval_loss", "eval_accuracy"])
     return History(log, diverged, msg, {**asdict(cfg), "label_smoothing": float(label_smoothing)})

@@ -57,33 +57,24 @@ __all__ = [
 class OnPolicyConfig:
     """The knobs of a run that samples answers and updates the policy on them, as PPO and GRPO both do.
 
-    Same names and meanings in ``ppo.PPOConfig`` and ``grpo.GRPOConfig``, which add their own:
-    iterations (rollout + update rounds), batch_size (answers per iteration), max_new_tokens
-    (longest answer, ``<eos>`` included), temperature (τ of sampling and of every
-    log-probability), kl_coef (β), clip_eps (ε), ppo_epochs (passes over each rollout),
-    minibatch_size (answers per gradient step), lr, weight_decay, grad_clip (AdamW and the
-    global gradient-norm clip), target_kl (stop an iteration's epochs once the approximate KL
-    between π_θ and π_old exceeds it; None = never), max_kl (stop the run once the mean
-    KL(π ‖ π_ref) of an answer exceeds this many nats; None = never), judge_every (gold-judge
-    the sampled answers every this many iterations; 0 = never), seed (prompt order, sampling,
-    minibatches).
+    Same names and meanings in ``ppo.PPOConfig`` and ``grpo.GRPOConfig``, which add their own.
     """
 
-    iterations: int = 60
-    batch_size: int = 16
-    max_new_tokens: int = 112
-    temperature: float = 1.0
-    kl_coef: float = 0.05
-    clip_eps: float = 0.2
-    ppo_epochs: int = 2
-    minibatch_size: int = 16
-    lr: float = 1.5e-4
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    target_kl: float | None = None
-    max_kl: float | None = 100.0
-    judge_every: int = 1
-    seed: int = 0
+    iterations: int = 60            # rollout + update rounds
+    batch_size: int = 16            # answers sampled per iteration
+    max_new_tokens: int = 112       # longest answer, <eos> included
+    temperature: float = 1.0        # τ of sampling and of every log-probability
+    kl_coef: float = 0.05           # β, the weight of the per-token KL penalty to π_ref
+    clip_eps: float = 0.2           # ε of the clipped ratio
+    ppo_epochs: int = 2             # passes over each rollout
+    minibatch_size: int = 16        # answers per gradient step
+    lr: float = 1.5e-4              # AdamW learning rate
+    weight_decay: float = 0.0       # AdamW decoupled weight decay
+    grad_clip: float = 1.0          # global gradient-norm clip (0 = none)
+    target_kl: float | None = None  # stop an iteration's epochs once approx KL(π_old ‖ π_θ) exceeds it (None = never)
+    max_kl: float | None = 100.0    # stop the run once an answer's mean KL(π ‖ π_ref) exceeds this, nats (None = never)
+    judge_every: int = 1            # gold-judge the sampled answers every this many iterations (0 = never)
+    seed: int = 0                   # prompt order, sampling and minibatches
 
 
 def check_rollout_knobs(cfg, per_prompt: str, method: str) -> None:

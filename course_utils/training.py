@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -39,34 +40,34 @@ from .tokenizer import VocabularyTokenizer
 class PretrainConfig:
     """Every knob of a pretraining run (the chapter-1 parameters cell mirrors these)."""
 
-    steps: int = 400
-    batch_size: int = 16
-    seq_len: int = 64
-    lr: float = 3e-3
-    warmup: int = 40
-    min_lr: float = 3e-4
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    val_fraction: float = 0.1
-    eval_every: int = 50
-    eval_batches: int = 8
-    seed: int = 0
+    steps: int = 400            # optimiser steps
+    batch_size: int = 16        # windows of the corpus per step
+    seq_len: int = 64           # T, tokens per window
+    lr: float = 3e-3            # peak AdamW learning rate, reached after the warm-up
+    warmup: int = 40            # steps of linear warm-up
+    min_lr: float = 3e-4        # where the cosine decay ends
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
+    grad_clip: float = 1.0      # global gradient-norm clip (0 = none)
+    val_fraction: float = 0.1   # share of the corpus held out for the validation loss
+    eval_every: int = 50        # steps between validation losses
+    eval_batches: int = 8       # windows' batches averaged per validation loss
+    seed: int = 0               # initial weights and window order
 
 
 @dataclass
 class SFTConfig:
     """Every knob of an SFT run (the chapter-2 parameters cell mirrors these)."""
 
-    epochs: int = 10
-    batch_size: int = 16
-    lr: float = 3e-3
-    warmup: int = 10
-    min_lr: float = 3e-4
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    mask_prompt: bool = True
+    epochs: int = 10              # passes over the demonstrations
+    batch_size: int = 16          # demonstrations per step
+    lr: float = 3e-3              # peak AdamW learning rate, reached after the warm-up
+    warmup: int = 10              # steps of linear warm-up
+    min_lr: float = 3e-4          # where the cosine decay ends
+    weight_decay: float = 0.0     # AdamW decoupled weight decay
+    grad_clip: float = 1.0        # global gradient-norm clip (0 = none)
+    mask_prompt: bool = True      # learn the response tokens only (m_t = 0 on the prompt)
     prompt_dropout: float = 0.0   # share of prompt words replaced by <unk> in each batch (word dropout)
-    seed: int = 0
+    seed: int = 0                 # demonstration order and dropout
 
 
 @dataclass
@@ -144,6 +145,24 @@ def sft_batch(tokenizer: VocabularyTokenizer, demos: list[dict], mask_prompt: bo
     return x, y, m
 
 
+def shuffled_batches(n: int, batch_size: int, epochs: int,
+                     rng: np.random.Generator) -> Iterator[tuple[int, int, np.ndarray, bool]]:
+    """(epoch, step, indices, last_of_epoch) for ``epochs`` shuffled passes over ``n`` examples.
+
+    Each epoch draws a fresh permutation from ``rng`` (when the epoch starts, so draws the
+    caller makes between steps keep their place in the stream) and cuts it into
+    ceil(n / batch_size) batches; ``step`` counts from 1 over the whole run. SFT, the reward
+    model and DPO all walk their examples this way.
+    """
+    n_batches = math.ceil(n / batch_size)
+    step = 0
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(n)
+        for b in range(n_batches):
+            step += 1
+            yield epoch, step, order[b * batch_size:(b + 1) * batch_size], b == n_batches - 1
+
+
 # ----------------------------------------------------------------------------- loops
 def _step(model: TinyGPT, opt: AdamW, x, y, mask, lr: float, grad_clip: float):
     logits = model.forward(x)
@@ -215,25 +234,19 @@ def sft(model: TinyGPT, tokenizer: VocabularyTokenizer, demos: list[dict], confi
     cfg = config or SFTConfig()
     rng = np.random.default_rng(cfg.seed)
     opt = AdamW(model.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    n_batches = math.ceil(len(demos) / cfg.batch_size)
-    total = cfg.epochs * n_batches
-    rows, msg, diverged, step = [], "", False, 0
+    total = cfg.epochs * math.ceil(len(demos) / cfg.batch_size)
+    rows, msg, diverged = [], "", False
     with Progress(total, desc, display=None if progress else False) as bar:
-        for epoch in range(1, cfg.epochs + 1):
-            order = rng.permutation(len(demos))
-            for b in range(n_batches):
-                step += 1
-                batch = [demos[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
-                x, y, m = sft_batch(tokenizer, batch, cfg.mask_prompt, model.config.max_len, cfg.prompt_dropout, rng)
-                lr = lr_schedule(step, cfg.lr, cfg.warmup, total, cfg.min_lr)
-                loss, gnorm, ok = _step(model, opt, x, y, m, lr, cfg.grad_clip)
-                rows.append({"epoch": epoch, "step": step, "lr": lr, "loss": float(loss), "grad_norm": gnorm})
-                if not (ok and np.isfinite(loss)):
-                    diverged, msg = True, _diverged(step, "loss" if not np.isfinite(loss) else "gradient")
-                    break
-                bar.update(loss=float(loss))
-            if diverged:
+        for epoch, step, idx, _ in shuffled_batches(len(demos), cfg.batch_size, cfg.epochs, rng):
+            batch = [demos[i] for i in idx]
+            x, y, m = sft_batch(tokenizer, batch, cfg.mask_prompt, model.config.max_len, cfg.prompt_dropout, rng)
+            lr = lr_schedule(step, cfg.lr, cfg.warmup, total, cfg.min_lr)
+            loss, gnorm, ok = _step(model, opt, x, y, m, lr, cfg.grad_clip)
+            rows.append({"epoch": epoch, "step": step, "lr": lr, "loss": float(loss), "grad_norm": gnorm})
+            if not (ok and np.isfinite(loss)):
+                diverged, msg = True, _diverged(step, "loss" if not np.isfinite(loss) else "gradient")
                 break
+            bar.update(loss=float(loss))
     return History(pd.DataFrame(rows), diverged, msg, asdict(cfg))
 
 

@@ -19,6 +19,7 @@ import pytest
 from course_utils import data, judge
 from course_utils.judge.claims import claims, related
 from course_utils.judge.doses import _mentions
+from course_utils.judge.lexicon import DRUG_CLASSES, _classes_table
 from course_utils.judge.text import _analyse
 
 TESTS = Path(__file__).resolve().parent
@@ -196,3 +197,13 @@ def test_judge_many_checks_its_inputs(kb):
         judge.judge_answer("x", {"id": "X", "key_facts": []})
     with pytest.raises(TypeError):
         judge.judge_answer("x", ["not a dict"])
+
+
+def test_drug_class_table_parses_and_refuses_bad_lines():
+    assert DRUG_CLASSES["amitriptyline"] == ("tricyclic antidepressant", "antidepressant", "anticholinergic")
+    assert _classes_table("\nwarfarin:  anticoagulant; vitamin k antagonist\n") == {
+        "warfarin": ("anticoagulant", "vitamin k antagonist")}
+    for bad in ("warfarin anticoagulant", "warfarin: anticoagulant;", ": anticoagulant",
+                "warfarin: anticoagulant\nwarfarin: doac"):
+        with pytest.raises(ValueError, match="drug-class table"):
+            _classes_table(bad)

@@ -54,28 +54,28 @@ class HackingSettings:
     resamples of the prompts.
     """
 
-    betas: tuple[float, ...] = (0.002, 0.2)
-    iterations: int = 45
-    lr: float = 3e-4
-    checkpoints: tuple[int, ...] = (0, 5, 10, 15, 20, 30, 40, 45)
-    coarse_checkpoints: tuple[int, ...] = (0, 15, 30, 45)
-    ensemble_checkpoints: tuple[int, ...] = (0, 45)
-    batch_size: int = 16
-    samples_per_prompt: int = 4
-    max_new_tokens: int = 112
-    eval_samples: int = 2
-    n_eval: int | None = None
-    n_val: int = 24
-    val_samples: int = 2
-    patience: int = 2
-    ensemble_size: int = 3
-    ensemble_fraction: float = 0.8
-    ensemble_reduce: str = "mean"
-    ensemble_epochs: int = 2
-    n_pairs: int | None = None
-    n_examples: int = 64
-    n_bootstrap: int = 1000
-    seed: int = 0
+    betas: tuple[float, ...] = (0.002, 0.2)                          # β of each PPO run; the smallest is hacked
+    iterations: int = 45                                             # PPO iterations of each run
+    lr: float = 3e-4                                                 # PPO learning rate
+    checkpoints: tuple[int, ...] = (0, 5, 10, 15, 20, 30, 40, 45)    # where the hacked run is evaluated
+    coarse_checkpoints: tuple[int, ...] = (0, 15, 30, 45)            # where the other runs are
+    ensemble_checkpoints: tuple[int, ...] = (0, 45)                  # where the ensemble run is
+    batch_size: int = 16                                             # answers per iteration
+    samples_per_prompt: int = 4                                      # answers to each prompt of a batch
+    max_new_tokens: int = 112                                        # longest answer
+    eval_samples: int = 2                                            # answers per held-out prompt
+    n_eval: int | None = None                                        # held-out prompts evaluated (None = all)
+    n_val: int = 24                                                  # RL prompts kept out for early stopping
+    val_samples: int = 2                                             # answers per validation prompt
+    patience: int = 2                                                # checkpoints without a gain before stopping
+    ensemble_size: int = 3                                           # reward models in the ensemble
+    ensemble_fraction: float = 0.8                                   # share of the pairs each member sees
+    ensemble_reduce: str = "mean"                                    # how the members' rewards combine
+    ensemble_epochs: int = 2                                         # training passes of each member
+    n_pairs: int | None = None                                       # the first n training pairs (None = all)
+    n_examples: int = 64                                             # held-out answers kept as examples
+    n_bootstrap: int = 1000                                          # resamples of the prompts per interval
+    seed: int = 0                                                    # every run, sample and resample
 
 
 def hacking_ppo_config(cfg: HackingSettings, beta: float, iterations: int | None = None):

@@ -28,34 +28,30 @@ from .common import _preference_pairs, _trained_reward_model
 class ScaleSettings:
     """Knobs of :func:`scalability_experiment` (defaults: the chapter's cached run).
 
-    ``widths``: d_model of the TinyGPTs compared (layers, heads and vocabulary as the course's
-    model). ``prompt_tokens`` / ``answer_tokens``: the token counts a PPO iteration is costed
-    with (``batch_size`` answers, ``ppo_epochs`` passes). ``label_counts``: numbers of
-    labelled pairs for the reward-model learning curve, each trained for ``label_steps``
-    steps. ``real_models``: (name, parameters) for the estimate on paper, with a run of
-    ``run_answers`` answers of ``run_tokens`` tokens and ``flops_per_second`` of useful
-    throughput per accelerator (an assumption, stated as such). ``n_train``: reward models see
-    the first ``n_train`` training pairs (None = all; fewer only in the tests).
+    The TinyGPTs compared have the course model's vocabulary. A PPO iteration is costed with
+    ``batch_size`` answers of ``prompt_tokens`` + ``answer_tokens`` tokens and ``ppo_epochs``
+    passes. The estimate on paper for ``real_models`` assumes ``flops_per_second`` of useful
+    throughput per accelerator (an assumption, stated as such).
     """
 
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    n_layers: int = 2
-    n_heads: int = 4
-    prompt_tokens: int = 20
-    answer_tokens: int = 80
-    batch_size: int = 8
-    ppo_epochs: int = 2
-    label_counts: tuple[int, ...] = (30, 60, 125, 250)
-    label_steps: int = 32
+    widths: tuple[int, ...] = (32, 64, 128, 256)          # d_model of the TinyGPTs compared
+    n_layers: int = 2                                     # their layers
+    n_heads: int = 4                                      # their attention heads
+    prompt_tokens: int = 20                               # tokens of a costed prompt
+    answer_tokens: int = 80                               # tokens of a costed answer
+    batch_size: int = 8                                   # answers per costed iteration
+    ppo_epochs: int = 2                                   # passes over each rollout
+    label_counts: tuple[int, ...] = (30, 60, 125, 250)    # labelled pairs of the reward-model learning curve
+    label_steps: int = 32                                 # steps each of those reward models trains
     real_models: tuple[tuple[str, float], ...] = (("GPT-2 small", 124e6), ("1.3B (smallest InstructGPT)", 1.3e9),
-                                                  ("7B", 7e9), ("70B", 70e9))
-    run_answers: int = 256_000
-    run_tokens: int = 300
-    flops_per_second: float = 1e14
-    bytes_trainable: int = 16
-    bytes_frozen: int = 2
-    n_train: int | None = None
-    seed: int = 0
+                                                  ("7B", 7e9), ("70B", 70e9))   # (name, parameters) on paper
+    run_answers: int = 256_000                            # answers of a real PPO run
+    run_tokens: int = 300                                 # tokens of each
+    flops_per_second: float = 1e14                        # useful throughput per accelerator (assumed)
+    bytes_trainable: int = 16                             # per trained parameter: weights, gradient, AdamW moments
+    bytes_frozen: int = 2                                 # per frozen parameter (16-bit weights)
+    n_train: int | None = None                            # reward models see the first n training pairs (None = all)
+    seed: int = 0                                         # pair order, reward models
 
 
 def _counts(model: TinyGPT) -> dict[str, int]:

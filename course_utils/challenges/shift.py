@@ -30,25 +30,19 @@ from .hacking import HackingSettings, reward_hacking_experiment
 class ShiftSettings:
     """Knobs of :func:`distribution_shift_experiment` (defaults: the chapter's cached run).
 
-    ``holdout_category``: the category left out of the reward model's training pairs.
-    ``gap``: a policy-sample pair counts (is *decisive*) when the gold judge's scores differ
-    by at least this much. ``n_onpolicy``: at most this many newly labelled on-policy pairs
-    are added for the mitigation. ``drift_from``: the checkpoints from this fraction of the run
-    on are pooled as the "drifted" policy.
-    ``n_train``: the reward models see the first ``n_train`` training pairs (None = all;
-    fewer only in the tests).
-    Without a run passed in, a PPO run with ``beta``, ``iterations`` (``hacking`` settings)
-    is made first.
+    A policy-sample pair counts (is *decisive*) when the gold judge's scores differ by at least
+    ``gap``. Without a run passed in, the reward-hacking experiment is run first, with the
+    ``hacking`` settings at their smallest and largest β only.
     """
 
-    holdout_category: str = "pharmacogenomics"
-    gap: float = 0.05
-    n_onpolicy: int = 240
-    drift_from: float = 0.5
-    n_bootstrap: int = 1000
-    reward_epochs: int = 2
-    n_train: int | None = None
-    seed: int = 0
+    holdout_category: str = "pharmacogenomics"   # the category left out of the reward model's training pairs
+    gap: float = 0.05                            # the gold-score difference that makes a pair decisive
+    n_onpolicy: int = 240                        # at most this many newly labelled on-policy pairs (the mitigation)
+    drift_from: float = 0.5                      # checkpoints from this fraction of the run on are the drifted policy
+    n_bootstrap: int = 1000                      # resamples per interval
+    reward_epochs: int = 2                       # training passes of each reward model
+    n_train: int | None = None                   # reward models see the first n training pairs (None = all)
+    seed: int = 0                                # reward models, resamples
     hacking: HackingSettings = field(default_factory=HackingSettings)
 
 

@@ -7,141 +7,155 @@ treats it as an unknown word (never as a foreign drug).
 
 from __future__ import annotations
 
+
+def _classes_table(text: str) -> dict[str, tuple[str, ...]]:
+    """Parse lines ``drug: class; class; ...`` into {drug: (class, ...)}, in the order written."""
+    table: dict[str, tuple[str, ...]] = {}
+    for line in text.strip().splitlines():
+        drug, sep, classes = line.partition(":")
+        names = tuple(c.strip() for c in classes.split(";"))
+        if not sep or not drug.strip() or not all(names) or drug.strip() in table:
+            raise ValueError(f"drug-class table: bad or repeated line {line!r} (expected 'drug: class; class')")
+        table[drug.strip()] = names
+    return table
+
+
 # Drug -> the classes it belongs to (class names as they are written in the knowledge base,
-# singular, lowercase). Brand names map to their generic in ``BRANDS``.
-DRUG_CLASSES: dict[str, tuple[str, ...]] = {
-    "abacavir": ("antiretroviral",),
-    "aciclovir": ("antiviral",),
-    "valaciclovir": ("antiviral",),
-    "allopurinol": ("xanthine oxidase inhibitor",),
-    "amiodarone": ("antiarrhythmic",),
-    "amitriptyline": ("tricyclic antidepressant", "antidepressant", "anticholinergic"),
-    "amoxicillin": ("penicillin", "antibiotic"),
-    "apixaban": ("anticoagulant", "doac"),
-    "rivaroxaban": ("anticoagulant", "doac"),
-    "edoxaban": ("anticoagulant", "doac"),
-    "dabigatran": ("anticoagulant", "doac"),
-    "warfarin": ("anticoagulant", "vitamin k antagonist"),
-    "heparin": ("anticoagulant",),
-    "enoxaparin": ("anticoagulant", "low molecular weight heparin", "heparin"),
-    "aspirin": ("nsaid", "antiplatelet", "salicylate"),
-    "clopidogrel": ("antiplatelet",),
-    "ibuprofen": ("nsaid", "painkiller"),
-    "naproxen": ("nsaid", "painkiller"),
-    "diclofenac": ("nsaid", "painkiller"),
-    "paracetamol": ("painkiller", "analgesic"),
-    "codeine": ("opioid", "painkiller"),
-    "tramadol": ("opioid", "painkiller"),
-    "morphine": ("opioid", "painkiller"),
-    "dihydrocodeine": ("opioid", "painkiller"),
-    "pholcodine": ("opioid", "cough medicine"),
-    "atorvastatin": ("statin",),
-    "simvastatin": ("statin",),
-    "rosuvastatin": ("statin",),
-    "pravastatin": ("statin",),
-    "azathioprine": ("thiopurine", "immunosuppressant"),
-    "mercaptopurine": ("thiopurine", "immunosuppressant"),
-    "thioguanine": ("thiopurine",),
-    "bisoprolol": ("beta-blocker",),
-    "propranolol": ("beta-blocker",),
-    "labetalol": ("beta-blocker",),
-    "timolol": ("beta-blocker",),
-    "atenolol": ("beta-blocker",),
-    "ramipril": ("ace inhibitor",),
-    "lisinopril": ("ace inhibitor",),
-    "enalapril": ("ace inhibitor",),
-    "perindopril": ("ace inhibitor",),
-    "losartan": ("angiotensin receptor blocker", "arb", "sartan"),
-    "candesartan": ("angiotensin receptor blocker", "arb", "sartan"),
-    "valsartan": ("angiotensin receptor blocker", "arb", "sartan"),
-    "spironolactone": ("potassium-sparing diuretic", "diuretic", "aldosterone antagonist"),
-    "furosemide": ("loop diuretic", "diuretic"),
-    "bendroflumethiazide": ("thiazide", "diuretic"),
-    "indapamide": ("thiazide", "diuretic"),
-    "capecitabine": ("fluoropyrimidine", "chemotherapy"),
-    "fluorouracil": ("fluoropyrimidine", "chemotherapy"),
-    "carbamazepine": ("antiepileptic",),
-    "oxcarbazepine": ("antiepileptic",),
-    "lamotrigine": ("antiepileptic",),
-    "phenytoin": ("antiepileptic",),
-    "valproate": ("antiepileptic",),
-    "gabapentin": ("antiepileptic", "gabapentinoid"),
-    "pregabalin": ("antiepileptic", "gabapentinoid"),
-    "chlorphenamine": ("antihistamine", "anticholinergic"),
-    "diphenhydramine": ("antihistamine", "anticholinergic"),
-    "oxybutynin": ("antimuscarinic", "anticholinergic"),
-    "ciprofloxacin": ("fluoroquinolone", "quinolone", "antibiotic"),
-    "levofloxacin": ("fluoroquinolone", "quinolone", "antibiotic"),
-    "moxifloxacin": ("fluoroquinolone", "quinolone", "antibiotic"),
-    "ofloxacin": ("fluoroquinolone", "quinolone", "antibiotic"),
-    "clarithromycin": ("macrolide", "antibiotic"),
-    "erythromycin": ("macrolide", "antibiotic"),
-    "doxycycline": ("tetracycline", "antibiotic"),
-    "minocycline": ("tetracycline", "antibiotic"),
-    "lymecycline": ("tetracycline", "antibiotic"),
-    "tetracycline": ("tetracycline", "antibiotic"),
-    "gentamicin": ("aminoglycoside", "antibiotic"),
-    "vancomycin": ("glycopeptide", "antibiotic"),
-    "nitrofurantoin": ("antibiotic",),
-    "trimethoprim": ("antibiotic", "antifolate"),
-    "co-trimoxazole": ("antibiotic", "sulfonamide"),
-    "metronidazole": ("antibiotic",),
-    "clozapine": ("antipsychotic",),
-    "digoxin": ("cardiac glycoside",),
-    "fluoxetine": ("ssri", "antidepressant"),
-    "sertraline": ("ssri", "antidepressant"),
-    "citalopram": ("ssri", "antidepressant"),
-    "escitalopram": ("ssri", "antidepressant"),
-    "paroxetine": ("ssri", "antidepressant"),
-    "hydroxychloroquine": ("antimalarial", "dmard"),
-    "methotrexate": ("dmard", "antifolate", "immunosuppressant"),
-    "sulfasalazine": ("dmard",),
-    "infliximab": ("biologic",),
-    "isotretinoin": ("retinoid",),
-    "itraconazole": ("azole antifungal", "antifungal"),
-    "miconazole": ("azole antifungal", "antifungal"),
-    "fluconazole": ("azole antifungal", "antifungal"),
-    "nystatin": ("antifungal",),
-    "levothyroxine": ("thyroid hormone",),
-    "lithium": ("mood stabiliser",),
-    "metformin": ("biguanide", "antidiabetic"),
-    "gliclazide": ("sulfonylurea", "antidiabetic"),
-    "insulin": ("antidiabetic",),
-    "nifedipine": ("calcium channel blocker",),
-    "amlodipine": ("calcium channel blocker",),
-    "isosorbide": ("nitrate",),
-    "isosorbide mononitrate": ("nitrate",),
-    "glyceryl trinitrate": ("nitrate",),
-    "gtn": ("nitrate",),
-    "amyl nitrite": ("nitrate", "popper"),
-    "sildenafil": ("pde5 inhibitor",),
-    "tadalafil": ("pde5 inhibitor",),
-    "vardenafil": ("pde5 inhibitor",),
-    "sumatriptan": ("triptan",),
-    "naratriptan": ("triptan",),
-    "rizatriptan": ("triptan",),
-    "zolmitriptan": ("triptan",),
-    "prednisolone": ("corticosteroid", "steroid"),
-    "salbutamol": ("beta-agonist",),
-    "diazepam": ("benzodiazepine",),
-    "temazepam": ("benzodiazepine",),
-    "zopiclone": ("hypnotic",),
-    "pseudoephedrine": ("decongestant",),
-    "phenylephrine": ("decongestant",),
-    "xylometazoline": ("decongestant",),
-    "guaifenesin": ("expectorant",),
-    "folic acid": ("vitamin",),
-    "ethinylestradiol": ("oestrogen", "combined hormonal contraceptive"),
-    "combined pill": ("combined hormonal contraceptive",),
-    "noradrenaline": ("vasopressor",),
-    "live vaccine": ("vaccine",),
-    "yellow fever vaccine": ("live vaccine", "vaccine"),
-    "mmr vaccine": ("live vaccine", "vaccine"),
-    "bcg vaccine": ("live vaccine", "vaccine"),
-    "shingles vaccine": ("vaccine",),
-    "inactivated vaccine": ("vaccine",),
-    "flu vaccine": ("inactivated vaccine", "vaccine"),
-}
+# singular, lowercase), one drug a line: ``drug: class; class``. Brand names map to their
+# generic in ``BRANDS``.
+DRUG_CLASSES: dict[str, tuple[str, ...]] = _classes_table("""
+abacavir:               antiretroviral
+aciclovir:              antiviral
+valaciclovir:           antiviral
+allopurinol:            xanthine oxidase inhibitor
+amiodarone:             antiarrhythmic
+amitriptyline:          tricyclic antidepressant; antidepressant; anticholinergic
+amoxicillin:            penicillin; antibiotic
+apixaban:               anticoagulant; doac
+rivaroxaban:            anticoagulant; doac
+edoxaban:               anticoagulant; doac
+dabigatran:             anticoagulant; doac
+warfarin:               anticoagulant; vitamin k antagonist
+heparin:                anticoagulant
+enoxaparin:             anticoagulant; low molecular weight heparin; heparin
+aspirin:                nsaid; antiplatelet; salicylate
+clopidogrel:            antiplatelet
+ibuprofen:              nsaid; painkiller
+naproxen:               nsaid; painkiller
+diclofenac:             nsaid; painkiller
+paracetamol:            painkiller; analgesic
+codeine:                opioid; painkiller
+tramadol:               opioid; painkiller
+morphine:               opioid; painkiller
+dihydrocodeine:         opioid; painkiller
+pholcodine:             opioid; cough medicine
+atorvastatin:           statin
+simvastatin:            statin
+rosuvastatin:           statin
+pravastatin:            statin
+azathioprine:           thiopurine; immunosuppressant
+mercaptopurine:         thiopurine; immunosuppressant
+thioguanine:            thiopurine
+bisoprolol:             beta-blocker
+propranolol:            beta-blocker
+labetalol:              beta-blocker
+timolol:                beta-blocker
+atenolol:               beta-blocker
+ramipril:               ace inhibitor
+lisinopril:             ace inhibitor
+enalapril:              ace inhibitor
+perindopril:            ace inhibitor
+losartan:               angiotensin receptor blocker; arb; sartan
+candesartan:            angiotensin receptor blocker; arb; sartan
+valsartan:              angiotensin receptor blocker; arb; sartan
+spironolactone:         potassium-sparing diuretic; diuretic; aldosterone antagonist
+furosemide:             loop diuretic; diuretic
+bendroflumethiazide:    thiazide; diuretic
+indapamide:             thiazide; diuretic
+capecitabine:           fluoropyrimidine; chemotherapy
+fluorouracil:           fluoropyrimidine; chemotherapy
+carbamazepine:          antiepileptic
+oxcarbazepine:          antiepileptic
+lamotrigine:            antiepileptic
+phenytoin:              antiepileptic
+valproate:              antiepileptic
+gabapentin:             antiepileptic; gabapentinoid
+pregabalin:             antiepileptic; gabapentinoid
+chlorphenamine:         antihistamine; anticholinergic
+diphenhydramine:        antihistamine; anticholinergic
+oxybutynin:             antimuscarinic; anticholinergic
+ciprofloxacin:          fluoroquinolone; quinolone; antibiotic
+levofloxacin:           fluoroquinolone; quinolone; antibiotic
+moxifloxacin:           fluoroquinolone; quinolone; antibiotic
+ofloxacin:              fluoroquinolone; quinolone; antibiotic
+clarithromycin:         macrolide; antibiotic
+erythromycin:           macrolide; antibiotic
+doxycycline:            tetracycline; antibiotic
+minocycline:            tetracycline; antibiotic
+lymecycline:            tetracycline; antibiotic
+tetracycline:           tetracycline; antibiotic
+gentamicin:             aminoglycoside; antibiotic
+vancomycin:             glycopeptide; antibiotic
+nitrofurantoin:         antibiotic
+trimethoprim:           antibiotic; antifolate
+co-trimoxazole:         antibiotic; sulfonamide
+metronidazole:          antibiotic
+clozapine:              antipsychotic
+digoxin:                cardiac glycoside
+fluoxetine:             ssri; antidepressant
+sertraline:             ssri; antidepressant
+citalopram:             ssri; antidepressant
+escitalopram:           ssri; antidepressant
+paroxetine:             ssri; antidepressant
+hydroxychloroquine:     antimalarial; dmard
+methotrexate:           dmard; antifolate; immunosuppressant
+sulfasalazine:          dmard
+infliximab:             biologic
+isotretinoin:           retinoid
+itraconazole:           azole antifungal; antifungal
+miconazole:             azole antifungal; antifungal
+fluconazole:            azole antifungal; antifungal
+nystatin:               antifungal
+levothyroxine:          thyroid hormone
+lithium:                mood stabiliser
+metformin:              biguanide; antidiabetic
+gliclazide:             sulfonylurea; antidiabetic
+insulin:                antidiabetic
+nifedipine:             calcium channel blocker
+amlodipine:             calcium channel blocker
+isosorbide:             nitrate
+isosorbide mononitrate: nitrate
+glyceryl trinitrate:    nitrate
+gtn:                    nitrate
+amyl nitrite:           nitrate; popper
+sildenafil:             pde5 inhibitor
+tadalafil:              pde5 inhibitor
+vardenafil:             pde5 inhibitor
+sumatriptan:            triptan
+naratriptan:            triptan
+rizatriptan:            triptan
+zolmitriptan:           triptan
+prednisolone:           corticosteroid; steroid
+salbutamol:             beta-agonist
+diazepam:               benzodiazepine
+temazepam:              benzodiazepine
+zopiclone:              hypnotic
+pseudoephedrine:        decongestant
+phenylephrine:          decongestant
+xylometazoline:         decongestant
+guaifenesin:            expectorant
+folic acid:             vitamin
+ethinylestradiol:       oestrogen; combined hormonal contraceptive
+combined pill:          combined hormonal contraceptive
+noradrenaline:          vasopressor
+live vaccine:           vaccine
+yellow fever vaccine:   live vaccine; vaccine
+mmr vaccine:            live vaccine; vaccine
+bcg vaccine:            live vaccine; vaccine
+shingles vaccine:       vaccine
+inactivated vaccine:    vaccine
+flu vaccine:            inactivated vaccine; vaccine
+""")
 
 # Brand and other names -> the generic name used as the key of DRUG_CLASSES.
 BRANDS: dict[str, str] = {
