@@ -10,7 +10,7 @@ Trains a reward model exactly as ``reward.build_reward_checkpoint`` does (the co
 * ``escalation``: "does it escalate?" (``data.escalation_contrast_pairs``);
 * ``flaw``: "what is wrong inside it?" (``data.flaw_contrast_pairs``).
 
-Prints and appends one JSON row: the kinds, the seed, the number of training pairs, the seconds, the
+Prints and appends one JSON row: the kinds, the seed, the reward head, the number of training pairs, the seconds, the
 accuracy on the 105 held-out pairs (their dataset labels; 95% Wilson interval) and the pairs ranked
 right per flaw. Run once per row; each takes about 4 minutes on 2 cores.
 """
@@ -31,6 +31,9 @@ from course_utils import checkpoints, data, reward  # noqa: E402
 from course_utils.model import TinyGPT  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "reward_pairs_results.jsonl"
+# What the reward head reads (reward.RewardModel): the last token's state and the answer's mean state.
+# Rows without "last+mean" are from the earlier head on the last token only ("last").
+HEAD = "last+mean"
 KINDS = dict(zip(("case", "escalation", "flaw"), data.CONTRAST_KINDS))   # command-line name -> data.CONTRAST_KINDS key
 
 
@@ -55,7 +58,7 @@ def run(kinds: list[str], seed: int) -> dict:
         right_total = by_flaw.setdefault(p["flaw"], [0, 0])
         right_total[0] += int(c > r)
         right_total[1] += 1
-    return {"kinds": kinds, "seed": seed, "train_pairs": len(train), "seconds": seconds,
+    return {"kinds": kinds, "seed": seed, "head": HEAD, "train_pairs": len(train), "seconds": seconds,
             "heldout_accuracy": round(ev["accuracy"], 4), "ci": [round(ev["ci_low"], 4), round(ev["ci_high"], 4)],
             "right_per_flaw": dict(sorted(by_flaw.items()))}
 

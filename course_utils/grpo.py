@@ -173,7 +173,7 @@ def grpo_rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, t
     """Sample and score ``prompt_ids`` (each prompt's G copies consecutive), then Â per token.
 
     Steps 1-4 are PPO's (``sampling.sample_and_score``: sample at τ, one forward of π_old and
-    of π_ref, the reward model's score at the last real token); then
+    of π_ref, the reward model's score of the whole answer); then
     Â_i = ``group_advantages`` of the scores, spread over the answer's tokens: Â_i m_t.
     """
     s = sample_and_score(policy, ref, reward_model, tok, prompt_ids, config.max_new_tokens, config.temperature,

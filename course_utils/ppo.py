@@ -17,7 +17,7 @@ is optimised token by token: the answer y = (y_1 .. y_L) is an episode, each tok
 action, and the reward is spread over the tokens as
 
     r_t = -β k(t)             for t < L      (k: a per-token KL estimate, ``losses.kl_penalty``)
-    r_L = -β k(L) + r(x, y)                  (the reward model's score, read at the last token)
+    r_L = -β k(L) + r(x, y)                  (the reward model's score of the whole sequence)
 
 Symbols
 -------
@@ -306,7 +306,7 @@ def rollout(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, value_
     1. sample y ~ π_old(· | x) at temperature τ with the KV cache (``generate``);
     2. one forward of π_old on the full sequences: log π_old(y_t) and V_old(t) (value head);
     3. one forward of π_ref: log π_ref(y_t); k_t = kl_penalty(log π_old, log π_ref, estimator);
-    4. the reward model's score of the whole sequence, read at its last token
+    4. the reward model's score of the whole sequence
        [Huang: reward at the EOS token];
     5. r_t = -β k_t, plus the (normalised) score at the last answer token;
     6. GAE (γ, λ) → A_t and R_t; whiten A over the batch's answer tokens.
@@ -433,8 +433,8 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
     Args:
         policy: the SFT model to fine-tune (its weights change).  ref: the frozen reference
             (never changed; pass ``policy.copy()`` made before training).
-        reward_model: anything with ``forward(tokens, lengths) -> rewards (B,)`` read at the
-            last real token (``reward.RewardModel``).
+        reward_model: anything with ``forward(tokens, lengths) -> rewards (B,)`` of whole
+            right-padded sequences (``reward.RewardModel``).
         prompts: training prompts: strings, or dicts with ``"prompt"`` and ``"scenario_id"``
             (e.g. ``data.load_rl_prompts()``); with scenario ids the gold judge scores the answers.
         scenarios: the knowledge base (list or id → scenario); default ``data.load_scenarios()``.

@@ -1,9 +1,12 @@
 """The reward model of chapter 3: a TinyGPT trunk with a scalar head, trained on preferences.
 
 A reward model reads a prompt and an answer and returns one number, the reward. It is the
-SFT model (chapter 2) with its language-model head set aside and a linear *reward head* on
-the final hidden state of the answer's last token (Ouyang et al. 2022, InstructGPT; Stiennon
-et al. 2020). It is trained on pairs of answers to the same prompt, one preferred by the
+SFT model (chapter 2) with its language-model head set aside and a linear *reward head*
+that reads the final hidden state of the answer's last token, as in InstructGPT (Ouyang et al.
+2022; Stiennon et al. 2020), together with the mean of the hidden states over the answer's
+tokens. In a model this small the last token's state must carry the whole answer through
+attention alone; the mean lets every word of the answer reach the reward directly, and ranks
+more held-out pairs right (``benchmarks/reward_pairs.py``). It is trained on pairs of answers to the same prompt, one preferred by the
 annotators, with the Bradley-Terry loss (Bradley & Terry 1952; Christiano et al. 2017).
 
 Symbols
@@ -14,8 +17,11 @@ y_c, y_r           the chosen (preferred) and the rejected answer of a pair
 ℓ                  the number of real tokens of a sequence (``lengths``), padding excluded
 h                  final hidden states LN_f(x) of the trunk, (B, T, D)
 h_last             h at position ℓ - 1, the last real token (``<eos>``), (B, D)
-w, b               the reward head: ``head.w`` (D,) and ``head.b`` (1,)
-r(x, y)            the reward, h_last · w + b (a scalar per sequence)
+a_t                answer weights: 1/n_y on the n_y answer positions (after ``<a>``, ``<eos>``
+                   included), 0 elsewhere (``answer_weights``), (B, T)
+h̄                  Σ_t a_t h_t, the mean hidden state over the answer, (B, D)
+w, u, b            the reward head: ``head.w`` (D,), ``head.u`` (D,) and ``head.b`` (1,)
+r(x, y)            the reward, h_last · w + h̄ · u + b (a scalar per sequence)
 r_c, r_r           r(x, y_c) and r(x, y_r)
 m                  the margin (≥ 0) the chosen reward should exceed the rejected one by
 Δ                  r_c - r_r - m
@@ -27,8 +33,8 @@ L_RM               -1/n Σ_i log σ(Δ_i) (``losses.bradley_terry_loss``)
 votes              the three simulated annotators' votes (1 = prefers the dataset's chosen answer)
 =================  ===========================================================================
 
-Causal attention makes the reward read at position ℓ - 1 independent of whatever follows
-it, so a batch can be right-padded freely. Only differences of rewards enter the loss:
+Causal attention makes h_last and h̄ (which read positions up to ℓ - 1 only) independent
+of whatever follows the sequence, so a batch can be right-padded freely. Only differences of rewards enter the loss:
 adding a constant to every reward (to ``head.b``) changes nothing, so the scale and the
 zero of r are arbitrary.
 
@@ -62,6 +68,7 @@ from .training import History, encode_sft, shuffled_batches
 
 __all__ = [
     "RewardModel",
+    "answer_weights",
     "RewardConfig",
     "DEFAULT_CONFIG",
     "TRAINABLE",
@@ -76,31 +83,51 @@ __all__ = [
     "load_reward_model",
 ]
 
-SAVE_FORMAT = "reward-npz-1"
-HEAD_KEYS = ("head.w", "head.b")
+SAVE_FORMAT = "reward-npz-2"           # -1 had a head on the last token only (w, b)
+HEAD_KEYS = ("head.w", "head.u", "head.b")
+
+
+def answer_weights(tokens: np.ndarray, lengths: np.ndarray, a_id: int = VocabularyTokenizer.a_id) -> np.ndarray:
+    """a (B, T): 1/n_y on each answer position of every row, 0 elsewhere, so Σ_t a_t h_t = h̄.
+
+    The answer positions of row i are those after its first ``<a>`` up to and including
+    position ``lengths[i] - 1`` (the answer's words and ``<eos>``). A row without ``<a>``
+    counts all its real tokens as the answer; a row that ends at ``<a>`` (an empty answer)
+    uses that one position, so every row's weights sum to 1.
+    """
+    tokens = np.asarray(tokens)
+    B, T = tokens.shape
+    pos = np.arange(T)[None, :]
+    real = pos < np.asarray(lengths)[:, None]
+    is_a = (tokens == a_id) & real
+    first_a = np.where(is_a.any(axis=1), is_a.argmax(axis=1), -1)            # -1: no <a>, all tokens
+    start = np.minimum(first_a + 1, np.asarray(lengths) - 1)[:, None]
+    mask = real & (pos >= start)
+    return mask / mask.sum(axis=1, keepdims=True)
 
 
 # ----------------------------------------------------------------------------- the model
 class RewardModel:
-    """r(x, y) = h_last · w + b: a TinyGPT trunk and a scalar head on the last real token.
+    """r(x, y) = h_last · w + h̄ · u + b: a TinyGPT trunk and a scalar head on its final hidden states.
 
     Attributes:
         trunk: the TinyGPT whose final hidden states ``h`` the head reads (its LM head is
             never used).
         params: every trainable array: the trunk's own arrays (the same objects as
             ``trunk.params``, so an optimiser updating ``params`` updates the trunk) plus
-            ``"head.w"`` (D,) and ``"head.b"`` (1,). Change weights in place
+            ``"head.w"`` (D,), ``"head.u"`` (D,) and ``"head.b"`` (1,). Change weights in place
             (``load_state_dict``), never by rebinding ``trunk.params``, or the two part ways.
 
-    The head starts at w ~ N(0, 1/D), b = 0, so the initial rewards have a spread of about
-    one (LN_f makes each feature of h about unit size).
+    The head starts at w, u ~ N(0, 1/(2D)), b = 0, so the initial rewards have a spread of
+    about one (LN_f makes each feature of h about unit size).
     """
 
     def __init__(self, trunk: TinyGPT, seed: int = 0) -> None:
         self.trunk = trunk
         D = trunk.config.d_model
         rng = np.random.default_rng(seed)
-        head = {"head.w": (rng.standard_normal(D) / math.sqrt(D)).astype(trunk.dtype),
+        head = {"head.w": (rng.standard_normal(D) / math.sqrt(2 * D)).astype(trunk.dtype),
+                "head.u": (rng.standard_normal(D) / math.sqrt(2 * D)).astype(trunk.dtype),
                 "head.b": np.zeros(1, dtype=trunk.dtype)}
         self.params: dict[str, np.ndarray] = {**trunk.params, **head}
         self._cache: tuple | None = None
@@ -113,9 +140,10 @@ class RewardModel:
     def forward(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Rewards r (B,) of right-padded sequences ``tokens`` (B, T) with ``lengths`` (B,) real tokens.
 
-        The reward of row i is read at position ``lengths[i] - 1``; positions after it are
-        padding and, with causal attention, cannot change it (columns past max(lengths) are
-        not even computed). Returns float64 rewards and keeps what ``backward`` needs.
+        Row i's reward reads h at position ``lengths[i] - 1`` (h_last) and the mean of h over
+        its answer positions (h̄, :func:`answer_weights`); positions after ``lengths[i] - 1`` are
+        padding and, with causal attention, cannot change either (columns past max(lengths)
+        are not even computed). Returns float64 rewards and keeps what ``backward`` needs.
         """
         tokens = np.asarray(tokens)
         if tokens.ndim == 1:
@@ -130,32 +158,36 @@ class RewardModel:
         h = self.trunk.forward_hidden(tokens[:, :T])   # h = LN_f(x), without the V-wide LM head
         rows = np.arange(len(lengths))
         h_last = h[rows, lengths - 1]                                       # (B, D)
-        r = h_last @ self.params["head.w"] + self.params["head.b"][0]
-        self._cache = (h.shape, lengths, h_last)
+        a = answer_weights(tokens[:, :T], lengths).astype(h.dtype)          # (B, T)
+        h_bar = np.einsum("bt,btd->bd", a, h)                               # (B, D)
+        p = self.params
+        r = h_last @ p["head.w"] + h_bar @ p["head.u"] + p["head.b"][0]
+        self._cache = (h.shape, lengths, h_last, h_bar, a)
         return r.astype(np.float64)
 
     def backward(self, drewards: np.ndarray, trunk: bool = True) -> dict[str, np.ndarray]:
         """Gradients of the loss with respect to every array of ``params``, from ∂L/∂r (B,).
 
-        ∂L/∂w = Σ_i ∂L/∂r_i h_last,i;  ∂L/∂b = Σ_i ∂L/∂r_i;  ∂L/∂h_last,i = ∂L/∂r_i w, placed
-        at position ℓ_i - 1 of ∂L/∂h (zero elsewhere) and sent through ``trunk.backward``.
-        ``trunk=False`` returns the head's two gradients only (for a frozen trunk), skipping
-        the backward pass through the transformer.
+        ∂L/∂w = Σ_i ∂L/∂r_i h_last,i;  ∂L/∂u = Σ_i ∂L/∂r_i h̄_i;  ∂L/∂b = Σ_i ∂L/∂r_i.
+        Into the trunk: ∂L/∂h_i,t = ∂L/∂r_i (a_i,t u + [t = ℓ_i - 1] w), sent through
+        ``trunk.backward``. ``trunk=False`` returns the head's three gradients only (for a
+        frozen trunk), skipping the backward pass through the transformer.
         """
         if self._cache is None:
             raise RuntimeError("call forward() before backward()")
-        shape, lengths, h_last = self._cache
+        shape, lengths, h_last, h_bar, a = self._cache
         dtype = self.trunk.dtype
         dr = np.asarray(drewards, dtype=np.float64).reshape(-1)
         if dr.shape[0] != shape[0]:
             raise ValueError(f"drewards has {dr.shape[0]} entries, the last forward had {shape[0]} sequences")
-        w = self.params["head.w"]
+        w, u = self.params["head.w"], self.params["head.u"]
         grads: dict[str, np.ndarray] = {}
         if trunk:
-            dhidden = np.zeros(shape, dtype=dtype)
-            dhidden[np.arange(shape[0]), lengths - 1] = (dr[:, None] * w).astype(dtype)
+            dhidden = (a[:, :, None] * (dr[:, None] * u)[:, None, :]).astype(dtype)
+            dhidden[np.arange(shape[0]), lengths - 1] += (dr[:, None] * w).astype(dtype)
             grads = self.trunk.backward(None, dhidden)
         grads["head.w"] = (dr @ h_last.astype(np.float64)).astype(dtype)
+        grads["head.u"] = (dr @ h_bar.astype(np.float64)).astype(dtype)
         grads["head.b"] = np.array([dr.sum()], dtype=dtype)
         return grads
 
@@ -224,8 +256,10 @@ class RewardModel:
     def load(cls, path: str | Path, dtype: str | None = None) -> "RewardModel":
         """Rebuild a reward model written by :meth:`save`; ``dtype`` overrides the saved one."""
         with np.load(path, allow_pickle=False) as data:
-            if "__format__" not in data.files or str(data["__format__"]) != SAVE_FORMAT:
-                raise ValueError(f"{path} is not a reward-model checkpoint (format {SAVE_FORMAT!r} expected)")
+            found = str(data["__format__"]) if "__format__" in data.files else None
+            if found != SAVE_FORMAT:
+                raise ValueError(f"{path} is not a reward-model checkpoint of this version (format "
+                                 f"{SAVE_FORMAT!r} expected, found {found!r}); rebuild it with make checkpoints")
             config = GPTConfig(**{**json.loads(str(data["__config__"])), **({"dtype": dtype} if dtype else {})})
             state = {name[len("param:"):]: data[name] for name in data.files if name.startswith("param:")}
         rm = cls(TinyGPT(config))
@@ -293,7 +327,7 @@ class RewardConfig:
     put in one batch element for the same reason).
 
     ``trainable``: ``"all"`` fine-tunes the whole trunk and the head; ``"last_block"`` only
-    the last transformer block, LN_f and the head; ``"head"`` only w and b (a logistic
+    the last transformer block, LN_f and the head; ``"head"`` only w, u and b (a logistic
     regression on frozen SFT features).
     """
 
@@ -315,7 +349,7 @@ class RewardConfig:
 
 
 DEFAULT_CONFIG = RewardConfig()
-EVAL_EVERY = 8          # steps between the held-out evaluations the reference run logs
+EVAL_EVERY = 16         # steps between the held-out evaluations the reference run logs
 
 
 def _trainable_keys(rm: RewardModel, trainable: str) -> list[str]:

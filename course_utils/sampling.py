@@ -17,7 +17,7 @@ log π(y_t)         per-token log-probability of the sampled token, shape (B, T-
                    grid of *targets* (position j predicts token j + 1)
 m_t                the response mask: 1 on the answer's tokens, 0 on prompt and padding
 H_t, KL_t          entropy of π and exact KL(π ‖ π_ref) at position t (diagnostics)
-r(x, y)            the reward model's score of the whole sequence, read at its last token
+r(x, y)            the reward model's score of the whole sequence (prompt and answer)
 =================  ===========================================================================
 
 Prompts of equal token length share one ``TinyGPT.generate`` call (it has no attention mask,
@@ -55,7 +55,7 @@ __all__ = [
 
 
 class RewardModelLike(Protocol):
-    """What PPO needs from a reward model: rewards (B,) read at index ``lengths - 1``."""
+    """What PPO needs from a reward model: rewards (B,) of right-padded sequences of ``lengths`` real tokens."""
 
     def forward(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray: ...
 

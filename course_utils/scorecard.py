@@ -231,7 +231,7 @@ def reward_scores(reward_model, tok: VocabularyTokenizer, prompts: Sequence[str]
 
     Like ``RewardModel.score``, but a sequence longer than the reward model's ``max_len``
     (an answer cut by the generation limit, to which ``<eos>`` is added) is cut to
-    ``max_len`` tokens and scored at its last token, as PPO scores an answer that did not end.
+    ``max_len`` tokens and scored as it stands, as PPO scores an answer that did not end.
     """
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")

@@ -1,4 +1,4 @@
-"""The reward model: gradients through the head and the trunk, where the reward is read,
+"""The reward model: gradients through the head and the trunk, what the head reads,
 the Bradley-Terry loss, training, label orientation, files and determinism.
 
 Every model here is tiny and float64, so the whole file runs in a few seconds.
@@ -64,9 +64,10 @@ def test_head_and_trunk_gradients_match_finite_differences(tok, n_layers, tie_we
     rm = RewardModel(tiny_trunk(tok, n_layers=n_layers, tie_weights=tie_weights), seed=1)
     rm.params["head.b"][:] = 0.3
     rng = np.random.default_rng(3)
-    tokens = rng.integers(1, tok.vocab_size, (4, 7))
+    tokens = rng.integers(6, tok.vocab_size, (4, 7))           # no special tokens ...
     lengths = np.array([7, 4, 6, 2])
     tokens[1, 4:] = tok.pad_id
+    tokens[0, 2], tokens[2, 5], tokens[3, 1] = tok.a_id, tok.a_id, tok.a_id   # ... but answers of 4, 1, 1 tokens
 
     def loss() -> float:
         r = rm.forward(tokens, lengths)
@@ -86,7 +87,8 @@ def test_head_and_trunk_gradients_match_finite_differences(tok, n_layers, tie_we
 def test_backward_of_a_weighted_sum_of_rewards(tok):
     """∂(Σ c_i r_i)/∂θ for arbitrary c: the head's formulas and the scatter into ∂L/∂h."""
     rm = RewardModel(tiny_trunk(tok, n_layers=1), seed=2)
-    tokens = np.random.default_rng(0).integers(1, tok.vocab_size, (3, 5))
+    tokens = np.random.default_rng(0).integers(6, tok.vocab_size, (3, 5))
+    tokens[0, 1] = tok.a_id                                     # row 0 has an answer; rows 1, 2 have no <a>
     lengths = np.array([5, 1, 3])
     c = np.array([0.7, -1.3, 2.0])
     rm.forward(tokens, lengths)
@@ -102,7 +104,7 @@ def test_head_only_backward_gives_the_same_head_gradients(tok):
     full = rm.backward(c)
     rm.forward(tokens, [6, 4, 2])
     head = rm.backward(c, trunk=False)
-    assert head.keys() == {"head.w", "head.b"}
+    assert head.keys() == {"head.w", "head.u", "head.b"}
     for k in head:
         np.testing.assert_allclose(head[k], full[k], rtol=1e-12)
 
@@ -113,15 +115,33 @@ def test_backward_needs_a_forward_first(tok):
         rm.backward(np.ones(2))
 
 
-# ----------------------------------------------------------------------------- where the reward is read
-def test_reward_is_read_at_the_last_real_token(tok):
+# ----------------------------------------------------------------------------- what the head reads
+def test_answer_weights_average_the_answer_positions(tok):
+    a, p = tok.a_id, 9
+    tokens = np.array([[1, 4, 7, a, 8, 9, 2, p],      # answer: 8 9 <eos>
+                       [1, 4, 7, 8, 9, 2, p, p],      # no <a>: every real token
+                       [1, 4, 7, a, p, p, p, p],      # ends at <a>: that one position
+                       [1, 4, a, 7, a, 8, 2, 8]])     # a second <a> belongs to the answer; 8 after ℓ is padding
+    weights = rw.answer_weights(tokens, np.array([7, 6, 4, 7]))
+    expected = np.zeros((4, 8))
+    expected[0, 4:7] = 1 / 3
+    expected[1, :6] = 1 / 6
+    expected[2, 3] = 1.0
+    expected[3, 3:7] = 1 / 4
+    np.testing.assert_allclose(weights, expected, rtol=1e-15)
+
+
+def test_reward_reads_the_last_token_and_the_answer_mean(tok):
     rm = RewardModel(tiny_trunk(tok), seed=0)
-    tokens = np.random.default_rng(1).integers(1, tok.vocab_size, (3, 9))
+    tokens = np.random.default_rng(1).integers(6, tok.vocab_size, (3, 9))
+    tokens[0, 3], tokens[1, 1] = tok.a_id, tok.a_id
     lengths = np.array([9, 5, 2])
     r = rm.forward(tokens, lengths)
     rm.trunk.forward(tokens)
     h = rm.trunk.hidden
-    expected = [h[i, n - 1] @ rm.params["head.w"] + rm.params["head.b"][0] for i, n in enumerate(lengths)]
+    starts = [4, 2, 0]                                       # after <a>; row 2 has no <a>: all its tokens
+    w, u, b = rm.params["head.w"], rm.params["head.u"], rm.params["head.b"][0]
+    expected = [h[i, n - 1] @ w + h[i, s:n].mean(axis=0) @ u + b for i, (n, s) in enumerate(zip(lengths, starts))]
     np.testing.assert_allclose(r, expected, rtol=1e-12)
     assert r.shape == (3,) and r.dtype == np.float64
 
@@ -394,7 +414,7 @@ def test_build_reward_checkpoint_trains_on_the_train_split(tmp_path, monkeypatch
     assert path == tmp_path / "reward.npz" and path.exists()
     assert sorted(seen) == ["C0", "C1"] + [f"P{i}" for i in range(6)]
     rm = rw.load_reward_model(tmp_path)
-    assert rm.params.keys() >= {"head.w", "head.b"}
+    assert rm.params.keys() >= {"head.w", "head.u", "head.b"}
 
 
 # ----------------------------------------------------------------------------- the chapter's exercise checks

@@ -210,7 +210,7 @@ def _answer_logprob(model: TinyGPT, tokens: np.ndarray, plen: np.ndarray, alen: 
 
 
 def _scores(reward_model, tokens: np.ndarray, lengths: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """Reward-model scores of right-padded sequences, read at the last real token, in chunks."""
+    """Reward-model scores of right-padded sequences, in chunks."""
     out = np.empty(len(lengths))
     for s in range(0, len(lengths), chunk):
         idx = slice(s, s + chunk)
@@ -230,8 +230,8 @@ def evaluate_policy(policy: TinyGPT, ref: TinyGPT, tok: VocabularyTokenizer, ite
 
     ``items``: prompts with ``prompt``, ``scenario_id`` (and ``id``). Per answer: the KL
     estimate Σ_t [log π_θ(y_t) - log π_ref(y_t)] (unbiased for KL(π_θ ‖ π_ref) of the whole
-    answer, at the sampling temperature), each reward model's score (read at the last real
-    token, as PPO reads it), and the gold judge's five metrics and ``overall``.
+    answer, at the sampling temperature), each reward model's score (of the whole
+    answer, as PPO scores it), and the gold judge's five metrics and ``overall``.
     The same ``seed`` for every checkpoint of a run gives common random numbers, so the
     differences between checkpoints are less noisy than the checkpoints themselves.
 

@@ -195,24 +195,36 @@ plt.show()
 # %% [markdown]
 # ## 3. The reward model: a transformer with a scalar head
 #
-# The reward model is the SFT model with its next-token head set aside and a **reward head** added: a
-# vector $w$ and a bias $b$. The question and the answer are laid out exactly as in SFT,
-# `<bos> <q> question <a> answer <eos>`, the transformer computes its final hidden states $h_t$, and
-# the reward is read at the **last real token** (the `<eos>` at position $\ell - 1$, $\ell$ tokens):
+# The reward model is the SFT model with its next-token head set aside and a **reward head** added:
+# two vectors $w$ and $u$ and a bias $b$. The question and the answer are laid out exactly as in SFT,
+# `<bos> <q> question <a> answer <eos>`, and the transformer computes its final hidden states $h_t$.
+# The head reads two summaries of them:
 #
-# $$r_\theta(x, y) = h_{\ell-1} \cdot w + b.$$
+# $$r_\theta(x, y) = h_{\ell-1} \cdot w + \bar h \cdot u + b, \qquad
+# \bar h = \frac{1}{n_y} \sum_{t \in \text{answer}} h_t .$$
 #
-# Because attention is causal, $h_{\ell-1}$ has seen the whole question and answer, and nothing after
-# it: a batch can be padded to any width without changing a single reward. Starting from the SFT
-# weights (Ouyang et al. 2022; Stiennon et al. 2020) gives the reward model a trunk that already
-# reads pharmaceutical text; only the head starts from random numbers.
+# | symbol | meaning |
+# |---|---|
+# | $h_t$ | the trunk's final hidden state at position $t$ (a vector of `d_model` numbers) |
+# | $\ell$ | the number of real tokens of the sequence; $h_{\ell-1}$ is the state at the closing `<eos>` |
+# | $\bar h$ | the mean of $h_t$ over the $n_y$ answer positions (after `<a>`, `<eos>` included) |
+# | $w$, $u$, $b$ | the head's weights: what it reads in $h_{\ell-1}$, what it reads in $\bar h$, and a bias |
+#
+# InstructGPT reads the last token only ($u = 0$): because attention is causal, $h_{\ell-1}$ has
+# seen the whole question and answer. In a model this small that one state must carry the whole
+# answer through attention; the mean lets every word of the answer reach the reward directly, and
+# with it the reference reward model ranks more held-out pairs right (`benchmarks/reward_pairs.py`
+# compares the two heads; the README has the table). Both summaries read nothing after position
+# $\ell - 1$, so a batch can be padded to any width without changing a single reward. Starting from
+# the SFT weights (Ouyang et al. 2022; Stiennon et al. 2020) gives the reward model a trunk that
+# already reads pharmaceutical text; only the head starts from random numbers.
 
 # %%
 rm_before = RewardModel(sft64.copy(), seed=SEED)   # the untrained reward model, kept for the before / after tables
-n_head = rm_before.params["head.w"].size + rm_before.params["head.b"].size
+n_head = sum(rm_before.params[k].size for k in ("head.w", "head.u", "head.b"))
 print(rm_before)
 print(f"trunk parameters: {rm_before.trunk.n_params:,}; head parameters: {n_head} "
-      f"(w: {rm_before.params['head.w'].size}, b: 1)")
+      f"(w: {rm_before.params['head.w'].size}, u: {rm_before.params['head.u'].size}, b: 1)")
 
 prompt, long_answer = example["prompt"], example["chosen"]
 short_answer = data.split_sentences(long_answer)[0]
@@ -1058,7 +1070,7 @@ _ = check_majority_orientation(orient_by_majority)
 # </details>
 #
 # **Exercise 4 (open).** In the parameters cell, set `TRAINABLE = "head"` (a logistic regression on the
-# frozen SFT features: only the head's $w$ and $b$ are trained) and re-run the chapter, first with the default
+# frozen SFT features: only the head's $w$, $u$ and $b$ are trained) and re-run the chapter, first with the default
 # learning rate, then with `LEARNING_RATE = 1e-2` and `EPOCHS = 6`. How do the held-out accuracy and
 # loss compare with training the whole model? What does that say about what the SFT model's features
 # already encode? Then set `TRAINABLE = "all"` and `MARGIN = 2.0`: what happens to the reward gaps
@@ -1070,8 +1082,8 @@ _ = check_majority_orientation(orient_by_majority)
 # - Pairwise preferences become a loss through the Bradley-Terry model:
 #   $\mathcal{L}_{\mathrm{RM}} = -\log\sigma(r_c - r_r - m)$. Its gradient pushes the two rewards
 #   apart with force $1 - \sigma(\Delta)$ and stops once a pair is ranked confidently.
-# - The reward model is the SFT transformer with a scalar head on the last token; only reward
-#   differences are meaningful.
+# - The reward model is the SFT transformer with a scalar head that reads the closing token's state
+#   and the mean state over the answer; only reward differences are meaningful.
 # - Trained for two epochs on a few hundred preference pairs and the three kinds of knowledge-base
 #   pairs, the reference reward model ranks most held-out pairs correctly (accuracy and
 #   interval in section 6), and it is slightly over-confident: when it is sure, it is right a few

@@ -187,7 +187,7 @@ sample_table.round(3)
 # | $y = (y_1, \dots, y_L)$ | an answer sampled from the policy, token by token, ending with `<eos>` | at most `MAX_NEW_TOKENS` tokens |
 # | $\pi_\theta$ | the policy: the TinyGPT being trained, weights $\theta$ | starts as a copy of the SFT model |
 # | $\pi_\text{ref}$ | the reference: the frozen SFT model | never updated |
-# | $r_\phi(x, y)$ | the reward model's score of the whole answer | chapter 3, read at the last token |
+# | $r_\phi(x, y)$ | the reward model's score of the whole answer | chapter 3; it arrives with the last token |
 # | $\beta$ | strength of the KL penalty | `KL_COEF` |
 # | $\mathrm{KL}(\pi_\theta \,\|\, \pi_\text{ref}) = \mathbb{E}_{y \sim \pi_\theta}\big[\log \tfrac{\pi_\theta(y \mid x)}{\pi_\text{ref}(y \mid x)}\big]$ | how far the policy has moved from the reference, in nats | 0 at the start |
 #
@@ -965,7 +965,7 @@ neg_kl.round(3)
 #
 # A rollout is a rectangle: prompts of different lengths, answers of different lengths, `<pad>`
 # after each `<eos>`. Every sum over tokens (KL, rewards, losses, advantage whitening) must run over
-# the answer tokens only, and the reward model must read the **last real token**, not the last column.
+# the answer tokens only, and the reward model must be told where each answer really ends, not the width of the rectangle.
 # One batch, done right and done wrong:
 
 # %%
