@@ -212,12 +212,15 @@ plt.show()
 #
 # InstructGPT reads the last token only ($u = 0$): because attention is causal, $h_{\ell-1}$ has
 # seen the whole question and answer. In a model this small that one state must carry the whole
-# answer through attention; the mean lets every word of the answer reach the reward directly, and
-# with it the reference reward model ranks more held-out pairs right (`benchmarks/reward_pairs.py`
-# compares the two heads; the README has the table). Both summaries read nothing after position
-# $\ell - 1$, so a batch can be padded to any width without changing a single reward. Starting from
-# the SFT weights (Ouyang et al. 2022; Stiennon et al. 2020) gives the reward model a trunk that
-# already reads pharmaceutical text; only the head starts from random numbers.
+# answer through attention; the mean lets every word of the answer reach the reward directly. Trained
+# the same way, the reward model with both summaries ranks a few more held-out pairs right than one
+# that reads the closing token alone (`benchmarks/reward_pairs.py` compares the two heads), a gain
+# smaller than the width of the held-out interval in section 6. Both summaries read nothing after
+# position $\ell - 1$, so a batch can be padded to any width without changing a single reward. Starting
+# from the SFT weights (Ouyang et al. 2022; Stiennon et al. 2020) gives the reward model a trunk that
+# already reads pharmaceutical text; only the head starts from random numbers, and it is tiny: the
+# cell below prints its size (two vectors of `d_model` numbers and one bias) against the trunk's
+# hundreds of thousands, and checks the padding claim on a batch of a short and a long answer.
 
 # %%
 rm_before = RewardModel(sft64.copy(), seed=SEED)   # the untrained reward model, kept for the before / after tables
@@ -296,8 +299,8 @@ print(f"untrained: {n_right}/{len(featured)} featured pairs ranked correctly (95
 
 # %% [markdown]
 # The head is random, but the trunk is not: it is the SFT model, whose features already carry
-# information about the answers (their length, for one), and a random direction $w$ through those
-# features can pick some of it up by luck, or point the wrong way. For this `SEED` the line above
+# information about the answers (their length, for one), and random directions $w$ and $u$ through
+# those features can pick some of it up by luck, or point the wrong way. For this `SEED` the line above
 # shows no useful signal: fewer than half of the featured pairs are ranked correctly, and the
 # interval includes a coin flip. Another `SEED` gives another head and another number. Training
 # will move these numbers; the same table after training is in section 6.
@@ -515,11 +518,11 @@ print(f"statements made with more than 80% confidence: {int(sure['count'])}, pre
 # %% [markdown]
 # A perfectly calibrated model's points lie on the diagonal. Read the bins with their counts, and
 # the line above for the most confident bin, where most held-out pairs fall: when this reward model
-# is sure, it is right a few points less often than it says (with a few dozen statements per bin, a
-# gap this small is not sharply measured), while in the bin just below, it is right more often than
-# it says. That is the other face of the held-out loss of the summary table. For PPO the ranking
-# matters more than the calibration (chapter 5 normalises the scores anyway), but an over-confident
-# reward model gives PPO large, wrong reward gaps to chase.
+# is sure, it is right a few points less often than it says (with a few dozen statements or fewer per
+# bin, a gap this small is not sharply measured), while in the bin just below, it is right somewhat
+# more often than it says. That is the other face of the held-out loss of the summary table. For PPO
+# the ranking matters more than the calibration (chapter 5 normalises the scores anyway), but an
+# over-confident reward model gives PPO large, wrong reward gaps to chase.
 #
 # ### Accuracy by flaw and by category
 
@@ -566,23 +569,25 @@ print(f"weakest: {worst}, accuracy {by_flaw.loc[worst, 'accuracy']:.0%}, mean ga
 
 # %% [markdown]
 # The overall accuracy hides very different flaws. The reward model ranks every held-out pair
-# correctly on the flaws the lines above list (a key fact left out, no escalation, padding), almost
-# every vague answer, and most pairs with an off-topic answer, an unsafe claim or a repeated
-# sentence, though not all of them (the table gives the counts; with so few pairs per flaw, the
-# intervals are wide). The flaws of the second line have an interval that reaches down to a coin
-# flip. An **unsafe claim** replaces the first sentence with a fluent, dangerous one; the reward
-# model misses several of these pairs and puts only a small mean gap between the two answers,
-# although the "what is wrong inside it?" pairs showed it this flaw over many training wordings. A
-# **repeated** sentence keeps the expert's words as they were; the reward model ranks most of these
-# pairs correctly, but with one of the smallest mean gaps. A **wrong dose** changes a single number;
-# only half of its few held-out pairs are ranked correctly, and the mean gap is close to 0
-# (the next cells look at what it may be reacting to). An **off-topic** answer is a fluent, correct
-# expert answer to another question; the reference run's "which case?" pairs were added for exactly
-# this flaw, and on the held-out cases the reward model ranks most off-topic answers correctly, more
-# often than the repeated sentences, but not all of them, and with a mean gap well below those of
-# the flaws it catches every time: the contrast pairs taught it to tell the cases apart only in part
-# on questions it never saw compared. A key fact left out, a wrong dose, an unsafe claim and an
-# answer to the wrong question are among the errors that matter most in pharmacy.
+# correctly on the flaws the third line lists (a key fact left out, no escalation, a vague
+# non-answer), all but one padded answer, and most pairs with an unsafe claim, a wrong dose or an
+# off-topic answer, though not all of them (the table gives the counts; with so few pairs per flaw,
+# the intervals are wide). The flaw of the second line is the exception: its interval reaches down
+# to a coin flip. A **repeated** sentence keeps the expert's words as they were; the reward model
+# ranks only half of these pairs correctly, with the smallest mean gap of all, close to 0. A **wrong
+# dose** changes a single number; the reward model ranks most of its few held-out pairs correctly,
+# but with the next smallest mean gap, also close to 0: it prefers the right dose by a hair, where a
+# tenfold error should be one of the clearest reasons to prefer an answer (the next cells look at
+# one cue it may be reacting to). An **unsafe claim** replaces the first sentence with a fluent,
+# dangerous one; the reward model misses a few of these pairs and puts a smaller mean gap between
+# the two answers than on most other flaws, although the "what is wrong inside it?" pairs showed it
+# this flaw over many training wordings. An **off-topic** answer is a fluent, correct expert answer
+# to another question; the reference run's "which case?" pairs were added for exactly this flaw, and
+# on the held-out cases the reward model ranks most off-topic answers correctly, more often than the
+# repeated sentences, but not all of them, and with a mean gap below those of the flaws it catches
+# every time: the contrast pairs taught it to tell the cases apart only in part on questions it
+# never saw compared. A key fact left out, a wrong dose, an unsafe claim and an answer to the wrong
+# question are among the errors that matter most in pharmacy.
 
 # %% [markdown]
 # A wrong dose offers a surface cue: our word-level tokenizer has never seen some of the tenfold
@@ -690,18 +695,20 @@ for name, row in probe_table.iloc[1:].iterrows():
 # of held-out scenarios where the probe scores higher than that scenario's expert answer. The judge
 # almost never prefers a probe to the expert answer; the printed lines list every probe that the
 # reward model prefers more often than the judge does, with how often. On average (the reward
-# column), the first sentence said three times and the unsafe claim in front of the expert answer
-# both score *above* the expert answer. A sentence said three times, a kind of repetition
-# the reward model saw in training and barely punishes (section 6), beats the expert answer in most
-# held-out scenarios, more than any other probe. An unsafe claim put *in front of* a complete expert
-# answer (the training pairs replaced the first sentence with the claim instead) beats it less
-# often, but still in many scenarios, and the expert answer padded with two filler sentences in
-# some. Of the probes that remove something the training pairs taught it to look for (the
-# escalation sentence, most of the answer), the escalation sentence alone beats the expert answer
-# rarely, and the bare key phrases and the answer without its escalation never do.
-# Whatever the reward model over-rates, PPO will
-# find and produce: this is the **proxy** problem that Gao, Schulman & Hilton (Scaling Laws for
-# Reward Model Overoptimization, ICML 2023) measured at scale, where optimising a learned reward
+# column), no probe scores above the expert answer, but three come close: the unsafe claim in front
+# of the expert answer, the first sentence said three times and the expert answer padded with two
+# filler sentences each score only a little below it, while the judge scores all three far below it
+# (the repeated sentence close to 0). A sentence said three times, a kind of repetition the reward
+# model saw in training and barely punishes (section 6), beats the expert answer in almost half of
+# the held-out scenarios, more often than any other probe. An unsafe claim put *in front of* a
+# complete expert answer (the training pairs replaced the first sentence with the claim instead)
+# beats it a little less often, in about a third of the scenarios, and the expert answer padded with
+# two filler sentences in some. Of the probes that remove something the training pairs taught it to
+# look for (the escalation sentence, most of the answer), the escalation sentence alone and the bare
+# key phrases each beat the expert answer rarely, and the answer without its escalation never does;
+# on average the reward model scores all three far below it. Whatever the reward model over-rates,
+# PPO will find and produce: this is the **proxy** problem that Gao, Schulman & Hilton (Scaling Laws
+# for Reward Model Overoptimization, ICML 2023) measured at scale, where optimising a learned reward
 # model harder first raises and then lowers the score of the gold reward it stands in for.
 
 # %%
@@ -796,23 +803,23 @@ smaller = [f"{f} {g:.2f}" for f, g in gaps.items() if abs(g) < abs(shift_rm)]
 print(f"   for comparison, mean held-out gaps r_c - r_r smaller than that shift: {', '.join(smaller) or 'none'}")
 
 # %% [markdown]
-# Three views, three answers, all measured above. Over the held-out answers, the reward goes with length
-# more than the judge's score does (the reward moderately, the judge's score hardly at all), and
-# the reward model is less
-# accurate on the pairs
-# whose better answer is the *shorter* one, where a "longer is better" shortcut fails: two signs of
-# a length shortcut, although a correlation alone cannot say whether the model likes length or the
+# Three views, three answers, all measured above. Over the held-out answers, the reward goes with
+# length more than the judge's score does (the reward moderately, the judge's score hardly at all),
+# and the reward model is clearly less accurate on the pairs whose better answer is the *shorter*
+# one, where a "longer is better" shortcut fails (the two intervals do not overlap): two signs of a
+# length shortcut, although a correlation alone cannot say whether the model likes length or the
 # facts that come with it. The padding experiment holds the content fixed and adds only length, and
-# there, after a tiny rise for one filler sentence, the mean reward goes *down*: with `N_FILLER`
-# sentences it is lower in most scenarios (not all), by more on average than the mean gap the model
-# puts between an expert answer and several of the flawed ones, a tenfold dose error and an unsafe
-# claim among them (the comparison line). The
-# `verbose` pairs taught it what this dataset's padding looks like (filler sentences in place of a
-# fact and the escalation), so it punishes these filler sentences harder than it punishes a dangerous
-# dose or an unsafe claim. The judge marks the padded answers down as well, but it still scores them
-# above an answer with an unsafe claim (the probe table); the reward model learned a trace of how
-# the rejected answers were made, not the principle "say what matters". A bias of this size, on
-# most answers, is a direction PPO can follow for hundreds of steps.
+# there the mean reward goes *down* with every filler sentence: with `N_FILLER` sentences it is
+# lower in most scenarios (not all), by more on average than the mean gap the model puts between an
+# expert answer and two of the flawed ones, a repeated sentence and a tenfold dose error (the
+# comparison line). The `verbose` pairs taught it what this dataset's padding looks like (filler
+# sentences in place of a fact and the escalation), so it punishes these filler sentences harder
+# than it punishes a dangerous dose. The judge marks the padded answers down as well, but it still
+# scores them well above an answer with an unsafe claim, while the reward model scores the expert
+# answer with two filler sentences slightly *below* the one with an unsafe claim in front (the probe
+# table); the reward model learned a trace of how the rejected answers were made, not the principle
+# "say what matters". A bias of this size, on most answers, is a direction PPO can follow for
+# hundreds of steps.
 
 # %% [markdown]
 # ## 8. The annotators disagree
@@ -864,16 +871,15 @@ print(f"accuracy {clean.accuracy:.3f} -> {noisy.accuracy:.3f}: the intervals "
 noise_table.round(3)
 
 # %% [markdown]
-# The majority votes get only a few training labels wrong, concentrated on the flaws the lay and
-# hurried annotators cannot see. The model trained on far more wrong labels is worse: its held-out
-# accuracy falls below the clean model's interval, although the two intervals still overlap (the line
-# above), so on this small held-out set the drop is real but not sharply measured. Its held-out
-# loss is higher too: the loss weighs how confidently each pair is ranked. Random flips are the
-# easy case: systematic
-# errors (a lay annotator who always misses the same dose errors) teach a wrong rule instead of
-# blurring a right one, and more data does not average them out. Real pipelines measure annotator
-# agreement, train annotators and drop or re-label contested pairs (Ouyang et al. 2022 report about
-# 73% agreement between their labellers).
+# The majority votes get only a few training labels wrong, most often on the wrong doses and unsafe
+# claims that the lay annotator misses (the `majority wrong` column). The model trained on far more
+# wrong labels is worse: its held-out accuracy falls below the clean model's interval, although the
+# two intervals still overlap (the line above), so on this small held-out set the drop, though large,
+# is not sharply measured. Its held-out loss is higher too: the loss weighs how confidently each pair
+# is ranked. Random flips are the easy case: systematic errors (a lay annotator who always misses
+# the same dose errors) teach a wrong rule instead of blurring a right one, and more data does not
+# average them out. Real pipelines measure annotator agreement, train annotators and drop or
+# re-label contested pairs (Ouyang et al. 2022 report about 73% agreement between their labellers).
 
 # %% [markdown]
 # ## 9. Over-training: correlated comparisons
@@ -944,7 +950,7 @@ print(f"held-out pairs ranked wrongly: {int(wrong.sum())}; on them the model's m
 # more closely, some of their wrong labels included (the count of wrongly labelled pairs it ranks
 # the way the label says), and is **confidently wrong** on some new pairs, which the last line
 # measures. The signal is modest and noisy here. The held-out accuracy, which only counts which
-# answer wins, shows even less of it (its highest and final values differ by a few pairs); PPO
+# answer wins, shows even less of it (its highest and final values differ by a couple of pairs); PPO
 # does not look at rankings: it optimises the reward values themselves. Try `EPOCHS = 1`
 # and `EPOCHS = 6` in the parameters cell and compare the live run's held-out curves. The remedies
 # are InstructGPT's: fewer passes, and comparisons of one prompt kept together rather than
@@ -1084,13 +1090,14 @@ _ = check_majority_orientation(orient_by_majority)
 #   apart with force $1 - \sigma(\Delta)$ and stops once a pair is ranked confidently.
 # - The reward model is the SFT transformer with a scalar head that reads the closing token's state
 #   and the mean state over the answer; only reward differences are meaningful.
-# - Trained for two epochs on a few hundred preference pairs and the three kinds of knowledge-base
-#   pairs, the reference reward model ranks most held-out pairs correctly (accuracy and
-#   interval in section 6), and it is slightly over-confident: when it is sure, it is right a few
+# - Trained for two epochs on a few hundred preference pairs and several thousand knowledge-base
+#   pairs of three kinds, the reference reward model ranks most held-out pairs correctly (accuracy
+#   and interval in section 6), and it is slightly over-confident: when it is sure, it is right a few
 #   points less often than it says. Per flaw it ranks every held-out pair with a missing key fact, a
-#   missing escalation or padding correctly, almost every vague one, and most of those with an
-#   off-topic answer, an unsafe claim or a repeated sentence (for the last two, the interval reaches
-#   down to a coin flip), but only half of those with a wrong dose (with a mean gap close to 0).
+#   missing escalation or a vague answer correctly, all but one padded answer, and most of those with
+#   an unsafe claim, an off-topic answer or a wrong dose (the last with a mean gap close to 0), but
+#   only half of those with a repeated sentence (with the smallest mean gap, and an interval that
+#   reaches down to a coin flip).
 # - Its held-out loss is lowest during the first epoch and ends above that minimum while the training
 #   loss keeps falling: a modest, noisy sign of the over-fitting InstructGPT warned of when correlated
 #   comparisons are trained as separate examples.
