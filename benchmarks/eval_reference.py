@@ -1,10 +1,12 @@
 """Measure the reference checkpoints against the course's targets for each stage.
 
     .venv/bin/python benchmarks/eval_reference.py [CHECKPOINT_DIR] [--seeds 1 2] [--json OUT]
-        [--set lr=3e-4 iterations=120] [--only-seeds]
+        [--set lr=3e-4 iterations=120] [--only-seeds] [--jsonl OUT]
 
 ``--set`` changes fields of ``ppo.DEFAULT_CONFIG`` for the ``--seeds`` runs; ``--only-seeds`` skips
-everything but SFT's answers and those runs (to compare PPO settings).
+everything but SFT's answers and those runs (to compare PPO settings); ``--jsonl OUT`` appends one
+row per seed run to OUT, with the ``--set`` settings it ran with (``benchmarks/ppo_settings_results.jsonl``
+holds the comparison the README reports).
 
 On the 64 held-out questions (wordings never used in training), with the gold judge and 95%
 bootstrap intervals over the questions:
@@ -171,6 +173,9 @@ def main(argv: list[str]) -> int:
                                   "repeated_4grams": ci([repeated_4grams(t) for t in a]),
                                   "seconds": round(time.perf_counter() - t0)}
         print(json.dumps({f"ppo_seed{seed}": out[f"ppo_seed{seed}"]}), flush=True)
+        if "--jsonl" in argv:                     # one row per seed, with the settings it ran with
+            with open(argv[argv.index("--jsonl") + 1], "a", encoding="utf-8") as f:
+                f.write(json.dumps({"set": overrides, "seed": seed, **out[f"ppo_seed{seed}"]}) + "\n")
     return report(out, argv)
 
 

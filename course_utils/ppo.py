@@ -167,6 +167,7 @@ class PPOConfig(OnPolicyConfig):
         this many iterations (0 = never).  seed: prompt order, sampling and minibatches.
     """
 
+    kl_coef: float = 0.1            # β, twice rl_loop's 0.05: measured (benchmarks/ppo_settings_results.jsonl)
     samples_per_prompt: int = 8
     adaptive_kl: bool = False
     kl_target: float = 6.0

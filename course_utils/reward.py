@@ -6,8 +6,9 @@ that reads the final hidden state of the answer's last token, as in InstructGPT 
 2022; Stiennon et al. 2020), together with the mean of the hidden states over the answer's
 tokens. In a model this small the last token's state must carry the whole answer through
 attention alone; the mean lets every word of the answer reach the reward directly, and ranks
-more held-out pairs right (``benchmarks/reward_pairs.py``). It is trained on pairs of answers to the same prompt, one preferred by the
-annotators, with the Bradley-Terry loss (Bradley & Terry 1952; Christiano et al. 2017).
+more held-out pairs right (``benchmarks/reward_pairs.py``). It is trained on pairs of answers
+to the same prompt, one preferred by the annotators, with the Bradley-Terry loss (Bradley &
+Terry 1952; Christiano et al. 2017).
 
 Symbols
 -------
