@@ -57,8 +57,10 @@ def greedy_gold(model, tok, items, scenarios) -> np.ndarray:
 
 
 def main(argv: list[str]) -> int:
-    lams = [float(x) for x in argv[argv.index("--lam") + 1:] if not x.startswith("--")][:4] if "--lam" in argv \
-        else [0.95, 1.0]
+    lams = [0.95, 1.0]
+    if "--lam" in argv:                     # the values after --lam, up to the next option
+        after = argv[argv.index("--lam") + 1:]
+        lams = [float(x) for x in after[:next((i for i, x in enumerate(after) if x.startswith("--")), len(after))]]
     seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
     tok = checkpoints.load_tokenizer()
     scenarios = {s["id"]: s for s in data.load_scenarios()}

@@ -230,7 +230,8 @@ def distribution_shift_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, se
     """The reward model off its training distribution, and retraining on on-policy pairs.
 
     1. *A category it never saw.* A reward model is trained (chapter-3 settings, from the SFT
-       trunk) on the training pairs of every category but ``holdout_category``; its accuracy
+       trunk, on preference pairs only: no knowledge-base pairs, unlike chapter 3's reference
+       model) on the training pairs of every category but ``holdout_category``; its accuracy
        on the test pairs of the other categories (in distribution) is compared with its
        accuracy on every pair of the held-out category, and with ``rm`` (all categories).
     2. *The policy drifts.* Along a PPO run (the hacked run of

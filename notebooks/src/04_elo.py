@@ -928,29 +928,32 @@ rank_table.round(1)
 # **What it means.** The printed lines compare the two judges twice: on the *order* (Kendall's tau,
 # and the pairs they order oppositely) and on the *distances* (how far each judge puts the expert
 # answers above the best trained model, and whether their intervals are apart). Here the two judges
-# agree on the order: both put the expert answers first, then PPO, then SFT, with the base model
-# last, so Kendall's tau takes its largest possible value (the first printed line). They disagree on
-# the distances. The gold judge puts the expert answers ahead of every trained model with the intervals
-# apart, while PPO and SFT sit close together with overlapping intervals: by the facts of each case,
-# these intervals do not establish that PPO is better than SFT here.
-# The reward model does the opposite: it separates PPO from SFT with the intervals apart, and puts
-# PPO close behind the expert answers, inside overlapping intervals. On the same
-# battles, the reward model also gives the base model a much higher win rate than the gold judge
-# does, and the expert answers a lower one (the win-rate columns), although the gold judge scores
-# the base model's answers close to zero (the mean scores at the start of this section). The gold
-# judge checks the facts of each case, which the base model almost always gets wrong and the trained
-# models get wrong on some questions; the reward model, trained on pairs that differ in one flaw,
-# misses part of what makes an answer wrong (chapter 3 measured its held-out accuracy flaw by flaw:
-# it lets some repeated sentences through, and barely separates a wrong dose from the
-# right one). That is why the reward model is called a **proxy**: it is the judge PPO optimises in
-# chapter 5, so every distance it misjudges is an opening for the policy to please the proxy instead
-# of the pharmacist (reward hacking, chapter 6). The last printed line checks the clearest sign of
-# it, a reward model that rates the PPO policy above the expert answers (over-optimisation: Gao,
-# Schulman & Hilton, Scaling Laws for Reward Model Overoptimization, ICML 2023); here the reward
-# model rates PPO below the expert answers, inside the intervals, so this arena shows no
-# significant sign of it. The gap between the two judges on PPO against SFT is the one to watch.
-# Chapter 7 runs this arena again with every stage and with the ablations, and adds intervals to
-# every metric.
+# agree on most of the order: both put SFT third and the base model last. They disagree at the top:
+# the gold judge puts the expert answers first and PPO second, the reward model puts PPO first, just
+# ahead of the expert answers (the pair named on the first printed line, which is why Kendall's tau
+# falls short of 1). They also disagree on the distances. The gold judge puts the expert answers
+# ahead of every trained model with the intervals apart, while PPO and SFT sit close together with
+# overlapping intervals: by the facts of each case, these intervals do not establish that PPO is
+# better than SFT here. The reward model does the opposite: it separates PPO from SFT with the
+# intervals apart, and puts PPO and the expert answers close together, inside overlapping intervals.
+# On the same battles, the reward model also gives the base model a much higher win rate than the
+# gold judge does, and the expert answers a lower one (the win-rate columns), although the gold
+# judge scores the base model's answers close to zero (the mean scores at the start of this
+# section). The gold judge checks the facts of each case, which the base model almost always gets
+# wrong and the trained models get wrong on some questions; the reward model, trained on pairs that
+# differ in one flaw, misses part of what makes an answer wrong (chapter 3 measured its held-out
+# accuracy flaw by flaw: it ranks only about half of the pairs with a repeated sentence correctly,
+# and prefers the right dose to a wrong one by a hair). That is why the reward model is called a
+# **proxy**: it is the judge PPO optimises in chapter 5, so every distance it misjudges is an
+# opening for the policy to please the proxy instead of the pharmacist (reward hacking, chapter 6).
+# The last printed line checks the clearest sign of it, a reward model that rates the PPO policy
+# above the expert answers (over-optimisation: Gao, Schulman & Hilton, Scaling Laws for Reward Model
+# Overoptimization, ICML 2023). Here the reward model does rate PPO above the expert answers, but by
+# a few points and inside the intervals, and its mean score for PPO's answers stays just below its
+# mean for the expert answers (the means at the start of this section): a hint of over-optimisation
+# that these battles do not establish. The two judges' disagreements on PPO, against SFT and against
+# the expert answers, are the ones to watch. Chapter 7 runs this arena again with every stage and
+# with the ablations, and adds intervals to every metric.
 #
 # The gold-judge arena also shows the pitfall of the MLE. The check printed above found that the
 # expert answers never lose a battle: against every other model they win or tie. Their rating is

@@ -308,31 +308,32 @@ print(f"in units of the spread of the SFT policy's answers (proxy sd {sd_p:.2f},
 
 # %% [markdown]
 # Compare the two panels, with the printed lines. The proxy is noisy on held-out prompts (two answers per
-# prompt, and the reward model's scale is wide), but it rises: it climbs over the first two thirds of the
-# run to its highest value, then falls back a little, and ends well above where it started. The gold score
-# has the shape Gao et al. describe, in miniature: it rises to its best checkpoint early, at a small KL,
-# then falls, and ends below the SFT policy's. The Gao fit (the printed lines) has a positive $a$ and $b$,
-# but puts its peak before the first checkpoint after the start: the fitted curve turns down almost at
-# once and falls across the whole measured range. And the shape is drawn in noise: the fitted gain at the
-# peak is a fraction of one standard error of the gold score, the fall from the best checkpoint carries
-# the verdict printed above (within noise, though not by much), and in units of the spread of the SFT
-# policy's answers (last line) the proxy has moved up about half a standard deviation, the gold score down
-# about a quarter of one. On these sampled answers, PPO pushed the policy several nats away and raised the
-# score it optimises on new questions, while the pharmacist's score ended lower than it began, by less than
-# the fall from the best checkpoint, so within noise too. The fit has two parameters and
-# eight points, so read $a$ and $b$ as a description of this run, not as constants; PPO on a tiny model is
-# chaotic, and another seed gives another trajectory (exercise (d)). The large-β run stays close to the
-# reference throughout (section 1.6 prints its KL at the end); its gold score is highest at its first
-# checkpoint and then settles back to about the SFT policy's, while its proxy rises, less far than the
-# hacked run's; section 1.6 comes back to it. The ensemble run (purple) is section 1.6's too.
+# prompt, and the reward model's scale is wide), but it rises: it climbs at every checkpoint up to the
+# second-to-last, its highest, then falls back at the last, and ends well above where it started. The gold
+# score has the shape Gao et al. describe, in miniature: it rises to its best checkpoint early, at a small
+# KL, then falls over the rest of the run, and ends just below the SFT policy's (the printed verdict), by a
+# small fraction of a standard error. The Gao fit (the printed lines) has a positive $a$ and $b$ and puts
+# its peak inside the measured range, early in the run, at a KL of about a nat, close to the best
+# checkpoint: the fitted curve rises, turns and falls across the later checkpoints. And the shape is drawn
+# in noise: the fitted gain at the peak is under two standard errors of the gold score, the fall from the
+# best checkpoint carries the verdict printed above (within noise, though not by much), and in units of
+# the spread of the SFT policy's answers (last line) the proxy has moved up more than half a standard
+# deviation, the gold score hardly at all. On these sampled answers, PPO pushed the policy several nats away
+# and raised the score it optimises on new questions, while the pharmacist's score, after its early gain,
+# ended where it began, within noise. The fit has two parameters and eight points,
+# so read $a$ and $b$ as a description of this run, not as constants; PPO on a tiny model is chaotic, and
+# another seed gives another trajectory (exercise (d)). The large-β run stays much closer to the reference
+# (section 1.6 prints its KL at the end); its gold score moves up and down around the SFT policy's and ends
+# at about the same level, while its proxy rises, less far than the hacked run's; section 1.6 comes back to
+# it. The ensemble run (purple) is section 1.6's too.
 #
 # On its *own* training prompts, the proxy PPO optimises climbs as well, unevenly (PPO's diagnostics,
 # smoothed over 8 iterations; each iteration sees four prompts, so the raw curve jumps from prompt to
 # prompt). Compare the first and the last eight iterations printed below the plot, and the KL, which
-# grows: the hacked run's proxy and the large-β run's end about equally far above where they began,
-# although the hacked run moved much further from the reference; its extra drift bought no extra proxy on
-# its own prompts. The ensemble run's proxy (the mean of its standardised members, on its own scale)
-# creeps up:
+# grows: the hacked run's proxy climbs further than the large-β run's, but not in proportion to its drift:
+# it ended several times further from the reference for less than twice the large-β run's gain in proxy.
+# The ensemble run's proxy (the mean of its standardised members, on its own scale) creeps up, while its KL
+# grows the most of the three:
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -351,9 +352,13 @@ for name, t in training.groupby("run", sort=False):
 # %% [markdown]
 # ### 1.4 Which parts of the gold score moved?
 #
-# The judge's overall score is $0.4 \times$ accuracy $+ 0.2 \times$ (specificity + dose accuracy +
-# humility), gated by safety. Following each part along the hacked run shows *which* parts of the
-# pharmacist's score the push cost:
+# The judge's overall score is not a weighted sum of its five metrics but a rubric of points (chapter 7
+# gives it exactly): points for every key fact stated (what medical accuracy counts) and for escalation
+# advice (humility), the latter scaled by the answer's specificity; costs for harmful advice or a wrong
+# dose (what safety and dose accuracy record) and for every unsupported sentence (off topic, another case,
+# a loop); and the points earned shrink with the share of the answer that does not read as sentences. So
+# an answer can gain escalation advice and still lose overall. Following each metric along the hacked run
+# shows *which* parts of the pharmacist's score the push cost:
 
 # %%
 parts = ["medical_accuracy", "specificity", "dose_accuracy", "humility", "safety"]
@@ -373,10 +378,11 @@ for label, row in (("best checkpoint", best), ("end of the run", end)):
 # on escalation advice, which both reward), PPO's push raises the gold score too; where the reward model
 # pays for something the judge does not (more words of a certain kind, whatever their place), the push
 # costs gold score. Over-optimisation is the moment the second effect overtakes the first. In this run the
-# first effect showed early: at the best checkpoint humility (the escalation advice) and safety are up and
-# the other parts unchanged (first printed line). By the end of the run humility has risen further, but
-# medical accuracy and specificity have fallen, dose accuracy unchanged (second line): the gold score's
-# gain at the best checkpoint is gone, and the run ends below the SFT policy (section 1.3).
+# first effect showed early: at the best checkpoint humility (the escalation advice) is well up, safety a
+# little, medical accuracy and specificity slightly, and dose accuracy unchanged (first printed line). By
+# the end of the run humility has risen further, but medical accuracy and specificity have fallen below
+# the SFT policy's, dose accuracy unchanged (second line): the gold score's gain at the best checkpoint is
+# gone, and the run ends at about the SFT policy's level, just below it (section 1.3).
 #
 # ### 1.5 What the reward model learned to like
 #
@@ -389,18 +395,19 @@ words = R["hacked_words"]
 words.round(2)
 
 # %% [markdown]
-# What to look for: besides small linking words at the top of the list ("or", "as", "for", "if"), most of
-# the words that grew are those of the escalation advice ("seek", "urgent", "care", "prescriber",
-# "contact", "your"), which the rubric rewards too, and some symptom words of the warning signs ("chest",
-# "breathing"), which it rewards only in the right case. The reward
+# What to look for: besides small linking words ("or", "if", "for", "as", "use"), most of the words that
+# grew are those of the escalation advice ("seek", "urgent", "prescriber", "care", "your", "contact",
+# "clinic"), which the rubric rewards too, and some symptom words of the warning signs ("palpitations",
+# "bleeding"), which it rewards only in the right case. The reward
 # model learned from pairs in which the rejected answer lacked the escalation sentence, was vague, missed a
 # key fact or answered another case; "more of these words" is better on those pairs, and not always on
 # these answers. Here are the greedy answers of the SFT and of the hacked policy to the held-out questions
 # where the gold score fell and the proxy gained most; on all three shown the proxy rose while the gold
 # score fell: the reward model prefers the answer the pharmacist would reject. Look at how the hacked
-# answers break (sentences of *other* cases spliced in, a phrase repeated over and over), and, last, at the
-# averages over all the held-out
-# questions:
+# answers break (sentences of *other* cases spliced in, a phrase repeated over and over, a whole answer to
+# another case), and, last, at the averages over all the held-out questions: on average the proxy rose
+# and the gold score fell a little; the gold score rose on more questions than it fell on, so its falls,
+# like the three shown, are on average the larger ones:
 
 # %%
 ha = R["hacked_answers"]
@@ -431,8 +438,9 @@ print(f"over all {len(both)} held-out questions (greedy answers): proxy {both.pr
 #   stop after two checkpoints without improvement. Cheap in compute, but it needs gold labels (in
 #   practice: human evaluations) during training.
 # * **A reward-model ensemble** (Coste et al. 2024): three reward models trained with different seeds on
-#   different 80 % subsets of the pairs, each standardised, and PPO at the small β on their mean. Where the
-#   members disagree, the policy cannot exploit one model's blind spot as easily.
+#   different 80 % subsets of the preference pairs (without the knowledge-base pairs that chapter 3's
+#   model also learned from), each standardised, and PPO at the small β on their mean. Where the members
+#   disagree, the policy cannot exploit one model's blind spot as easily.
 #
 # Effectiveness $E = (g_M - g_\text{hacked}) / (g_\text{best} - g_\text{hacked})$, with $g_\text{best}$
 # the hacked run's best evaluation checkpoint and $g_\text{hacked}$ its end. The interval resamples the
@@ -491,21 +499,21 @@ print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, str
 
 # %% [markdown]
 # Read the intervals, not the points: each $E$ is a ratio of two noisy differences measured on the
-# held-out prompts, and the printed verdicts say which intervals exclude 0. In this run the gold score
-# lost to hacking is itself within noise (the line printed after the verdicts), so every $E$ here is
-# fragile. Then compare the KLs printed last. The strong KL penalty did hold the policy back: its run
-# ended far closer to the reference than the hacked run, with a gold score close to the SFT policy's and
-# above the hacked run's end (table above); its interval is the only one that excludes 0, but its lower
-# end lies close to 0 and the loss it wins back is itself within noise. Early stopping kept the
-# checkpoint printed in the plot's legend, where the validation gold score peaked; on the evaluation
-# prompts that checkpoint scores above the end of the hacked run, so its point estimate is
-# positive, but its interval contains 0. The validation prompts and the evaluation prompts do not agree
-# on which checkpoint is best (compare the two curves of the right panel), a sign that the differences
-# between checkpoints are mostly noise. The ensemble did worse: its policy travelled much further than
-# the hacked one (the KLs printed last) and ended with the lowest gold score of all, so its point estimate
-# is negative; its interval is very wide and contains 0, so this run cannot say whether it hurt. Averaging
-# three reward models trained on the same kind of pairs did not, here, stop the policy drifting from the
-# reference or keep its gold score up.
+# held-out prompts, and the printed verdicts say which intervals exclude 0: here none does. In this run the
+# gold score lost to hacking is itself within noise (the line printed after the verdicts), so every $E$
+# here is fragile. Then compare the KLs printed last. The strong KL penalty did hold the policy back: its
+# run ended far closer to the reference than the hacked run, with a gold score about the SFT policy's,
+# barely above the hacked run's end (table above), which is itself about the SFT policy's; so its point
+# estimate is small, and its interval contains 0. Early stopping kept the checkpoint printed in the plot's
+# legend, where the validation gold score peaked; on the evaluation prompts that checkpoint scores above
+# the end of the hacked run, so its point estimate is positive, the highest of the three, but its interval
+# contains 0 too. The validation prompts and the evaluation prompts do not agree on which checkpoint is
+# best (compare the two curves of the right panel), a sign that the differences between checkpoints are
+# mostly noise. The ensemble did worse: its policy travelled much further than the hacked one (the KLs
+# printed last) and ended with the lowest gold score of the runs, so its point estimate is negative; its
+# interval is very wide and contains 0, so this run cannot say whether it hurt. Averaging three reward
+# models trained on the same kind of pairs did not, here, stop the policy drifting from the reference or
+# keep its gold score up.
 #
 # ### 1.7 Live: a short run at a small β
 #
@@ -587,8 +595,8 @@ print(f"majority of the three: {(votes.sum(axis=1) >= 2).mean():.1%}")
 # al. 2013). The other mitigation is to ask more annotators: if each vote is wrong with probability $q$,
 # independently, the majority of three is wrong with probability $3q^2(1-q) + q^3$.
 #
-# **By hand.** $q = 0.3$: $3 \times 0.09 \times 0.7 + 0.027 = 0.189 + 0.027 = 0.216$, a third fewer wrong
-# labels, for three times the labelling cost. And with $\varepsilon = 0.1$, a pair at $\Delta = 2$ has
+# **By hand.** $q = 0.3$: $3 \times 0.09 \times 0.7 + 0.027 = 0.189 + 0.027 = 0.216$, more than a quarter
+# fewer wrong labels, for three times the labelling cost. And with $\varepsilon = 0.1$, a pair at $\Delta = 2$ has
 # $\sigma(2) = 0.881$, so $\partial L / \partial \Delta = 0.881 - 0.9 = -0.019$ (still pushed apart, a
 # little), while at $\Delta = 3$, $\sigma(3) = 0.953$ and the gradient $+0.053$ pulls it back.
 
@@ -603,8 +611,10 @@ for d in (2.0, 3.0):
 # ### 2.3 The experiment
 #
 # For each extra flip rate $p$, every vote of every annotator is flipped with probability $p$, on top of
-# the annotator's own errors. Three reward models are trained from the SFT trunk with chapter 3's recipe:
-# on the label of **one** random annotator per pair (what a budget of one label per pair buys), on the
+# the annotator's own errors. Three reward models are trained from the SFT trunk with chapter 3's
+# settings, on the preference pairs alone (without chapter 3's knowledge-base pairs, so compare their
+# accuracies with one another, not with chapter 3's reward model, which also learned from those): on the
+# label of **one** random annotator per pair (what a budget of one label per pair buys), on the
 # **majority** of the three noisy votes, and on one annotator's label with the **conservative loss**. A
 # fourth, trained on the knowledge base's own clean labels, is the reference. Accuracy is measured on the
 # held-out test pairs against their clean labels.
@@ -640,9 +650,9 @@ for p, r in one.iterrows():
 # Two things to read off. First, how much accuracy a given share of wrong labels costs: a reward model
 # averages over many similar pairs, and random flips below 50 % leave the average preference on the right
 # side, so in principle it need not collapse. Here it does not hold up: without extra flips one
-# annotator's labels do as well as the clean ones, but every added flip rate costs accuracy, and at the
-# highest, with the largest share of wrong labels (the printed lines), the model falls to chance: its interval
-# contains 0.5 (the table).
+# annotator's labels do about as well as the clean ones, but every added flip rate costs accuracy, and at
+# the highest, with the largest share of wrong labels (the printed lines), the model falls close to
+# chance: its interval contains 0.5 (the table).
 # Neighbouring flip rates have overlapping intervals. Second, where the curves of the mitigations sit
 # relative to the one-annotator curve. Effectiveness, pooled over the noisy rates:
 # $E = \sum_p (\text{acc}_M(p) - \text{acc}_1(p)) / \sum_p (\text{acc}_\text{clean} - \text{acc}_1(p))$.
@@ -659,7 +669,10 @@ for r in nm.itertuples():
           f"{r.labels_per_pair} label(s) per pair")
 
 # %% [markdown]
-# Majority voting removes errors only where the three annotators err independently; where they share a
+# The printed verdicts: majority voting won back part of the accuracy lost to noise, and its interval
+# excludes 0, though its lower end lies close to 0; the conservative loss won back nothing (at both noisy
+# rates its model is as accurate as the plain one-annotator model, and its interval is centred on
+# 0). Majority voting removes errors only where the three annotators err independently; where they share a
 # bias (all three tempted by the longer answer), the majority inherits it, and it triples the labelling
 # bill. The conservative loss limits how confident the model becomes, which is what it was designed for;
 # but a flipped label still pulls the ranking the wrong way, and at low noise the smoothing slows
@@ -727,11 +740,14 @@ print(f"{out.reward_model}: {inn.accuracy:.3f} on the categories it saw, {out.ac
       f"({'the intervals overlap' if overlap else 'the intervals do not overlap'})")
 
 # %% [markdown]
-# How much a new category costs depends on what the pairs teach. Our flaws (an unsafe claim, a vague
-# non-answer, a missing key fact, no escalation, an answer to another case) look the same in every
-# category, so what the reward model learned largely transfers; a category with its own kind of error (a
-# dose convention, a special population) would transfer worse. The test pairs of one category are few, so
-# the intervals are wide.
+# Here the model that never saw pharmacogenomics ranks that category's pairs about as well as the test
+# pairs of the categories it saw (the printed line). How much a new category costs depends on what the
+# pairs teach. Our flaws (an unsafe claim, a vague non-answer, a missing key fact, no escalation, an answer
+# to another case) look the same in every category, so what the reward model learned largely transfers; a
+# category with its own kind of error (a dose convention, a special population) would transfer worse. The
+# test pairs of one category are few, so the intervals are wide. Compare rows of the same reward model:
+# the one trained without pharmacogenomics learned from the preference pairs alone, without chapter 3's
+# knowledge-base pairs, and is right on fewer pairs than chapter 3's model even in the categories it saw.
 #
 # ### 3.3 The policy's own answers
 #
@@ -763,10 +779,10 @@ print(f"SFT samples {sm.agree_sft_samples:.3f}; drifted policy (checkpoints {sm.
 # This is the most important comparison of the chapter. On pairs like its training data the reward model
 # is right on most pairs; on two answers of the policy itself, which differ in many small ways instead of
 # one glaring flaw, it has less to go on. Compare the printed rates: over all the pairs of the run, it
-# agrees with the gold judge less often than on the preference pairs, though clearly above chance (the
-# interval excludes 0.5, and its upper end stays below the preference-pair rate). On the SFT policy's own
-# samples it does almost as well as on the preference pairs; on the drifted checkpoints it does much worse,
-# close to chance (few pairs at each checkpoint, so the points of the plot wander): in this run the reward
+# agrees with the gold judge less often than on the preference pairs, though above chance (the interval
+# excludes 0.5, not by much, and its upper end stays below the preference-pair rate). On the SFT policy's
+# own samples it does not much worse than on the preference pairs; on the drifted checkpoints it does much
+# worse, close to chance (few pairs at each checkpoint, so the points of the plot wander): in this run the reward
 # model's judgement largely transfers to the answers the policy writes at the start, and is lost as PPO
 # moves the policy away, exactly where PPO relies on it. PPO climbs a score that, among the answers it
 # ends up producing, tracks quality only loosely, and where it errs the policy can go wherever the
@@ -774,7 +790,8 @@ print(f"SFT samples {sm.agree_sft_samples:.3f}; drifted policy (checkpoints {sm.
 #
 # **Mitigation: label on-policy data.** Pairs of the hacked run's own training answers (training prompts,
 # not the evaluation prompts) are labelled by the gold judge, standing in for new human labels, added to
-# the preference pairs, and the reward model is retrained with the same recipe. This is the loop of
+# the preference pairs, and a reward model is trained on both from the SFT trunk with chapter 3's settings
+# (like every reward model of this chapter, without chapter 3's knowledge-base pairs). This is the loop of
 # iterated ("online") RLHF (Bai et al. 2022; Touvron et al. 2023). Effectiveness: the share of the gap
 # between accuracy on preference pairs and agreement on the drifted policy's pairs that retraining closes.
 
@@ -788,12 +805,18 @@ print(f"{sm.n_onpolicy_pairs:.0f} on-policy pairs: agreement on the drifted poli
 
 # %% [markdown]
 # Whatever the point estimate, look at the interval: the on-policy labels (their number is printed above)
-# do not close the gap reliably, and here the retrained model agrees with the gold judge on the drifted
-# policy's pairs hardly more often than before (the printed line; the interval contains 0). The interval
-# is wide, and closing the gap takes labels of the kind of answers the policy actually writes, round
-# after round, each one (in real life) a pharmacist's time. The last column checks whether the new pairs
-# cost accuracy on the old ones: here they did, the retrained model is right on fewer held-out preference
-# pairs than before (the printed line).
+# do not close the gap, and here the retrained model agrees with the gold judge on the drifted policy's
+# pairs less often than the chapter-3 model did (the printed line), so the point estimate of $E$ is
+# negative; the interval is wide and contains 0, so this run cannot say whether the new labels hurt.
+# Closing the gap takes labels of the kind of answers the policy actually writes, round after round, each
+# one (in real life) a pharmacist's time. The last column is accuracy on the held-out preference pairs:
+# the retrained model is right on fewer of them than the chapter-3 model (the printed line). Both
+# comparisons mix two changes, though: the new pairs were added, and the knowledge-base pairs the
+# chapter-3 model also learned from were left out. Section 2's reward models, trained with the same
+# settings on the preference pairs alone, are as accurate on the held-out preference pairs as the
+# retrained one (the "clean labels" and "majority of 3" rows at flip rate 0), so these numbers show no
+# cost of the on-policy pairs to accuracy on the old ones; the drop goes with the knowledge-base pairs
+# left out.
 #
 # ## 4. Scalability
 #
@@ -921,7 +944,9 @@ ex.round(2)
 # Sharing the trunk between policy and value (what `ppo.py` does) drops a whole trained model; training
 # only the last block (LoRA-style; the frozen rest of the policy doubles as the reference) drops most of
 # the gradients and optimiser state. What they cost in quality is a separate question; for the reward
-# model we can measure it (training only its last block with chapter 3's recipe):
+# model we can measure it (training only its last block with chapter 3's settings, on the preference
+# pairs alone; `reward_accuracy_all` is chapter 3's reward model, which trained all its weights and also
+# learned from the knowledge-base pairs):
 
 # %%
 sx.round(3)
@@ -930,8 +955,12 @@ sx.round(3)
 # Our "effectiveness" for scalability is the share of PPO's training-state memory a mitigation saves at
 # d_model = 64. It is not comparable with the other three (no lost quality is won back), and no
 # single percentage can summarise scalability: it is a cost that grows with $N$, and a saving can trade
-# memory against quality or speed. For our reward model the table above shows such a cost: training only
-# its last block lowered its held-out accuracy.
+# memory against quality or speed. For our reward model the table above compares the last-block model with
+# chapter 3's, which also learned from the knowledge-base pairs, so the gap between the two columns is not
+# the cost of training fewer weights alone. Next to a model that trained all its weights on the same
+# preference pairs (section 2's "clean labels" and "majority of 3" rows at flip rate 0), the last-block
+# model is about as accurate, a difference of a test pair or so: on these numbers, training only the last
+# block cost the reward model little measurable accuracy.
 #
 # ## 5. The four challenges, measured
 #
@@ -978,16 +1007,18 @@ print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} fo
 #
 # * **Reward hacking.** How much quality there is to lose, and therefore what a high effectiveness means,
 #   depends on how much PPO gained before over-optimising; on our models it gained little (the best
-#   checkpoint's gold score is within noise of the SFT policy's) and the loss is within two standard
-#   errors of the gold score (the row's severity says so), so recovering all of it means getting back to
-#   about the SFT policy's level, not to a clearly better one.
+#   checkpoint's gold score is less than two standard errors above the SFT policy's, section 1.3's table)
+#   and the loss is within two standard errors of the gold score (the row's severity says so). The hacked
+#   run ended at about the SFT policy's level, so the loss is the early gain given back, and recovering
+#   all of it means reaching a checkpoint that is not clearly better than the SFT policy.
 # * **Annotation quality.** Our noise is random and our pairs are regular, the friendliest case for a
 #   reward model; systematic annotator biases (length, style) are not averaged away and do more harm. And
 #   a mitigation that triples the labelling cost is not comparable, at equal budget, with one that does not.
 # * **Distribution shift.** It looks like one challenge among four; on our models it is the one
 #   that makes the reward model less reliable on exactly the answers PPO feeds it, and the new on-policy
-#   labels did not measurably close the gap (the interval contains 0) while costing accuracy on the
-#   preference pairs.
+#   labels did not close the gap: the retrained model's agreement on the drifted policy's pairs was lower,
+#   not higher, though the interval contains 0 (and the retrained model, like every reward model of this
+#   chapter, lacks chapter 3's knowledge-base pairs, section 3.3).
 # * **Scalability** is a cost curve, not a loss: the memory a mitigation saves is measurable, but it is
 #   not the same kind of number as the other three, and no single percentage summarises it.
 #
@@ -1102,32 +1133,32 @@ _ = check_gao_fit(gao_fit)
 #
 # * A reward model is a proxy. Optimised hard (a tiny β, a long run), the policy moved several nats away
 #   and the proxy on sampled held-out answers rose, while the gold score, which PPO never sees, rose to an
-#   early best checkpoint, fell and ended below the SFT policy's; on our models the gold score's
-#   movements are of the order of its noise (section 1.3 prints the fall in standard errors).
-#   Gao et al.'s law $d\,(a - b\log d)$, fitted to that curve, puts its peak before the first checkpoint
-#   after the start, with a gain far smaller than the noise. Sections 1.4 and 1.5 show which parts of the
-#   gold score moved (more escalation advice, less accuracy and specificity) and which words became more
-#   common.
+#   early best checkpoint, fell, and ended at about the SFT policy's level, just below it; on our models
+#   the gold score's movements are of the order of its noise (section 1.3 prints the fall from the best
+#   checkpoint in standard errors: within noise). Gao et al.'s law $d\,(a - b\log d)$, fitted to that
+#   curve, puts its peak inside the run, early, at a KL of about a nat, with a gain of under two standard
+#   errors of the gold score. Sections 1.4 and 1.5 show which parts of the gold score moved (more
+#   escalation advice, less accuracy and specificity) and which words became more common.
 # * A stronger KL penalty, early stopping on a held-out gold check, and an ensemble of reward models are
 #   measured as the share of the lost gold score they recover, each with an interval. With a loss within
 #   the noise of the gold score, the intervals are wide: a single percentage without its interval is
 #   not a number an experiment of this size can pin down. What it can tell is whether an interval
-#   excludes 0: here only the strong KL penalty's does, barely, and it held the policy close to the
-#   reference, near the SFT policy's gold score; early stopping's interval contains 0. The ensemble's run
-#   drifted furthest and ended with the lowest gold score, but its interval is very wide and contains 0
-#   too.
+#   excludes 0: here none does. Early stopping has the highest point estimate; the strong KL penalty held
+#   the policy close to the reference, at about the SFT policy's gold score, which is where the hacked run
+#   ended too; the ensemble's run drifted furthest and ended with the lowest gold score.
 # * Random label noise costs a reward model accuracy, and with enough wrong labels one annotator's model
-#   falls to chance; majority voting (at three times the labelling cost) measurably won part of it back,
-#   a label-smoothed loss did not, and neither is free.
+#   falls close to chance; majority voting (at three times the labelling cost) measurably won part of it
+#   back, a label-smoothed loss did not, and neither is free.
 # * A reward model ranks the pairs it was designed on better than the policy's own answers (though above
 #   chance over the whole run; in this run close to chance on the drifted checkpoints, much worse than on
 #   the SFT policy's samples): that distribution shift is what reward hacking exploits. Labelling
-#   on-policy data is the standard remedy, and an expensive one; here the new labels did not measurably
-#   help, and cost accuracy on the old pairs.
+#   on-policy data is the standard remedy, and an expensive one; here the new labels did not help (the
+#   retrained model's agreement on the drifted answers was lower, its interval containing 0), and they cost
+#   no accuracy on the old pairs next to a model trained on those pairs alone.
 # * PPO keeps four models; memory and compute grow with $N$, and on real accelerators much of the time goes
 #   into sampling. Sharing the trunk and training fewer weights save most of the memory, at a cost in
-#   quality that must be measured (for our reward model, training only the last block cost some held-out
-#   accuracy).
+#   quality that must be measured (for our reward model, training only the last block cost little
+#   measurable accuracy next to a model trained on the same pairs with all its weights).
 #
 # Chapter 7 scores every stage, including the hacked and the mitigated policies of this chapter
 # (`R["policy_answers"]`), on the five metrics of the alignment scorecard.

@@ -568,8 +568,9 @@ diff_table
 # reward model pays for (its interval excludes 0), and all three raised humility by a supported margin:
 # they add the escalation advice that SFT, imitating uneven demonstrations, often leaves out; PPO and
 # GRPO by far more than DPO. The price shows in the other rows: PPO's and GRPO's accuracy and
-# specificity fall by a margin the intervals support (PPO's intervals only just exclude 0), DPO's
-# within the noise, so the overall score does not move. How
+# specificity are a few points below SFT's, but only GRPO's specificity falls by a margin its interval
+# supports, and only just; PPO's falls, like DPO's small changes in accuracy and specificity, are
+# within the noise. The overall score does not move by a margin its interval supports. How
 # much each method moved the answers at all: the share of questions on which its answer differs from
 # SFT's word for word, and on which the gold judge's overall score differs. The table below shows that
 # DPO left most of SFT's answers unchanged, while PPO and GRPO changed a large share of them.
@@ -694,24 +695,28 @@ for stage in TRAINED:
 ranks
 
 # %% [markdown]
-# **How to read the two leaderboards.** The expert answers are the rubric's own ceiling (section 3),
-# and the gold judge's first place is printed above. The reward model's arena is what PPO and GRPO
-# "see" while they train. A stage whose rank in the two arenas differs (the `change` column) is one
-# that the proxy and the pharmacist's stand-in value differently: the reward model credits or misses
-# something the rubric checks (is the fact right for *this* drug? does the sentence make sense?). A
-# rating above the expert answers in the reward model's arena means the reward model prefers that
-# stage's answers to the experts' own; the line above says whether any interval lies entirely above
-# the expert's, which is what it takes for the data to support that preference. Chapter 3 measured the
-# reward model's accuracy on *pairs the annotators wrote*; the arena measures it on *answers the
-# policies wrote*, which is the distribution that matters once PPO starts to optimise it, and a
-# different one. Gao et al. (2023) measured at scale what happens when that gap is optimised: past some
-# point, optimising a learned reward makes the gold score fall. Chapter 6's hacked run, when its cache
-# is present, is that experiment at our scale: compare its two ranks with those of SFT, the policy it
-# started from. Here the reward model ranks it well above SFT (their intervals in the figure do not
-# overlap), while the gold judge ranks it just below SFT, with overlapping intervals (the table above);
-# its mean overall score in the scorecard is also lower than SFT's, though the intervals overlap there
-# too. The proxy rose and the gold score did not: the direction of the divergence Gao et al. describe,
-# although these held-out questions are too few to show that the gold score fell.
+# **How to read the two leaderboards.** The expert answers are the rubric's own ceiling (section 3), and
+# the gold judge's first place is printed above. The reward model's arena is what PPO and GRPO "see"
+# while they train. A stage whose rank in the two arenas differs (the `change` column) is one that the
+# proxy and the pharmacist's stand-in value differently: the reward model credits or misses something
+# the rubric checks (is the fact right for *this* drug? does the sentence make sense?). A rating above
+# the expert answers in the reward model's arena means the reward model prefers that stage's answers to
+# the experts' own; the line above says whether any interval lies entirely above the expert's, which is
+# what it takes for the data to support that preference. Chapter 3 measured the reward model's accuracy
+# on *pairs the annotators wrote*; the arena measures it on *answers the policies wrote*, which is the
+# distribution that matters once PPO starts to optimise it, and a different one. Gao et al. (2023)
+# measured at scale what happens when that gap is optimised: past some point, optimising a learned
+# reward makes the gold score fall. Chapter 6's hacked run, when its cache is present, is that
+# experiment at our scale: compare its two ranks with those of SFT, the policy it started from. Here the
+# reward model ranks it well above SFT, near the top of its arena (their intervals in the figure are far
+# apart). The gold judge's arena also ranks it above SFT, by a much smaller distance (the table above),
+# while its mean overall score in the scorecard is a little lower than SFT's, with overlapping
+# intervals: the two gold measures do not even agree on the direction. (The arena counts wins and losses
+# against every stage, the scorecard averages scores; and the arena's intervals resample battles one by
+# one, not questions, so they leave out much of the uncertainty that comes from having only these
+# questions.) The proxy rose far more than the gold score did: the direction of the divergence Gao et
+# al. describe, although these held-out questions are too few to say whether the gold score rose or
+# fell.
 #
 # Proxy and gold, stage by stage (mean reward-model score against mean gold-judge score):
 
@@ -774,17 +779,17 @@ case_rows[[*case_metrics, "reward", "words"]].rename(index=LABELS, columns=SHORT
 # %% [markdown]
 # Read the verdicts, not only the numbers. Each one lists which sentences the judge accepted as
 # supported, which it rejected and why (off topic, a foreign drug, looping), and which sentence earned
-# which key fact. The last line above lists the trained stages that earned humility here without stating
-# a single key fact: an escalation sentence earns humility (and safety) wherever it stands, even after
-# sentences about another drug, while the overall score gives it nothing without a fact. Compare the
-# reward-model column with the overall column: the reward model's score is what PPO and GRPO are paid
-# for an answer, and the verdicts show what each answer actually says. On this question SFT, PPO, DPO
-# and GRPO all give the expert answer word for word, and most other runs score the same in the table.
-# The base model drifts to other drugs (ramipril, trimethoprim, methotrexate) and scores 0; PPO without
-# SFT also scores 0 on every metric, and the reward model scores it above the base model's answer but
-# far below the expert answer on this question (the table).
-# The wording is held out but the case is not: SFT reproduces the answer it was trained on for this
-# case (section 12, test-set leakage), so this question shows what SFT learned, not what the later
+# which key fact. The last line above lists the trained stages, if any, that earned humility here
+# without stating a single key fact: an escalation sentence earns humility (and safety) wherever it
+# stands, even after sentences about another drug, while the overall score gives it nothing without a
+# fact. Compare the reward-model column with the overall column: the reward model's score is what PPO
+# and GRPO are paid for an answer, and the verdicts show what each answer actually says. On this
+# question SFT, PPO, DPO and GRPO all give the expert answer word for word, and most other runs score
+# the same in the table. The base model drifts to other drugs (ramipril, trimethoprim, methotrexate) and
+# scores 0; PPO without SFT also scores 0 overall and on every metric but specificity, and the reward
+# model scores it above the base model's answer but far below the expert answer on this question (the
+# table). The wording is held out but the case is not: SFT reproduces the answer it was trained on for
+# this case (section 12, test-set leakage), so this question shows what SFT learned, not what the later
 # stages changed. The base model's answer is what a pharmacist would have to correct.
 
 # %% [markdown]
@@ -903,30 +908,31 @@ print(f"gold overall, base -> SFT: {gain_sft:+.3f}; SFT -> the best of PPO, DPO 
 # %% [markdown]
 # **What the ablations say.** The last line compares the two steps of the pipeline on the gold judge's
 # overall score: the step from the base model to SFT, and the step from SFT to the best of the three
-# methods trained from it. At this scale the first step carries the whole gain on the overall score:
-# the second is small, and section 5's paired intervals cannot tell PPO, DPO or GRPO from SFT on it.
-# The ablations say the same from the other side. Without SFT, PPO ends far below the full pipeline (the
-# interval excludes 0), with a mean reward-model score on the held-out questions even below the base
-# model's. On its own training prompts the reward model's score climbed while the gold judge stayed
-# near 0 and fewer and fewer answers ended (the figure above): it found what the reward model pays for
-# in unfinished text, not answers. A scalar reward alone does not teach the base model to answer. SFT
-# alone cannot be told from the full pipeline on the overall score, and neither can PPO against the
-# noisy reward model (its point estimate is even a little higher). That reward model's held-out
-# accuracy is lower than the clean one's (the difference is printed above, though the two intervals
-# overlap), yet its PPO run moved away from SFT (its final KL is printed) and, like the clean
-# run, raised humility (the scorecard): here the escalation advice survived the noisy
-# labels. What the reward model and PPO add here is that escalation, measured as humility in section 5,
-# and not a higher overall score: it is disappointing for the overall score, and it is what the
-# numbers show. Rubric scores can also move for reasons that have
-# nothing to do with knowledge: a policy that states fewer numbers leaves
-# dose accuracy measured on fewer answers (or on none), a policy that keeps its escalation sentence
-# keeps humility and safety, and a policy whose sentences loop or drift to another drug pays for every
-# one of them. Check the answer lengths and the accuracy, humility and specificity columns before you
-# call any difference an improvement or a loss. None of this says the reward model and PPO are useless
-# in general: each stage targets a different problem, and only an independent evaluation tells you
-# whether it solved it. Here it says that SFT taught the answers, and that the stages after it added
-# the escalation SFT's uneven demonstrations left out, without raising the overall score (and, for PPO
-# and GRPO, at some cost in accuracy and specificity, section 5).
+# methods trained from it. At this scale the first step carries the whole gain on the overall score: the
+# second is small, and section 5's paired intervals cannot tell PPO, DPO or GRPO from SFT on it. The
+# ablations say the same from the other side. Without SFT, PPO ends far below the full pipeline (the
+# interval excludes 0), with a mean reward-model score on the held-out questions no higher than the base
+# model's. On its own training prompts the reward model's score rose in the first iterations, then fell
+# back and wandered, while the gold judge stayed near 0, the share of answers that ended fell early and
+# stayed low, and the KL to the base model kept growing (the figure above): whatever it learned to
+# please the reward model, it was not how to answer. A scalar reward alone does not teach the base model
+# to answer. SFT alone cannot be told from the full pipeline on the overall score, and neither can PPO
+# against the noisy reward model (its point estimate is a little lower). That reward model's held-out
+# accuracy is lower than the clean one's (the difference is printed above, though the two intervals just
+# overlap). Its PPO run moved away from SFT (its final KL is printed) but raised humility far less than
+# the clean run did (the scorecard): here much of the escalation gain was lost to the noisy labels. What
+# the reward model and PPO add here is that escalation, measured as humility in section 5, and not a
+# higher overall score: it is disappointing for the overall score, and it is what the numbers show.
+# Rubric scores can also move for reasons that have nothing to do with knowledge: a policy that states
+# fewer numbers leaves dose accuracy measured on fewer answers (or on none), a policy that keeps its
+# escalation sentence keeps humility and safety, and a policy whose sentences loop or drift to another
+# drug pays for every one of them. Check the answer lengths and the accuracy, humility and specificity
+# columns before you call any difference an improvement or a loss. None of this says the reward model
+# and PPO are useless in general: each stage targets a different problem, and only an independent
+# evaluation tells you whether it solved it. Here it says that SFT taught the answers, and that the
+# stages after it added the escalation SFT's uneven demonstrations left out, without a supported gain in
+# the overall score (and, for PPO and GRPO, with accuracy and specificity a few points lower, a fall the
+# intervals support only for GRPO's specificity, section 5).
 
 # %% [markdown]
 # ## 9. The pipeline at a glance
@@ -1237,7 +1243,8 @@ print("targets met by PPO, DPO or GRPO: " + "; ".join(
 #   side by side in section 8. SFT carries the whole gain in the overall score; PPO, DPO and GRPO do
 #   not move it by a margin the intervals support, nor does a noisy reward model, and PPO without SFT
 #   fails. What they do change, measured, is the escalation: all three raise humility (PPO and GRPO by
-#   far more than DPO), while PPO and GRPO lose some accuracy and specificity. Each
+#   far more than DPO), while PPO's and GRPO's accuracy and specificity are a few points lower (an
+#   interval that excludes 0 only for GRPO's specificity). Each
 #   damaged stage (no SFT, noisy labels) is measured by the independent judge, not by the reward it was
 #   trained on.
 # - Our models are tiny and short of the course's targets: short on accuracy and specificity, SFT and DPO

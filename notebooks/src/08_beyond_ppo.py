@@ -355,12 +355,13 @@ vs_one.round(3)
 # with a learned proxy, the gold score of best-of-n first rises with $n$ and then falls, because a
 # larger $n$ finds more answers that exploit the proxy's blind spots (over-optimisation, chapter 6).
 # Here the reward model's score of the chosen answer rises with every $n$, while the gold score rises
-# only at first: it is highest at the $n$ printed above and falls at every larger $n$ in the table,
-# though it stays above plain sampling ($n = 1$): a mild form of the rise-then-fall shape Gao et al.
-# describe. The paired intervals above support only the rise: against $n = 1$ they show a gold gain at
-# the $n$ printed there and no gold loss at any $n$, so beyond that, selection bought reward-model
-# score and no gold score we can measure. The oracle shows that good answers are among the samples; the
-# more samples the reward model chooses from, the further its choice falls behind the oracle's.
+# only at first: it is highest at the $n$ printed above and lower at every larger $n$ in the table,
+# though not steadily, ending at its lowest since the peak at $n = 64$, still above plain sampling
+# ($n = 1$): a mild form of the rise-then-fall shape Gao et al. describe. The paired intervals above support only
+# the rise: against $n = 1$ they show a gold gain at the $n$ printed there and no gold loss at any $n$,
+# so beyond that, selection bought reward-model score and no gold score we can measure. The oracle
+# shows that good answers are among the samples; the gap between the reward model's choice and the
+# oracle's widens almost steadily with $n$, from nothing at $n = 1$ to its largest at $n = 64$.
 #
 # ## 3. GRPO: PPO without a critic
 #
@@ -468,7 +469,7 @@ plt.show()
 # run; on a few iterations every group did). Such groups have zero advantages and give no gradient from
 # them. The other groups were enough: the reward-model score of GRPO's samples rose clearly, their KL to
 # the SFT model grew from almost nothing to several nats, and their answers grew a little longer, while
-# the gold judge's score of the same samples did not rise. GRPO climbed the proxy, and only an
+# the gold judge's score of the same samples barely moved. GRPO climbed the proxy, and only an
 # independent judge can say whether that helped. Section 4 measures what it did on the held-out
 # questions.
 
@@ -568,15 +569,17 @@ print("gold differences to SFT that the paired intervals support: " + (", ".join
 # left one is what we care about, which no method ever saw. Points far to the right paid a large KL;
 # points high on the right panel but not on the left bought reward-model score that the gold judge
 # does not confirm. Here the two rankings disagree: best-of-64 and best-of-16 top the reward model, but
-# on the gold judge best-of-16 sits below every trained policy and level with SFT, and best-of-64
-# below the SFT model too; plain sampling (best-of-1) is last on both. Best-of-4 is first on the gold
+# on the gold judge best-of-16 falls among the trained policies, barely above SFT, and best-of-64
+# below the SFT model; plain sampling (best-of-1) is last on both. Best-of-4 is first on the gold
 # judge, at several times the answer-time compute of a greedy answer. The three trained policies sit
-# close together on the gold judge, a little above SFT; DPO has the smallest KL, the least training
-# compute and the smallest reward-model gain of them, while PPO and GRPO bought much more reward-model
-# score with a KL of a few nats (GRPO's the larger). The gold-KL frontier printed above holds SFT, DPO
-# and best-of-4. Yet the paired intervals printed earlier support no gold gain over the SFT model for
-# any method, best-of-4 included, and one gold loss: plain sampling (best-of-1), which scores below
-# the SFT model's greedy answers.
+# close together on the gold judge, at or a little above SFT; DPO has the smallest KL, the least
+# training compute and the smallest reward-model gain of them, while PPO and GRPO, at about the same
+# training compute, bought much more reward-model score with a KL of one to a few nats. PPO is a little
+# ahead of GRPO on both scores at about half GRPO's KL, by margins much smaller than the width of
+# their intervals. The gold-KL frontier printed above holds SFT, DPO and best-of-4. Yet the paired
+# intervals printed earlier support no gold gain over the SFT model for any method, best-of-4
+# included, and one gold loss: plain sampling (best-of-1), which scores below the SFT model's greedy
+# answers.
 #
 # One question in full, every method's answer:
 
@@ -863,9 +866,10 @@ _ = check_best_of_n_mean(best_of_n_mean)
 # - The side-by-side table and the frontier put all of them on the gold judge's scale, with paired
 #   intervals. On these held-out questions no method's gold gain over the SFT model is supported by
 #   the intervals; the one supported difference is a loss, for plain sampling (best-of-1). DPO barely
-#   moved from the SFT model (small KL); PPO and GRPO moved further (a KL of a few nats), raised the
-#   reward-model score and the length of their answers, and still sit level with SFT on the gold judge
-#   (chapter 7 shows what they changed: more escalation advice, less accuracy and specificity).
+#   moved from the SFT model (small KL); PPO and GRPO moved further (a KL of one to a few nats, GRPO's
+#   about twice PPO's), raised the reward-model score and the length of their answers, and still sit
+#   level with SFT on the gold judge (chapter 7 shows what they changed: more escalation advice, less
+#   accuracy and specificity).
 #   Best-of-n at larger $n$ raised the reward-model score by a margin the intervals support, at a large
 #   cost in compute, without a gold gain over SFT they support (its gold score peaks at a small $n$).
 # - Every method that uses the reward model (PPO, GRPO, best-of-n) can only be as good as the reward
