@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from course_utils import checkpoints, data, judge  # noqa: E402
 from course_utils.ppo import DEFAULT_CONFIG, sample_answers, train_ppo  # noqa: E402
 from course_utils.training import encode_sft  # noqa: E402
-from eval_reference import MAX_NEW, ci, report  # noqa: E402
+from eval_reference import MAX_NEW, _values_after, ci, report  # noqa: E402
 
 SCALE = 4.0
 
@@ -57,10 +57,7 @@ def greedy_gold(model, tok, items, scenarios) -> np.ndarray:
 
 
 def main(argv: list[str]) -> int:
-    lams = [0.95, 1.0]
-    if "--lam" in argv:                     # the values after --lam, up to the next option
-        after = argv[argv.index("--lam") + 1:]
-        lams = [float(x) for x in after[:next((i for i, x in enumerate(after) if x.startswith("--")), len(after))]]
+    lams = [float(x) for x in _values_after(argv, "--lam")] or [0.95, 1.0]
     seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
     tok = checkpoints.load_tokenizer()
     scenarios = {s["id"]: s for s in data.load_scenarios()}

@@ -10,9 +10,9 @@ Trains a reward model exactly as ``reward.build_reward_checkpoint`` does (the co
 * ``escalation``: "does it escalate?" (``data.escalation_contrast_pairs``);
 * ``flaw``: "what is wrong inside it?" (``data.flaw_contrast_pairs``).
 
-Prints and appends one JSON row: the kinds, the seed, the reward head, the number of training pairs, the seconds, the
-accuracy on the 105 held-out pairs (their dataset labels; 95% Wilson interval) and the pairs ranked
-right per flaw. Run once per row; each takes about 4 minutes on 2 cores.
+Prints and appends one JSON row: the kinds, the seed, the reward head, the number of training pairs,
+the seconds, the accuracy on the 105 held-out pairs (their dataset labels; 95% Wilson interval) and
+the pairs ranked right per flaw. Run once per row; each takes about 4 minutes on 2 cores.
 """
 
 from __future__ import annotations

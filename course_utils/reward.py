@@ -35,9 +35,9 @@ votes              the three simulated annotators' votes (1 = prefers the datase
 =================  ===========================================================================
 
 Causal attention makes h_last and h̄ (which read positions up to ℓ - 1 only) independent
-of whatever follows the sequence, so a batch can be right-padded freely. Only differences of rewards enter the loss:
-adding a constant to every reward (to ``head.b``) changes nothing, so the scale and the
-zero of r are arbitrary.
+of whatever follows the sequence, so a batch can be right-padded freely. Only differences of
+rewards enter the loss: adding a constant to every reward (to ``head.b``) changes nothing, so
+the scale and the zero of r are arbitrary.
 
 Public API: :class:`RewardModel` (``forward``, ``backward``, ``score``, ``save``, ``load``,
 ``copy``), :class:`RewardConfig` and :data:`DEFAULT_CONFIG`, :func:`train_reward_model`,
@@ -96,13 +96,12 @@ def answer_weights(tokens: np.ndarray, lengths: np.ndarray, a_id: int = Vocabula
     counts all its real tokens as the answer; a row that ends at ``<a>`` (an empty answer)
     uses that one position, so every row's weights sum to 1.
     """
-    tokens = np.asarray(tokens)
-    B, T = tokens.shape
-    pos = np.arange(T)[None, :]
-    real = pos < np.asarray(lengths)[:, None]
+    tokens, lengths = np.asarray(tokens), np.asarray(lengths)
+    pos = np.arange(tokens.shape[1])[None, :]
+    real = pos < lengths[:, None]
     is_a = (tokens == a_id) & real
     first_a = np.where(is_a.any(axis=1), is_a.argmax(axis=1), -1)            # -1: no <a>, all tokens
-    start = np.minimum(first_a + 1, np.asarray(lengths) - 1)[:, None]
+    start = np.minimum(first_a + 1, lengths - 1)[:, None]
     mask = real & (pos >= start)
     return mask / mask.sum(axis=1, keepdims=True)
 
