@@ -118,6 +118,17 @@ def _values_after(argv: list[str], flag: str) -> list:
     return out
 
 
+def ppo_prompts(sets: list[str]) -> list[dict]:
+    """The prompts PPO trains on: ``rl`` (the RL prompts) and/or ``sft`` (the SFT wordings)."""
+    out = []
+    for name in sets:
+        rows = data.load_rl_prompts() if name == "rl" else data.load_sft() if name == "sft" else None
+        if rows is None:
+            raise SystemExit(f"--ppo-prompts: unknown set {name!r} (rl, sft)")
+        out += [{"prompt": r["prompt"], "scenario_id": r["scenario_id"]} for r in rows]
+    return out
+
+
 def main(argv: list[str]) -> int:
     directory = Path(argv[0]) if argv and not argv[0].startswith("--") else checkpoints.CHECKPOINT_DIR
     seeds = _values_after(argv, "--seeds")
@@ -161,10 +172,14 @@ def main(argv: list[str]) -> int:
         up = [e["prompt"] for e in unseen]
         for name, model in (("sft", sft), ("ppo", ppo)):
             out[f"unseen_{name}"], _ = stage_report(sample_answers(model, tok, up, 0.0, MAX_NEW), unseen, scen, experts)
+    prompt_sets = _values_after(argv, "--ppo-prompts") or ["rl"]
+    train_prompts = ppo_prompts(prompt_sets)
+    if prompt_sets != ["rl"]:
+        overrides["ppo_prompts"] = "+".join(prompt_sets)
     for seed in seeds:
         t0 = time.perf_counter()
         policy, _ = train_ppo(checkpoints.load("sft", directory), checkpoints.load("sft", directory),
-                              load_reward_model(directory), tok, data.load_rl_prompts(), replace(config, seed=seed),
+                              load_reward_model(directory), tok, train_prompts, replace(config, seed=seed),
                               progress=False)
         a = sample_answers(policy, tok, prompts, 0.0, MAX_NEW)
         v = judge.judge_many(a, [scen[e["scenario_id"]] for e in items])

@@ -89,6 +89,7 @@ from .model import TinyGPT
 from .optim import AdamW
 from .paths import save_log
 from .progress import Progress
+from .ptx import SFTAnchor
 from .reward import load_reward_model
 from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, diagnostics_table, end_of_iteration,
                       judge_score, minibatch_updates, quiet_update, run_warning, sample_diagnostics, start_run,
@@ -182,6 +183,8 @@ class PPOConfig(OnPolicyConfig):
     value_clip_eps: float | None = 0.2
     vf_coef: float = 0.1
     ent_coef: float = 0.0
+    ptx_coef: float = 0.0           # γ of the SFT anchor (ptx.SFTAnchor; 0 = none)
+    ptx_batch: int = 16             # demonstrations per minibatch step for the anchor
 
     def __post_init__(self) -> None:
         check_rollout_knobs(self, "samples_per_prompt", "PPO")
@@ -372,7 +375,7 @@ def ppo_loss(policy: TinyGPT, value_head: ValueHead, tokens: np.ndarray, mask: n
 
 @one_blas_thread
 def ppo_update(policy: TinyGPT, value_head: ValueHead, opt: AdamW, batch: Rollout, config: PPOConfig,
-               rng: np.random.Generator) -> dict[str, float]:
+               rng: np.random.Generator, anchor: SFTAnchor | None = None) -> dict[str, float]:
     """``ppo_epochs`` passes of minibatch gradient steps on one rollout; returns mean statistics.
 
     Per minibatch: ``ppo_loss`` (forward, clipped surrogate, clipped value loss, optional
@@ -383,8 +386,15 @@ def ppo_update(policy: TinyGPT, value_head: ValueHead, opt: AdamW, batch: Rollou
 
     def minibatch_loss(idx: np.ndarray, width: int):
         g = (idx, slice(0, width - 1))                               # the minibatch on the target grid
-        return ppo_loss(policy, value_head, batch.tokens[idx, :width], batch.mask[g], batch.logprobs[g],
-                        batch.advantages[g], batch.returns[g], batch.values[g], config)
+        loss, grads, stats = ppo_loss(policy, value_head, batch.tokens[idx, :width], batch.mask[g],
+                                      batch.logprobs[g], batch.advantages[g], batch.returns[g], batch.values[g],
+                                      config)
+        if anchor is not None:                                       # + γ L_SFT on fresh demonstrations
+            ptx, ptx_grads = anchor.loss_and_grads(policy)
+            loss += ptx
+            for k, gk in ptx_grads.items():
+                grads[k] += gk
+        return loss, grads, stats
 
     keys = ("policy_loss", "value_loss", "clipfrac", "approx_kl", "grad_norm")
     return minibatch_updates(policy, opt, batch.seq_lens, minibatch_loss, keys, config, rng)
@@ -425,7 +435,8 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
               prompts: Sequence[str] | Sequence[Mapping], config: PPOConfig | None = None, progress: bool = True,
               *, scenarios: Sequence[Mapping] | Mapping[str, Mapping] | None = None,
               value_head: ValueHead | None = None, desc: str = "PPO",
-              score_norm: tuple[float, float] | None = None) -> tuple[TinyGPT, pd.DataFrame]:
+              score_norm: tuple[float, float] | None = None,
+              demos: Sequence[Mapping] | None = None) -> tuple[TinyGPT, pd.DataFrame]:
     """RLHF: PPO on ``policy`` (updated in place) against ``reward_model``, KL-anchored to ``ref``.
 
     ``score_norm`` = (μ, σ), if given, is used as the reward normalisation instead of measuring
@@ -466,6 +477,8 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
 
     message = warn_extreme_settings(cfg.kl_coef, cfg.clip_eps, cfg.lr)
 
+    anchor = (SFTAnchor(tok, data.load_sft() if demos is None else demos, cfg.ptx_coef, cfg.ptx_batch, cfg.seed)
+              if cfg.ptx_coef > 0 else None)
     n_prompts = cfg.batch_size // cfg.samples_per_prompt
     cycler = PromptCycler(len(prompt_ids), rng)
     score_norm = _score_normalisation(cfg, score_norm, policy, reward_model, tok, prompt_ids)
@@ -490,7 +503,7 @@ def train_ppo(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLike, tok:
                                                "log-probabilities, values or rewards."), True
                 rows.append(row)
                 break
-            upd = quiet_update(ppo_update, policy, value_head, opt, batch, cfg, rng)
+            upd = quiet_update(ppo_update, policy, value_head, opt, batch, cfg, rng, anchor)
             row.update({k: upd[k] for k in ("policy_loss", "value_loss", "clipfrac", "approx_kl", "grad_norm")})
             rows.append(row)
             stop = end_of_iteration("PPO", it, row, upd, params, snapshot, cfg, bar, kl_ctl.update)

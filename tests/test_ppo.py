@@ -16,10 +16,11 @@ import pytest
 from gradcheck import check_grad, check_grads
 
 from course_utils import ppo, sampling
-from course_utils.losses import kl_penalty, token_logprobs
+from course_utils.losses import cross_entropy, kl_penalty, token_logprobs
 from course_utils.model import GPTConfig, TinyGPT
+from course_utils.ptx import SFTAnchor
 from course_utils.tokenizer import VocabularyTokenizer
-from course_utils.training import answer, encode_sft
+from course_utils.training import answer, encode_sft, response_loss, sft_batch
 
 WORDS = "warfarin bleeding risk dose renal liver check prescriber safe avoid"
 PROMPTS = ["warfarin dose", "renal dose check", "liver risk", "avoid bleeding risk"]
@@ -423,3 +424,40 @@ def test_build_ppo_checkpoint_writes_a_loadable_policy(tmp_path, monkeypatch):
     assert policy.params.keys() == sft.params.keys()
     assert any(not np.array_equal(policy.params[k], sft.params[k]) for k in sft.params)
     assert ("ppo", ppo.build_ppo_checkpoint) in checkpoints.LATER_STAGES
+
+
+# ----------------------------------------------------------------------------- the SFT anchor (PPO-ptx)
+DEMOS = [{"prompt": p, "response": "check dose with prescriber"} for p in PROMPTS]
+
+
+def test_sft_anchor_gradient_by_finite_differences(tok):
+    """γ L_SFT over every demonstration (the batch is the whole set, so the loss is a function of θ)."""
+    policy = tiny_model(tok, dtype="float64", seed=2)
+    anchor = SFTAnchor(tok, DEMOS, coef=0.7, batch=len(DEMOS))
+    loss, grads = anchor.loss_and_grads(policy)
+    x, y, m = sft_batch(tok, DEMOS, True, policy.config.max_len)
+    assert loss == pytest.approx(0.7 * cross_entropy(policy.forward(x), y, m)[0], rel=1e-12)
+    check_grads(lambda: anchor.loss_and_grads(policy)[0], policy.params, grads)
+
+
+def test_sft_anchor_keeps_ppo_near_the_demonstrations(tok):
+    """With γ > 0 the policy ends closer to the demonstrations than the same run without the anchor;
+    γ = 0 is the plain run, bit for bit."""
+    def run(**kw):
+        policy = tiny_model(tok, seed=0)
+        cfg = quiet_config(iterations=25, batch_size=16, samples_per_prompt=4, kl_coef=0.01, lr=3e-3, **kw)
+        ppo.train_ppo(policy, policy.copy(), CountReward(tok.token_to_id["safe"]), tok, PROMPTS, cfg,
+                      progress=False, demos=DEMOS)
+        return policy
+
+    plain, zero, anchored = run(), run(ptx_coef=0.0), run(ptx_coef=2.0, ptx_batch=4)
+    for k in plain.params:
+        np.testing.assert_array_equal(plain.params[k], zero.params[k])
+    assert response_loss(anchored, tok, DEMOS) < 0.5 * response_loss(plain, tok, DEMOS)
+
+
+def test_sft_anchor_refuses_bad_settings(tok):
+    with pytest.raises(ValueError, match="ptx_coef >= 0 and ptx_batch >= 1"):
+        SFTAnchor(tok, DEMOS, coef=-1.0, batch=4)
+    with pytest.raises(ValueError, match="at least one demonstration"):
+        SFTAnchor(tok, [], coef=1.0, batch=4)
