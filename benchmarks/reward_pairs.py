@@ -1,6 +1,6 @@
 """Which knowledge-base pairs the reward model needs: held-out pair accuracy per flaw, with and without them.
 
-    .venv/bin/python benchmarks/reward_pairs.py [--kinds case,escalation,flaw] [--seed 0] [--jsonl OUT]
+    .venv/bin/python benchmarks/reward_pairs.py [--kinds case,escalation,flaw,repetition] [--seed 0] [--jsonl OUT]
 
 Trains a reward model exactly as ``reward.build_reward_checkpoint`` does (the committed ``sft.npz``,
 ``reward.DEFAULT_CONFIG`` with the given ``seed`` for the order of the pairs) on the training split of
@@ -8,7 +8,9 @@ Trains a reward model exactly as ``reward.build_reward_checkpoint`` does (the co
 
 * ``case``: "which case is this?" (``data.case_contrast_pairs``);
 * ``escalation``: "does it escalate?" (``data.escalation_contrast_pairs``);
-* ``flaw``: "what is wrong inside it?" (``data.flaw_contrast_pairs``).
+* ``flaw``: "what is wrong inside it?" (``data.flaw_contrast_pairs``);
+* ``repetition``: "does it repeat itself?" (``data.repetition_contrast_pairs``; not one of the
+  reference's kinds: the rows with it say why).
 
 Prints and appends one JSON row: the kinds, the seed, the reward head, the number of training pairs,
 the seconds, the accuracy on the 105 held-out pairs (their dataset labels; 95% Wilson interval) and
@@ -34,7 +36,9 @@ DEFAULT_OUT = ROOT / "benchmarks" / "reward_pairs_results.jsonl"
 # What the reward head reads (reward.RewardModel): the last token's state and the answer's mean state.
 # Rows without "last+mean" are from the earlier head on the last token only ("last").
 HEAD = "last+mean"
-KINDS = dict(zip(("case", "escalation", "flaw"), data.CONTRAST_KINDS))   # command-line name -> data.CONTRAST_KINDS key
+# command-line name -> the function that builds the pairs: the reference's kinds, then a benchmark-only one
+KINDS = dict(zip(("case", "escalation", "flaw"), data.CONTRAST_KINDS.values())) | {
+    "repetition": data.repetition_contrast_pairs}
 
 
 def run(kinds: list[str], seed: int) -> dict:
@@ -44,7 +48,7 @@ def run(kinds: list[str], seed: int) -> dict:
     prefs = data.load_preferences()
     train = [p for p in prefs if p["split"] == "train"]
     for kind in kinds:
-        train += data.CONTRAST_KINDS[KINDS[kind]](kb)
+        train += KINDS[kind](kb)
     test = [p for p in prefs if p["split"] == "test"]
     cfg = replace(reward.DEFAULT_CONFIG, seed=seed)
     rm = reward.RewardModel(TinyGPT.load(checkpoints.CHECKPOINT_DIR / "sft.npz"), seed=cfg.seed)
@@ -65,7 +69,7 @@ def run(kinds: list[str], seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kinds", default="case,escalation,flaw", help="comma-separated: case, escalation, flaw")
+    parser.add_argument("--kinds", default="case,escalation,flaw", help="comma-separated: " + ", ".join(KINDS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jsonl", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)

@@ -958,6 +958,39 @@ def test_escalation_contrast_pairs_prefer_the_escalating_answer(kb):
     assert D.contrast_pairs(kb) == D.case_contrast_pairs(kb) + pairs + D.flaw_contrast_pairs(kb)
 
 
+def test_repetition_contrast_pairs_differ_only_in_the_repeats(kb):
+    """'Does it repeat itself?' pairs: per training wording of every train-split case, a repeated answer
+    against the same words said once; both variants occur; deterministic; test cases left out."""
+    pairs = D.repetition_contrast_pairs(kb)
+    assert pairs == D.repetition_contrast_pairs(kb)
+    test_ids = {p["scenario_id"] for p in D.build_preferences(kb) if p["split"] == "test"}
+    by_id = _by_id(kb)
+    train_ids = {s["id"] for s in kb} - test_ids
+    assert {p["scenario_id"] for p in pairs} == train_ids
+    assert len(pairs) == sum(len(D.training_wordings(by_id[i])) for i in train_ids)
+    looped = 0
+    for p in pairs:
+        s = by_id[p["scenario_id"]]
+        assert p["flaw"] == "repetition" and p["split"] == "train" and p["prompt"] in D.training_wordings(s)
+        first = D.split_sentences(s["answer"])[0]
+        if p["rejected"].startswith(f"{first} {first}"):         # a sentence said three times
+            assert p["chosen"] == f"{first} {s['escalation']}"
+            assert p["rejected"] == f"{first} {first} {first} {s['escalation']}"
+        else:                                                    # a phrase looping at the end
+            looped += 1
+            assert p["chosen"] == s["answer"] and p["rejected"].startswith(s["answer"][:-1] + ", ")
+            tail = p["rejected"][len(s["answer"]) + 1:-1].split(", ")   # "x, x, x, x, x, x" after the last word
+            assert len(tail) == 6 and len(set(tail)) == 1
+    assert 0.3 < looped / len(pairs) < 0.7
+
+
+def test_repetition_pairs_of_the_dataset_are_unchanged_by_the_minimal_pairs(built, kb):
+    """The dataset's repetition pairs still reject exactly the repeated answer ``repetition_variants`` makes."""
+    rep = [p for p in built["preferences"] if p["flaw"] == "repetition"]
+    assert rep and all(p["rejected"].count(", ") >= 6 or p["rejected"].count(D.split_sentences(
+        _by_id(kb)[p["scenario_id"]]["answer"])[0]) == 3 for p in rep)
+
+
 def test_flaw_contrast_pairs_show_every_flaw_with_every_wording(kb):
     """'What is wrong inside it?' pairs: per training wording of every train-split case, the expert
     response against a flawed version of it; the flaws a case allows take turns; deterministic."""

@@ -125,6 +125,7 @@ from .preferences import (
     flaw_contrast_pairs,
     load_preferences,
     preference_stats,
+    repetition_contrast_pairs,
 )
 from .record_schemas import PREFERENCE_SCHEMA, PROMPT_SCHEMA, SCENARIO_SCHEMA, SFT_SCHEMA
 from .schema import (

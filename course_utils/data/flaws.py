@@ -157,13 +157,23 @@ def _off_topic(s: Mapping, others: Sequence[Mapping], rng: np.random.Generator) 
     return f"{other['answer']} {other['escalation']}"
 
 
-def _repetition(s: Mapping, rng: np.random.Generator) -> str:
-    """The answer degenerating into repetition: a sentence said again and again, or a phrase
-    looping at the end (what a small policy produces when it over-optimises)."""
+def repetition_variants(s: Mapping, rng: np.random.Generator) -> tuple[str, str]:
+    """(plain, repeated): the answer degenerating into repetition, and the same words without the repeats.
+
+    Half the time a sentence is said again and again (the first sentence three times, then the
+    escalation; plain: the first sentence once, then the escalation); otherwise a phrase loops at
+    the end of the last sentence (plain: the answer as it is). This is what a small policy produces
+    when it over-optimises. One draw from ``rng`` either way."""
     sentences = split_sentences(s["answer"])
     if rng.random() < 0.5:
         first = sentences[0]
-        return " ".join([first, first, first, s["escalation"]])
+        return " ".join([first, s["escalation"]]), " ".join([first, first, first, s["escalation"]])
     words = sentences[-1].rstrip(".").split()
     tail = " ".join(words[-2:]) if len(words) > 2 else sentences[-1].rstrip(".")
-    return " ".join([*sentences[:-1], sentences[-1].rstrip(".") + ", " + ", ".join([tail] * 6) + "."])
+    looped = " ".join([*sentences[:-1], sentences[-1].rstrip(".") + ", " + ", ".join([tail] * 6) + "."])
+    return " ".join(sentences), looped
+
+
+def _repetition(s: Mapping, rng: np.random.Generator) -> str:
+    """The repeated answer of :func:`repetition_variants` (the rejected answer of a ``repetition`` pair)."""
+    return repetition_variants(s, rng)[1]

@@ -10,7 +10,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .datasets import FEATURED_SFT_SCENARIOS
-from .flaws import _drop_key_fact, _escalates, _off_topic, _repetition, _short_answer, _vague, _verbose, _wrong_dose
+from .flaws import (_drop_key_fact, _escalates, _off_topic, _repetition, _short_answer, _vague, _verbose, _wrong_dose,
+                    repetition_variants)
 from .knowledge import expert_response, training_wordings
 from .schema import PREFERENCES_FILE_SPEC, _load_jsonl, _path
 from .text_helpers import _rng, _stable_int, split_sentences
@@ -297,6 +298,33 @@ def flaw_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0,
                 chosen, rejected = _flawed_pair(s, flaw, m, rng)
                 pairs.append(_pair_record(f"FLAW-{s['id']}-{w + 1}-{j + 1}", s, "train", prompt, flaw,
                                           chosen, rejected, rng))
+    return pairs
+
+
+def repetition_contrast_pairs(scenarios: Sequence[Mapping], seed: int = 0) -> list[dict]:
+    """"Does it repeat itself?" pairs: for each training wording of each case of the ``train`` split, the
+    repeated answer of ``flaws.repetition_variants`` against the *same words without the repeats*
+    (flaw ``repetition``, votes from the same ``ANNOTATORS``).
+
+    In every other repetition pair the chosen answer is the case's expert response, which the reward
+    model sees hundreds of times for a training case: it can rank those pairs by recognising the
+    expert text, and then has nothing to go on for a case it has never seen. Here the two answers say
+    the same things and differ only in the repeats (a minimal pair), so the repeats are the only cue.
+    Test-split cases are left out, as in :func:`case_contrast_pairs`.
+
+    Not one of :data:`CONTRAST_KINDS`: measured with ``benchmarks/reward_pairs.py --kinds
+    case,escalation,flaw,repetition``, they raise the held-out repetition pairs ranked right but lower
+    the missing-key-fact and off-topic ones about as much (the plain answer of a sentence said three
+    times is short, so the pairs also say "shorter is better"), and the held-out accuracy does not rise.
+    """
+    test = _test_scenarios(scenarios, seed)
+    pairs = []
+    for s in sorted((s for s in scenarios if s["id"] not in test), key=lambda s: s["id"]):
+        rng = _rng(seed, "repetition-contrast", s["id"])
+        for w, prompt in enumerate(training_wordings(s)):
+            chosen, rejected = repetition_variants(s, rng)
+            pairs.append(_pair_record(f"REP-{s['id']}-{w + 1}", s, "train", prompt, "repetition", chosen, rejected,
+                                      rng))
     return pairs
 
 
