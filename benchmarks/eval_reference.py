@@ -22,6 +22,10 @@ bootstrap intervals over the questions:
   both, the reward model's mean score of PPO and of the expert answers, clip fraction and
   approximate KL from the reference run's log; with ``--seeds``, PPO is retrained from SFT with
   those seeds (the reference config otherwise) and each gain is reported;
+* the *sampled* gain of PPO over SFT on the held-out questions: per question the mean gold score of
+  ``SAMPLES`` answers sampled at τ = 1 (the distribution PPO optimises; a greedy answer that flips
+  to another case moves a question's score by about 0.8, a shift in the sampled mix moves it by
+  its size), PPO minus SFT, with the bootstrap interval over the questions;
 * the unseen cases (``data/eval_unseen.jsonl``, whose cases appear only in the pretraining text):
   what SFT and PPO score there.
 """
@@ -46,6 +50,7 @@ from course_utils.reward import evaluate_pairs, load_reward_model  # noqa: E402
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from sweep_scale import _words, repeated_4grams  # noqa: E402  (the same measures as the sweep)
 
+SAMPLES = 8          # sampled answers per question (τ = 1) for the sampled gain
 DECISIVE = 0.1       # on-policy pairs count when the gold scores differ by at least this much
 ROUNDS = 2000
 MAX_NEW = 112
@@ -82,6 +87,15 @@ def gain(v_ppo, v_sft) -> dict:
     differ = np.abs(d) > 1e-9
     return {"gain": ci(d), "questions_differ": int(differ.sum()),
             "ppo_preferred_where_differ": round(float((d[differ] > 0).mean()), 4) if differ.any() else None}
+
+
+def sampled_gold(model, tok, items, scen, k: int = SAMPLES, seed: int = 0) -> np.ndarray:
+    """Per question, the mean gold score of ``k`` answers sampled at τ = 1 (the policy PPO optimises,
+    not only its most likely answer); the same seed for every model."""
+    prompts = [e["prompt"] for e in items] * k
+    answers = sample_answers(model, tok, prompts, 1.0, MAX_NEW, seed=seed)
+    v = judge.judge_many(answers, [scen[e["scenario_id"]] for e in items] * k)
+    return v.overall.to_numpy().reshape(k, len(items)).mean(axis=0)
 
 
 def onpolicy_agreement(rm, tok, policies, items, scen, seed: int = 0) -> dict:
@@ -154,9 +168,13 @@ def main(argv: list[str]) -> int:
         return judge.judge_many(sample_answers(model, tok, [e["prompt"] for e in rl_items], 0.0, MAX_NEW), rl_cases)
 
     v_sft_rl = rl_gold(sft)
+    s_sft = sampled_gold(sft, tok, items, scen)
+    out["sft_sampled"] = ci(s_sft)
     if not only_seeds:
         out["ppo"], v_ppo = stage_report(answers["ppo"], items, scen, experts)
         out["ppo_vs_sft"] = gain(v_ppo, v_sft)
+        out["ppo_vs_sft_sampled"] = {"ppo": ci(sampled_gold(ppo, tok, items, scen)),
+                                     "gain": ci(sampled_gold(ppo, tok, items, scen) - s_sft)}
         out["ppo_vs_sft_rl_prompts"] = {"sft": ci(v_sft_rl.overall), **gain(rl_gold(ppo), v_sft_rl)}
         test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
         out["reward_heldout_accuracy"] = round(float(evaluate_pairs(rm, tok, test_pairs)["accuracy"]), 4)
@@ -184,6 +202,7 @@ def main(argv: list[str]) -> int:
         a = sample_answers(policy, tok, prompts, 0.0, MAX_NEW)
         v = judge.judge_many(a, [scen[e["scenario_id"]] for e in items])
         out[f"ppo_seed{seed}"] = {**gain(v, v_sft), "rl_prompts_gain": gain(rl_gold(policy), v_sft_rl)["gain"],
+                                  "sampled_gain": ci(sampled_gold(policy, tok, items, scen) - s_sft),
                                   "medical_accuracy": ci(v.medical_accuracy),
                                   "repeated_4grams": ci([repeated_4grams(t) for t in a]),
                                   "seconds": round(time.perf_counter() - t0)}

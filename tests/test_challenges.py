@@ -44,7 +44,8 @@ def rm(tok, sft):
     return RewardModel(sft.copy(), seed=0)
 
 
-TINY_HACKING = E.HackingSettings(betas=(0.01, 0.5), iterations=4, checkpoints=(0, 2, 4), coarse_checkpoints=(0, 4),
+TINY_HACKING = E.HackingSettings(betas=(0.01, 0.5), iterations=4, hacked_iterations=6, checkpoints=(0, 2, 4, 6),
+                                 coarse_checkpoints=(0, 4),
                                  batch_size=4, samples_per_prompt=2, max_new_tokens=6, eval_samples=2, n_eval=6,
                                  n_val=4, val_samples=1, ensemble_size=2, ensemble_epochs=1, n_pairs=16,
                                  n_examples=3, n_bootstrap=50)
@@ -181,7 +182,8 @@ def test_reward_hacking_experiment_tables(hacking):
     curves = tables["hacking_curves"]
     assert set(curves.run) == {"β=0.01", "β=0.5", "ensemble β=0.01"}
     hacked = curves[curves.run == "β=0.01"]
-    assert list(hacked.iteration) == [0, 2, 4] and hacked.val_gold.notna().all()
+    assert list(hacked.iteration) == [0, 2, 4, 6] and hacked.val_gold.notna().all()   # it goes on past the others
+    assert set(curves[curves.run == "β=0.5"].iteration) == {0, 4}
     assert curves[curves.run != "β=0.01"].val_gold.isna().all()
     assert np.allclose(curves.d, np.sqrt(curves.kl.clip(lower=0)))
     assert curves.gold.between(0, 1).all()
@@ -192,8 +194,11 @@ def test_reward_hacking_experiment_tables(hacking):
                                   "none (best checkpoint)", "none (hacked)", "strong KL", "early stopping",
                                   "reward-model ensemble"]
     assert m.effectiveness.notna().sum() <= 3 and m.iloc[:4].effectiveness.isna().all()
-    best = m.set_index("mitigation").loc["none (best checkpoint)", "gold"]
-    assert best == pytest.approx(hacked.gold.max())
+    by = m.set_index("mitigation")
+    compared = hacked[hacked.iteration <= 4]                             # like for like: the mitigations' length
+    assert by.loc["none (best checkpoint)", "gold"] == pytest.approx(compared.gold.max())
+    assert by.loc["none (hacked)", "iteration"] == 4
+    assert by.loc["none (hacked)", "gold"] == pytest.approx(compared.gold.iloc[-1])
     pa = tables["policy_answers"]
     assert list(pa.columns) == ["policy", "eval_id", "answer"]
     assert pa.groupby("policy").size().to_dict() == {p: 6 for p in ("hacked", "strong_kl", "early_stopped", "ensemble")}
@@ -201,7 +206,7 @@ def test_reward_hacking_experiment_tables(hacking):
     assert set(ha.policy) == {"sft", "hacked"} and len(ha) == 6
     assert set(tables["gao_fit"].target) == {"gold", "proxy"}
     tr = tables["hacking_training"]
-    assert tr.groupby("run").size().to_dict() == {r: 4 for r in curves.run.unique()}
+    assert tr.groupby("run").size().to_dict() == {"β=0.01": 6, "β=0.5": 4, "ensemble β=0.01": 4}
     assert curves.loc[curves.optimised == "reward model", "ensemble_score"].iloc[1:].isna().any()
     assert extras["hacked_run"] == "β=0.01"
 
@@ -209,6 +214,8 @@ def test_reward_hacking_experiment_tables(hacking):
 def test_reward_hacking_needs_two_betas(tok, sft, rm):
     with pytest.raises(ValueError, match="two β"):
         E.reward_hacking_experiment(tok, sft, rm, E.HackingSettings(betas=(0.1,)))
+    with pytest.raises(ValueError, match="hacked_iterations"):
+        E.reward_hacking_experiment(tok, sft, rm, E.HackingSettings(iterations=10, hacked_iterations=5))
 
 
 def test_annotation_experiment_tables(tok, sft):
@@ -233,7 +240,7 @@ def test_distribution_shift_experiment_tables(tok, sft, rm, hacking):
     assert set(cats.reward_model) == {"all categories", "without pharmacogenomics"}
     assert cats.loc[cats.pairs.str.startswith("all pairs"), "seen_in_training"].eq(False).all()
     agree = out["shift_agreement"]
-    assert list(agree.iteration) == [0, 2, 4]
+    assert list(agree.iteration) == [0, 2, 4]                          # the hacked run up to the mitigations' length
     mit = out["shift_mitigation"].iloc[0]
     assert 0 < mit["n_onpolicy_pairs"] <= 10
     with pytest.raises(ValueError, match="unknown category"):

@@ -36,7 +36,9 @@ HACKING_MITIGATIONS: tuple[str, ...] = ("strong KL", "early stopping", "reward-m
 class HackingSettings:
     """Every knob of :func:`reward_hacking_experiment` (defaults: the chapter's cached run).
 
-    PPO runs at each β of ``betas`` for ``iterations`` iterations from the SFT policy, all
+    PPO runs at each β of ``betas`` for ``iterations`` iterations from the SFT policy (the
+    hacked run, the smallest β, goes on to ``hacked_iterations`` to show where over-optimisation
+    leads; every comparison with a mitigation uses it at ``iterations``, like for like), all
     with the chapter-5 defaults except a learning rate ``lr`` twice chapter 5's (so that
     over-optimisation shows within the time budget), ``batch_size`` answers per iteration
     as ``samples_per_prompt`` answers to each of several prompts (four prompts of four
@@ -56,8 +58,9 @@ class HackingSettings:
 
     betas: tuple[float, ...] = (0.002, 0.2)                          # β of each PPO run; the smallest is hacked
     iterations: int = 45                                             # PPO iterations of each run
+    hacked_iterations: int = 80                                      # the hacked run goes on to here (>= iterations)
     lr: float = 3e-4                                                 # PPO learning rate
-    checkpoints: tuple[int, ...] = (0, 5, 10, 15, 20, 30, 40, 45)    # where the hacked run is evaluated
+    checkpoints: tuple[int, ...] = (0, 5, 10, 15, 20, 30, 40, 45, 50, 60, 70, 80)   # where the hacked run is evaluated
     coarse_checkpoints: tuple[int, ...] = (0, 15, 30, 45)            # where the other runs are
     ensemble_checkpoints: tuple[int, ...] = (0, 45)                  # where the ensemble run is
     batch_size: int = 16                                             # answers per iteration
@@ -164,7 +167,7 @@ def _checkpoint_grid(checkpoints: Sequence[int], iterations: int) -> list[int]:
 def _run_specs(cfg: HackingSettings, n_members: int) -> list[_RunSpec]:
     """One run per β (the smallest, the hacked run, judged at the fine checkpoints), then the ensemble run."""
     betas = sorted(float(b) for b in cfg.betas)
-    fine = _checkpoint_grid(cfg.checkpoints, cfg.iterations)
+    fine = sorted(set(_checkpoint_grid(cfg.checkpoints, cfg.hacked_iterations)) | {cfg.iterations})
     coarse = _checkpoint_grid(cfg.coarse_checkpoints, cfg.iterations)
     specs = [_RunSpec(f"β={b:g}", b, "reward model", fine if b == betas[0] else coarse) for b in betas]
     specs.append(_RunSpec(f"ensemble β={betas[0]:g}", betas[0], f"ensemble ({cfg.ensemble_reduce} of {n_members})",
@@ -225,14 +228,15 @@ class HackingRuns:
 
     def stop_note(self, run: str) -> str:
         last = self.runs[run].last
-        if last >= self.settings.iterations:
+        if last >= next(spec.checkpoints[-1] for spec in self.specs if spec.name == run):
             return ""
         return f"; the run stopped at iteration {last} (KL above PPO's max_kl)"
 
     def extras(self) -> dict:
         """What :func:`distribution_shift_experiment` reuses (``return_runs=True``)."""
         return {"runs": self.runs, "per_answer": self.per_answer, "hacked_run": self.hacked,
-                "eval_items": self.eval_items, "train_items": self.train_items, "scenarios": self.scenarios}
+                "eval_items": self.eval_items, "train_items": self.train_items, "scenarios": self.scenarios,
+                "iterations": self.settings.iterations}
 
 
 def _hacking_setup(tok: VocabularyTokenizer, sft: TinyGPT, rm, cfg: HackingSettings, progress: bool) -> HackingRuns:
@@ -260,7 +264,8 @@ def _run_and_evaluate(h: HackingRuns, progress: bool) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             run = run_ppo_checkpointed(sft, h.ensemble if spec.ensemble else h.rm, h.tok, h.train_items,
-                                       hacking_ppo_config(cfg, spec.beta), spec.checkpoints, record_rollouts=hacked,
+                                       hacking_ppo_config(cfg, spec.beta, spec.checkpoints[-1]), spec.checkpoints,
+                                       record_rollouts=hacked,
                                        progress=progress, name=f"PPO {spec.name}")
         h.runs[spec.name] = run
         proxies = h.proxies if spec.ensemble else {"proxy": h.rm}
@@ -347,7 +352,7 @@ class _HackedReference:
 
 def _hacked_reference(h: HackingRuns) -> _HackedReference:
     cfg = h.settings
-    its = sorted(h.runs[h.hacked].snapshots)
+    its = [it for it in sorted(h.runs[h.hacked].snapshots) if it <= cfg.iterations]   # like for like with the others
     chosen, stopped = _early_stop(its, [h.val_gold[i] for i in its], cfg.patience)
     G = np.stack([h.item_gold(h.hacked, it) for it in its])          # (checkpoints, prompts)
     best_k = int(np.argmax(G.mean(axis=1)))
@@ -373,7 +378,7 @@ def _mitigation_rows(h: HackingRuns, ref: _HackedReference) -> list[dict]:
          "detail": f"β = {beta_strong:g} instead of {beta_hack:g}" + h.stop_note(strong)},
         {"mitigation": "early stopping", "run": hack, "iteration": ref.chosen,
          "detail": f"validation gold peaked at iteration {ref.chosen}; "
-                   f"stopped at {ref.stopped} of {h.runs[hack].last}"},
+                   f"stopped at {ref.stopped} of {last}"},
         {"mitigation": "reward-model ensemble", "run": ens, "iteration": h.runs[ens].last,
          "detail": f"{h.settings.ensemble_reduce} of {len(h.ensemble.members)} standardised reward models"
                    + h.stop_note(ens)},
@@ -412,7 +417,7 @@ def _answer_tables(h: HackingRuns, ref: _HackedReference) -> dict[str, pd.DataFr
     """``hacked_answers``, ``hacked_words`` and ``policy_answers``: what the policies say, greedily."""
     cfg, tok, sft, runs, hack = h.settings, h.tok, h.sft, h.runs, h.hacked
     final_policies = {
-        "hacked": runs[hack].policy(runs[hack].last, sft),
+        "hacked": runs[hack].policy(ref.iterations[-1], sft),
         "strong_kl": runs[h.strong].policy(runs[h.strong].last, sft),
         "early_stopped": sft if ref.chosen == 0 else runs[hack].policy(ref.chosen, sft),
         "ensemble": runs[h.ensemble_run].policy(runs[h.ensemble_run].last, sft),
@@ -443,7 +448,8 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     checkpoint the policy answers the held-out evaluation prompts (``data.load_eval_prompts``)
     and we record KL to π_ref, d = √KL, the proxy and the gold judge. Gao et al. (2022): the
     proxy keeps rising with d while the gold score peaks and falls; we fit
-    R(d) = d (a - b log d) to the gold gain g(d) - g_sft of the hacked run (smallest β).
+    R(d) = d (a - b log d) to the gold gain g(d) - g_sft of the hacked run (smallest β), over
+    all its checkpoints, up to ``hacked_iterations``.
 
     Mitigations, all measured on the same evaluation prompts:
       * strong KL: the largest β, same run length;
@@ -452,7 +458,8 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
       * ensemble: PPO at the smallest β on the mean (or min) of several standardised reward
         models trained with different seeds and data subsets (Coste et al. 2024).
     Effectiveness E = (g_M - g_hacked) / (g_best - g_hacked), with g_best the gold score of
-    the hacked run's best evaluation checkpoint and g_hacked that of its last. The interval
+    the hacked run's best evaluation checkpoint and g_hacked that at ``iterations``, the length
+    of the mitigations' runs (both from its checkpoints up to ``iterations``). The interval
     resamples the evaluation prompts and re-chooses the best checkpoint in every resample
     (the mitigated policies stay fixed: early stopping chose its checkpoint on validation
     prompts). g_best is the maximum of noisy checkpoint means, so it is biased upwards, and
@@ -463,7 +470,7 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     prompts, where the policy is optimised), ``gao_fit``, ``hacking_mitigations``,
     ``hacked_answers`` (greedy answers of the SFT and the hacked policy with their proxy and
     gold scores), ``hacked_words`` (the words whose frequency grew most), ``policy_answers``
-    (greedy answers of the hacked and of every mitigated policy to every evaluation prompt;
+    (greedy answers of the hacked policy at ``iterations`` and of every mitigated policy to every evaluation prompt;
     chapter 7 reads them). With ``return_runs=True`` it returns ``(tables, extras)``;
     ``extras`` holds the runs, the per-answer evaluations and the prompts, which
     :func:`distribution_shift_experiment` reuses.
@@ -472,6 +479,8 @@ def reward_hacking_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, settin
     if len(cfg.betas) < 2:
         raise ValueError("reward hacking needs at least two β: the smallest is the hacked run, the largest the "
                          "strong-KL mitigation")
+    if cfg.hacked_iterations < cfg.iterations:
+        raise ValueError(f"hacked_iterations ({cfg.hacked_iterations}) must be at least iterations ({cfg.iterations})")
     h = _hacking_setup(tok, sft, rm, cfg, progress)
     _run_and_evaluate(h, progress)
     curves = _curves_table(h)

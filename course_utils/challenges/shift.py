@@ -3,7 +3,8 @@ on-policy pairs as the mitigation.
 
 :func:`distribution_shift_experiment` measures a reward model on a category it never saw, and
 its agreement with the gold judge on the answers of a drifting PPO policy (the hacked run of
-:func:`reward_hacking_experiment`) before and after retraining on pairs of that policy's own
+:func:`reward_hacking_experiment`, up to the mitigations' ``iterations``: its continuation serves
+the over-optimisation curve only) before and after retraining on pairs of that policy's own
 answers labelled by the gold judge.
 """
 
@@ -84,12 +85,15 @@ def _agreement(pairs: pd.DataFrame, col: str) -> np.ndarray:
     return np.where(s > 0, 1.0, np.where(s < 0, 0.0, 0.5))
 
 
-def _rollout_answers(run: PPORun, tok: VocabularyTokenizer,
-                     items: Sequence[Mapping]) -> dict[tuple[int, str], list[str]]:
-    """The decoded answers of every rollout the run scored, by (iteration, prompt), training prompts only."""
+def _rollout_answers(run: PPORun, tok: VocabularyTokenizer, items: Sequence[Mapping],
+                     last: int) -> dict[tuple[int, str], list[str]]:
+    """The decoded answers of every rollout the run scored in its first ``last`` iterations, by
+    (iteration, prompt), training prompts only."""
     lookup = {tuple(encode_sft(tok, it["prompt"])[0]): it for it in items}
     answers: dict[tuple[int, str], list[str]] = {}
     for it, tokens, lengths in run.rollouts:
+        if it >= last:                                       # rollout `it` was sampled at iteration it + 1
+            continue
         for row, n in zip(tokens, lengths):
             a_pos = int(np.flatnonzero(row == tok.a_id)[0])
             item = lookup.get(tuple(int(t) for t in row[:a_pos + 1]))
@@ -101,17 +105,18 @@ def _rollout_answers(run: PPORun, tok: VocabularyTokenizer,
 
 
 def _onpolicy_pairs(run: PPORun, tok: VocabularyTokenizer, items: Sequence[Mapping], scenarios, gap: float,
-                    limit: int, seed: int) -> list[dict]:
+                    limit: int, seed: int, last: int) -> list[dict]:
     """Pairs of the run's own rollout answers to the same prompt, labelled by the gold judge.
 
-    Every rollout the reward model scored during the run (training prompts only) is decoded;
+    Every rollout the reward model scored in the run's first ``last`` iterations (training prompts
+    only) is decoded;
     the answers to one prompt in one iteration are paired with each other, and a pair whose
     gold scores differ by at least ``gap`` becomes a preference pair (chosen = the higher
     gold score). At most ``limit`` pairs, spread evenly over the run (a seeded subsample).
     """
     item_by_prompt = {it["prompt"]: it for it in items}
     candidates = []
-    for (it, prompt), texts in sorted(_rollout_answers(run, tok, items).items()):
+    for (it, prompt), texts in sorted(_rollout_answers(run, tok, items, last).items()):
         item = item_by_prompt[prompt]
         gold = _judge(texts, [scenarios[item["scenario_id"]]] * len(texts))["overall"].to_numpy()
         for i in range(len(texts)):
@@ -179,7 +184,7 @@ def _agreement_along_run(tok: VocabularyTokenizer, rm, rm_new, hacking_extras: M
     """Score the hacked run's held-out answers at every checkpoint with both reward models."""
     run_key = hacking_extras["hacked_run"]
     eval_items = hacking_extras["eval_items"]
-    its = sorted(hacking_extras["runs"][run_key].snapshots)
+    its = [it for it in sorted(hacking_extras["runs"][run_key].snapshots) if it <= hacking_extras["iterations"]]
     rows, pairs_at = [], {}
     for it in its:
         t = hacking_extras["per_answer"][(run_key, it)].copy()
@@ -263,7 +268,7 @@ def distribution_shift_experiment(tok: VocabularyTokenizer, sft: TinyGPT, rm, se
             tok, sft, rm, replace(h, betas=(min(h.betas), max(h.betas))), progress=progress, return_runs=True)
     run = hacking_extras["runs"][hacking_extras["hacked_run"]]
     onpolicy = _onpolicy_pairs(run, tok, hacking_extras["train_items"], hacking_extras["scenarios"], cfg.gap,
-                               cfg.n_onpolicy, cfg.seed)
+                               cfg.n_onpolicy, cfg.seed, hacking_extras["iterations"])
     # the chapter's recipe (``rm`` was trained with it on the training pairs), on more pairs
     rm_new = _trained_reward_model(sft, tok, train + onpolicy, cfg.seed, progress, epochs=cfg.reward_epochs,
                                    desc="reward model + on-policy pairs")

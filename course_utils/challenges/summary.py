@@ -42,13 +42,17 @@ def _hacking_summary(tables: Mapping[str, pd.DataFrame]) -> dict:
     hack = curves[curves.run == m.loc["none (hacked)", "run"]].set_index("iteration")
     se = math.hypot(float(hack.loc[int(m.loc["none (best checkpoint)", "iteration"]), "gold_se"]),
                     float(hack.loc[int(m.loc["none (hacked)", "iteration"]), "gold_se"]))
+    it_hack, it_last = int(m.loc["none (hacked)", "iteration"]), int(hack.index.max())
+    run_on = (f"; run on to iteration {it_last}: {float(hack.loc[it_last, 'gold']):.3f}"
+              if it_last > it_hack else "")
     row = _summary_row("reward hacking", effect, best, mit,
-                       f"gold {g_sft:.3f} (SFT) → {g_best:.3f} (best checkpoint) → {g_hack:.3f} (hacked); "
-                       f"no skill {g_floor:.3f}")
+                       f"gold {g_sft:.3f} (SFT) → {g_best:.3f} (best checkpoint) → {g_hack:.3f} (hacked, "
+                       f"iteration {it_hack}){run_on}; no skill {g_floor:.3f}")
     if not g_best - g_hack > 2 * se:
         row["severity"] += " (loss within noise)"
-        row["note"] = (f"The gold score lost to hacking ({g_best - g_hack:.3f}) is within two standard errors "
-                       f"({2 * se:.3f}) in this run, so no effectiveness can be measured reliably. ")
+        row["note"] = (f"The gold score lost to hacking by iteration {it_hack} ({g_best - g_hack:.3f}), where the "
+                       f"mitigations are compared, is within two standard errors ({2 * se:.3f}), so no "
+                       "effectiveness can be measured reliably. ")
     return row
 
 
