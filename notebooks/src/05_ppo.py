@@ -933,14 +933,14 @@ print(f"  iteration {start6.iteration:.0f} -> {end6.iteration:.0f}: KL {round(st
       f"{(end6.gold - start6.gold) / np.hypot(start6.gold_se, end6.gold_se):+.1f} standard errors)")
 
 # %% [markdown]
-# With next to no penalty and a harder push, the policy travels several nats from the SFT model (the
+# With next to no penalty and a harder push, the policy travels tens of nats from the SFT model (the
 # printed line). On these held-out prompts the reward model's score rises (the line says which way it
-# went: up), and the gold judge's ends a little lower (down), by far less than twice its standard error
-# (its change is printed in standard errors; twice is the yardstick of section 6), so within noise it did
-# not move. The push bought the proxy's approval on new questions without buying the pharmacist's. A proxy
-# that rises while the truth stays put or falls is what the KL penalty is there to prevent; here the truth
-# did not follow the proxy, though it did not measurably fall either. Chapter 6 looks closer (which words
-# became more common, and what a stronger β, early stopping or an ensemble win back).
+# went: up), and the gold judge's falls (down), by more than twice its standard error (its change is
+# printed in standard errors; twice is the yardstick of section 6), so the fall is not noise. The push
+# bought the proxy's approval on new questions and lost the pharmacist's: a proxy that rises while the
+# truth falls is exactly what the KL penalty is there to prevent. Chapter 6 looks closer: where along the
+# run the gold score peaked before it fell, which words became more common, and what a stronger β, early
+# stopping or an ensemble win back.
 #
 # ### 9.2 A negative KL from sampling settings that differ between rollout and training
 #
