@@ -218,24 +218,27 @@ print(f"d* = {d_star:.2f}, KL at the peak = {d_star ** 2:.1f} nats, gain at the 
 # PPO from the SFT policy against the chapter-3 reward model: a run at a very small β (the **hacked** run) and
 # one at a large β, planned for the same number of iterations (PPO's KL guard can stop a run early), with a
 # learning rate twice chapter 5's so that over-optimisation can show within the time budget; a third run with
-# a reward-model ensemble comes in section 1.6. At checkpoints along each run, the policy answers every
-# held-out evaluation prompt (the last paraphrase of each case, never trained on) twice at temperature 1, and
-# we record the KL to the reference, the proxy and the gold judge. A validation set of RL prompts is held out
+# a reward-model ensemble comes in section 1.6. Every comparison with a mitigation is made at that common
+# length; the hacked run then goes on for longer, to show where over-optimisation leads (the parameters
+# printed below give both lengths). At checkpoints along each run, the policy answers every held-out
+# evaluation prompt (the last paraphrase of each case, never trained on) twice at temperature 1, and we
+# record the KL to the reference, the proxy and the gold judge. A validation set of RL prompts is held out
 # of PPO's training prompts for early stopping (section 1.6).
 #
 # How these settings were chosen: smaller β changes little (at β = 0.002 the penalty is already
 # negligible next to the reward); a larger learning rate drives the KL into PPO's guard (`max_kl`)
 # before the gold score has moved; two prompts per iteration instead of four make the held-out proxy
-# wander even more; and much longer runs do not fit the time budget of the cache. Even so, the
-# gold score's movements on our models are of the same order as its noise, and PPO on a tiny model is
-# chaotic: a rebuild of the checkpoints, or another seed, gives a different trajectory. Exercise (d) at
-# the end runs another seed.
+# wander even more; and much longer runs do not fit the time budget of the cache. Even so, over the common
+# length the gold score's movements on our models are of the same order as its noise (only the continued
+# run takes it clearly further), and PPO on a tiny model is chaotic: a rebuild of the checkpoints, or
+# another seed, gives a different trajectory. Exercise (d) at the end runs another seed.
 
 # %%
 H = S.hacking
 curves, training = R["hacking_curves"], R["hacking_training"]
 print(f"β = {', '.join(f'{b:g}' for b in H.betas)}; {H.iterations} iterations of {H.batch_size} answers "
-      f"({H.batch_size // H.samples_per_prompt} prompts × {H.samples_per_prompt}); learning rate {H.lr:g}")
+      f"({H.batch_size // H.samples_per_prompt} prompts × {H.samples_per_prompt}), the hacked run "
+      f"(β = {min(H.betas):g}) continued to {H.hacked_iterations}; learning rate {H.lr:g}")
 print(f"evaluation: {len(eval_prompts)} held-out prompts × {H.eval_samples} answers at "
       f"{len(H.checkpoints)} checkpoints of the hacked run; validation: {H.n_val} RL prompts × {H.val_samples}")
 single = curves[curves.optimised == "reward model"]
@@ -247,11 +250,14 @@ cols = ["iteration", "kl", "d", "proxy", "gold", "gold_se", "medical_accuracy", 
 hacked[cols].round(3)
 
 # %% [markdown]
-# Read the table from top to bottom: the KL to the reference grows at almost every checkpoint (it dips at the
-# last), and the proxy (the reward model's score) rises: at every later checkpoint it is above where the SFT
-# policy started. The gold column is the one PPO never sees; `gold_se` is its standard error over the
-# prompts, the yardstick for "did it change?". The plot shows the pattern, with the Gao law fitted to the
-# hacked run's gold gains.
+# Read the table from top to bottom: the KL to the reference grows at almost every checkpoint (it dips
+# once, at iteration 45) and reaches tens of nats by the end of the continued run. The proxy (the reward
+# model's score) rises over the first forty iterations, then moves up and down without rising further; at
+# every checkpoint after the start it stays well above where the SFT policy started. The gold column is
+# the one PPO never sees; `gold_se` is its standard error over the prompts, the yardstick for "did it
+# change?". The rows up to iteration 45 are the run that section 1.6's mitigations are compared with; the
+# rows after it show where the run leads if it goes on. The plot shows the pattern, with the Gao law fitted
+# to the hacked run's gold gains at all its checkpoints.
 
 # %%
 fit = R["gao_fit"].set_index(["run", "target"])
@@ -285,7 +291,9 @@ ax2.legend(loc="best", fontsize=10)
 plt.show()
 a_g, b_g, d_pk, gain_pk = fit.loc[(hack_run, "gold"), ["a", "b", "d_peak", "peak_gain"]]
 best = hacked.loc[hacked.gold.idxmax()]
-end = hacked.iloc[-1]
+at_mit = hacked[hacked.iteration == H.iterations].iloc[0]   # at the mitigations' run length (section 1.6)
+end = hacked.iloc[-1]                                        # the end of the continued run
+top = hacked.loc[hacked.proxy.idxmax()]
 print(f"Gao fit of the hacked run's gold gains: a = {a_g:.4f}, b = {b_g:.4f}"
       + (f"; peak at d* = {d_pk:.2f} (KL {d_pk ** 2:.1f} nats), gain {gain_pk:+.3f}" if np.isfinite(d_pk)
          else "; the fitted curve does not turn down"))
@@ -295,45 +303,55 @@ if np.isfinite(d_pk):
              "inside the measured range" if d_pk <= hacked.d.max() else "beyond the last checkpoint")
     print(f"the fitted peak lies {where} (checkpoints at d = {first_d:.2f} to {hacked.d.max():.2f}); its gain "
           f"{gain_pk:+.3f} is {abs(gain_pk) / hacked.gold_se.iloc[0]:.1f} standard errors of the gold score")
-print(f"proxy: {p0:+.2f} (SFT) → highest {hacked.proxy.max():+.2f} → {end.proxy:+.2f} at the end")
+print(f"proxy: {p0:+.2f} (SFT) → highest {top.proxy:+.2f} at iteration {top.iteration:.0f} → "
+      f"{at_mit.proxy:+.2f} at iteration {at_mit.iteration:.0f} → "
+      f"{end.proxy:+.2f} at the end (iteration {end.iteration:.0f})")
 print(f"gold:  {g0:.3f} (SFT) → best {best.gold:.3f} at iteration {best.iteration:.0f} (KL {best.kl:.1f}) → "
+      f"{at_mit.gold:.3f} at iteration {at_mit.iteration:.0f} (KL {at_mit.kl:.1f}) → "
       f"{end.gold:.3f} at the end (KL {end.kl:.1f})")
 drop = (best.gold - end.gold) / np.hypot(best.gold_se, end.gold_se)
 print(f"from its best checkpoint to the end, the gold score fell by {best.gold - end.gold:.3f} "
       f"({drop:.1f} standard errors: {'a clear fall' if drop > 2 else 'within noise'}) and ended "
-      f"{'below' if end.gold < g0 else 'above'} the SFT policy's")
+      f"{abs(end.gold - g0):.3f} {'below' if end.gold < g0 else 'above'} the SFT policy's")
 sd_p, sd_g = hacked.proxy_sd.iloc[0], hacked.gold_sd.iloc[0]
 print(f"in units of the spread of the SFT policy's answers (proxy sd {sd_p:.2f}, gold sd {sd_g:.3f}): at the end "
       f"the proxy has moved {(end.proxy - p0) / sd_p:+.2f} sd, the gold score {(end.gold - g0) / sd_g:+.2f} sd")
 
 # %% [markdown]
 # Compare the two panels, with the printed lines. The proxy is noisy on held-out prompts (two answers per
-# prompt, and the reward model's scale is wide), but it rises: it climbs at every checkpoint up to the
-# second-to-last, its highest, then falls back at the last, and ends well above where it started. The gold
-# score has the shape Gao et al. describe, in miniature: it rises to its best checkpoint early, at a small
-# KL, then falls over the rest of the run, and ends just below the SFT policy's (the printed verdict), by a
-# small fraction of a standard error. The Gao fit (the printed lines) has a positive $a$ and $b$ and puts
-# its peak inside the measured range, early in the run, at a KL of about a nat, close to the best
-# checkpoint: the fitted curve rises, turns and falls across the later checkpoints. And the shape is drawn
-# in noise: the fitted gain at the peak is under two standard errors of the gold score, the fall from the
-# best checkpoint carries the verdict printed above (within noise, though not by much), and in units of
-# the spread of the SFT policy's answers (last line) the proxy has moved up more than half a standard
-# deviation, the gold score hardly at all. On these sampled answers, PPO pushed the policy several nats away
-# and raised the score it optimises on new questions, while the pharmacist's score, after its early gain,
-# ended where it began, within noise. The fit has two parameters and eight points,
-# so read $a$ and $b$ as a description of this run, not as constants; PPO on a tiny model is chaotic, and
-# another seed gives another trajectory (exercise (d)). The large-β run stays much closer to the reference
-# (section 1.6 prints its KL at the end); its gold score moves up and down around the SFT policy's and ends
-# at about the same level, while its proxy rises, less far than the hacked run's; section 1.6 comes back to
-# it. The ensemble run (purple) is section 1.6's too.
+# prompt, and the reward model's scale is wide). It rises over the first forty iterations to its highest
+# (the printed proxy line), then moves up and down without rising further, and ends below its highest but
+# well above where it started. The gold score has the shape Gao et al. describe, in miniature: it rises to
+# its best checkpoint early, at a small KL, then falls. By iteration 45, where section 1.6 compares the
+# mitigations, it is back at about the SFT policy's level, a small fraction of a standard error below it;
+# as the run goes on, it keeps falling, and it ends clearly below the SFT policy's (the printed verdict: the
+# fall from the best checkpoint is a clear one, several standard errors; at the last two checkpoints the
+# ±2 s.e. band lies below the dashed SFT line). The Gao fit (the printed lines) has a positive $a$ and $b$
+# and puts its peak inside the measured range, early in the run, at a KL of about a nat, close to the best
+# checkpoint: the fitted curve rises, turns, returns to the SFT level at $d = e^{a/b}$ (about where the run
+# stands at iteration 45) and falls below it across the later checkpoints, as the measured points do. The
+# rise is drawn in noise: the fitted gain at the peak is under two standard errors of the gold score (as is
+# the best checkpoint's lead over the SFT policy, in the table); the fall is not. In units of the spread of
+# the SFT policy's answers (last line), at the end the proxy has moved up more than half a standard
+# deviation and the gold score down almost half of one. On these sampled answers, PPO pushed the policy
+# tens of nats away and raised the score it optimises on new questions, while the pharmacist's score,
+# after its early gain, was back where it began by iteration 45, within noise, and fell clearly below it as
+# the push went on. The fit has two parameters and twelve points, so read $a$ and $b$ as a description of
+# this run, not as constants; PPO on a tiny model is chaotic, and another seed gives another trajectory
+# (exercise (d)). The large-β run, 45 iterations long, stays much closer to the reference (section 1.6
+# prints its KL at the end); its gold score moves up and down around the SFT policy's and ends at about
+# the same level, while its proxy rises, less far than the hacked run's; section 1.6 comes back to it. The
+# ensemble run (purple) is section 1.6's too.
 #
 # On its *own* training prompts, the proxy PPO optimises climbs as well, unevenly (PPO's diagnostics,
 # smoothed over 8 iterations; each iteration sees four prompts, so the raw curve jumps from prompt to
-# prompt). Compare the first and the last eight iterations printed below the plot, and the KL, which
-# grows: the hacked run's proxy climbs further than the large-β run's, but not in proportion to its drift:
-# it ended several times further from the reference for less than twice the large-β run's gain in proxy.
-# The ensemble run's proxy (the mean of its standardised members, on its own scale) creeps up, while its KL
-# grows the most of the three:
+# prompt). Compare the first eight iterations with the last eight up to iteration 45, printed below the
+# plot for every run, and the KL, which grows: over the same 45 iterations the hacked run's proxy climbs
+# further than the large-β run's, but not in proportion to its drift: it stood several times further from
+# the reference for less than twice the large-β run's gain in proxy. The ensemble run's proxy (the mean of
+# its standardised members, on its own scale) creeps up, while its KL grows the most of the three. Run on
+# to its end, the hacked run more than doubles its KL on the training prompts, and its proxy there rises no
+# further (the last part of its line):
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -346,8 +364,14 @@ ax2.set(xlabel="PPO iteration", ylabel="KL per answer (nats)", title="Distance f
 ax1.legend(fontsize=10)
 plt.show()
 for name, t in training.groupby("run", sort=False):
-    print(f"{name}: proxy on the training prompts {t.score.iloc[:8].mean():+.2f} (first 8 iterations) → "
-          f"{t.score.iloc[-8:].mean():+.2f} (last 8); KL {t.kl.iloc[-8:].mean():.1f} nats")
+    upto = t[t.iteration <= H.iterations]
+    line = (f"{name}: proxy on the training prompts {t.score.iloc[:8].mean():+.2f} (first 8 iterations) → "
+            f"{upto.score.iloc[-8:].mean():+.2f} (last 8 up to iteration {H.iterations}); "
+            f"KL {upto.kl.iloc[-8:].mean():.1f} nats")
+    if t.iteration.max() > H.iterations:
+        line += (f"; run on to iteration {t.iteration.max():.0f}: proxy {t.score.iloc[-8:].mean():+.2f} (last 8), "
+                 f"KL {t.kl.iloc[-8:].mean():.1f} nats")
+    print(line)
 
 # %% [markdown]
 # ### 1.4 Which parts of the gold score moved?
@@ -369,7 +393,8 @@ ax.set(xlabel=r"$d = \sqrt{\mathrm{KL}}$", ylabel="judge metric (0-1)", ylim=(0,
        title=f"The gold judge's metrics along the hacked run (β = {hack_beta:g})")
 ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
 plt.show()
-for label, row in (("best checkpoint", best), ("end of the run", end)):
+for label, row in (("best checkpoint", best), (f"iteration {at_mit.iteration:.0f}", at_mit),
+                   (f"end of the run (iteration {end.iteration:.0f})", end)):
     change = {m: row[m] - hacked[m].iloc[0] for m in parts}
     print(f"SFT → {label}: " + ", ".join(f"{m.replace('_', ' ')} {v:+.3f}" for m, v in change.items()))
 
@@ -380,15 +405,20 @@ for label, row in (("best checkpoint", best), ("end of the run", end)):
 # costs gold score. Over-optimisation is the moment the second effect overtakes the first. In this run the
 # first effect showed early: at the best checkpoint humility (the escalation advice) is well up, safety a
 # little, medical accuracy and specificity slightly, and dose accuracy unchanged (first printed line). By
-# the end of the run humility has risen further, but medical accuracy and specificity have fallen below
-# the SFT policy's, dose accuracy unchanged (second line): the gold score's gain at the best checkpoint is
-# gone, and the run ends at about the SFT policy's level, just below it (section 1.3).
+# iteration 45 humility has risen further, but medical accuracy and specificity have fallen below the SFT
+# policy's, dose accuracy unchanged (second line): the gold score's gain at the best checkpoint is gone,
+# and the gold score is about the SFT policy's, just below it (section 1.3). As the run goes on, the second
+# effect takes over: by its end humility has given back a little of its gain, safety has slipped just
+# below the SFT policy's, and medical accuracy and specificity have fallen much further (third line); the
+# gold score ends clearly below the SFT policy's (section 1.3).
 #
 # ### 1.5 What the reward model learned to like
 #
-# Compare the words of the hacked policy's answers with the SFT policy's (the sampled answers at the first
-# and the last checkpoint): the words whose frequency grew most show where the proxy's push took the
-# policy (on held-out prompts, the proxy's score ended higher).
+# Compare the words of the hacked policy's answers with the SFT policy's (the sampled answers at iteration
+# 0, and at iteration 45, where section 1.6 compares the mitigations; "the hacked policy" of this section,
+# here and in the answers below, is the one at iteration 45): the words whose frequency grew most show
+# where the proxy's push took the policy (on held-out prompts, its proxy score at iteration 45 is well
+# above the SFT policy's).
 
 # %%
 words = R["hacked_words"]
@@ -442,9 +472,12 @@ print(f"over all {len(both)} held-out questions (greedy answers): proxy {both.pr
 #   model also learned from), each standardised, and PPO at the small β on their mean. Where the members
 #   disagree, the policy cannot exploit one model's blind spot as easily.
 #
-# Effectiveness $E = (g_M - g_\text{hacked}) / (g_\text{best} - g_\text{hacked})$, with $g_\text{best}$
-# the hacked run's best evaluation checkpoint and $g_\text{hacked}$ its end. The interval resamples the
-# held-out prompts and re-chooses the best checkpoint in every resample.
+# All three are compared like for like with the hacked run at iteration 45, the length of the
+# mitigations' runs (the table's "none (hacked)" row); its continuation plays no part here. Effectiveness
+# $E = (g_M - g_\text{hacked}) / (g_\text{best} - g_\text{hacked})$, with $g_\text{best}$ the gold score of
+# the hacked run's best evaluation checkpoint up to iteration 45 and $g_\text{hacked}$ its gold score at
+# iteration 45. The interval resamples the held-out prompts and re-chooses the best checkpoint in every
+# resample.
 
 # %%
 mit = R["hacking_mitigations"]
@@ -489,31 +522,35 @@ print(f"gold lost to hacking: {lost.iloc[0]:.3f} → {lost.iloc[1]:.3f} ({lost.i
 for r in rows.itertuples():
     print(f"{r.mitigation:<22} E = {r.effectiveness:5.0%}  [{r.ci_low:.0%}, {r.ci_high:.0%}]  "
           f"({interval_verdict(r.ci_low, r.ci_high)}); {r.detail}")
-se_lost = np.hypot(best.gold_se, end.gold_se)
+ref_its = mit.set_index("mitigation").loc[["none (best checkpoint)", "none (hacked)"], "iteration"]
+se_lost = np.hypot(*hacked.set_index("iteration").loc[ref_its, "gold_se"])
 if lost.iloc[0] - lost.iloc[1] <= 2 * se_lost:
-    print(f"the gold score lost to hacking is within two standard errors ({2 * se_lost:.3f}) in this run: "
+    print(f"the gold score lost to hacking by iteration {H.iterations} is within two standard errors "
+          f"({2 * se_lost:.3f}) in this run: "
           "there is hardly a loss to recover, and every E above is a ratio over noise (see the intervals)")
 ens = mit.set_index("mitigation").loc["reward-model ensemble"]
-print(f"KL at the end: hacked {end.kl:.1f} nats, ensemble {ens.kl:.1f} nats, strong KL "
-      f"{mit.set_index('mitigation').loc['strong KL', 'kl']:.1f} nats")
+print(f"KL at iteration {at_mit.iteration:.0f}: hacked {at_mit.kl:.1f} nats, ensemble {ens.kl:.1f} nats, strong KL "
+      f"{mit.set_index('mitigation').loc['strong KL', 'kl']:.1f} nats (the hacked run, continued to iteration "
+      f"{end.iteration:.0f}: {end.kl:.1f} nats)")
 
 # %% [markdown]
 # Read the intervals, not the points: each $E$ is a ratio of two noisy differences measured on the
 # held-out prompts, and the printed verdicts say which intervals exclude 0: here none does. In this run the
-# gold score lost to hacking is itself within noise (the line printed after the verdicts), so every $E$
-# here is fragile. Then compare the KLs printed last. The strong KL penalty did hold the policy back: its
-# run ended far closer to the reference than the hacked run, with a gold score about the SFT policy's,
-# barely above the hacked run's end (table above), which is itself about the SFT policy's; so its point
-# estimate is small, and its interval contains 0. Early stopping kept the checkpoint printed in the plot's
-# legend, where the validation gold score peaked; on the evaluation prompts that checkpoint scores above
-# the end of the hacked run, so its point estimate is positive, the highest of the three, but its interval
-# contains 0 too. The validation prompts and the evaluation prompts do not agree on which checkpoint is
-# best (compare the two curves of the right panel), a sign that the differences between checkpoints are
-# mostly noise. The ensemble did worse: its policy travelled much further than the hacked one (the KLs
-# printed last) and ended with the lowest gold score of the runs, so its point estimate is negative; its
-# interval is very wide and contains 0, so this run cannot say whether it hurt. Averaging three reward
-# models trained on the same kind of pairs did not, here, stop the policy drifting from the reference or
-# keep its gold score up.
+# gold score lost to hacking by iteration 45 is itself within noise (the line printed after the verdicts),
+# so every $E$ here is fragile. Then compare the KLs printed last, all at iteration 45. The strong KL
+# penalty did hold the policy back: its run ended far closer to the reference than the hacked run, with a
+# gold score about the SFT policy's, barely above the hacked run's at iteration 45 (table above), which is
+# itself about the SFT policy's; so its point estimate is small, and its interval contains 0. Early
+# stopping kept the checkpoint printed in the plot's legend, where the validation gold score peaked; on the
+# evaluation prompts that checkpoint scores above the hacked run at iteration 45, so its point estimate is
+# positive, the highest of the three, but its interval contains 0 too. The validation prompts and the
+# evaluation prompts do not agree on which of the early checkpoints is best (compare the two curves of the
+# right panel), a sign that the differences between those checkpoints are mostly noise; past iteration 45,
+# on the continued run, both curves fall. The ensemble did worse: in the same 45 iterations its policy
+# travelled further than the hacked one (the KLs printed last) and ended with the lowest gold score of the
+# runs compared here, so its point estimate is negative; its interval is very wide and contains 0, so this
+# run cannot say whether it hurt. Averaging three reward models trained on the same kind of pairs did not,
+# here, stop the policy drifting from the reference or keep its gold score up.
 #
 # ### 1.7 Live: a short run at a small β
 #
@@ -751,9 +788,10 @@ print(f"{out.reward_model}: {inn.accuracy:.3f} on the categories it saw, {out.ac
 #
 # ### 3.3 The policy's own answers
 #
-# The harder shift is the one PPO creates. At each checkpoint of the hacked run, the two answers the policy
-# gave to the same held-out question form a pair; when the gold judge's scores of the two differ by at
-# least 0.05, we ask whether the reward model orders them the same way (**agreement**).
+# The harder shift is the one PPO creates. At each checkpoint of the hacked run up to iteration 45 (the
+# run the mitigations are compared with), the two answers the policy gave to the same held-out question
+# form a pair; when the gold judge's scores of the two differ by at least 0.05, we ask whether the reward
+# model orders them the same way (**agreement**).
 
 # %%
 sa, sm = R["shift_agreement"].sort_values("kl"), R["shift_mitigation"].iloc[0]
@@ -771,14 +809,15 @@ n_all = int(sa.n_pairs.sum())
 k_all = float((sa.agree_old * sa.n_pairs).sum())
 lo, hi = reward.wilson_interval(int(round(k_all)), n_all)
 print(f"chapter-3 reward model: {sm.accuracy_preference_pairs:.3f} on held-out preference pairs; on pairs of the "
-      f"policy's own answers {k_all / n_all:.3f} over all {n_all} pairs of the run (95% interval {lo:.2f} to {hi:.2f}; "
+      f"policy's own answers {k_all / n_all:.3f} over all {n_all} pairs up to iteration {sa.iteration.max():.0f} "
+      f"(95% interval {lo:.2f} to {hi:.2f}; "
       f"{'chance lies inside it' if lo <= 0.5 <= hi else 'above chance'})")
 print(f"SFT samples {sm.agree_sft_samples:.3f}; drifted policy (checkpoints {sm.drifted_checkpoints}) {sm.agree_drifted:.3f}")
 
 # %% [markdown]
 # This is the most important comparison of the chapter. On pairs like its training data the reward model
 # is right on most pairs; on two answers of the policy itself, which differ in many small ways instead of
-# one glaring flaw, it has less to go on. Compare the printed rates: over all the pairs of the run, it
+# one glaring flaw, it has less to go on. Compare the printed rates: over all these pairs, it
 # agrees with the gold judge less often than on the preference pairs, though above chance (the interval
 # excludes 0.5, not by much, and its upper end stays below the preference-pair rate). On the SFT policy's
 # own samples it does not much worse than on the preference pairs; on the drifted checkpoints it does much
@@ -788,12 +827,13 @@ print(f"SFT samples {sm.agree_sft_samples:.3f}; drifted policy (checkpoints {sm.
 # ends up producing, tracks quality only loosely, and where it errs the policy can go wherever the
 # score's quirks lead it (section 1.5).
 #
-# **Mitigation: label on-policy data.** Pairs of the hacked run's own training answers (training prompts,
-# not the evaluation prompts) are labelled by the gold judge, standing in for new human labels, added to
-# the preference pairs, and a reward model is trained on both from the SFT trunk with chapter 3's settings
-# (like every reward model of this chapter, without chapter 3's knowledge-base pairs). This is the loop of
-# iterated ("online") RLHF (Bai et al. 2022; Touvron et al. 2023). Effectiveness: the share of the gap
-# between accuracy on preference pairs and agreement on the drifted policy's pairs that retraining closes.
+# **Mitigation: label on-policy data.** Pairs of the hacked run's own training answers up to iteration 45
+# (training prompts, not the evaluation prompts) are labelled by the gold judge, standing in for new human
+# labels, added to the preference pairs, and a reward model is trained on both from the SFT trunk with
+# chapter 3's settings (like every reward model of this chapter, without chapter 3's knowledge-base pairs).
+# This is the loop of iterated ("online") RLHF (Bai et al. 2022; Touvron et al. 2023). Effectiveness: the
+# share of the gap between accuracy on preference pairs and agreement on the drifted policy's pairs that
+# retraining closes.
 
 # %%
 R["shift_mitigation"].drop(columns=["mitigation"]).round(3)
@@ -1008,9 +1048,12 @@ print(f"\nthe no-skill floor of the gold score: {floor:.3f}, against {g0:.3f} fo
 # * **Reward hacking.** How much quality there is to lose, and therefore what a high effectiveness means,
 #   depends on how much PPO gained before over-optimising; on our models it gained little (the best
 #   checkpoint's gold score is less than two standard errors above the SFT policy's, section 1.3's table)
-#   and the loss is within two standard errors of the gold score (the row's severity says so). The hacked
-#   run ended at about the SFT policy's level, so the loss is the early gain given back, and recovering
-#   all of it means reaching a checkpoint that is not clearly better than the SFT policy.
+#   and the loss by iteration 45, where the mitigations are compared, is within two standard errors of
+#   the gold score (the row's severity says so). At iteration 45 the hacked run stands at about the SFT
+#   policy's level, so the loss is the early gain given back, and recovering all of it means reaching a
+#   checkpoint that is not clearly better than the SFT policy. The row's effect size and severity measure
+#   that loss only: run on to iteration 80 (the "run on" figure of the row's printed line), the hacked
+#   policy falls clearly below the SFT policy, a larger loss that no mitigation here was compared against.
 # * **Annotation quality.** Our noise is random and our pairs are regular, the friendliest case for a
 #   reward model; systematic annotator biases (length, style) are not averaged away and do more harm. And
 #   a mitigation that triples the labelling cost is not comparable, at equal budget, with one that does not.
@@ -1131,37 +1174,40 @@ _ = check_gao_fit(gao_fit)
 #
 # ## 8. Summary
 #
-# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the policy moved several nats away
-#   and the proxy on sampled held-out answers rose, while the gold score, which PPO never sees, rose to an
-#   early best checkpoint, fell, and ended at about the SFT policy's level, just below it; on our models
-#   the gold score's movements are of the order of its noise (section 1.3 prints the fall from the best
-#   checkpoint in standard errors: within noise). Gao et al.'s law $d\,(a - b\log d)$, fitted to that
+# * A reward model is a proxy. Optimised hard (a tiny β, a long run), the policy moved tens of nats away;
+#   the proxy on sampled held-out answers rose over the first forty iterations and then, without rising
+#   further, stayed well above its start, while the gold score, which PPO never sees, rose to an early best
+#   checkpoint and fell: by iteration 45, where the mitigations are compared, to about the SFT policy's
+#   level, a fall within noise; run on to iteration 80, clearly below it (section 1.3 prints the fall from
+#   the best checkpoint in standard errors). Gao et al.'s law $d\,(a - b\log d)$, fitted to the whole
 #   curve, puts its peak inside the run, early, at a KL of about a nat, with a gain of under two standard
-#   errors of the gold score. Sections 1.4 and 1.5 show which parts of the gold score moved (more
-#   escalation advice, less accuracy and specificity) and which words became more common.
+#   errors of the gold score, and follows the later fall below the SFT policy's level. Sections 1.4 and 1.5
+#   show which parts of the gold score moved (more escalation advice, less accuracy and specificity) and
+#   which words became more common.
 # * A stronger KL penalty, early stopping on a held-out gold check, and an ensemble of reward models are
-#   measured as the share of the lost gold score they recover, each with an interval. With a loss within
-#   the noise of the gold score, the intervals are wide: a single percentage without its interval is
-#   not a number an experiment of this size can pin down. What it can tell is whether an interval
-#   excludes 0: here none does. Early stopping has the highest point estimate; the strong KL penalty held
+#   measured as the share of the gold score lost by iteration 45 that they recover, each with an interval.
+#   With a loss within the noise of the gold score, the intervals are wide: a single percentage without its
+#   interval is not a number an experiment of this size can pin down. What it can tell is whether an
+#   interval excludes 0: here none does. Early stopping has the highest point estimate; the strong KL penalty held
 #   the policy close to the reference, at about the SFT policy's gold score, which is where the hacked run
-#   ended too; the ensemble's run drifted furthest and ended with the lowest gold score.
+#   stood at iteration 45 too; in those 45 iterations the ensemble's run drifted furthest of the three and
+#   ended with the lowest gold score.
 # * Random label noise costs a reward model accuracy, and with enough wrong labels one annotator's model
 #   falls close to chance; majority voting (at three times the labelling cost) measurably won part of it
 #   back, a label-smoothed loss did not, and neither is free.
 # * A reward model ranks the pairs it was designed on better than the policy's own answers (though above
-#   chance over the whole run; in this run close to chance on the drifted checkpoints, much worse than on
-#   the SFT policy's samples): that distribution shift is what reward hacking exploits. Labelling
-#   on-policy data is the standard remedy, and an expensive one; here the new labels did not help (the
-#   retrained model's agreement on the drifted answers was lower, its interval containing 0), and they cost
-#   no accuracy on the old pairs next to a model trained on those pairs alone.
+#   chance over the hacked run's first 45 iterations; in this run close to chance on the drifted
+#   checkpoints, much worse than on the SFT policy's samples): that distribution shift is what reward
+#   hacking exploits. Labelling on-policy data is the standard remedy, and an expensive one; here the new
+#   labels did not help (the retrained model's agreement on the drifted answers was lower, its interval
+#   containing 0), and they cost no accuracy on the old pairs next to a model trained on those pairs alone.
 # * PPO keeps four models; memory and compute grow with $N$, and on real accelerators much of the time goes
 #   into sampling. Sharing the trunk and training fewer weights save most of the memory, at a cost in
 #   quality that must be measured (for our reward model, training only the last block cost little
 #   measurable accuracy next to a model trained on the same pairs with all its weights).
 #
-# Chapter 7 scores every stage, including the hacked and the mitigated policies of this chapter
-# (`R["policy_answers"]`), on the five metrics of the alignment scorecard.
+# Chapter 7 scores every stage, including the hacked policy (at iteration 45) and the mitigated policies of
+# this chapter (`R["policy_answers"]`), on the five metrics of the alignment scorecard.
 #
 # ## References
 #
