@@ -211,6 +211,19 @@ def test_reward_hacking_experiment_tables(hacking):
     assert extras["hacked_run"] == "β=0.01"
 
 
+def test_shift_uses_the_hacked_run_up_to_the_mitigations_length(tok, hacking):
+    """The on-policy pairs come from the rollouts of the first ``iterations`` iterations only, although the
+    hacked run recorded rollouts up to ``hacked_iterations``."""
+    from course_utils.challenges import shift
+
+    _, extras = hacking
+    run = extras["runs"][extras["hacked_run"]]
+    assert extras["iterations"] == 4 and {it for it, _, _ in run.rollouts} == set(range(6))
+    kept = shift._rollout_answers(run, tok, extras["train_items"], extras["iterations"])
+    assert kept and {it for it, _ in kept} <= {0, 1, 2, 3}
+    assert {it for it, _ in shift._rollout_answers(run, tok, extras["train_items"], 6)} > {it for it, _ in kept}
+
+
 def test_reward_hacking_needs_two_betas(tok, sft, rm):
     with pytest.raises(ValueError, match="two β"):
         E.reward_hacking_experiment(tok, sft, rm, E.HackingSettings(betas=(0.1,)))

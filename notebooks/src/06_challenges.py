@@ -1168,9 +1168,9 @@ _ = check_gao_fit(gao_fit)
 # $E$ of the large-β run at each of its checkpoints, not only the last; (c) with
 # `challenges.annotation_experiment` and `challenges.NoiseSettings(smoothing=0.3)`, try a larger
 # $\varepsilon$ (about half a minute); (d) with `from dataclasses import replace`, run
-# `challenges.reward_hacking_experiment(tok, sft, rm, replace(S.hacking, seed=1))` (about a minute) and
-# compare its `hacking_curves` with the cached seed's: how much of what section 1 shows survives a new
-# seed?
+# `challenges.reward_hacking_experiment(tok, sft, rm, replace(S.hacking, seed=1))` (a few minutes:
+# three PPO runs, the hacked one 80 iterations long) and compare its `hacking_curves` with the cached
+# seed's: how much of what section 1 shows survives a new seed?
 #
 # ## 8. Summary
 #
