@@ -958,15 +958,21 @@ def test_escalation_contrast_pairs_prefer_the_escalating_answer(kb):
     assert D.contrast_pairs(kb) == D.case_contrast_pairs(kb) + pairs + D.flaw_contrast_pairs(kb)
 
 
+def _train_case_pairs(build, kb):
+    """``build(kb)``, checked to be deterministic and to cover exactly the train-split cases; returns the
+    pairs, the cases by id and the train-split ids."""
+    pairs = build(kb)
+    assert pairs == build(kb)
+    test_ids = {p["scenario_id"] for p in D.build_preferences(kb) if p["split"] == "test"}
+    train_ids = {s["id"] for s in kb} - test_ids
+    assert {p["scenario_id"] for p in pairs} == train_ids
+    return pairs, _by_id(kb), train_ids
+
+
 def test_repetition_contrast_pairs_differ_only_in_the_repeats(kb):
     """'Does it repeat itself?' pairs: per training wording of every train-split case, a repeated answer
     against the same words said once; both variants occur; deterministic; test cases left out."""
-    pairs = D.repetition_contrast_pairs(kb)
-    assert pairs == D.repetition_contrast_pairs(kb)
-    test_ids = {p["scenario_id"] for p in D.build_preferences(kb) if p["split"] == "test"}
-    by_id = _by_id(kb)
-    train_ids = {s["id"] for s in kb} - test_ids
-    assert {p["scenario_id"] for p in pairs} == train_ids
+    pairs, by_id, train_ids = _train_case_pairs(D.repetition_contrast_pairs, kb)
     assert len(pairs) == sum(len(D.training_wordings(by_id[i])) for i in train_ids)
     looped = 0
     for p in pairs:
@@ -994,12 +1000,7 @@ def test_repetition_pairs_of_the_dataset_are_unchanged_by_the_minimal_pairs(buil
 def test_flaw_contrast_pairs_show_every_flaw_with_every_wording(kb):
     """'What is wrong inside it?' pairs: per training wording of every train-split case, the expert
     response against a flawed version of it; the flaws a case allows take turns; deterministic."""
-    pairs = D.flaw_contrast_pairs(kb)
-    assert pairs == D.flaw_contrast_pairs(kb)
-    test_ids = {p["scenario_id"] for p in D.build_preferences(kb) if p["split"] == "test"}
-    by_id = _by_id(kb)
-    train_ids = {s["id"] for s in kb} - test_ids
-    assert {p["scenario_id"] for p in pairs} == train_ids
+    pairs, by_id, train_ids = _train_case_pairs(D.flaw_contrast_pairs, kb)
     assert len(pairs) == sum(len(D.training_wordings(by_id[i])) for i in train_ids) * D.FLAW_CONTRASTS_PER_WORDING
     inside = {"unsafe_claim", "missing_key_fact", "wrong_dose", "vague", "repetition", "verbose"}
     assert {p["flaw"] for p in pairs} == inside
