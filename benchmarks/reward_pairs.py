@@ -1,6 +1,7 @@
 """Which knowledge-base pairs the reward model needs: held-out pair accuracy per flaw, with and without them.
 
     .venv/bin/python benchmarks/reward_pairs.py [--kinds case,escalation,flaw,repetition] [--seed 0] [--jsonl OUT]
+        [--set lr=0.002 weight_decay=0.1 label_smoothing=0.1]
 
 Trains a reward model exactly as ``reward.build_reward_checkpoint`` does (the committed ``sft.npz``,
 ``reward.DEFAULT_CONFIG`` with the given ``seed`` for the order of the pairs) on the training split of
@@ -14,7 +15,9 @@ Trains a reward model exactly as ``reward.build_reward_checkpoint`` does (the co
 
 Prints and appends one JSON row: the kinds, the seed, the reward head, the number of training pairs,
 the seconds, the accuracy on the 105 held-out pairs (their dataset labels; 95% Wilson interval) and
-the pairs ranked right per flaw. Run once per row; each takes about 4 minutes on 2 cores.
+the pairs ranked right per flaw, and the ``--set`` settings when there are any (fields of
+``reward.RewardConfig``, or ``label_smoothing``; the reference's settings otherwise). Run once per
+row; each takes about 4 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -41,8 +44,14 @@ KINDS = dict(zip(("case", "escalation", "flaw"), data.CONTRAST_KINDS.values())) 
     "repetition": data.repetition_contrast_pairs}
 
 
-def run(kinds: list[str], seed: int) -> dict:
-    """Train one reward model on the preference pairs + the ``kinds`` of knowledge-base pairs; score it."""
+def run(kinds: list[str], seed: int, settings: dict[str, str] | None = None) -> dict:
+    """Train one reward model on the preference pairs + the ``kinds`` of knowledge-base pairs; score it.
+
+    ``settings`` change fields of ``reward.DEFAULT_CONFIG`` (text values, converted to the field's
+    type); ``label_smoothing`` is passed to ``reward.train_reward_model``."""
+    settings = dict(settings or {})
+    smoothing = float(settings.pop("label_smoothing", 0.0))
+    fields = {k: type(getattr(reward.DEFAULT_CONFIG, k))(v) for k, v in settings.items()}
     tok = checkpoints.load_tokenizer()
     kb = data.load_scenarios()
     prefs = data.load_preferences()
@@ -50,10 +59,10 @@ def run(kinds: list[str], seed: int) -> dict:
     for kind in kinds:
         train += KINDS[kind](kb)
     test = [p for p in prefs if p["split"] == "test"]
-    cfg = replace(reward.DEFAULT_CONFIG, seed=seed)
+    cfg = replace(reward.DEFAULT_CONFIG, **fields, seed=seed)
     rm = reward.RewardModel(TinyGPT.load(checkpoints.CHECKPOINT_DIR / "sft.npz"), seed=cfg.seed)
     t0 = time.perf_counter()
-    reward.train_reward_model(rm, tok, train, cfg, progress=False)
+    reward.train_reward_model(rm, tok, train, cfg, progress=False, label_smoothing=smoothing)
     seconds = round(time.perf_counter() - t0)
     ev = reward.evaluate_pairs(rm, tok, test)
     rc, rr = reward.pair_rewards(rm, tok, test)
@@ -72,12 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", default="case,escalation,flaw", help="comma-separated: " + ", ".join(KINDS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jsonl", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="reward.RewardConfig fields (e.g. lr=0.002) or label_smoothing=0.1")
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         parser.error(f"unknown kinds {unknown}; choose from {sorted(KINDS)}")
-    row = run(kinds, args.seed)
+    settings = dict(kv.split("=", 1) for kv in args.set)
+    row = run(kinds, args.seed, settings) | ({"set": settings} if settings else {})
     print(json.dumps(row))
     with open(args.jsonl, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
