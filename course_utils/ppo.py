@@ -169,6 +169,8 @@ class PPOConfig(OnPolicyConfig):
     """
 
     kl_coef: float = 0.1            # β, twice rl_loop's 0.05: measured (benchmarks/ppo_settings_results.jsonl)
+    iterations: int = 120           # twice rl_loop's 60, at half its learning rate: measured (the same file)
+    lr: float = 7.5e-5              # AdamW learning rate
     samples_per_prompt: int = 8
     adaptive_kl: bool = False
     kl_target: float = 6.0

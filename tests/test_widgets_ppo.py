@@ -282,7 +282,7 @@ def test_ppo_run_widget_starts_at_the_chapter_defaults(toy):
     knobs = knobs_of(box)
     cfg = ppo.DEFAULT_CONFIG
     assert (knobs["β"].value, knobs["ε"].value, knobs["learning rate"].value) == (cfg.kl_coef, cfg.clip_eps, cfg.lr)
-    assert (knobs["β"].label, knobs["learning rate"].label) == ("0.1", "0.00015")
+    assert (knobs["β"].label, knobs["learning rate"].label) == ("0.1", "7.5e-5")
     assert all(s.style.description_width == "initial" for s in knobs.values())
 
 

@@ -39,7 +39,7 @@ class HackingSettings:
     PPO runs at each β of ``betas`` for ``iterations`` iterations from the SFT policy (the
     hacked run, the smallest β, goes on to ``hacked_iterations`` to show where over-optimisation
     leads; every comparison with a mitigation uses it at ``iterations``, like for like), all
-    with the chapter-5 defaults except a learning rate ``lr`` twice chapter 5's (so that
+    with the chapter-5 defaults except a learning rate ``lr`` four times chapter 5's (so that
     over-optimisation shows within the time budget), ``batch_size`` answers per iteration
     as ``samples_per_prompt`` answers to each of several prompts (four prompts of four
     answers made the held-out proxy rise more steadily than two of eight), and PPO's own

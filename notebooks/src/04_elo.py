@@ -928,14 +928,13 @@ rank_table.round(1)
 # **What it means.** The printed lines compare the two judges twice: on the *order* (Kendall's tau,
 # and the pairs they order oppositely) and on the *distances* (how far each judge puts the expert
 # answers above the best trained model, and whether their intervals are apart). Here the two judges
-# agree on most of the order: both put SFT third and the base model last. They disagree at the top:
-# the gold judge puts the expert answers first and PPO second, the reward model puts PPO first, just
-# ahead of the expert answers (the pair named on the first printed line, which is why Kendall's tau
-# falls short of 1). They also disagree on the distances. The gold judge puts the expert answers
-# ahead of every trained model with the intervals apart, while PPO and SFT sit close together with
-# overlapping intervals: by the facts of each case, these intervals do not establish that PPO is
-# better than SFT here. The reward model does the opposite: it separates PPO from SFT with the
-# intervals apart, and puts PPO and the expert answers close together, inside overlapping intervals.
+# agree on the order: both put the expert answers first, then PPO, SFT and the base model (Kendall's
+# tau of +1). They disagree on the distances. The gold judge separates every pair of neighbours (no
+# two neighbouring intervals overlap): it puts the expert answers ahead of every trained model, and
+# PPO ahead of SFT, although the intervals of PPO and SFT are apart only just (the printed table). The
+# reward model also separates PPO from SFT with the intervals apart, but puts PPO and the expert
+# answers close together, a few points apart inside overlapping intervals: on its scale these
+# battles do not tell PPO's answers from the expert answers.
 # On the same battles, the reward model also gives the base model a much higher win rate than the
 # gold judge does, and the expert answers a lower one (the win-rate columns), although the gold
 # judge scores the base model's answers close to zero (the mean scores at the start of this
@@ -948,12 +947,13 @@ rank_table.round(1)
 # opening for the policy to please the proxy instead of the pharmacist (reward hacking, chapter 6).
 # The last printed line checks the clearest sign of it, a reward model that rates the PPO policy
 # above the expert answers (over-optimisation: Gao, Schulman & Hilton, Scaling Laws for Reward Model
-# Overoptimization, ICML 2023). Here the reward model does rate PPO above the expert answers, but by
-# a few points and inside the intervals, and its mean score for PPO's answers stays just below its
-# mean for the expert answers (the means at the start of this section): a hint of over-optimisation
-# that these battles do not establish. The two judges' disagreements on PPO, against SFT and against
-# the expert answers, are the ones to watch. Chapter 7 runs this arena again with every stage and
-# with the ablations, and adds intervals to every metric.
+# Overoptimization, ICML 2023). Here the reward model does not: it rates PPO a few points below the
+# expert answers, inside the intervals, and its mean score for PPO's answers stays just below its
+# mean for the expert answers (the means at the start of this section). These battles therefore do
+# not show over-optimisation; they show a reward model that sees almost no gap between PPO and the
+# expert answers where the gold judge sees a clear one. That disagreement, on PPO against the expert
+# answers, is the one to watch. Chapter 7 runs this arena again with every stage and with the
+# ablations, and adds intervals to every metric.
 #
 # The gold-judge arena also shows the pitfall of the MLE. The check printed above found that the
 # expert answers never lose a battle: against every other model they win or tie. Their rating is

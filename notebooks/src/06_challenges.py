@@ -217,7 +217,7 @@ print(f"d* = {d_star:.2f}, KL at the peak = {d_star ** 2:.1f} nats, gain at the 
 #
 # PPO from the SFT policy against the chapter-3 reward model: a run at a very small β (the **hacked** run) and
 # one at a large β, planned for the same number of iterations (PPO's KL guard can stop a run early), with a
-# learning rate twice chapter 5's so that over-optimisation can show within the time budget; a third run with
+# learning rate four times chapter 5's so that over-optimisation can show within the time budget; a third run with
 # a reward-model ensemble comes in section 1.6. Every comparison with a mitigation is made at that common
 # length; the hacked run then goes on for longer, to show where over-optimisation leads (the parameters
 # printed below give both lengths). At checkpoints along each run, the policy answers every held-out

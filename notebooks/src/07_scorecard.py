@@ -321,7 +321,7 @@ print(f"cached 'SFT alone' answers identical to this run's SFT answers: "
       f"{(cached_sft.reindex(live_sft.index) == live_sft).mean():.0%} of the questions")
 
 # %% [markdown]
-# Each answer is now judged against its own scenario (five metrics, overall and the evidence counts),
+# Each answer is then judged against its own scenario (five metrics, overall and the evidence counts),
 # and scored by the reward model $r_\phi(x, y)$ of chapter 3.
 
 # %%
@@ -786,9 +786,9 @@ case_rows[[*case_metrics, "reward", "words"]].rename(index=LABELS, columns=SHORT
 # and GRPO are paid for an answer, and the verdicts show what each answer actually says. On this
 # question SFT, PPO, DPO and GRPO all give the expert answer word for word, and most other runs score
 # the same in the table. The base model drifts to other drugs (ramipril, trimethoprim, methotrexate) and
-# scores 0; PPO without SFT also scores 0 overall and on every metric but specificity, and the reward
-# model scores it above the base model's answer but far below the expert answer on this question (the
-# table). The wording is held out but the case is not: SFT reproduces the answer it was trained on for
+# scores 0. PPO without SFT states one of the three key facts, which is enough for a safety of 1, but
+# its costs cancel what that fact earns: it scores 0 overall and 0 on humility. The reward model scores
+# it above the base model's answer but far below the expert answer on this question (the table). The wording is held out but the case is not: SFT reproduces the answer it was trained on for
 # this case (section 12, test-set leakage), so this question shows what SFT learned, not what the later
 # stages changed. The base model's answer is what a pharmacist would have to correct.
 
@@ -912,15 +912,16 @@ print(f"gold overall, base -> SFT: {gain_sft:+.3f}; SFT -> the best of PPO, DPO 
 # second is small, and section 5's paired intervals cannot tell PPO, DPO or GRPO from SFT on it. The
 # ablations say the same from the other side. Without SFT, PPO ends far below the full pipeline (the
 # interval excludes 0), with a mean reward-model score on the held-out questions no higher than the base
-# model's. On its own training prompts the reward model's score rose in the first iterations, then fell
-# back and wandered, while the gold judge stayed near 0, the share of answers that ended fell early and
+# model's. On its own training prompts the reward model's score rose in the first iterations, then went
+# up and down without a clear trend, while the gold judge stayed near 0, the share of answers that ended fell early and
 # stayed low, and the KL to the base model kept growing (the figure above): whatever it learned to
 # please the reward model, it was not how to answer. A scalar reward alone does not teach the base model
 # to answer. SFT alone cannot be told from the full pipeline on the overall score, and neither can PPO
 # against the noisy reward model (its point estimate is a little lower). That reward model's held-out
 # accuracy is lower than the clean one's (the difference is printed above, though the two intervals just
-# overlap). Its PPO run moved away from SFT (its final KL is printed) but raised humility far less than
-# the clean run did (the scorecard): here much of the escalation gain was lost to the noisy labels. What
+# overlap). Its PPO run ended close to SFT (the final KL printed above is a small fraction of a nat), and
+# its humility in the scorecard lies far closer to SFT's than the clean run's does: here much of the
+# escalation gain was lost to the noisy labels. What
 # the reward model and PPO add here is that escalation, measured as humility in section 5, and not a
 # higher overall score: it is disappointing for the overall score, and it is what the numbers show.
 # Rubric scores can also move for reasons that have nothing to do with knowledge: a policy that states

@@ -431,8 +431,9 @@ live_grpo_log[["iteration", "score", "score_std", "zero_std_groups", "kl", "poli
 # %% [markdown]
 # ### The reference GRPO run
 #
-# `make checkpoints` trained `grpo.GRPOConfig`'s defaults: as many iterations and answers per
-# iteration as chapter 5's PPO run, in groups of 8.
+# `make checkpoints` trained `grpo.GRPOConfig`'s defaults (printed below): as many answers per
+# iteration as chapter 5's PPO run, in groups of 8, for half as many iterations at twice PPO's
+# learning rate.
 
 # %%
 grpo_log = checkpoints.load_log("grpo", ckpt)
@@ -466,7 +467,7 @@ plt.show()
 # The lines above show a run with little, but enough, to learn from. The RL prompts are wordings that no
 # SFT demonstration contains, and on them the SFT model's samples differ only a little: the median group
 # holds two distinct answers, and a share of the groups score all alike (a share that fell during the
-# run; on a few iterations every group did). Such groups have zero advantages and give no gradient from
+# run; on some iterations, counted in the last line, every group did). Such groups have zero advantages and give no gradient from
 # them. The other groups were enough: the reward-model score of GRPO's samples rose clearly, their KL to
 # the SFT model grew from almost nothing to several nats, and their answers grew a little longer, while
 # the gold judge's score of the same samples barely moved. GRPO climbed the proxy, and only an
@@ -570,15 +571,16 @@ print("gold differences to SFT that the paired intervals support: " + (", ".join
 # points high on the right panel but not on the left bought reward-model score that the gold judge
 # does not confirm. Here the two rankings disagree: best-of-64 and best-of-16 top the reward model, but
 # on the gold judge best-of-16 falls among the trained policies, barely above SFT, and best-of-64
-# below the SFT model; plain sampling (best-of-1) is last on both. Best-of-4 is first on the gold
-# judge, at several times the answer-time compute of a greedy answer. The three trained policies sit
-# close together on the gold judge, at or a little above SFT; DPO has the smallest KL, the least
-# training compute and the smallest reward-model gain of them, while PPO and GRPO, at about the same
-# training compute, bought much more reward-model score with a KL of one to a few nats. PPO is a little
-# ahead of GRPO on both scores at about half GRPO's KL, by margins much smaller than the width of
-# their intervals. The gold-KL frontier printed above holds SFT, DPO and best-of-4. Yet the paired
-# intervals printed earlier support no gold gain over the SFT model for any method, best-of-4
-# included, and one gold loss: plain sampling (best-of-1), which scores below the SFT model's greedy
+# below the SFT model; plain sampling (best-of-1) is last on both. PPO is first on the gold judge and
+# best-of-4 second, best-of-4 at several times the answer-time compute of a greedy answer. The three
+# trained policies sit close together on the gold judge, at or a little above SFT; DPO has the
+# smallest KL, the least training compute and the smallest reward-model gain of them, while PPO and
+# GRPO bought much more reward-model score with a KL of one to a few nats, PPO at twice GRPO's
+# training compute (twice as many iterations of the same size). PPO is a little ahead of GRPO on both
+# scores at less than half GRPO's KL, by margins much smaller than the width of their intervals. The
+# gold-KL frontier printed above holds SFT, PPO, DPO and best-of-4. Yet the paired intervals printed
+# earlier support no gold gain over the SFT model for any method, PPO and best-of-4 included, and one
+# gold loss: plain sampling (best-of-1), which scores below the SFT model's greedy
 # answers.
 #
 # One question in full, every method's answer:
@@ -867,8 +869,8 @@ _ = check_best_of_n_mean(best_of_n_mean)
 #   intervals. On these held-out questions no method's gold gain over the SFT model is supported by
 #   the intervals; the one supported difference is a loss, for plain sampling (best-of-1). DPO barely
 #   moved from the SFT model (small KL); PPO and GRPO moved further (a KL of one to a few nats, GRPO's
-#   about twice PPO's), raised the reward-model score and the length of their answers, and still sit
-#   level with SFT on the gold judge (chapter 7 shows what they changed: more escalation advice, less
+#   more than twice PPO's), raised the reward-model score and the length of their answers, and gained
+#   nothing on the gold judge that the intervals support (chapter 7 shows what they changed: more escalation advice, less
 #   accuracy and specificity).
 #   Best-of-n at larger $n$ raised the reward-model score by a margin the intervals support, at a large
 #   cost in compute, without a gold gain over SFT they support (its gold score peaks at a small $n$).
