@@ -132,6 +132,12 @@ def _values_after(argv: list[str], flag: str) -> list:
     return out
 
 
+def with_settings(config, settings: dict[str, str]):
+    """``config`` (a dataclass) with the fields named in ``settings`` set from text, each converted to
+    the type of the field's current value (the ``--set k=v`` of the benchmarks)."""
+    return replace(config, **{k: type(getattr(config, k))(v) for k, v in settings.items()})
+
+
 def ppo_prompts(sets: list[str]) -> list[dict]:
     """The prompts PPO trains on: ``rl`` (the RL prompts) and/or ``sft`` (the SFT wordings)."""
     out = []
@@ -147,7 +153,7 @@ def main(argv: list[str]) -> int:
     directory = Path(argv[0]) if argv and not argv[0].startswith("--") else checkpoints.CHECKPOINT_DIR
     seeds = _values_after(argv, "--seeds")
     overrides = dict(kv.split("=", 1) for kv in _values_after(argv, "--set"))
-    config = replace(DEFAULT_CONFIG, **{k: type(getattr(DEFAULT_CONFIG, k))(v) for k, v in overrides.items()})
+    config = with_settings(DEFAULT_CONFIG, overrides)
     tok = checkpoints.load_tokenizer(directory)
     sft = checkpoints.load("sft", directory, dtype="float64")
     ppo = checkpoints.load("ppo", directory, dtype="float64")
@@ -173,8 +179,8 @@ def main(argv: list[str]) -> int:
     if not only_seeds:
         out["ppo"], v_ppo = stage_report(answers["ppo"], items, scen, experts)
         out["ppo_vs_sft"] = gain(v_ppo, v_sft)
-        out["ppo_vs_sft_sampled"] = {"ppo": ci(sampled_gold(ppo, tok, items, scen)),
-                                     "gain": ci(sampled_gold(ppo, tok, items, scen) - s_sft)}
+        s_ppo = sampled_gold(ppo, tok, items, scen)
+        out["ppo_vs_sft_sampled"] = {"ppo": ci(s_ppo), "gain": ci(s_ppo - s_sft)}
         out["ppo_vs_sft_rl_prompts"] = {"sft": ci(v_sft_rl.overall), **gain(rl_gold(ppo), v_sft_rl)}
         test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
         out["reward_heldout_accuracy"] = round(float(evaluate_pairs(rm, tok, test_pairs)["accuracy"]), 4)

@@ -31,9 +31,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from course_utils import checkpoints, data, reward  # noqa: E402
 from course_utils.model import TinyGPT  # noqa: E402
+from eval_reference import with_settings  # noqa: E402  (the same --set parsing as the PPO benchmark)
 
 DEFAULT_OUT = ROOT / "benchmarks" / "reward_pairs_results.jsonl"
 # What the reward head reads (reward.RewardModel): the last token's state and the answer's mean state.
@@ -51,7 +53,6 @@ def run(kinds: list[str], seed: int, settings: dict[str, str] | None = None) -> 
     type); ``label_smoothing`` is passed to ``reward.train_reward_model``."""
     settings = dict(settings or {})
     smoothing = float(settings.pop("label_smoothing", 0.0))
-    fields = {k: type(getattr(reward.DEFAULT_CONFIG, k))(v) for k, v in settings.items()}
     tok = checkpoints.load_tokenizer()
     kb = data.load_scenarios()
     prefs = data.load_preferences()
@@ -59,7 +60,7 @@ def run(kinds: list[str], seed: int, settings: dict[str, str] | None = None) -> 
     for kind in kinds:
         train += KINDS[kind](kb)
     test = [p for p in prefs if p["split"] == "test"]
-    cfg = replace(reward.DEFAULT_CONFIG, **fields, seed=seed)
+    cfg = replace(with_settings(reward.DEFAULT_CONFIG, settings), seed=seed)
     rm = reward.RewardModel(TinyGPT.load(checkpoints.CHECKPOINT_DIR / "sft.npz"), seed=cfg.seed)
     t0 = time.perf_counter()
     reward.train_reward_model(rm, tok, train, cfg, progress=False, label_smoothing=smoothing)

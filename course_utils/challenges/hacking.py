@@ -158,6 +158,11 @@ class _RunSpec:
     checkpoints: list[int]
     ensemble: bool = False           # optimises the ensemble instead of the reward model
 
+    @property
+    def iterations(self) -> int:
+        """The run's planned length: its last checkpoint."""
+        return self.checkpoints[-1]
+
 
 def _checkpoint_grid(checkpoints: Sequence[int], iterations: int) -> list[int]:
     """The checkpoints within the run, with its first (0) and last iteration."""
@@ -228,7 +233,7 @@ class HackingRuns:
 
     def stop_note(self, run: str) -> str:
         last = self.runs[run].last
-        if last >= next(spec.checkpoints[-1] for spec in self.specs if spec.name == run):
+        if last >= next(spec.iterations for spec in self.specs if spec.name == run):
             return ""
         return f"; the run stopped at iteration {last} (KL above PPO's max_kl)"
 
@@ -264,7 +269,7 @@ def _run_and_evaluate(h: HackingRuns, progress: bool) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             run = run_ppo_checkpointed(sft, h.ensemble if spec.ensemble else h.rm, h.tok, h.train_items,
-                                       hacking_ppo_config(cfg, spec.beta, spec.checkpoints[-1]), spec.checkpoints,
+                                       hacking_ppo_config(cfg, spec.beta, spec.iterations), spec.checkpoints,
                                        record_rollouts=hacked,
                                        progress=progress, name=f"PPO {spec.name}")
         h.runs[spec.name] = run

@@ -204,8 +204,9 @@ def bandit_ppo_widget(labels: list[str], log_ref: np.ndarray, rewards: np.ndarra
                                                                    seed=seed), controls)
 
 
-def ppo_run_view(tok, sft, reward_model, prompts, beta: float = 0.05, clip_eps: float = 0.2, lr: float = 7.5e-5,
-                 iterations: int = 12, batch_size: int = 8, samples_per_prompt: int = 4, max_new_tokens: int = 96,
+def ppo_run_view(tok, sft, reward_model, prompts, beta: float = 0.05, clip_eps: float = 0.2,
+                 lr: float = DEFAULT_CONFIG.lr, iterations: int = 12, batch_size: int = 8, samples_per_prompt: int = 4,
+                 max_new_tokens: int = 96,
                  example_prompt: str | None = None, seed: int = 0):
     """A short PPO run of a copy of ``sft`` at β, ε and learning rate; the SFT model is not changed.
 
