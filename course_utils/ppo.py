@@ -1,4 +1,4 @@
-"""RLHF with PPO: rollouts, the value head, GAE, the KL controllers and the PPO loop.
+"""RLHF with PPO: rollouts, rewards and advantages, the clipped update and the PPO loop.
 
 Chapter 5 fine-tunes the SFT policy (chapter 2) against the learned reward model
 (chapter 3) with Proximal Policy Optimization (Schulman et al. 2017), keeping it close to
@@ -68,6 +68,9 @@ Design choices, each documented where it is made:
 * **The value head is dropped from ``ppo.npz``.** Later chapters only need the policy, a
   plain TinyGPT that ``checkpoints.load("ppo")`` reads; the value head matters only to
   continue PPO training (pass your own ``ValueHead`` to ``train_ppo`` to keep it).
+
+Three pieces live in their own modules and are re-exported here: the β controllers
+(``kl_control``), the value head (``value_head``) and the reward normalisation (``sampling``).
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ import pandas as pd
 from . import data
 from .advantages import gae, whiten
 from .bandit import bandit_ppo, kl_optimal_policy  # noqa: F401  (re-exported: chapter 5 imports them here)
+from .kl_control import AdaptiveKLController, FixedKLController
 from .losses import (entropy, entropy_backward, kl_penalty, ppo_clip_loss, token_logprobs_backward,
                      value_loss)
 from .model import TinyGPT
@@ -95,16 +99,17 @@ from .rl_loop import (OnPolicyConfig, PromptCycler, check_rollout_knobs, diagnos
                       judge_score, minibatch_updates, quiet_update, run_warning, sample_diagnostics, start_run,
                       warn_extreme_settings)
 from .runtime import one_blas_thread, single_threaded_blas  # single_threaded_blas: re-exported (public here)
-from .sampling import (  # noqa: F401  (answer_logprobs, sample_answers: re-exported)
+from .sampling import (  # noqa: F401  (answer_logprobs, sample_answers, reward_normalisation: re-exported)
     RewardModelLike,
     Samples,
     answer_logprobs,
     policy_logprobs,
+    reward_normalisation,
     sample_and_score,
     sample_answers,
-    sample_batch,
 )
 from .tokenizer import VocabularyTokenizer
+from .value_head import ValueHead
 
 __all__ = [
     "PPOConfig",
@@ -199,72 +204,6 @@ class PPOConfig(OnPolicyConfig):
 
 
 DEFAULT_CONFIG = PPOConfig()
-
-
-# ============================================================================ KL controllers
-class FixedKLController:
-    """β held fixed: ``.value`` = kl_coef; ``update`` changes nothing (same interface as the adaptive one)."""
-
-    def __init__(self, kl_coef: float) -> None:
-        self.value = float(kl_coef)
-
-    def update(self, current_kl: float, n_steps: int) -> float:
-        return self.value
-
-
-class AdaptiveKLController:
-    """Adaptive β (Ziegler et al. 2019, "Fine-tuning language models from human preferences"):
-
-        err = clip(KL / KL_target - 1, -0.2, 0.2)
-        β  ← β · (1 + err · n_steps / horizon)
-
-    KL above the target raises β (a stronger pull back to π_ref), below lowers it; the
-    clip keeps one batch from moving β by more than 20 % of n_steps / horizon.
-    """
-
-    def __init__(self, init_kl_coef: float, target: float, horizon: int) -> None:
-        if target <= 0 or horizon <= 0:
-            raise ValueError("target and horizon must be > 0")
-        self.value = float(init_kl_coef)
-        self.target = float(target)
-        self.horizon = int(horizon)
-
-    def update(self, current_kl: float, n_steps: int) -> float:
-        """Move β after a batch of ``n_steps`` samples whose mean KL was ``current_kl``; returns β."""
-        err = float(np.clip(current_kl / self.target - 1.0, -0.2, 0.2))
-        self.value *= 1.0 + err * n_steps / self.horizon
-        return self.value
-
-
-# ============================================================================ value head
-class ValueHead:
-    """V_t = h_t · w_v + b_v, a linear head on the policy trunk's final hidden states.
-
-    ``params``: ``"value.w"`` (D,) and ``"value.b"`` (1,), both 0 at the start (so V = 0,
-    the mean of the normalised reward of the SFT policy). The gradient flows into the
-    trunk through ``TinyGPT.backward(dlogits, dhidden)``: the policy and the value share
-    the transformer, the cheaper choice (as in TRL's value-head models). Stiennon et al.
-    (2020) and Ouyang et al. (2022) train a separate value network initialised from the
-    reward model instead.
-    """
-
-    def __init__(self, d_model: int, dtype=np.float32) -> None:
-        self.params: dict[str, np.ndarray] = {"value.w": np.zeros(d_model, dtype=dtype),
-                                              "value.b": np.zeros(1, dtype=dtype)}
-
-    def forward(self, hidden: np.ndarray) -> np.ndarray:
-        """V (B, T) from h (B, T, D)."""
-        return hidden @ self.params["value.w"] + self.params["value.b"][0]
-
-    def backward(self, hidden: np.ndarray, dvalues: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Given ∂L/∂V (B, T): the head's gradients and ∂L/∂h = ∂L/∂V · w_v (B, T, D)."""
-        dv = np.asarray(dvalues, dtype=hidden.dtype)
-        grads = {"value.w": np.tensordot(dv, hidden, axes=([0, 1], [0, 1])).astype(hidden.dtype),
-                 "value.b": np.array([dv.sum()], dtype=hidden.dtype)}
-        return grads, dv[..., None] * self.params["value.w"]
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self.params.items()}
 
 
 # ============================================================================ rollouts
@@ -526,29 +465,6 @@ def _score_normalisation(cfg: PPOConfig, given: tuple[float, float] | None, poli
         return reward_normalisation(policy, reward_model, tok, prompt_ids, cfg.norm_samples, cfg.max_new_tokens,
                                     cfg.temperature, cfg.seed)
     return given
-
-
-@one_blas_thread
-def reward_normalisation(policy: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
-                         prompt_ids: Sequence[Sequence[int]], n: int, max_new_tokens: int, temperature: float,
-                         seed: int = 0, batch_size: int = 64) -> tuple[float, float]:
-    """(μ, σ) of the reward model's raw scores r(x, y) of ``n`` answers y sampled from ``policy``
-    (the SFT model, before PPO) at ``temperature``, the prompts x cycled in a seeded random order.
-
-    [Huang: reward normalisation]. The first rollout alone (16 answers) gives a noisy μ and σ;
-    a few hundred samples fix the scale of r for the whole run. σ below 1e-6 is taken as 1.
-    """
-    rng = np.random.default_rng([seed, 1])
-    order = np.resize(rng.permutation(len(prompt_ids)), n)
-    scores = []
-    for start in range(0, n, batch_size):
-        ids = [prompt_ids[i] for i in order[start:start + batch_size]]
-        tokens, plen, alen, _, _ = sample_batch(policy, tok, ids, max_new_tokens, temperature, rng)
-        scores.append(np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64))
-        policy._cache = None
-    scores = np.concatenate(scores)
-    sd = float(scores.std())
-    return float(scores.mean()), (sd if sd > 1e-6 else 1.0)
 
 
 def _renormalise(batch: Rollout, cfg: PPOConfig, beta: float, score_norm: tuple[float, float]) -> Rollout:

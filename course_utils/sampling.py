@@ -18,6 +18,7 @@ log π(y_t)         per-token log-probability of the sampled token, shape (B, T-
 m_t                the response mask: 1 on the answer's tokens, 0 on prompt and padding
 H_t, KL_t          entropy of π and exact KL(π ‖ π_ref) at position t (diagnostics)
 r(x, y)            the reward model's score of the whole sequence (prompt and answer)
+μ, σ               mean and standard deviation of r over a policy's samples (reward normalisation)
 =================  ===========================================================================
 
 Prompts of equal token length share one ``TinyGPT.generate`` call (it has no attention mask,
@@ -51,6 +52,7 @@ __all__ = [
     "response_mask",
     "entropy_and_kl",
     "sample_and_score",
+    "reward_normalisation",
 ]
 
 
@@ -258,3 +260,26 @@ def sample_and_score(policy: TinyGPT, ref: TinyGPT, reward_model: RewardModelLik
     return Samples(tokens=tokens, mask=mask, prompt_lens=plen, answer_lens=alen, ended=ended, logprobs=logprobs,
                    ref_logprobs=ref_logprobs, values=values, scores=scores, entropy=ent, exact_kl=exact,
                    logprob_gap=gap, answers=answers, prompt_index=np.zeros(B, dtype=np.int64))
+
+
+@one_blas_thread
+def reward_normalisation(policy: TinyGPT, reward_model: RewardModelLike, tok: VocabularyTokenizer,
+                         prompt_ids: Sequence[Sequence[int]], n: int, max_new_tokens: int, temperature: float,
+                         seed: int = 0, batch_size: int = 64) -> tuple[float, float]:
+    """(μ, σ) of the reward model's raw scores r(x, y) of ``n`` answers y sampled from ``policy``
+    (the SFT model, before PPO) at ``temperature``, the prompts x cycled in a seeded random order.
+
+    [Huang: reward normalisation]. The first rollout alone (16 answers) gives a noisy μ and σ;
+    a few hundred samples fix the scale of r for the whole run. σ below 1e-6 is taken as 1.
+    """
+    rng = np.random.default_rng([seed, 1])
+    order = np.resize(rng.permutation(len(prompt_ids)), n)
+    scores = []
+    for start in range(0, n, batch_size):
+        ids = [prompt_ids[i] for i in order[start:start + batch_size]]
+        tokens, plen, alen, _, _ = sample_batch(policy, tok, ids, max_new_tokens, temperature, rng)
+        scores.append(np.asarray(reward_model.forward(tokens, plen + alen), dtype=np.float64))
+        policy._cache = None
+    scores = np.concatenate(scores)
+    sd = float(scores.std())
+    return float(scores.mean()), (sd if sd > 1e-6 else 1.0)
