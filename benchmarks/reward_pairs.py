@@ -1,7 +1,7 @@
 """Which knowledge-base pairs the reward model needs: held-out pair accuracy per flaw, with and without them.
 
     .venv/bin/python benchmarks/reward_pairs.py [--kinds case,escalation,flaw,repetition] [--seed 0] [--jsonl OUT]
-        [--set lr=0.002 weight_decay=0.1 label_smoothing=0.1]
+        [--set lr=0.002 weight_decay=0.1 label_smoothing=0.1] [--flaw-per-wording 2]
 
 Trains a reward model exactly as ``reward.build_reward_checkpoint`` does (the committed ``sft.npz``,
 ``reward.DEFAULT_CONFIG`` with the given ``seed`` for the order of the pairs) on the training split of
@@ -16,8 +16,10 @@ Trains a reward model exactly as ``reward.build_reward_checkpoint`` does (the co
 Prints and appends one JSON row: the kinds, the seed, the reward head, the number of training pairs,
 the seconds, the accuracy on the 105 held-out pairs (their dataset labels; 95% Wilson interval) and
 the pairs ranked right per flaw, and the ``--set`` settings when there are any (fields of
-``reward.RewardConfig``, or ``label_smoothing``; the reference's settings otherwise). Run once per
-row; each takes about 4 minutes on 2 cores.
+``reward.RewardConfig``, or ``label_smoothing``; the reference's settings otherwise), and
+``flaw_per_wording`` when it is not the reference's ``data.FLAW_CONTRASTS_PER_WORDING`` (how many
+"what is wrong inside it?" pairs each training wording gets). Run once per row; each takes about
+4 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ KINDS = dict(zip(("case", "escalation", "flaw"), data.CONTRAST_KINDS.values())) 
     "repetition": data.repetition_contrast_pairs}
 
 
-def run(kinds: list[str], seed: int, settings: dict[str, str] | None = None) -> dict:
+def run(kinds: list[str], seed: int, settings: dict[str, str] | None = None,
+        flaw_per_wording: int = data.FLAW_CONTRASTS_PER_WORDING) -> dict:
     """Train one reward model on the preference pairs + the ``kinds`` of knowledge-base pairs; score it.
 
     ``settings`` change fields of ``reward.DEFAULT_CONFIG`` (text values, converted to the field's
-    type); ``label_smoothing`` is passed to ``reward.train_reward_model``."""
+    type); ``label_smoothing`` is passed to ``reward.train_reward_model``. ``flaw_per_wording`` is the
+    ``per_wording`` of ``data.flaw_contrast_pairs`` (the ``flaw`` kind)."""
     settings = dict(settings or {})
     smoothing = float(settings.pop("label_smoothing", 0.0))
     tok = checkpoints.load_tokenizer()
@@ -58,7 +62,7 @@ def run(kinds: list[str], seed: int, settings: dict[str, str] | None = None) -> 
     prefs = data.load_preferences()
     train = [p for p in prefs if p["split"] == "train"]
     for kind in kinds:
-        train += KINDS[kind](kb)
+        train += KINDS[kind](kb, per_wording=flaw_per_wording) if kind == "flaw" else KINDS[kind](kb)
     test = [p for p in prefs if p["split"] == "test"]
     cfg = replace(with_settings(reward.DEFAULT_CONFIG, settings), seed=seed)
     rm = reward.RewardModel(TinyGPT.load(checkpoints.CHECKPOINT_DIR / "sft.npz"), seed=cfg.seed)
@@ -84,13 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jsonl", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="reward.RewardConfig fields (e.g. lr=0.002) or label_smoothing=0.1")
+    parser.add_argument("--flaw-per-wording", type=int, default=data.FLAW_CONTRASTS_PER_WORDING,
+                        help="'what is wrong inside it?' pairs per training wording (data.flaw_contrast_pairs)")
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         parser.error(f"unknown kinds {unknown}; choose from {sorted(KINDS)}")
     settings = dict(kv.split("=", 1) for kv in args.set)
-    row = run(kinds, args.seed, settings) | ({"set": settings} if settings else {})
+    row = run(kinds, args.seed, settings, args.flaw_per_wording) | ({"set": settings} if settings else {})
+    if args.flaw_per_wording != data.FLAW_CONTRASTS_PER_WORDING:
+        row["flaw_per_wording"] = args.flaw_per_wording
     print(json.dumps(row))
     with open(args.jsonl, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
