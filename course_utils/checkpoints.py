@@ -17,6 +17,10 @@ that the chapters show, so a rebuild reproduces the committed files (file, stage
 * scorecard.npz, chapter-7 ablations: ``ablations.build_scorecard_cache`` (PPO from base, PPO on
   a noisy reward model)
 
+The chapter-7 ablations (``SIDE_STAGES``) read only base, sft and reward, so ``build`` trains them in
+a second process beside ppo, beyond and experiments; ``BUILD_INFO.json`` records each stage's
+seconds and the ``total``, which is less than their sum.
+
 Later chapters call :func:`load` so each notebook runs standalone in a fresh kernel.
 
 Reproducibility. Training is chaotic: a matrix product summed in another order (another
@@ -54,6 +58,7 @@ from .model import TinyGPT
 from .paths import CHECKPOINT_DIR, LOG_DIR_NAME, committed_file, save_log
 from .ppo import build_ppo_checkpoint
 from .progress import Progress
+from .runtime import ForkedCall
 from .reward import build_reward_checkpoint, evaluate_pairs, load_reward_model
 from .sampling import sample_answers
 from .ablations import build_scorecard_cache
@@ -122,6 +127,27 @@ def build_sft_checkpoint(tok: VocabularyTokenizer, base: TinyGPT, out_dir: Path,
     return TinyGPT.load(Path(out_dir) / "sft.npz")
 
 
+# The stages after SFT, in build order: (name, function(tokenizer, out_dir, progress) -> path written).
+LATER_STAGES: list[tuple[str, Callable[..., Path]]] = [
+    ("reward", build_reward_checkpoint),         # chapter 3: reward.npz
+    ("ppo", build_ppo_checkpoint),               # chapter 5: ppo.npz
+    ("beyond", build_beyond_cache),              # chapter 8: DPO, GRPO, best-of-n, beyond.npz
+    ("experiments", build_experiments_cache),    # chapter 6: experiments.npz
+    ("scorecard", build_scorecard_cache),        # chapter 7: the ablations, scorecard.npz
+]
+# Stages that read only base, sft and reward (never what the stages after reward write) and run
+# on one BLAS thread throughout: ``build`` runs them in a second process beside ppo, beyond and
+# experiments, which saves minutes on two cores and changes no result.
+SIDE_STAGES: tuple[str, ...] = ("scorecard",)
+
+
+def _side_stage(fn: Callable[..., Path], out_dir: Path) -> tuple[Path, float]:
+    """Run one stage of :data:`SIDE_STAGES` (in the second process): the path it wrote and its seconds."""
+    t0 = time.perf_counter()
+    path = fn(load_tokenizer(out_dir), out_dir, progress=False)
+    return path, round(time.perf_counter() - t0, 1)
+
+
 BUILD_INFO = "BUILD_INFO.json"
 
 
@@ -153,16 +179,21 @@ class _StageClock:
             est = f", about {left / 60:.0f} min left (previous build)" if left == left and todo else ""
             print(f"[{(now - self.start) / 60:5.1f} min] {name}{est}", file=sys.stderr, flush=True)
 
-    def done(self) -> dict[str, float]:
-        self.next("done")
+    def done(self, label: str = "done") -> dict[str, float]:
+        """Close the last stage (announced as ``label``); returns the seconds of every stage."""
+        self.next(label)
         return self.seconds
 
 
 def build(out_dir: Path = CHECKPOINT_DIR, stages: tuple[str, ...] | None = None, progress: bool = False) -> list[Path]:
     """Train every stage in order and write the checkpoints to ``out_dir``; returns the files written.
 
-    With ``progress``, each stage is announced on stderr with the time spent and an estimate of
-    the time left, and the training loops print their progress there."""
+    The stages of :data:`SIDE_STAGES` start in a forked second process as soon as the reward model
+    is written and run beside the others (``runtime.ForkedCall``; Linux only, and where no second
+    process can be forked they run here, last). Every stage is seeded and reads only files written
+    before it starts, so the files are the same either way. With ``progress``, each stage is announced
+    on stderr with the time spent and an estimate of the time left, and the training loops print
+    their progress there (a side stage's do not)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -170,27 +201,63 @@ def build(out_dir: Path = CHECKPOINT_DIR, stages: tuple[str, ...] | None = None,
     except (OSError, ValueError):
         previous = {}
     later = [s for s in LATER_STAGES if stages is None or s[0] in stages]
-    clock = _StageClock(previous, ["tokenizer", "base", "sft"] + [s[0] for s in later], progress)
-    written = []
-    clock.next("tokenizer")
-    tok = build_tokenizer()
-    tok.save(out_dir / "tokenizer.json")
-    written.append(out_dir / "tokenizer.json")
-    clock.next("base")
-    base = build_base_checkpoint(tok, out_dir, progress)
-    written.append(out_dir / "base.npz")
-    clock.next("sft")
-    build_sft_checkpoint(tok, base, out_dir, progress)
-    written.append(out_dir / "sft.npz")
-    for name, build_stage in later:
+    side = [s for s in later if s[0] in SIDE_STAGES]
+    main = [s for s in later if s[0] not in SIDE_STAGES]
+    clock = _StageClock(previous, ["tokenizer", "base", "sft"] + [s[0] for s in main], progress)
+    tok = _build_first_stages(out_dir, clock, progress)
+    written = [out_dir / "tokenizer.json", out_dir / "base.npz", out_dir / "sft.npz"]
+    forked = None
+    for name, build_stage in main:
         clock.next(name)
         written.append(build_stage(tok, out_dir, progress=progress))
-    seconds = clock.done()
+        if name == "reward" and side:
+            forked = _start_side(side, out_dir, clock, progress)
+    seconds = clock.done("waiting for the second process" if forked is not None else "done")
+    done = None
+    if forked is not None:
+        with forked:
+            done = forked.result()
+    if side and done is None:                 # not forked, or the child failed: build them here
+        if progress:
+            print(f"{', '.join(n for n, _ in side)}: built here", file=sys.stderr, flush=True)
+        done = _side_stages([fn for _, fn in side], out_dir)
+    for (name, _), (path, secs) in zip(side, done or []):
+        written.append(path)
+        seconds[name] = secs
+    seconds["total"] = round(time.perf_counter() - clock.start, 1)
+    if progress and forked is not None:
+        print(f"[{seconds['total'] / 60:5.1f} min] done", file=sys.stderr, flush=True)
     if stages is None:
         info = {"environment": fingerprint(), "metrics": metrics(out_dir), "seconds": seconds}
         (out_dir / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(out_dir / BUILD_INFO)
     return written
+
+
+def _build_first_stages(out_dir: Path, clock: _StageClock, progress: bool) -> VocabularyTokenizer:
+    """The tokenizer, the base model and the SFT model, in that order; returns the tokenizer."""
+    clock.next("tokenizer")
+    tok = build_tokenizer()
+    tok.save(out_dir / "tokenizer.json")
+    clock.next("base")
+    base = build_base_checkpoint(tok, out_dir, progress)
+    clock.next("sft")
+    build_sft_checkpoint(tok, base, out_dir, progress)
+    return tok
+
+
+def _start_side(side: list[tuple[str, Callable[..., Path]]], out_dir: Path, clock: _StageClock,
+                progress: bool) -> ForkedCall:
+    """Start the side stages, one after the other, in a forked second process."""
+    if progress:
+        est = sum(clock.previous.get(n, float("nan")) for n, _ in side)
+        print(f"{', '.join(n for n, _ in side)} started in a second process"
+              + (f" (about {est / 60:.0f} min)" if est == est else ""), file=sys.stderr, flush=True)
+    return ForkedCall(_side_stages, [fn for _, fn in side], out_dir)
+
+
+def _side_stages(fns: list[Callable[..., Path]], out_dir: Path) -> list[tuple[Path, float]]:
+    return [_side_stage(fn, out_dir) for fn in fns]
 
 
 # The headline result of each stage, and how far a rebuild on another machine may land from
@@ -253,14 +320,6 @@ def check(directory: Path = CHECKPOINT_DIR, rebuilt: Path | None = None) -> tupl
     return passed, lines
 
 
-# The stages after SFT, in build order: (name, function(tokenizer, out_dir, progress) -> path written).
-LATER_STAGES: list[tuple[str, Callable[..., Path]]] = [
-    ("reward", build_reward_checkpoint),         # chapter 3: reward.npz
-    ("ppo", build_ppo_checkpoint),               # chapter 5: ppo.npz
-    ("beyond", build_beyond_cache),              # chapter 8: DPO, GRPO, best-of-n, beyond.npz
-    ("experiments", build_experiments_cache),    # chapter 6: experiments.npz
-    ("scorecard", build_scorecard_cache),        # chapter 7: the ablations, scorecard.npz
-]
 
 
 def load_tokenizer(directory: Path = CHECKPOINT_DIR) -> VocabularyTokenizer:

@@ -13,8 +13,9 @@ Two settings change how the whole process runs, not what it computes:
   small matrices.
 
 A third helper, :class:`ForkedCall`, runs one function in a forked second process while this
-one goes on (``make checkpoints`` samples best-of-n answers and trains reward models there
-while PPO runs here); where no process can be forked it runs nothing and the caller computes
+one goes on (``make checkpoints`` trains chapter 7's ablations there while PPO, DPO, GRPO and
+chapter 6's runs train here, and its stages sample best-of-n answers and train reward models
+there while PPO runs here); where no process can be forked it runs nothing and the caller computes
 the same result itself.
 
 Neither changes a result: the malloc thresholds decide where memory comes from, not what is

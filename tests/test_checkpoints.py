@@ -7,12 +7,14 @@ gives the same weights.
 """
 
 import json
+import os
 import shutil
+import sys
 
 import numpy as np
 import pytest
 
-from course_utils import checkpoints, data
+from course_utils import checkpoints, data, runtime
 from course_utils.paths import CHECKPOINT_DIR
 from course_utils.training import PretrainConfig, SFTConfig, corpus_stream, new_model, pretrain, sft
 
@@ -37,6 +39,50 @@ def test_build_info_records_the_environment_and_every_metric():
     assert set(info["environment"]) == set(checkpoints.fingerprint())
     assert info["environment"]["blas"], "the BLAS library that built the checkpoints is recorded"
     assert set(info["metrics"]) == set(checkpoints.TOLERANCES)
+
+
+# --- the build order: stages that stand in for the real ones (top-level, so a second process can run them)
+def _stage(name: str, needs: tuple[str, ...], out_dir, progress=False):
+    for before in needs:
+        assert (out_dir / f"{before}.txt").exists(), f"{name} started before {before} was written"
+    path = out_dir / f"{name}.txt"
+    path.write_text(str(os.getpid()))
+    return path
+
+
+def _reward(tok, out_dir, progress=False):
+    return _stage("reward", (), out_dir)
+
+
+def _ppo(tok, out_dir, progress=False):
+    return _stage("ppo", ("reward",), out_dir)
+
+
+def _ablations(tok, out_dir, progress=False):
+    return _stage("scorecard", ("reward",), out_dir)
+
+
+def _first_stages(out_dir, clock, progress):
+    for name in ("tokenizer", "base", "sft"):
+        clock.next(name)
+    return "tokenizer"
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_build_runs_side_stages_after_the_reward_model_in_a_second_process(tmp_path, monkeypatch, fork):
+    monkeypatch.setattr(checkpoints, "_build_first_stages", _first_stages)
+    monkeypatch.setattr(checkpoints, "load_tokenizer", lambda directory: "tokenizer")
+    monkeypatch.setattr(checkpoints, "LATER_STAGES",
+                        [("reward", _reward), ("ppo", _ppo), ("scorecard", _ablations)])
+    if not fork:          # where no process can be forked, the side stage is built here, last
+        monkeypatch.setattr(checkpoints, "ForkedCall",
+                            lambda fn, *args: runtime.ForkedCall(fn, *args, enabled=False))
+    written = checkpoints.build(tmp_path, stages=("reward", "ppo", "scorecard"))
+    assert [p.name for p in written[3:]] == ["reward.txt", "ppo.txt", "scorecard.txt"]
+    pids = {name: (tmp_path / f"{name}.txt").read_text() for name in ("reward", "ppo", "scorecard")}
+    assert pids["reward"] == pids["ppo"] == str(os.getpid())
+    second_process = fork and sys.platform.startswith("linux")
+    assert (pids["scorecard"] != str(os.getpid())) == second_process
 
 
 def _fake_rebuild(tmp_path, environment=None, metric_shift=0.0, touch_weights=False):
