@@ -269,8 +269,9 @@ def reward_normalisation(policy: TinyGPT, reward_model: RewardModelLike, tok: Vo
     """(μ, σ) of the reward model's raw scores r(x, y) of ``n`` answers y sampled from ``policy``
     (the SFT model, before PPO) at ``temperature``, the prompts x cycled in a seeded random order.
 
-    [Huang: reward normalisation]. The first rollout alone (16 answers) gives a noisy μ and σ;
-    a few hundred samples fix the scale of r for the whole run. σ below 1e-6 is taken as 1.
+    PPO's reward normalisation (Huang et al. 2024, "The N+ implementation details of RLHF with PPO").
+    The first rollout alone (16 answers) gives a noisy μ and σ; a few hundred samples fix the scale
+    of r for the whole run. σ below 1e-6 is taken as 1.
     """
     rng = np.random.default_rng([seed, 1])
     order = np.resize(rng.permutation(len(prompt_ids)), n)
