@@ -98,6 +98,24 @@ def sampled_gold(model, tok, items, scen, k: int = SAMPLES, seed: int = 0) -> np
     return v.overall.to_numpy().reshape(k, len(items)).mean(axis=0)
 
 
+def greedy_verdicts(model, tok, items, scen):
+    """``model``'s greedy answers to ``items`` and the gold judge's verdicts of them."""
+    answers = sample_answers(model, tok, [e["prompt"] for e in items], 0.0, MAX_NEW)
+    return answers, judge.judge_many(answers, [scen[e["scenario_id"]] for e in items])
+
+
+def policy_gains(model, tok, items, rl_items, scen, v_sft, v_sft_rl, s_sft) -> tuple[dict, list[str]]:
+    """What is measured for every retrained policy, paired with SFT's verdicts (``v_sft`` on ``items``,
+    ``v_sft_rl`` on ``rl_items``) and sampled scores ``s_sft``: the greedy gain on the held-out
+    questions and on the RL prompts, the sampled gain, medical accuracy and repeated 4-grams.
+    Returns the measures and the greedy answers to ``items``."""
+    answers, v = greedy_verdicts(model, tok, items, scen)
+    return {**gain(v, v_sft), "rl_prompts_gain": gain(greedy_verdicts(model, tok, rl_items, scen)[1], v_sft_rl)["gain"],
+            "sampled_gain": ci(sampled_gold(model, tok, items, scen) - s_sft),
+            "medical_accuracy": ci(v.medical_accuracy),
+            "repeated_4grams": ci([repeated_4grams(t) for t in answers])}, answers
+
+
 def onpolicy_agreement(rm, tok, policies, items, scen, seed: int = 0) -> dict:
     prompts = [e["prompt"] for e in items]
     agree = []
@@ -168,12 +186,7 @@ def main(argv: list[str]) -> int:
                if n == "sft" or not only_seeds}
     out["sft"], v_sft = stage_report(answers["sft"], items, scen, experts)
     rl_items = data.load_rl_prompts()
-    rl_cases = [scen[e["scenario_id"]] for e in rl_items]
-
-    def rl_gold(model) -> object:
-        return judge.judge_many(sample_answers(model, tok, [e["prompt"] for e in rl_items], 0.0, MAX_NEW), rl_cases)
-
-    v_sft_rl = rl_gold(sft)
+    v_sft_rl = greedy_verdicts(sft, tok, rl_items, scen)[1]
     s_sft = sampled_gold(sft, tok, items, scen)
     out["sft_sampled"] = ci(s_sft)
     if not only_seeds:
@@ -181,7 +194,8 @@ def main(argv: list[str]) -> int:
         out["ppo_vs_sft"] = gain(v_ppo, v_sft)
         s_ppo = sampled_gold(ppo, tok, items, scen)
         out["ppo_vs_sft_sampled"] = {"ppo": ci(s_ppo), "gain": ci(s_ppo - s_sft)}
-        out["ppo_vs_sft_rl_prompts"] = {"sft": ci(v_sft_rl.overall), **gain(rl_gold(ppo), v_sft_rl)}
+        out["ppo_vs_sft_rl_prompts"] = {"sft": ci(v_sft_rl.overall),
+                                        **gain(greedy_verdicts(ppo, tok, rl_items, scen)[1], v_sft_rl)}
         test_pairs = [p for p in data.load_preferences() if p["split"] == "test"]
         out["reward_heldout_accuracy"] = round(float(evaluate_pairs(rm, tok, test_pairs)["accuracy"]), 4)
         out["reward_onpolicy"] = onpolicy_agreement(rm, tok, {"sft": sft, "ppo": ppo}, items, scen)
@@ -205,13 +219,8 @@ def main(argv: list[str]) -> int:
         policy, _ = train_ppo(checkpoints.load("sft", directory), checkpoints.load("sft", directory),
                               load_reward_model(directory), tok, train_prompts, replace(config, seed=seed),
                               progress=False)
-        a = sample_answers(policy, tok, prompts, 0.0, MAX_NEW)
-        v = judge.judge_many(a, [scen[e["scenario_id"]] for e in items])
-        out[f"ppo_seed{seed}"] = {**gain(v, v_sft), "rl_prompts_gain": gain(rl_gold(policy), v_sft_rl)["gain"],
-                                  "sampled_gain": ci(sampled_gold(policy, tok, items, scen) - s_sft),
-                                  "medical_accuracy": ci(v.medical_accuracy),
-                                  "repeated_4grams": ci([repeated_4grams(t) for t in a]),
-                                  "seconds": round(time.perf_counter() - t0)}
+        measures, _ = policy_gains(policy, tok, items, rl_items, scen, v_sft, v_sft_rl, s_sft)
+        out[f"ppo_seed{seed}"] = {**measures, "seconds": round(time.perf_counter() - t0)}
         print(json.dumps({f"ppo_seed{seed}": out[f"ppo_seed{seed}"]}), flush=True)
         if "--jsonl" in argv:                     # one row per seed, with the settings it ran with
             with open(argv[argv.index("--jsonl") + 1], "a", encoding="utf-8") as f:

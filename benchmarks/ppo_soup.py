@@ -34,12 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from course_utils import checkpoints, data, judge  # noqa: E402
+from course_utils import checkpoints, data  # noqa: E402
 from course_utils.model import TinyGPT  # noqa: E402
-from course_utils.ppo import DEFAULT_CONFIG, sample_answers, train_ppo  # noqa: E402
+from course_utils.ppo import DEFAULT_CONFIG, train_ppo  # noqa: E402
 from course_utils.reward import load_reward_model  # noqa: E402
-from eval_reference import MAX_NEW, addresses_case, ci, gain, sampled_gold  # noqa: E402
-from sweep_scale import repeated_4grams  # noqa: E402
+from eval_reference import addresses_case, ci, greedy_verdicts, policy_gains, sampled_gold  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "ppo_soup.json"
 
@@ -49,7 +48,7 @@ def train_seed(seed: int) -> dict[str, np.ndarray]:
     tok = checkpoints.load_tokenizer()
     policy, _ = train_ppo(checkpoints.load("sft"), checkpoints.load("sft"), load_reward_model(), tok,
                           data.load_rl_prompts(), replace(DEFAULT_CONFIG, seed=seed), progress=False)
-    return {k: v.copy() for k, v in policy.params.items()}
+    return policy.params
 
 
 def soup(runs: list[dict[str, np.ndarray]]) -> TinyGPT:
@@ -68,22 +67,15 @@ class Judge:
         self.experts = {sid: data.expert_response(s) for sid, s in self.scen.items()}
         self.items, self.rl = data.load_eval_prompts(), data.load_rl_prompts()
         sft = checkpoints.load("sft", dtype="float64")
-        _, self.v_sft = self._greedy(sft, self.items)
-        _, self.v_sft_rl = self._greedy(sft, self.rl)
+        self.v_sft = greedy_verdicts(sft, self.tok, self.items, self.scen)[1]
+        self.v_sft_rl = greedy_verdicts(sft, self.tok, self.rl, self.scen)[1]
         self.s_sft = sampled_gold(sft, self.tok, self.items, self.scen)
 
-    def _greedy(self, model: TinyGPT, items: list[dict]):
-        answers = sample_answers(model, self.tok, [e["prompt"] for e in items], 0.0, MAX_NEW)
-        return answers, judge.judge_many(answers, [self.scen[e["scenario_id"]] for e in items])
-
     def measure(self, model: TinyGPT) -> dict:
-        answers, v = self._greedy(model, self.items)
-        _, v_rl = self._greedy(model, self.rl)
-        return {**gain(v, self.v_sft), "rl_prompts_gain": gain(v_rl, self.v_sft_rl)["gain"],
-                "sampled_gain": ci(sampled_gold(model, self.tok, self.items, self.scen) - self.s_sft),
-                "medical_accuracy": ci(v.medical_accuracy),
-                "addresses_case": ci(addresses_case(answers, self.items, self.experts)),
-                "repeated_4grams": ci([repeated_4grams(t) for t in answers])}
+        """``eval_reference.policy_gains``, and the share of greedy answers to the case asked."""
+        out, answers = policy_gains(model, self.tok, self.items, self.rl, self.scen, self.v_sft, self.v_sft_rl,
+                                    self.s_sft)
+        return {**out, "addresses_case": ci(addresses_case(answers, self.items, self.experts))}
 
 
 def train_all(seeds: list[int]) -> dict[int, dict[str, np.ndarray]]:
